@@ -1,0 +1,8 @@
+/**
+ * @module cli/registry
+ * The list of `memtree` subcommands, in the order `--help` shows them.
+ */
+
+import type { Command } from './command.js';
+
+export const commands: Command[] = [];

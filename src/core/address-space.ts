@@ -1,0 +1,1102 @@
+/**
+ * @module core/address-space
+ * `AddressSpace`: a named view of a root region, and the guest-access paths through it (QEMU
+ * `AddressSpace`, `flatview_translate`, `flatview_read/write`, the `address_space_ld*` and `st*` helpers,
+ * `address_space_map`).
+ *
+ * Hot path. Typed loads and stores go through a software TLB, the idea of QEMU's per-CPU TLB: a
+ * direct-mapped table from guest page to the host chunk that holds it and the index of the page in
+ * that chunk. A hit costs a few integer operations and one typed-array access; no bigint, no
+ * allocation, no range object on the way. Separate tables serve reads and writes (a ROM page is
+ * readable but not writable directly). Only pages that one direct RAM range covers entirely are
+ * cached; everything else (I/O, sub-page ranges, IOMMUs, dirty-logged RAM) takes the exact slow path.
+ * The table starts small and grows while it keeps missing (QEMU sizes its TLB dynamically too), and
+ * is dropped whenever the address space switches to a new flat view.
+ */
+
+import { checkRange, SIZE_2_64, toU64, U64_MAX, type U64Input } from './address.js';
+import { AddressOverflowError, InvalidArgumentError } from './errors.js';
+import { type FlatRange, type FlatView, type MemoryRegionSection, sectionFromRange } from './flatview.js';
+import { bswapBig, bswapNum } from './io-dispatch.js';
+import { IOMMU_RO, IOMMU_WO } from './iommu.js';
+import type { MemoryListener } from './listener.js';
+import { RAM_CHUNK_SIZE } from './ramblock.js';
+import type { CoalescedRange, MemoryRegion, RegionIoeventfd } from './region.js';
+import type { MemorySystem } from './system.js';
+import {
+  type EventNotifier,
+  MEMTX_ACCESS_ERROR,
+  MEMTX_OK,
+  MEMTXATTRS_UNSPECIFIED,
+  type MemTxAttrs,
+  type MemTxResult,
+} from './types.js';
+
+const PAGE_BITS = 12;
+const PAGE_SIZE = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SIZE - 1;
+const TLB_MIN = 256;
+const TLB_MAX = 1 << 18;
+const SAFE_LIMIT = 2 ** 53;
+
+/** An ioeventfd as collected for an address space: the region's entry moved to guest addresses. */
+export interface AddressSpaceIoeventfd extends RegionIoeventfd {
+  /** Region the ioeventfd belongs to. */
+  readonly mr: MemoryRegion;
+}
+
+/** The result of {@link AddressSpace.lookup}: what serves a guest address. */
+export interface AddressLookup {
+  /** The flat range containing the address. */
+  readonly range: FlatRange;
+  /** The terminating region serving it. */
+  readonly region: MemoryRegion;
+  /** Offset of the address inside `region`. */
+  readonly offset: bigint;
+}
+
+/** A mapping returned by {@link AddressSpace.map}. */
+export interface Mapping {
+  /** The bytes: a view of guest RAM, or a bounce buffer. */
+  readonly data: Uint8Array;
+  /** True when `data` is the system's bounce buffer (I/O or ROM-device memory). */
+  readonly bounce: boolean;
+  /** Guest address of `data[0]`. */
+  readonly addr: bigint;
+  /** Whether it was mapped for writing. */
+  readonly isWrite: boolean;
+  /** @internal */
+  readonly region: MemoryRegion;
+  /** @internal */
+  readonly offset: number;
+}
+
+interface ListenerEntry {
+  readonly listener: MemoryListener;
+  readonly priority: number;
+}
+
+/**
+ * A named guest address space (QEMU `AddressSpace`), e.g. `memory` or `I/O`. Create it with
+ * {@link MemorySystem.addressSpace} or `new AddressSpace(system, root, name)`.
+ */
+export class AddressSpace {
+  /** The system this address space belongs to. */
+  readonly system: MemorySystem;
+  /** The root region. */
+  readonly root: MemoryRegion;
+  /** Name (`anonymous` by default); not unique. */
+  readonly name: string;
+  /**
+   * Result of the last typed load or store ({@link ldub} ... {@link stqBe}); kept here so that the
+   * hot path returns plain values and allocates nothing.
+   */
+  lastResult: MemTxResult = MEMTX_OK;
+  /** ioeventfds collected from the current view, in QEMU's order. */
+  ioeventfds: AddressSpaceIoeventfd[] = [];
+
+  private view: FlatView;
+  private readonly listenerList: ListenerEntry[] = [];
+  private destroyed = false;
+
+  // Read and write TLBs: tag = guest page address (-1: empty), base = index of the page in buf.
+  private rTag = new Float64Array(TLB_MIN).fill(-1);
+  private rBase = new Int32Array(TLB_MIN);
+  private rBuf: Uint8Array[] = new Array<Uint8Array>(TLB_MIN).fill(EMPTY);
+  private rDv: DataView[] = new Array<DataView>(TLB_MIN).fill(EMPTY_DV);
+  private rMask = TLB_MIN - 1;
+  private rFills = 0;
+  private wTag = new Float64Array(TLB_MIN).fill(-1);
+  private wBase = new Int32Array(TLB_MIN);
+  private wBuf: Uint8Array[] = new Array<Uint8Array>(TLB_MIN).fill(EMPTY);
+  private wDv: DataView[] = new Array<DataView>(TLB_MIN).fill(EMPTY_DV);
+  private wMask = TLB_MIN - 1;
+  private wFills = 0;
+
+  // Outputs of translate(), kept in fields so that translation allocates nothing.
+  private tMr!: MemoryRegion;
+  private tXlat = 0;
+  private tLen = 0;
+
+  /** QEMU `address_space_init`: the view is computed at once, even inside a transaction. */
+  constructor(system: MemorySystem, root: MemoryRegion, name = 'anonymous') {
+    system.checkOwn(root, `root of address space "${name}"`);
+    this.system = system;
+    this.root = root;
+    this.name = name;
+    system.addressSpaces.push(this);
+    this.view = system.viewFor(root);
+    this.updateIoeventfds();
+  }
+
+  /** The current flat view. */
+  get currentView(): FlatView {
+    return this.view;
+  }
+
+  /** Removes the address space from its system (QEMU `address_space_destroy`). */
+  destroy(): void {
+    if (this.destroyed) return;
+    if (this.listenerList.length) {
+      throw new InvalidArgumentError(`address space "${this.name}" still has listeners; remove them first`);
+    }
+    this.destroyed = true;
+    this.system.forgetAddressSpace(this);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Listeners
+
+  /** Registers `listener` on this address space (QEMU `memory_listener_register`). */
+  addListener(listener: MemoryListener): void {
+    this.system.registerListener(listener, this);
+  }
+
+  /** Unregisters `listener` (QEMU `memory_listener_unregister`). */
+  removeListener(listener: MemoryListener): void {
+    this.system.unregisterListener(listener);
+  }
+
+  /** @internal */
+  insertListener(listener: MemoryListener, priority: number): void {
+    const list = this.listenerList;
+    let i = list.length;
+    while (i > 0 && list[i - 1]!.priority > priority) i--;
+    list.splice(i, 0, { listener, priority });
+  }
+
+  /** @internal */
+  removeListenerEntry(listener: MemoryListener): void {
+    const i = this.listenerList.findIndex((e) => e.listener === listener);
+    if (i >= 0) this.listenerList.splice(i, 1);
+  }
+
+  /** @internal QEMU `address_space_set_flatview` with the topology diff (section 8.3 of the spec). */
+  setFlatView(next: FlatView): void {
+    const old = this.view;
+    if (old === next && next === this.system.emptyView) return;
+    const ls = this.listenerList;
+    if (ls.length) {
+      this.topologyPass(old, next, false);
+      this.topologyPass(old, next, true);
+    }
+    this.view = next;
+    if (old !== next) this.flushTlb();
+  }
+
+  private topologyPass(old: FlatView, next: FlatView, adding: boolean): void {
+    const o = old.ranges;
+    const n = next.ranges;
+    let i = 0;
+    let j = 0;
+    while (i < o.length || j < n.length) {
+      const fo = o[i];
+      const fn = n[j];
+      if (fo && (!fn || fo.start < fn.start || (fo.start === fn.start && !fo.equals(fn)))) {
+        if (!adding) {
+          for (const cr of fo.mr.coalesced) this.coalescedNotify(fo, cr, false, old);
+          const sec = sectionFromRange(fo, old);
+          this.callReverse((l) => l.regionDel?.(sec));
+        }
+        i++;
+      } else if (fo && fn && fo.equals(fn)) {
+        if (adding) {
+          const sec = sectionFromRange(fn, old);
+          this.callForward((l) => l.regionNop?.(sec));
+          if (fn.dirtyLogMask & ~fo.dirtyLogMask) {
+            this.callForward((l) => l.logStart?.(sec, fo.dirtyLogMask, fn.dirtyLogMask));
+          }
+          if (fo.dirtyLogMask & ~fn.dirtyLogMask) {
+            this.callReverse((l) => l.logStop?.(sec, fo.dirtyLogMask, fn.dirtyLogMask));
+          }
+        }
+        i++;
+        j++;
+      } else if (fn) {
+        if (adding) {
+          const sec = sectionFromRange(fn, old);
+          this.callForward((l) => l.regionAdd?.(sec));
+          for (const cr of fn.mr.coalesced) this.coalescedNotify(fn, cr, true, old);
+        }
+        j++;
+      }
+    }
+  }
+
+  private callForward(f: (l: MemoryListener) => void): void {
+    for (const e of this.listenerList) f(e.listener);
+  }
+
+  private callReverse(f: (l: MemoryListener) => void): void {
+    const ls = this.listenerList;
+    for (let i = ls.length - 1; i >= 0; i--) f(ls[i]!.listener);
+  }
+
+  /** @internal QEMU `flat_range_coalesced_io_notify`. */
+  coalescedNotify(fr: FlatRange, cr: CoalescedRange, add: boolean, view: FlatView): void {
+    const shift = fr.start - fr.offsetInRegion;
+    const s = cr.start + shift;
+    const e = s + cr.size;
+    const contains = (a: bigint, b: bigint, x: bigint) => x >= a && x < b;
+    if (!(contains(fr.start, fr.end, s) || contains(s, e, fr.start))) return;
+    const is = s > fr.start ? s : fr.start;
+    const ie = e < fr.end ? e : fr.end;
+    const sec = sectionFromRange(fr, view);
+    if (add) this.callForward((l) => l.coalescedIoAdd?.(sec, is, ie - is));
+    else this.callReverse((l) => l.coalescedIoDel?.(sec, is, ie - is));
+  }
+
+  /** @internal QEMU `address_space_update_ioeventfds` + `address_space_add_del_ioeventfds`. */
+  updateIoeventfds(): void {
+    const view = this.view;
+    const fresh: AddressSpaceIoeventfd[] = [];
+    for (const fr of view.ranges) {
+      const fds = fr.mr.ioeventfds;
+      if (fds.length === 0) continue;
+      const shift = fr.start - fr.offsetInRegion;
+      for (const fd of fds) {
+        const s = fd.start + shift;
+        const inRange = (s >= fr.start && s < fr.end) || (fr.start >= s && fr.start < s + fd.size);
+        if (inRange) fresh.push({ ...fd, start: s, mr: fr.mr });
+      }
+    }
+    const old = this.ioeventfds;
+    if (this.listenerList.length && (old.length || fresh.length)) {
+      let i = 0;
+      let j = 0;
+      while (i < old.length || j < fresh.length) {
+        const a = old[i];
+        const b = fresh[j];
+        if (a && (!b || fdBefore(a, b))) {
+          const sec = fdSection(a, view);
+          this.callForward((l) => l.eventfdDel?.(sec, a.matchData, a.data, a.notifier));
+          i++;
+        } else if (b && (!a || fdBefore(b, a))) {
+          const sec = fdSection(b, view);
+          this.callReverse((l) => l.eventfdAdd?.(sec, b.matchData, b.data, b.notifier));
+          j++;
+        } else {
+          i++;
+          j++;
+        }
+      }
+    }
+    this.ioeventfds = fresh;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lookup and translation
+
+  /**
+   * What serves guest address `addr`: the flat range, the terminating region and the offset in it;
+   * null where nothing is mapped (QEMU would use the unassigned region).
+   */
+  lookup(addr: U64Input): AddressLookup | null {
+    const a = toU64(addr, `lookup in "${this.name}"`);
+    const fr = this.view.rangeAt(a);
+    if (!fr) return null;
+    return { range: fr, region: fr.mr, offset: a - fr.start + fr.offsetInRegion };
+  }
+
+  /**
+   * QEMU `memory_region_find` relative to this address space: the lowest flat range piece that
+   * intersects `[addr, addr + size)`, as a section, or null.
+   */
+  findSection(addr: U64Input, size: U64Input): MemoryRegionSection | null {
+    const a = toU64(addr, 'findSection address');
+    const s = BigInt(size);
+    const view = this.view;
+    for (const fr of view.ranges) {
+      if (fr.end <= a) continue;
+      if (fr.start >= a + s) break;
+      const start = fr.start > a ? fr.start : a;
+      const end = fr.end < a + s ? fr.end : a + s;
+      return {
+        mr: fr.mr,
+        fv: view,
+        offsetWithinRegion: fr.offsetInRegion + (start - fr.start),
+        offsetWithinAddressSpace: start,
+        size: end - start,
+        readonly: fr.readonly,
+        nonvolatile: fr.nonvolatile,
+      };
+    }
+    return null;
+  }
+
+  /**
+   * QEMU `flatview_translate` for a number address: region, offset in it and usable length (RAM is
+   * clamped to its range, MMIO is not), following IOMMUs. Results land in tMr / tXlat / tLen.
+   */
+  private translate(view: FlatView, addr: number, len: number, isWrite: boolean, attrs: MemTxAttrs): void {
+    const i = view.indexOf(addr);
+    if (i < 0) {
+      this.tMr = this.system.unassigned;
+      this.tXlat = addr;
+      this.tLen = len;
+      return;
+    }
+    const fr = view.ranges[i]!;
+    const mr = fr.mr;
+    const within = addr - Number(fr.start);
+    this.tMr = mr;
+    this.tXlat = within + Number(fr.offsetInRegion);
+    this.tLen = mr.ram ? Math.min(len, Number(fr.size) - within) : len;
+    if (mr.isIommu) this.translateIommu(BigInt(this.tXlat), isWrite, attrs);
+  }
+
+  /** Exact variant of {@link translate} for addresses at or above 2^53. */
+  private translateBig(view: FlatView, addr: bigint, len: number, isWrite: boolean, attrs: MemTxAttrs): void {
+    const i = view.indexOfBig(addr);
+    if (i < 0) {
+      this.tMr = this.system.unassigned;
+      // Only the alignment of the offset matters to the unassigned region: keep the low bits exact.
+      this.tXlat = lowBits(addr);
+      this.tLen = len;
+      return;
+    }
+    const fr = view.ranges[i]!;
+    const mr = fr.mr;
+    const xlat = addr - fr.start + fr.offsetInRegion;
+    this.tMr = mr;
+    this.tXlat = xlat < SAFE_LIMIT_BIG ? Number(xlat) : lowBits(xlat);
+    const rest = fr.end - addr;
+    this.tLen = mr.ram && rest < BigInt(len) ? Number(rest) : len;
+    if (mr.isIommu) this.translateIommu(xlat, isWrite, attrs);
+  }
+
+  /** QEMU `address_space_translate_iommu`. */
+  private translateIommu(xlat: bigint, isWrite: boolean, attrs: MemTxAttrs): void {
+    let mr = this.tMr;
+    for (let hops = 0; mr.isIommu; hops++) {
+      if (hops > 64)
+        throw new InvalidArgumentError(`IOMMU translation through ${mr.label} does not terminate`);
+      const ops = mr.iommuOps!;
+      const idx = ops.attrsToIndex ? ops.attrsToIndex(attrs) : 0;
+      const e = ops.translate(xlat, isWrite ? IOMMU_WO : IOMMU_RO, idx);
+      if (!(e.perm & (isWrite ? IOMMU_WO : IOMMU_RO)) || !e.targetAs) {
+        this.tMr = this.system.unassigned;
+        return;
+      }
+      const addr = (e.translatedAddr & ~e.addrMask) | (xlat & e.addrMask);
+      const room = (addr | e.addrMask) - addr + 1n;
+      if (room < BigInt(this.tLen)) this.tLen = Number(room);
+      const target = e.targetAs;
+      const tv = target.view;
+      const i = tv.indexOfBig(addr);
+      if (i < 0) {
+        this.tMr = this.system.unassigned;
+        this.tXlat = lowBits(addr);
+        return;
+      }
+      const fr = tv.ranges[i]!;
+      mr = fr.mr;
+      xlat = addr - fr.start + fr.offsetInRegion;
+      this.tMr = mr;
+      this.tXlat = xlat < SAFE_LIMIT_BIG ? Number(xlat) : lowBits(xlat);
+      const rest = fr.end - addr;
+      if (mr.ram && rest < BigInt(this.tLen)) this.tLen = Number(rest);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Buffer accesses
+
+  /**
+   * Reads `buf.length` bytes at guest address `addr` (QEMU `address_space_read`). The access is
+   * split at range boundaries: RAM is copied, I/O regions get callbacks sized as QEMU sizes them.
+   * Returns the OR of the results of all pieces; unassigned bytes read as 0 with
+   * `MEMTX_DECODE_ERROR`.
+   */
+  read(addr: U64Input, buf: Uint8Array, attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED): MemTxResult {
+    return this.rw(addr, buf, false, attrs);
+  }
+
+  /** Writes `buf` at guest address `addr` (QEMU `address_space_write`); see {@link read}. */
+  write(addr: U64Input, buf: Uint8Array, attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED): MemTxResult {
+    return this.rw(addr, buf, true, attrs);
+  }
+
+  /** QEMU `address_space_rw`. */
+  rw(
+    addr: U64Input,
+    buf: Uint8Array,
+    isWrite: boolean,
+    attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
+  ): MemTxResult {
+    if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError('buffer must be a Uint8Array');
+    const len = buf.length;
+    if (typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0 && addr + len <= SAFE_LIMIT) {
+      return len === 0 ? MEMTX_OK : this.access(this.view, addr, buf, len, isWrite, attrs);
+    }
+    const a = toU64(addr, `${isWrite ? 'write' : 'read'} in "${this.name}"`);
+    checkRange(a, BigInt(len), `${isWrite ? 'write' : 'read'} in "${this.name}"`);
+    if (len === 0) return MEMTX_OK;
+    if (a + BigInt(len) <= SAFE_LIMIT_BIG) return this.access(this.view, Number(a), buf, len, isWrite, attrs);
+    return this.accessBig(this.view, a, buf, len, isWrite, attrs);
+  }
+
+  /** QEMU `flatview_read/write` + `_continue`, for addresses below 2^53. */
+  private access(
+    view: FlatView,
+    addr: number,
+    buf: Uint8Array,
+    len: number,
+    isWrite: boolean,
+    attrs: MemTxAttrs,
+  ): MemTxResult {
+    let result = MEMTX_OK;
+    let pos = 0;
+    this.translate(view, addr, len, isWrite, attrs);
+    if (attrs.memory && !this.tMr.ram) return MEMTX_ACCESS_ERROR;
+    for (;;) {
+      const l = this.accessChunk(buf, pos, isWrite, attrs);
+      result |= this.chunkResult;
+      len -= l;
+      addr += l;
+      pos += l;
+      if (len === 0) return result;
+      this.translate(view, addr, len, isWrite, attrs);
+    }
+  }
+
+  /** Exact variant of {@link access} for accesses that reach 2^53 and beyond. */
+  private accessBig(
+    view: FlatView,
+    addr: bigint,
+    buf: Uint8Array,
+    len: number,
+    isWrite: boolean,
+    attrs: MemTxAttrs,
+  ): MemTxResult {
+    let result = MEMTX_OK;
+    let pos = 0;
+    this.translateBig(view, addr, len, isWrite, attrs);
+    if (attrs.memory && !this.tMr.ram) return MEMTX_ACCESS_ERROR;
+    for (;;) {
+      const l = this.accessChunk(buf, pos, isWrite, attrs);
+      result |= this.chunkResult;
+      len -= l;
+      addr += BigInt(l);
+      pos += l;
+      if (len === 0) return result;
+      this.translateBig(view, addr, len, isWrite, attrs);
+    }
+  }
+
+  private chunkResult: MemTxResult = MEMTX_OK;
+
+  /** One step of the access loop on the translated chunk; returns its length. */
+  private accessChunk(buf: Uint8Array, pos: number, isWrite: boolean, attrs: MemTxAttrs): number {
+    const mr = this.tMr;
+    const xlat = this.tXlat;
+    let l = this.tLen;
+    if (attrs.memory && !mr.ram) {
+      this.chunkResult = MEMTX_ACCESS_ERROR;
+      return l;
+    }
+    if (isWrite ? isDirectWrite(mr) : isDirectRead(mr)) {
+      const block = mr.ramBlock!;
+      l = Math.min(l, block.maxLength - xlat);
+      if (isWrite) {
+        block.write(xlat, buf, pos, l);
+        this.system.invalidateAndSetDirty(mr, xlat, l);
+      } else {
+        block.read(xlat, buf, pos, l);
+      }
+      this.chunkResult = MEMTX_OK;
+      return l;
+    }
+    const io = this.system.dispatcher;
+    l = io.accessSize(mr, l, xlat);
+    const be = io.isBigEndian(mr);
+    if (isWrite) {
+      io.write(mr, xlat, bytesToValue(buf, pos, l, be), l, attrs);
+    } else {
+      valueToBytes(io.read(mr, xlat, l, attrs), buf, pos, l, be);
+    }
+    this.chunkResult = io.result;
+    return l;
+  }
+
+  /**
+   * QEMU `address_space_write_rom`: writes into RAM and ROM (and ROM devices in romd mode) as a
+   * firmware loader or debugger would, ignoring read-only flags; other chunks are skipped.
+   */
+  writeRom(addr: U64Input, buf: Uint8Array): MemTxResult {
+    const a = toU64(addr, `writeRom in "${this.name}"`);
+    checkRange(a, BigInt(buf.length), `writeRom in "${this.name}"`);
+    let cur = a;
+    let pos = 0;
+    let len = buf.length;
+    const view = this.view;
+    while (len > 0) {
+      this.translateBig(view, cur, len, true, MEMTXATTRS_UNSPECIFIED);
+      const mr = this.tMr;
+      let l = this.tLen;
+      if (!(mr.ram || (mr.romDevice && mr.romdMode))) {
+        l = this.system.dispatcher.accessSize(mr, l, this.tXlat);
+      } else {
+        const block = mr.ramBlock!;
+        l = Math.min(l, block.maxLength - this.tXlat);
+        block.write(this.tXlat, buf, pos, l);
+        this.system.invalidateAndSetDirty(mr, this.tXlat, l);
+      }
+      len -= l;
+      pos += l;
+      cur += BigInt(l);
+    }
+    this.flushTlb();
+    return MEMTX_OK;
+  }
+
+  /**
+   * QEMU `address_space_access_valid`: whether an access of `len` bytes at `addr` would be accepted
+   * by every device it reaches (RAM is always valid).
+   */
+  accessValid(
+    addr: U64Input,
+    len: number,
+    isWrite: boolean,
+    attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
+  ): boolean {
+    let cur = toU64(addr, `accessValid in "${this.name}"`);
+    const view = this.view;
+    while (len > 0) {
+      this.translateBig(view, cur, len, isWrite, attrs);
+      const mr = this.tMr;
+      let l = this.tLen;
+      if (!(isWrite ? isDirectWrite(mr) : isDirectRead(mr))) {
+        // QEMU bounds the size by the alignment of the guest address here, not of the offset.
+        l = this.system.dispatcher.accessSize(mr, l, lowBits(cur));
+        if (!this.system.dispatcher.valid(mr, this.tXlat, l, isWrite, attrs)) return false;
+      }
+      len -= l;
+      cur += BigInt(l);
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Zero-copy access
+
+  /**
+   * QEMU `address_space_map`: direct access to guest memory. For RAM the returned `data` is a view
+   * of guest memory itself, as long as the range stays contiguous in one region and one host chunk
+   * (it may be shorter than `len`; map the rest separately). For anything else the system's single
+   * bounce buffer (at most one page) is returned, pre-filled for reads; null if it is in use. Release
+   * with {@link unmap}.
+   */
+  map(
+    addr: U64Input,
+    len: number,
+    isWrite: boolean,
+    attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
+  ): Mapping | null {
+    const a = toU64(addr, `map in "${this.name}"`);
+    if (len === 0) return null;
+    checkRange(a, BigInt(len), `map in "${this.name}"`);
+    const view = this.view;
+    this.translateBig(view, a, len, isWrite, attrs);
+    const mr = this.tMr;
+    const xlat = this.tXlat;
+    if (!(isWrite ? isDirectWrite(mr) : isDirectRead(mr))) {
+      const bounce = this.system.acquireBounce();
+      if (!bounce) return null;
+      const l = Math.min(this.tLen, PAGE_SIZE);
+      const data = bounce.subarray(0, l);
+      if (!isWrite) this.read(a, data);
+      return { data, bounce: true, addr: a, isWrite, region: mr, offset: xlat };
+    }
+    // flatview_extend_translation: keep going while the next piece continues the same region.
+    let done = this.tLen;
+    while (done < len) {
+      this.translateBig(view, a + BigInt(done), len - done, isWrite, attrs);
+      if (this.tMr !== mr || this.tXlat !== xlat + done) break;
+      done += this.tLen;
+    }
+    const block = mr.ramBlock!;
+    const data = block.hostView(xlat, Math.min(done, block.maxLength - xlat));
+    return { data, bounce: false, addr: a, isWrite, region: mr, offset: xlat };
+  }
+
+  /**
+   * QEMU `address_space_unmap`: releases a mapping. `accessLen` bytes (from the start) were
+   * written: direct mappings mark them dirty, the bounce buffer writes them back to the guest.
+   */
+  unmap(mapping: Mapping, accessLen = mapping.isWrite ? mapping.data.length : 0): void {
+    if (mapping.bounce) {
+      if (mapping.isWrite && accessLen > 0) this.write(mapping.addr, mapping.data.subarray(0, accessLen));
+      this.system.releaseBounce();
+      return;
+    }
+    if (mapping.isWrite && accessLen > 0) {
+      this.system.invalidateAndSetDirty(mapping.region, mapping.offset, accessLen);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Typed loads and stores (QEMU address_space_ld*/st*). Addresses are numbers below 2^53 or bigints.
+  // Values of up to 4 bytes are numbers, 8-byte values bigints. lastResult holds the MemTxResult.
+
+  /** Loads a byte. */
+  ldub(addr: number): number {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.rMask;
+    if (this.rTag[i] === addr - off) {
+      this.lastResult = MEMTX_OK;
+      return this.rBuf[i]![this.rBase[i]! + off]!;
+    }
+    return this.loadSlow(addr, 1, false) as number;
+  }
+
+  /** Loads a little-endian 16-bit value. */
+  lduwLe(addr: number): number {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.rMask;
+    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 2) {
+      this.lastResult = MEMTX_OK;
+      return this.rDv[i]!.getUint16(this.rBase[i]! + off, true);
+    }
+    return this.loadSlow(addr, 2, false) as number;
+  }
+
+  /** Loads a big-endian 16-bit value. */
+  lduwBe(addr: number): number {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.rMask;
+    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 2) {
+      this.lastResult = MEMTX_OK;
+      return this.rDv[i]!.getUint16(this.rBase[i]! + off, false);
+    }
+    return this.loadSlow(addr, 2, true) as number;
+  }
+
+  /** Loads a little-endian 32-bit value. */
+  ldlLe(addr: number): number {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.rMask;
+    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 4) {
+      this.lastResult = MEMTX_OK;
+      return this.rDv[i]!.getUint32(this.rBase[i]! + off, true);
+    }
+    return this.loadSlow(addr, 4, false) as number;
+  }
+
+  /** Loads a big-endian 32-bit value. */
+  ldlBe(addr: number): number {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.rMask;
+    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 4) {
+      this.lastResult = MEMTX_OK;
+      return this.rDv[i]!.getUint32(this.rBase[i]! + off, false);
+    }
+    return this.loadSlow(addr, 4, true) as number;
+  }
+
+  /** Loads a little-endian 64-bit value. */
+  ldqLe(addr: number): bigint {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.rMask;
+    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 8) {
+      this.lastResult = MEMTX_OK;
+      return this.rDv[i]!.getBigUint64(this.rBase[i]! + off, true);
+    }
+    return this.loadSlow(addr, 8, false) as bigint;
+  }
+
+  /** Loads a big-endian 64-bit value. */
+  ldqBe(addr: number): bigint {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.rMask;
+    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 8) {
+      this.lastResult = MEMTX_OK;
+      return this.rDv[i]!.getBigUint64(this.rBase[i]! + off, false);
+    }
+    return this.loadSlow(addr, 8, true) as bigint;
+  }
+
+  /** Stores a byte (the value is truncated to 8 bits). */
+  stb(addr: number, value: number): void {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.wMask;
+    if (this.wTag[i] === addr - off) {
+      this.lastResult = MEMTX_OK;
+      this.wBuf[i]![this.wBase[i]! + off] = value;
+      return;
+    }
+    this.storeSlow(addr, 1, value, false);
+  }
+
+  /** Stores a little-endian 16-bit value. */
+  stwLe(addr: number, value: number): void {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.wMask;
+    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 2) {
+      this.lastResult = MEMTX_OK;
+      this.wDv[i]!.setUint16(this.wBase[i]! + off, value, true);
+      return;
+    }
+    this.storeSlow(addr, 2, value, false);
+  }
+
+  /** Stores a big-endian 16-bit value. */
+  stwBe(addr: number, value: number): void {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.wMask;
+    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 2) {
+      this.lastResult = MEMTX_OK;
+      this.wDv[i]!.setUint16(this.wBase[i]! + off, value, false);
+      return;
+    }
+    this.storeSlow(addr, 2, value, true);
+  }
+
+  /** Stores a little-endian 32-bit value. */
+  stlLe(addr: number, value: number): void {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.wMask;
+    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 4) {
+      this.lastResult = MEMTX_OK;
+      this.wDv[i]!.setUint32(this.wBase[i]! + off, value, true);
+      return;
+    }
+    this.storeSlow(addr, 4, value, false);
+  }
+
+  /** Stores a big-endian 32-bit value. */
+  stlBe(addr: number, value: number): void {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.wMask;
+    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 4) {
+      this.lastResult = MEMTX_OK;
+      this.wDv[i]!.setUint32(this.wBase[i]! + off, value, false);
+      return;
+    }
+    this.storeSlow(addr, 4, value, true);
+  }
+
+  /** Stores a little-endian 64-bit value. */
+  stqLe(addr: number, value: bigint): void {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.wMask;
+    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 8) {
+      this.lastResult = MEMTX_OK;
+      this.wDv[i]!.setBigUint64(this.wBase[i]! + off, value, true);
+      return;
+    }
+    this.storeSlow(addr, 8, value, false);
+  }
+
+  /** Stores a big-endian 64-bit value. */
+  stqBe(addr: number, value: bigint): void {
+    const off = addr & PAGE_MASK;
+    const i = (addr >>> PAGE_BITS) & this.wMask;
+    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 8) {
+      this.lastResult = MEMTX_OK;
+      this.wDv[i]!.setBigUint64(this.wBase[i]! + off, value, false);
+      return;
+    }
+    this.storeSlow(addr, 8, value, true);
+  }
+
+  /**
+   * A typed load of `size` bytes at any 64-bit address, with attributes: the general form behind
+   * the `ld*` helpers. Values of 8 bytes are bigints, smaller ones numbers.
+   */
+  load(
+    addr: U64Input,
+    size: 1 | 2 | 4 | 8,
+    bigEndian = false,
+    attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
+  ): number | bigint {
+    return this.loadSlow(addr, size, bigEndian, attrs);
+  }
+
+  /** A typed store of `size` bytes at any 64-bit address, with attributes. */
+  store(
+    addr: U64Input,
+    size: 1 | 2 | 4 | 8,
+    value: number | bigint,
+    bigEndian = false,
+    attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
+  ): void {
+    this.storeSlow(addr, size, value, bigEndian, attrs);
+  }
+
+  /** Validates an address of a typed access; returns it as a number, or -1 if it needs bigint. */
+  private checkTyped(addr: U64Input, size: number): number {
+    if (typeof addr === 'number') {
+      if (Number.isSafeInteger(addr) && addr >= 0) return addr;
+      throw new InvalidArgumentError(
+        `access in "${this.name}": address ${String(addr)} is not a non-negative safe integer (use a bigint)`,
+      );
+    }
+    const a = toU64(addr, `access in "${this.name}"`);
+    if (a + BigInt(size) - 1n > U64_MAX) {
+      throw new AddressOverflowError(
+        `access in "${this.name}": ${size} bytes at 0x${a.toString(16)} wrap past 0xffffffffffffffff`,
+      );
+    }
+    return a + BigInt(size) <= SAFE_LIMIT_BIG ? Number(a) : -1;
+  }
+
+  /** QEMU `address_space_ld*_internal`: one translation, one direct load or one dispatch. */
+  private loadSlow(
+    addr: U64Input,
+    size: number,
+    bigEndian: boolean,
+    attrs = MEMTXATTRS_UNSPECIFIED,
+  ): number | bigint {
+    const n = this.checkTyped(addr, size);
+    if (n >= 0) {
+      if (this.tlbFill(n, false) && (n & PAGE_MASK) <= PAGE_SIZE - size) {
+        const i = (n >>> PAGE_BITS) & this.rMask;
+        this.lastResult = MEMTX_OK;
+        return readDv(this.rDv[i]!, this.rBase[i]! + (n & PAGE_MASK), size, bigEndian);
+      }
+      this.translate(this.view, n, size, false, attrs);
+    } else {
+      this.translateBig(this.view, BigInt(addr), size, false, attrs);
+    }
+    const mr = this.tMr;
+    if (this.tLen < size || !isDirectRead(mr)) {
+      const io = this.system.dispatcher;
+      const v = io.read(mr, this.tXlat, size, attrs);
+      this.lastResult = io.result;
+      return io.isBigEndian(mr) === bigEndian ? v : swap(v, size);
+    }
+    this.lastResult = MEMTX_OK;
+    const tmp = this.system.scratch;
+    mr.ramBlock!.read(this.tXlat, tmp, 0, size);
+    return readDv(this.system.scratchView, 0, size, bigEndian);
+  }
+
+  /** QEMU `address_space_st*_internal`. */
+  private storeSlow(
+    addr: U64Input,
+    size: number,
+    value: number | bigint,
+    bigEndian: boolean,
+    attrs = MEMTXATTRS_UNSPECIFIED,
+  ): void {
+    const n = this.checkTyped(addr, size);
+    if (typeof value !== (size === 8 ? 'bigint' : 'number')) {
+      throw new InvalidArgumentError(
+        `store of ${size} bytes: value must be a ${size === 8 ? 'bigint' : 'number'}`,
+      );
+    }
+    if (n >= 0) {
+      if (this.tlbFill(n, true) && (n & PAGE_MASK) <= PAGE_SIZE - size) {
+        const i = (n >>> PAGE_BITS) & this.wMask;
+        this.lastResult = MEMTX_OK;
+        writeDv(this.wDv[i]!, this.wBase[i]! + (n & PAGE_MASK), size, value, bigEndian);
+        return;
+      }
+      this.translate(this.view, n, size, true, attrs);
+    } else {
+      this.translateBig(this.view, BigInt(addr), size, true, attrs);
+    }
+    const mr = this.tMr;
+    if (this.tLen < size || !isDirectWrite(mr)) {
+      const io = this.system.dispatcher;
+      const v = truncate(value, size);
+      io.write(mr, this.tXlat, io.isBigEndian(mr) === bigEndian ? v : swap(v, size), size, attrs);
+      this.lastResult = io.result;
+      return;
+    }
+    this.lastResult = MEMTX_OK;
+    writeDv(this.system.scratchView, 0, size, value, bigEndian);
+    mr.ramBlock!.write(this.tXlat, this.system.scratch, 0, size);
+    this.system.invalidateAndSetDirty(mr, this.tXlat, size);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TLB
+
+  /**
+   * Caches the page of `addr` if one direct RAM range covers all of it. Returns whether the page is
+   * now in the (read or write) TLB.
+   */
+  private tlbFill(addr: number, isWrite: boolean): boolean {
+    const view = this.view;
+    const idx = view.indexOf(addr);
+    if (idx < 0) return false;
+    const fr = view.ranges[idx]!;
+    const mr = fr.mr;
+    if (isWrite ? !isDirectWrite(mr) || fr.dirtyLogMask !== 0 : !isDirectRead(mr)) return false;
+    const page = addr - (addr & PAGE_MASK);
+    const start = Number(fr.start);
+    if (page < start || page + PAGE_SIZE > Number(fr.end)) return false;
+    const off = Number(fr.offsetInRegion) + (page - start);
+    const block = mr.ramBlock!;
+    if (off + PAGE_SIZE > block.maxLength) return false;
+    const ci = Math.floor(off / RAM_CHUNK_SIZE);
+    const co = off - ci * RAM_CHUNK_SIZE;
+    if (co + PAGE_SIZE > RAM_CHUNK_SIZE) return false;
+    const buf = block.chunk(ci);
+    const dv = block.chunkView(ci);
+    if (isWrite) {
+      if (++this.wFills > this.wTag.length && this.wTag.length < TLB_MAX)
+        this.resizeTlb(true, this.wTag.length * 4);
+      const i = (addr >>> PAGE_BITS) & this.wMask;
+      this.wTag[i] = page;
+      this.wBase[i] = co;
+      this.wBuf[i] = buf;
+      this.wDv[i] = dv;
+    } else {
+      if (++this.rFills > this.rTag.length && this.rTag.length < TLB_MAX)
+        this.resizeTlb(false, this.rTag.length * 4);
+      const i = (addr >>> PAGE_BITS) & this.rMask;
+      this.rTag[i] = page;
+      this.rBase[i] = co;
+      this.rBuf[i] = buf;
+      this.rDv[i] = dv;
+    }
+    return true;
+  }
+
+  private resizeTlb(isWrite: boolean, size: number): void {
+    const tag = new Float64Array(size).fill(-1);
+    const base = new Int32Array(size);
+    const buf = new Array<Uint8Array>(size).fill(EMPTY);
+    const dv = new Array<DataView>(size).fill(EMPTY_DV);
+    if (isWrite) {
+      this.wTag = tag;
+      this.wBase = base;
+      this.wBuf = buf;
+      this.wDv = dv;
+      this.wMask = size - 1;
+      this.wFills = 0;
+    } else {
+      this.rTag = tag;
+      this.rBase = base;
+      this.rBuf = buf;
+      this.rDv = dv;
+      this.rMask = size - 1;
+      this.rFills = 0;
+    }
+  }
+
+  /** Drops every cached translation (after a view switch, or when dirty logging changes). */
+  flushTlb(): void {
+    if (this.rTag.length === TLB_MIN) {
+      this.rTag.fill(-1);
+      this.rFills = 0;
+    } else this.resizeTlb(false, TLB_MIN);
+    if (this.wTag.length === TLB_MIN) {
+      this.wTag.fill(-1);
+      this.wFills = 0;
+    } else this.resizeTlb(true, TLB_MIN);
+  }
+
+  toString(): string {
+    return `AddressSpace("${this.name}")`;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const EMPTY_DV = new DataView(new ArrayBuffer(0));
+const SAFE_LIMIT_BIG = 2n ** 53n;
+
+/** QEMU `memory_access_is_direct` for reads. */
+export function isDirectRead(mr: MemoryRegion): boolean {
+  return (mr.ram && !mr.ramDevice) || (mr.romDevice && mr.romdMode);
+}
+
+/** QEMU `memory_access_is_direct` for writes: the region's own readonly flag only. */
+export function isDirectWrite(mr: MemoryRegion): boolean {
+  return mr.ram && !mr.readonly && !mr.romDevice && !mr.ramDevice;
+}
+
+/** The low 52 bits of an offset: enough to keep its alignment exact where only that matters. */
+function lowBits(v: bigint): number {
+  return Number(BigInt.asUintN(52, v)) || 2 ** 52;
+}
+
+function fdBefore(a: RegionIoeventfd, b: RegionIoeventfd): boolean {
+  if (a.start !== b.start) return a.start < b.start;
+  if (a.size !== b.size) return a.size < b.size;
+  if (a.matchData !== b.matchData) return !a.matchData;
+  if (a.matchData && a.data !== b.data) return a.data < b.data;
+  return a.notifierId < b.notifierId;
+}
+
+function fdSection(fd: AddressSpaceIoeventfd, view: FlatView): MemoryRegionSection {
+  return {
+    mr: null,
+    fv: view,
+    offsetWithinRegion: 0n,
+    offsetWithinAddressSpace: fd.start,
+    size: fd.size,
+    readonly: false,
+    nonvolatile: false,
+  };
+}
+
+function swap(v: number | bigint, size: number): number | bigint {
+  return typeof v === 'bigint' ? bswapBig(v, size) : bswapNum(v, size);
+}
+
+function truncate(v: number | bigint, size: number): number | bigint {
+  if (typeof v === 'bigint') return BigInt.asUintN(size * 8, v);
+  return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
+}
+
+function readDv(dv: DataView, i: number, size: number, be: boolean): number | bigint {
+  switch (size) {
+    case 1:
+      return dv.getUint8(i);
+    case 2:
+      return dv.getUint16(i, !be);
+    case 4:
+      return dv.getUint32(i, !be);
+    default:
+      return dv.getBigUint64(i, !be);
+  }
+}
+
+function writeDv(dv: DataView, i: number, size: number, v: number | bigint, be: boolean): void {
+  switch (size) {
+    case 1:
+      dv.setUint8(i, v as number);
+      break;
+    case 2:
+      dv.setUint16(i, v as number, !be);
+      break;
+    case 4:
+      dv.setUint32(i, v as number, !be);
+      break;
+    default:
+      dv.setBigUint64(i, v as bigint, !be);
+  }
+}
+
+/** The device value of `l` bytes at `buf[pos]` in the device's byte order (QEMU `ldn_he_p` + adjust). */
+function bytesToValue(buf: Uint8Array, pos: number, l: number, be: boolean): number | bigint {
+  if (l === 8) {
+    let v = 0n;
+    for (let k = 0; k < 8; k++) v = (v << 8n) | BigInt(buf[pos + (be ? k : 7 - k)]!);
+    return v;
+  }
+  let v = 0;
+  for (let k = 0; k < l; k++) v = v * 256 + buf[pos + (be ? k : l - 1 - k)]!;
+  return v;
+}
+
+/** Serialises a device value into `l` bytes in the device's byte order. */
+function valueToBytes(v: number | bigint, buf: Uint8Array, pos: number, l: number, be: boolean): void {
+  if (typeof v === 'bigint') {
+    for (let k = 0; k < l; k++) {
+      buf[pos + (be ? l - 1 - k : k)] = Number((v >> BigInt(8 * k)) & 0xffn);
+    }
+    return;
+  }
+  for (let k = 0; k < l; k++) {
+    buf[pos + (be ? l - 1 - k : k)] = v & 0xff;
+    v = Math.floor(v / 256);
+  }
+}
+
+export type { EventNotifier };
+export { SIZE_2_64 };

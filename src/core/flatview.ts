@@ -1,0 +1,317 @@
+/**
+ * @module core/flatview
+ * Flattening a region tree into a FlatView: sorted, disjoint ranges, each served by one terminating
+ * region (QEMU `render_memory_region`, `flatview_simplify`, `memory_region_get_flatview_root`).
+ *
+ * Rendering is exact (bigint) and follows QEMU's algorithm to the letter: regions are visited in
+ * subregion-list order, subregions before their parent, and a range once painted is never replaced
+ * ("first writer wins"). The only departure is speed: QEMU scans the view from its start for every
+ * terminating region; here a binary search finds the first range that can overlap, which gives the
+ * same result because ranges are kept sorted and disjoint.
+ */
+
+import { SIZE_2_64 } from './address.js';
+import type { MemoryRegion } from './region.js';
+
+/** One piece of a flat view (QEMU `FlatRange`). Immutable once the view is built. */
+export class FlatRange {
+  constructor(
+    /** The terminating region that serves this range (never an alias or container). */
+    readonly mr: MemoryRegion,
+    /** First guest address. */
+    readonly start: bigint,
+    /** Length in bytes (1 .. 2^64). */
+    readonly size: bigint,
+    /** Offset of `start` inside `mr`. */
+    readonly offsetInRegion: bigint,
+    /** Dirty logging clients active when the view was rendered. */
+    readonly dirtyLogMask: number,
+    /** `mr.romdMode` when the view was rendered. */
+    readonly romdMode: boolean,
+    /** Read-only through some region on the path (alias, container or mr itself). */
+    readonly readonly: boolean,
+    /** Non-volatile through some region on the path. */
+    readonly nonvolatile: boolean,
+  ) {}
+
+  /** First address after the range. */
+  get end(): bigint {
+    return this.start + this.size;
+  }
+
+  /** QEMU `flatrange_equal` (the dirty mask is deliberately not compared). */
+  equals(o: FlatRange): boolean {
+    return (
+      this.mr === o.mr &&
+      this.start === o.start &&
+      this.size === o.size &&
+      this.offsetInRegion === o.offsetInRegion &&
+      this.romdMode === o.romdMode &&
+      this.readonly === o.readonly &&
+      this.nonvolatile === o.nonvolatile
+    );
+  }
+}
+
+/**
+ * What listeners and lookups receive (QEMU `MemoryRegionSection`): a piece of a region as it appears
+ * in a flat view.
+ */
+export interface MemoryRegionSection {
+  readonly mr: MemoryRegion | null;
+  /** The view the section belongs to (during a topology diff: the address space's previous view). */
+  readonly fv: FlatView | null;
+  readonly offsetWithinRegion: bigint;
+  readonly offsetWithinAddressSpace: bigint;
+  readonly size: bigint;
+  readonly readonly: boolean;
+  readonly nonvolatile: boolean;
+}
+
+/** QEMU `section_from_flat_range`. */
+export function sectionFromRange(fr: FlatRange, fv: FlatView | null): MemoryRegionSection {
+  return {
+    mr: fr.mr,
+    fv,
+    offsetWithinRegion: fr.offsetInRegion,
+    offsetWithinAddressSpace: fr.start,
+    size: fr.size,
+    readonly: fr.readonly,
+    nonvolatile: fr.nonvolatile,
+  };
+}
+
+/** A flattened address space: the ranges of one resolved root region (QEMU `FlatView`). */
+export class FlatView {
+  /** The region the view was rendered from (after root resolution), or null for the empty view. */
+  readonly root: MemoryRegion | null;
+  /** Sorted, disjoint, simplified ranges. */
+  readonly ranges: readonly FlatRange[];
+  /**
+   * Range starts as doubles, for the hot path's binary search. `Number(bigint)` is monotonic, so a
+   * comparison with an exact address below 2^53 gives the same answer as the exact comparison.
+   */
+  private starts: Float64Array | null = null;
+
+  constructor(root: MemoryRegion | null, ranges: readonly FlatRange[]) {
+    this.root = root;
+    this.ranges = ranges;
+  }
+
+  /** Index of the range that contains `addr` (a safe integer), or -1 (unassigned). */
+  indexOf(addr: number): number {
+    let s = this.starts;
+    if (s === null) {
+      s = new Float64Array(this.ranges.length);
+      for (let i = 0; i < s.length; i++) s[i] = Number(this.ranges[i]!.start);
+      this.starts = s;
+    }
+    let lo = 0;
+    let hi = s.length - 1;
+    // Last range whose start <= addr.
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid]! <= addr) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    if (hi < 0) return -1;
+    const r = this.ranges[hi]!;
+    // Exact end check: the double end could round for ranges above 2^53.
+    return BigInt(addr) < r.start + r.size ? hi : -1;
+  }
+
+  /** Index of the range that contains the exact address `addr`, or -1. */
+  indexOfBig(addr: bigint): number {
+    const rs = this.ranges;
+    let lo = 0;
+    let hi = rs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (rs[mid]!.start <= addr) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    if (hi < 0) return -1;
+    const r = rs[hi]!;
+    return addr < r.start + r.size ? hi : -1;
+  }
+
+  /** The range containing `addr`, or null. */
+  rangeAt(addr: bigint): FlatRange | null {
+    const i = this.indexOfBig(addr);
+    return i < 0 ? null : this.ranges[i]!;
+  }
+}
+
+/** Rendering state of one view. */
+class Renderer {
+  readonly ranges: FlatRange[] = [];
+
+  /** First index whose range ends after `addr`. */
+  private firstEndingAfter(addr: bigint): number {
+    const rs = this.ranges;
+    let lo = 0;
+    let hi = rs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = rs[mid]!;
+      if (r.start + r.size <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  render(
+    mr: MemoryRegion,
+    base: bigint,
+    clipStart: bigint,
+    clipEnd: bigint,
+    readonly: boolean,
+    nonvolatile: boolean,
+  ): void {
+    if (!mr.enabled) return;
+    base += mr.addr;
+    readonly ||= mr.readonly;
+    nonvolatile ||= mr.nonvolatile;
+    const end = base + mr.size;
+    // Intersect [base, end) with the clip; an empty intersection renders nothing.
+    if (base > clipStart) clipStart = base;
+    if (end < clipEnd) clipEnd = end;
+    if (clipStart >= clipEnd) return;
+    const target = mr.alias;
+    if (target) {
+      this.render(target, base - target.addr - mr.aliasOffset, clipStart, clipEnd, readonly, nonvolatile);
+      return;
+    }
+    const subs = mr.subregions;
+    for (let k = 0; k < subs.length; k++) {
+      this.render(subs[k]!, base, clipStart, clipEnd, readonly, nonvolatile);
+    }
+    if (!mr.terminates) return;
+    this.fillGaps(mr, base, clipStart, clipEnd, readonly, nonvolatile);
+  }
+
+  private fillGaps(
+    mr: MemoryRegion,
+    regionStart: bigint,
+    cursor: bigint,
+    clipEnd: bigint,
+    readonly: boolean,
+    nonvolatile: boolean,
+  ): void {
+    const mask = mr.dirtyMask();
+    const romd = mr.romdMode;
+    const rs = this.ranges;
+    let i = this.firstEndingAfter(cursor);
+    while (cursor < clipEnd) {
+      const e = rs[i];
+      const gapEnd = e === undefined || e.start > clipEnd ? clipEnd : e.start;
+      if (cursor < gapEnd) {
+        rs.splice(
+          i,
+          0,
+          new FlatRange(mr, cursor, gapEnd - cursor, cursor - regionStart, mask, romd, readonly, nonvolatile),
+        );
+        i++;
+        cursor = gapEnd;
+      }
+      if (e === undefined || cursor >= clipEnd) break;
+      cursor = e.start + e.size;
+      i++;
+    }
+  }
+}
+
+/** QEMU `can_merge`. */
+function canMerge(a: FlatRange, b: FlatRange): boolean {
+  return (
+    a.start + a.size === b.start &&
+    a.mr === b.mr &&
+    a.offsetInRegion + a.size === b.offsetInRegion &&
+    a.dirtyLogMask === b.dirtyLogMask &&
+    a.romdMode === b.romdMode &&
+    a.readonly === b.readonly &&
+    a.nonvolatile === b.nonvolatile
+  );
+}
+
+/** QEMU `flatview_simplify`: merges each maximal run of mergeable neighbours. */
+export function simplifyRanges(rs: readonly FlatRange[]): FlatRange[] {
+  const out: FlatRange[] = [];
+  let i = 0;
+  while (i < rs.length) {
+    const first = rs[i]!;
+    let size = first.size;
+    let j = i + 1;
+    while (j < rs.length && canMerge(rs[j - 1]!, rs[j]!)) {
+      size += rs[j]!.size;
+      j++;
+    }
+    out.push(
+      j === i + 1
+        ? first
+        : new FlatRange(
+            first.mr,
+            first.start,
+            size,
+            first.offsetInRegion,
+            first.dirtyLogMask,
+            first.romdMode,
+            first.readonly,
+            first.nonvolatile,
+          ),
+    );
+    i = j;
+  }
+  return out;
+}
+
+/**
+ * Renders the unsimplified ranges of `root` that fall in `[clipStart, clipEnd)` (the whole space by
+ * default). Used by {@link generateFlatView} and by incremental re-rendering.
+ */
+export function renderRanges(root: MemoryRegion, clipStart = 0n, clipEnd = SIZE_2_64): FlatRange[] {
+  const r = new Renderer();
+  r.render(root, 0n, clipStart, clipEnd, false, false);
+  return r.ranges;
+}
+
+/** QEMU `generate_memory_topology` without the dispatch part: render and simplify `root`. */
+export function generateFlatView(root: MemoryRegion | null): FlatView {
+  if (!root) return new FlatView(null, []);
+  return new FlatView(root, simplifyRanges(renderRanges(root)));
+}
+
+/**
+ * QEMU `memory_region_get_flatview_root`: the region a view is really rendered from. Address spaces
+ * whose roots resolve to the same region share one view; a disabled or empty root resolves to null.
+ */
+export function resolveFlatViewRoot(mr: MemoryRegion): MemoryRegion | null {
+  let r: MemoryRegion = mr;
+  while (r.enabled) {
+    const target = r.alias;
+    if (target) {
+      if (r.aliasOffset === 0n && r.size >= target.size) {
+        r = target;
+        continue;
+      }
+    } else if (!r.terminates) {
+      let found = 0;
+      let next: MemoryRegion | null = null;
+      for (const child of r.subregions) {
+        if (!child.enabled) continue;
+        if (++found > 1) {
+          next = null;
+          break;
+        }
+        if (child.addr === 0n && r.size >= child.size) next = child;
+      }
+      if (found === 0) return null;
+      if (next) {
+        r = next;
+        continue;
+      }
+    }
+    return r;
+  }
+  return null;
+}

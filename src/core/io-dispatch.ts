@@ -1,0 +1,327 @@
+/**
+ * @module core/io-dispatch
+ * Delivering an access to an I/O region's callbacks exactly as QEMU does
+ * (`memory_region_dispatch_read/write`, `memory_region_access_valid`, `access_with_adjusted_size`,
+ * `memory_access_size`).
+ *
+ * Values crossing this module are *device values*: the number whose serialisation in the device's
+ * byte order gives the bytes a byte-addressed bus master sees. Values of up to 4 bytes are `number`s
+ * (uint32 range) so that the common register access never touches bigint; 8-byte values are
+ * `bigint`. The transaction result of the last dispatch is left in `IoDispatcher.result` so that the
+ * hot path allocates nothing.
+ */
+
+import type { MemoryRegion } from './region.js';
+import {
+  type DeviceEndianness,
+  type IoValue,
+  MEMTX_ACCESS_ERROR,
+  MEMTX_DECODE_ERROR,
+  MEMTX_OK,
+  type MemTxAttrs,
+  type MemTxResult,
+} from './types.js';
+
+const TWO_32 = 4294967296;
+
+/** Mask of `size` bytes as a number (size ≤ 4). */
+function maskNum(size: number): number {
+  return size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+}
+
+/** Mask of `size` bytes as a bigint. */
+function maskBig(size: number): bigint {
+  return (1n << BigInt(size * 8)) - 1n;
+}
+
+/** Reverses the byte order of the low `size` bytes of a number value (size ≤ 4). */
+export function bswapNum(v: number, size: number): number {
+  switch (size) {
+    case 1:
+      return v & 0xff;
+    case 2:
+      return ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
+    case 4:
+      return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
+    default: {
+      let r = 0;
+      for (let i = 0; i < size; i++) r = r * 256 + (Math.floor(v / 256 ** i) & 0xff);
+      return r;
+    }
+  }
+}
+
+/** Reverses the byte order of the low `size` bytes of a bigint value. */
+export function bswapBig(v: bigint, size: number): bigint {
+  let r = 0n;
+  for (let i = 0; i < size; i++) {
+    r = (r << 8n) | ((v >> BigInt(8 * i)) & 0xffn);
+  }
+  return r;
+}
+
+/** Largest power of two ≤ n (n ≥ 1). */
+function pow2floor(n: number): number {
+  return 2 ** Math.floor(Math.log2(n));
+}
+
+/**
+ * Dispatches accesses to I/O regions. One instance per {@link MemorySystem}: it holds the
+ * re-entrancy state of the system's devices and the scratch slots that keep dispatch allocation-free.
+ */
+export class IoDispatcher {
+  /** Result of the last {@link read} / {@link write}. */
+  result: MemTxResult = MEMTX_OK;
+  /** Whether the emulated target CPU is big-endian (`native` device byte order). */
+  readonly targetBigEndian: boolean;
+  private readonly slot: IoValue = { value: 0 };
+  private readonly engaged = new Set<object>();
+  private readonly warned = new Set<MemoryRegion>();
+  /** Receives one-time warnings (blocked re-entrant I/O); defaults to silence. */
+  warn: (message: string) => void = () => {};
+
+  constructor(targetBigEndian: boolean) {
+    this.targetBigEndian = targetBigEndian;
+  }
+
+  /** Whether `mr`'s registers are big-endian. */
+  isBigEndian(mr: MemoryRegion): boolean {
+    const e: DeviceEndianness = mr.ops.endianness ?? 'native';
+    return e === 'big' || (e === 'native' && this.targetBigEndian);
+  }
+
+  /** QEMU `memory_access_size`: how many bytes of an `l`-byte access at `offset` go in one dispatch. */
+  accessSize(mr: MemoryRegion, l: number, offset: number): number {
+    let max = mr.ops.valid?.maxAccessSize || 4;
+    if (!mr.ops.impl?.unaligned) {
+      // Lowest set bit of the offset: its natural alignment (0 for offset 0: no bound).
+      const align =
+        offset === 0 ? 0 : offset % TWO_32 === 0 ? TWO_32 : ((offset % TWO_32) & -(offset % TWO_32)) >>> 0;
+      if (align !== 0 && align < max) max = align;
+    }
+    if (l > max) l = max;
+    return pow2floor(l);
+  }
+
+  /** QEMU `memory_region_access_valid`. */
+  valid(mr: MemoryRegion, offset: number, size: number, isWrite: boolean, attrs: MemTxAttrs): boolean {
+    const v = mr.ops.valid;
+    if (v === undefined) return offset % size === 0;
+    if (v.accepts && !v.accepts(offset, size, isWrite, attrs)) return false;
+    if (!v.unaligned && offset % size !== 0) return false;
+    if (!v.maxAccessSize) return true;
+    return size <= v.maxAccessSize && size >= (v.minAccessSize ?? 0);
+  }
+
+  /**
+   * QEMU `memory_region_dispatch_read` without the final byte-order adjustment: reads `size` bytes
+   * (1, 2, 4 or 8) at `offset` of `mr` and returns the device value; the result code is left in
+   * {@link result}. Invalid accesses return 0 with `MEMTX_DECODE_ERROR` and never reach the device.
+   */
+  read(mr: MemoryRegion, offset: number, size: number, attrs: MemTxAttrs): number | bigint {
+    while (mr.alias) {
+      offset += Number(mr.aliasOffset);
+      mr = mr.alias;
+    }
+    if (!this.valid(mr, offset, size, false, attrs)) {
+      this.result = MEMTX_DECODE_ERROR;
+      return size === 8 ? 0n : 0;
+    }
+    return this.adjusted(mr, offset, size, attrs, false, 0);
+  }
+
+  /**
+   * QEMU `memory_region_dispatch_write` without the byte-order adjustment: `value` is the device
+   * value. Checks validity, then ioeventfds (a match signals the notifier instead of the device),
+   * then splits the access for the device. The result code is left in {@link result}.
+   */
+  write(mr: MemoryRegion, offset: number, value: number | bigint, size: number, attrs: MemTxAttrs): void {
+    while (mr.alias) {
+      offset += Number(mr.aliasOffset);
+      mr = mr.alias;
+    }
+    if (!this.valid(mr, offset, size, true, attrs)) {
+      this.result = MEMTX_DECODE_ERROR;
+      return;
+    }
+    if (mr.ioeventfds.length !== 0 && this.eventfd(mr, offset, value, size)) {
+      this.result = MEMTX_OK;
+      return;
+    }
+    this.adjusted(mr, offset, size, attrs, true, value);
+  }
+
+  /** QEMU `memory_region_dispatch_write_eventfds`. */
+  private eventfd(mr: MemoryRegion, offset: number, value: number | bigint, size: number): boolean {
+    const start = BigInt(offset);
+    const data = BigInt(value);
+    const bsize = BigInt(size);
+    for (const fd of mr.ioeventfds) {
+      if (fd.start !== start) continue;
+      if (fd.size === 0n || (fd.size === bsize && (!fd.matchData || fd.data === data))) {
+        fd.notifier.notify();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** QEMU `access_with_adjusted_size`, with the device re-entrancy guard of QEMU 7.2.x. */
+  private adjusted(
+    mr: MemoryRegion,
+    offset: number,
+    size: number,
+    attrs: MemTxAttrs,
+    isWrite: boolean,
+    value: number | bigint,
+  ): number | bigint {
+    const ops = mr.ops;
+    const minA = ops.impl?.minAccessSize || 1;
+    const maxA = ops.impl?.maxAccessSize || 4;
+    const a = Math.max(Math.min(size, maxA), minA);
+    const owner = mr.owner;
+    if (
+      owner !== null &&
+      !mr.disableReentrancyGuard &&
+      !mr.ramDevice &&
+      !mr.ram &&
+      !mr.romDevice &&
+      !mr.readonly
+    ) {
+      if (this.engaged.has(owner)) {
+        if (!this.warned.has(mr)) {
+          this.warned.add(mr);
+          this.warn(
+            `Blocked re-entrant IO on MemoryRegion: ${mr.name ?? '(null)'} at addr: 0x${offset.toString(16).toUpperCase()}`,
+          );
+        }
+        this.result = MEMTX_ACCESS_ERROR;
+        return size === 8 ? 0n : 0;
+      }
+      this.engaged.add(owner);
+    }
+    try {
+      const be = this.isBigEndian(mr);
+      if (size <= 4 && a <= 4) {
+        return isWrite
+          ? this.writeSmall(mr, offset, value as number, size, a, be, attrs)
+          : this.readSmall(mr, offset, size, a, be, attrs);
+      }
+      return isWrite
+        ? this.writeWide(mr, offset, BigInt(value), size, a, be, attrs)
+        : this.readWide(mr, offset, size, a, be, attrs);
+    } finally {
+      // QEMU clears the flag after any access to a device-owned region, exempt or not.
+      if (owner !== null) this.engaged.delete(owner);
+    }
+  }
+
+  private callRead(mr: MemoryRegion, offset: number, a: number, attrs: MemTxAttrs): number | bigint {
+    const ops = mr.ops;
+    if (ops.read) return ops.read(offset, a, attrs);
+    if (ops.readWithAttrs) {
+      const slot = this.slot;
+      slot.value = 0;
+      this.pieceResult |= ops.readWithAttrs(offset, a, attrs, slot);
+      return slot.value;
+    }
+    return 0;
+  }
+
+  private callWrite(
+    mr: MemoryRegion,
+    offset: number,
+    v: number | bigint,
+    a: number,
+    attrs: MemTxAttrs,
+  ): void {
+    const ops = mr.ops;
+    if (ops.write) ops.write(offset, v, a, attrs);
+    else if (ops.writeWithAttrs) this.pieceResult |= ops.writeWithAttrs(offset, v, a, attrs);
+  }
+
+  private pieceResult: MemTxResult = MEMTX_OK;
+
+  private readSmall(
+    mr: MemoryRegion,
+    offset: number,
+    size: number,
+    a: number,
+    be: boolean,
+    attrs: MemTxAttrs,
+  ): number {
+    this.pieceResult = MEMTX_OK;
+    const mask = maskNum(a);
+    let v = 0;
+    for (let i = 0; i < size; i += a) {
+      const raw = this.callRead(mr, offset + i, a, attrs);
+      const t = (typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw))) & mask;
+      const shift = be ? (size - a - i) * 8 : i * 8;
+      // Pieces never overlap, so adding is OR-ing; multiplication keeps values above 2^31 exact.
+      v += shift >= 0 ? (t >>> 0) * 2 ** shift : Math.floor((t >>> 0) / 2 ** -shift);
+    }
+    this.result = this.pieceResult;
+    return v % 2 ** (size * 8);
+  }
+
+  private writeSmall(
+    mr: MemoryRegion,
+    offset: number,
+    value: number,
+    size: number,
+    a: number,
+    be: boolean,
+    attrs: MemTxAttrs,
+  ): number {
+    this.pieceResult = MEMTX_OK;
+    const mask = maskNum(a);
+    for (let i = 0; i < size; i += a) {
+      const shift = be ? (size - a - i) * 8 : i * 8;
+      const t = shift >= 0 ? Math.floor(value / 2 ** shift) : value * 2 ** -shift;
+      this.callWrite(mr, offset + i, ((t % TWO_32) & mask) >>> 0, a, attrs);
+    }
+    this.result = this.pieceResult;
+    return 0;
+  }
+
+  private readWide(
+    mr: MemoryRegion,
+    offset: number,
+    size: number,
+    a: number,
+    be: boolean,
+    attrs: MemTxAttrs,
+  ): number | bigint {
+    this.pieceResult = MEMTX_OK;
+    const mask = maskBig(a);
+    let v = 0n;
+    for (let i = 0; i < size; i += a) {
+      const t = BigInt(this.callRead(mr, offset + i, a, attrs)) & mask;
+      const shift = BigInt(be ? (size - a - i) * 8 : i * 8);
+      v |= shift >= 0n ? t << shift : t >> -shift;
+    }
+    this.result = this.pieceResult;
+    v = BigInt.asUintN(size * 8, v);
+    return size === 8 ? v : Number(v);
+  }
+
+  private writeWide(
+    mr: MemoryRegion,
+    offset: number,
+    value: bigint,
+    size: number,
+    a: number,
+    be: boolean,
+    attrs: MemTxAttrs,
+  ): number {
+    this.pieceResult = MEMTX_OK;
+    const mask = maskBig(a);
+    for (let i = 0; i < size; i += a) {
+      const shift = BigInt(be ? (size - a - i) * 8 : i * 8);
+      const t = (shift >= 0n ? value >> shift : value << -shift) & mask;
+      this.callWrite(mr, offset + i, a === 8 ? t : Number(t), a, attrs);
+    }
+    this.result = this.pieceResult;
+    return 0;
+  }
+}

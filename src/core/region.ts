@@ -1,0 +1,540 @@
+/**
+ * @module core/region
+ * `MemoryRegion`: one node of a machine's memory tree (QEMU `struct MemoryRegion`).
+ *
+ * A region is a pure container, RAM, ROM, a ROM device, an I/O region with callbacks, a reservation,
+ * an alias (a window onto another region), an IOMMU, or a RAM device. Regions are created by the
+ * factory methods of {@link MemorySystem} and placed with {@link MemoryRegion.addSubregion}. Every
+ * change runs in a transaction of its system: flat views are rebuilt once, at the outermost commit.
+ *
+ * Sizes, addresses and offsets are exact `bigint`s (a region may span all 2^64 bytes). Methods accept
+ * `number` too, when it is a safe integer.
+ */
+
+import { hex, SIZE_2_64, toPriority, toSize, toU64, type U64Input } from './address.js';
+import {
+  AliasCycleError,
+  ForeignRegionError,
+  InvalidArgumentError,
+  NotSubregionError,
+  RegionInUseError,
+  WrongKindError,
+} from './errors.js';
+import type { IommuOps } from './iommu.js';
+import type { RAMBlock } from './ramblock.js';
+import type { MemorySystem } from './system.js';
+import type { EventNotifier, MemoryOwner, MemoryRegionOps } from './types.js';
+
+/** What a region is. The printed `info mtree` type is derived from the kind and the flags. */
+export type RegionKind =
+  | 'container'
+  | 'io'
+  | 'reservation'
+  | 'ram'
+  | 'rom'
+  | 'rom-device'
+  | 'ram-device'
+  | 'alias'
+  | 'iommu';
+
+/** Dirty memory clients (QEMU `DIRTY_MEMORY_*`). */
+export const DIRTY_MEMORY_VGA = 0;
+export const DIRTY_MEMORY_CODE = 1;
+export const DIRTY_MEMORY_MIGRATION = 2;
+
+/** One ioeventfd of a region (QEMU `MemoryRegionIoeventfd`), with its range relative to the region. */
+export interface RegionIoeventfd {
+  readonly start: bigint;
+  readonly size: bigint;
+  readonly matchData: boolean;
+  /** Data as the device sees it (already converted from target order to device order). */
+  readonly data: bigint;
+  readonly notifier: EventNotifier;
+  /** Identity order of the notifier (QEMU compares the pointers). */
+  readonly notifierId: number;
+}
+
+/** A coalesced-MMIO range of a region, relative to the region. */
+export interface CoalescedRange {
+  readonly start: bigint;
+  readonly size: bigint;
+}
+
+/** Options common to all region factories. */
+export interface RegionOptions {
+  /** Lifetime owner (QOM owner): used for RAM ids and the re-entrancy guard. */
+  owner?: MemoryOwner | null;
+}
+
+let notifierIds = new WeakMap<EventNotifier, number>();
+let nextNotifierId = 1;
+function notifierId(n: EventNotifier): number {
+  let id = notifierIds.get(n);
+  if (id === undefined) {
+    id = nextNotifierId++;
+    notifierIds.set(n, id);
+  }
+  return id;
+}
+/** @internal for tests that need a deterministic notifier order. */
+export function resetNotifierIdsForTests(): void {
+  notifierIds = new WeakMap();
+  nextNotifierId = 1;
+}
+
+/**
+ * A node of the memory tree. See the module comment; create regions with the factories of
+ * {@link MemorySystem} (`container`, `ram`, `rom`, `io`, `alias`, ...).
+ */
+export class MemoryRegion {
+  /** The system (machine) this region belongs to. Regions of different systems never mix. */
+  readonly system: MemorySystem;
+  /** What this region is. */
+  readonly kind: RegionKind;
+  /** Label for printing and RAM ids; not unique. `null` prints as `(noname)` where QEMU does. */
+  readonly name: string | null;
+  /** Lifetime owner (QOM owner), or null. */
+  readonly owner: MemoryOwner | null;
+
+  /** Size in bytes, 0 .. 2^64. */
+  size: bigint;
+  /** Offset in the container (set when added). */
+  addr = 0n;
+  /** Priority among siblings (set when added). */
+  priority = 0;
+  /** The container this region is a subregion of, or null. */
+  container: MemoryRegion | null = null;
+  /** Number of mapped aliases whose alias chain passes through this region. */
+  mappedViaAlias = 0;
+  /**
+   * Subregions in QEMU list order: priority descending, and among equal priorities the most
+   * recently added first. Read-only for users: change it with add/delSubregion.
+   */
+  readonly subregions: MemoryRegion[] = [];
+  /** Disabled regions and their subtrees are invisible to the flat view. */
+  enabled = true;
+  /** True for every kind that is not a container or an alias: the region paints the gaps it covers. */
+  readonly terminates: boolean;
+  /** Alias target, for aliases. */
+  readonly alias: MemoryRegion | null;
+  /** Offset into the alias target. */
+  aliasOffset = 0n;
+  /** Directly accessible host memory (RAM, ROM, RAM device). */
+  readonly ram: boolean;
+  /** Writes refused (ROM); on aliases and containers the flag is inherited by the flat view only. */
+  readonly = false;
+  /** Non-volatile memory (prints `nv-`). */
+  nonvolatile = false;
+  /** ROM device. */
+  readonly romDevice: boolean;
+  /** ROM devices: reads go to memory (true) or to the callbacks (false). */
+  romdMode = true;
+  /** RAM device: host memory accessed through byte-transparent callbacks. */
+  readonly ramDevice: boolean;
+  /** IOMMU region. */
+  readonly isIommu: boolean;
+  /** Callbacks (the unassigned ops unless the kind has its own). */
+  readonly ops: MemoryRegionOps;
+  /** IOMMU translation callbacks, for IOMMU regions. */
+  readonly iommuOps: IommuOps | null;
+  /** Backing memory of RAM, ROM, ROM device and RAM device regions. */
+  readonly ramBlock: RAMBlock | null;
+  /** Dirty logging clients enabled on this region itself (only VGA is stored here). */
+  dirtyLogMask = 0;
+  /** Counter behind the VGA bit of {@link dirtyLogMask}. */
+  vgaLoggingCount = 0;
+  /** Coalesced-MMIO ranges. */
+  readonly coalesced: CoalescedRange[] = [];
+  /** Accelerator hint set by coalescing. */
+  flushCoalescedMmio = false;
+  /** ioeventfds, kept sorted as QEMU does. */
+  readonly ioeventfds: RegionIoeventfd[] = [];
+  /** Opt out of the device re-entrancy guard (QEMU `disable_reentrancy_guard`). */
+  disableReentrancyGuard = false;
+
+  /** @internal Use the factories of {@link MemorySystem}. */
+  constructor(
+    system: MemorySystem,
+    kind: RegionKind,
+    name: string | null,
+    size: U64Input,
+    init: {
+      owner?: MemoryOwner | null;
+      ops?: MemoryRegionOps;
+      alias?: MemoryRegion;
+      aliasOffset?: U64Input;
+      ramBlock?: RAMBlock | null;
+      iommuOps?: IommuOps | null;
+    },
+  ) {
+    this.system = system;
+    this.kind = kind;
+    this.name = name;
+    this.owner = init.owner ?? null;
+    this.size = toSize(size, `size of region "${name}"`);
+    this.terminates = kind !== 'container' && kind !== 'alias';
+    this.ram = kind === 'ram' || kind === 'rom' || kind === 'ram-device';
+    this.readonly = kind === 'rom';
+    this.romDevice = kind === 'rom-device';
+    this.ramDevice = kind === 'ram-device';
+    this.isIommu = kind === 'iommu';
+    this.ops = init.ops ?? system.unassignedOps;
+    this.iommuOps = init.iommuOps ?? null;
+    this.ramBlock = init.ramBlock ?? null;
+    if (kind === 'alias') {
+      const target = init.alias;
+      if (!target) throw new InvalidArgumentError(`alias "${name}" needs a target region`);
+      system.checkOwn(target, `target of alias "${name}"`);
+      this.alias = target;
+      this.aliasOffset = toU64(init.aliasOffset ?? 0, `alias offset of "${name}"`);
+    } else {
+      this.alias = null;
+    }
+  }
+
+  /** A printable name for messages. */
+  get label(): string {
+    return this.name === null ? '(noname)' : `"${this.name}"`;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Subregions
+
+  /**
+   * Maps `subregion` at `offset` inside this region, with priority 0 (QEMU
+   * `memory_region_add_subregion`). The subregion must not already be in a container.
+   */
+  addSubregion(offset: U64Input, subregion: MemoryRegion): void {
+    this.addSubregionCommon(offset, subregion, 0, 'addSubregion');
+  }
+
+  /**
+   * Maps `subregion` at `offset` with `priority` (QEMU `memory_region_add_subregion_overlap`). Where
+   * siblings overlap, the higher priority wins; among equal priorities the most recently added wins.
+   */
+  addSubregionOverlap(offset: U64Input, subregion: MemoryRegion, priority: number): void {
+    this.addSubregionCommon(offset, subregion, priority, 'addSubregionOverlap');
+  }
+
+  private addSubregionCommon(offset: U64Input, sub: MemoryRegion, priority: number, op: string): void {
+    const off = toU64(offset, `${op}: offset of ${sub?.label} in ${this.label}`);
+    const prio = toPriority(priority, `${op}: priority of ${sub?.label}`);
+    this.system.checkOwn(sub, `${op}: subregion of ${this.label}`);
+    if (sub.container) {
+      throw new RegionInUseError(
+        `${op}: region ${sub.label} is already a subregion of ${sub.container.label}; remove it first`,
+      );
+    }
+    for (let c: MemoryRegion | null = this; c; c = c.container) {
+      if (c === sub) {
+        throw new InvalidArgumentError(
+          `${op}: region ${sub.label} cannot contain itself (via ${this.label})`,
+        );
+      }
+    }
+    sub.priority = prio;
+    this.system.begin();
+    try {
+      this.link(off, sub);
+    } finally {
+      this.system.commit();
+    }
+  }
+
+  /** @internal add without checks, inside a transaction (QEMU `memory_region_add_subregion_common`). */
+  link(offset: bigint, sub: MemoryRegion): void {
+    sub.container = this;
+    for (let a = sub.alias; a; a = a.alias) a.mappedViaAlias++;
+    sub.addr = offset;
+    const list = this.subregions;
+    let i = 0;
+    while (i < list.length && sub.priority < list[i]!.priority) i++;
+    list.splice(i, 0, sub);
+    if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
+  }
+
+  /** Removes `subregion` from this container (QEMU `memory_region_del_subregion`). */
+  delSubregion(subregion: MemoryRegion): void {
+    this.system.checkOwn(subregion, `delSubregion: subregion of ${this.label}`);
+    if (subregion.container !== this) {
+      throw new NotSubregionError(
+        `delSubregion: region ${subregion.label} is not a subregion of ${this.label}` +
+          (subregion.container ? ` (it is in ${subregion.container.label})` : ' (it is in no container)'),
+      );
+    }
+    this.system.begin();
+    try {
+      this.unlink(subregion);
+    } finally {
+      this.system.commit();
+    }
+  }
+
+  /** @internal */
+  unlink(sub: MemoryRegion): void {
+    if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
+    sub.container = null;
+    for (let a = sub.alias; a; a = a.alias) a.mappedViaAlias--;
+    const i = this.subregions.indexOf(sub);
+    this.subregions.splice(i, 1);
+  }
+
+  /** Whether the region is mapped: in a container, or reached through a mapped alias. */
+  isMapped(): boolean {
+    return this.container !== null || this.mappedViaAlias > 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Attribute setters (each one a transaction; setting the current value is a no-op)
+
+  /** Shows or hides the region and its subtree (QEMU `memory_region_set_enabled`). */
+  setEnabled(enabled: boolean): void {
+    if (enabled === this.enabled) return;
+    this.system.begin();
+    this.enabled = enabled;
+    this.system.topologyChanged(this.container, this, true);
+    this.system.commit();
+  }
+
+  /**
+   * Changes the size (QEMU `memory_region_set_size`); `2^64 - 1` means the whole space. This does
+   * not resize the RAM block behind a RAM region.
+   */
+  setSize(size: U64Input): void {
+    const s = toSize(size, `setSize of ${this.label}`);
+    if (s === this.size) return;
+    this.system.begin();
+    this.system.topologyChanged(this.container, this, true);
+    this.size = s;
+    this.system.topologyChanged(this.container, this, true);
+    this.system.commit();
+  }
+
+  /**
+   * Moves the region inside its container (QEMU `memory_region_set_address`). Moving re-adds it, so
+   * it then comes first among its equal-priority siblings.
+   */
+  setAddress(addr: U64Input): void {
+    const a = toU64(addr, `setAddress of ${this.label}`);
+    if (a === this.addr) return;
+    const c = this.container;
+    if (!c) {
+      // QEMU stores the address without a topology update; it shows at the next commit.
+      this.addr = a;
+      this.system.noteChanged(this);
+      return;
+    }
+    this.system.begin();
+    c.unlink(this);
+    c.link(a, this);
+    this.system.commit();
+  }
+
+  /** Changes the offset of an alias into its target (QEMU `memory_region_set_alias_offset`). */
+  setAliasOffset(offset: U64Input): void {
+    if (!this.alias) throw new WrongKindError(`setAliasOffset: region ${this.label} is not an alias`);
+    const o = toU64(offset, `setAliasOffset of ${this.label}`);
+    if (o === this.aliasOffset) return;
+    this.system.begin();
+    if (this.enabled) this.system.topologyChanged(this.container, this);
+    this.aliasOffset = o;
+    if (this.enabled) this.system.topologyChanged(this.container, this);
+    this.system.commit();
+  }
+
+  /** Makes the region read-only or writable (QEMU `memory_region_set_readonly`). */
+  setReadonly(readonly: boolean): void {
+    if (readonly === this.readonly) return;
+    this.system.begin();
+    this.readonly = readonly;
+    if (this.enabled) this.system.topologyChanged(this.container, this);
+    this.system.commit();
+  }
+
+  /** Marks the region non-volatile (QEMU `memory_region_set_nonvolatile`). */
+  setNonvolatile(nonvolatile: boolean): void {
+    if (nonvolatile === this.nonvolatile) return;
+    this.system.begin();
+    this.nonvolatile = nonvolatile;
+    if (this.enabled) this.system.topologyChanged(this.container, this);
+    this.system.commit();
+  }
+
+  /**
+   * Switches a ROM device between romd mode (reads from memory) and I/O mode (reads through the
+   * callbacks) (QEMU `memory_region_rom_device_set_romd`).
+   */
+  setRomdMode(romdMode: boolean): void {
+    if (!this.romDevice) throw new WrongKindError(`setRomdMode: region ${this.label} is not a ROM device`);
+    if (romdMode === this.romdMode) return;
+    this.system.begin();
+    this.romdMode = romdMode;
+    if (this.enabled) this.system.topologyChanged(this.container, this);
+    this.system.commit();
+  }
+
+  /**
+   * Turns dirty logging for `client` on or off (QEMU `memory_region_set_log`). Only the VGA client
+   * can be toggled per region; the others follow global state.
+   */
+  setLog(log: boolean, client: number): void {
+    if (client !== DIRTY_MEMORY_VGA) {
+      throw new InvalidArgumentError(`setLog on ${this.label}: only DIRTY_MEMORY_VGA can be set per region`);
+    }
+    const old = this.vgaLoggingCount;
+    this.vgaLoggingCount += log ? 1 : -1;
+    if (this.vgaLoggingCount < 0) {
+      this.vgaLoggingCount = 0;
+      throw new InvalidArgumentError(`setLog on ${this.label}: logging was not enabled`);
+    }
+    if ((old === 0) === (this.vgaLoggingCount === 0)) return;
+    this.system.begin();
+    this.dirtyLogMask = (this.dirtyLogMask & ~(1 << client)) | ((log ? 1 : 0) << client);
+    if (this.enabled) this.system.topologyChanged(this.container, this);
+    this.system.commit();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // ioeventfds and coalesced MMIO
+
+  /**
+   * Registers an ioeventfd (QEMU `memory_region_add_eventfd`): a guest write of `size` bytes at
+   * `addr` in this region (and, if `matchData`, of the value `data`, given as a CPU of the target
+   * would store it) signals `notifier` instead of calling the write callback. `size` 0 matches any.
+   */
+  addEventfd(
+    addr: U64Input,
+    size: number,
+    matchData: boolean,
+    data: U64Input,
+    notifier: EventNotifier,
+  ): void {
+    const start = toU64(addr, `addEventfd on ${this.label}: address`);
+    if (![0, 1, 2, 4, 8].includes(size)) {
+      throw new InvalidArgumentError(`addEventfd on ${this.label}: size ${size} is not 0, 1, 2, 4 or 8`);
+    }
+    let d = toU64(data, `addEventfd on ${this.label}: data`);
+    if (size) d = this.system.targetToDevice(this, d, size);
+    const fd: RegionIoeventfd = {
+      start,
+      size: BigInt(size),
+      matchData,
+      data: d,
+      notifier,
+      notifierId: notifierId(notifier),
+    };
+    this.system.begin();
+    let i = 0;
+    while (i < this.ioeventfds.length && ioeventfdBefore(this.ioeventfds[i]!, fd)) i++;
+    this.ioeventfds.splice(i, 0, fd);
+    if (this.enabled) this.system.ioeventfdChanged();
+    this.system.commit();
+  }
+
+  /** Removes an ioeventfd registered with the same arguments (QEMU `memory_region_del_eventfd`). */
+  delEventfd(
+    addr: U64Input,
+    size: number,
+    matchData: boolean,
+    data: U64Input,
+    notifier: EventNotifier,
+  ): void {
+    const start = toU64(addr, `delEventfd on ${this.label}: address`);
+    let d = toU64(data, `delEventfd on ${this.label}: data`);
+    if (size) d = this.system.targetToDevice(this, d, size);
+    const probe: RegionIoeventfd = {
+      start,
+      size: BigInt(size),
+      matchData,
+      data: d,
+      notifier,
+      notifierId: notifierId(notifier),
+    };
+    const i = this.ioeventfds.findIndex((e) => !ioeventfdBefore(e, probe) && !ioeventfdBefore(probe, e));
+    if (i < 0) {
+      throw new InvalidArgumentError(`delEventfd on ${this.label}: no such ioeventfd at ${hex(start)}`);
+    }
+    this.system.begin();
+    this.ioeventfds.splice(i, 1);
+    if (this.enabled) this.system.ioeventfdChanged();
+    this.system.commit();
+  }
+
+  /** Marks the whole region as coalesced MMIO (QEMU `memory_region_set_coalescing`). */
+  setCoalescing(): void {
+    this.clearCoalescing();
+    this.addCoalescing(0n, this.size);
+  }
+
+  /** Adds a coalesced-MMIO range (QEMU `memory_region_add_coalescing`); listeners hear it at once. */
+  addCoalescing(offset: U64Input, size: U64Input): void {
+    const r: CoalescedRange = {
+      start: toU64(offset, `addCoalescing on ${this.label}`),
+      size: toSize(size, `addCoalescing on ${this.label}`),
+    };
+    this.coalesced.push(r);
+    this.system.coalescedChanged(this, r, true);
+    this.flushCoalescedMmio = true;
+  }
+
+  /** Removes all coalesced-MMIO ranges (QEMU `memory_region_clear_coalescing`). */
+  clearCoalescing(): void {
+    if (this.coalesced.length === 0) return;
+    this.flushCoalescedMmio = false;
+    while (this.coalesced.length) {
+      const r = this.coalesced.shift()!;
+      this.system.coalescedChanged(this, r, false);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Queries
+
+  /** The region at the end of the alias chain (the region itself if it is no alias). */
+  resolveAlias(): MemoryRegion {
+    let r: MemoryRegion = this;
+    while (r.alias) r = r.alias;
+    return r;
+  }
+
+  /** QEMU `memory_region_get_dirty_log_mask`: logging clients active for this region. */
+  dirtyMask(): number {
+    return this.system.regionDirtyMask(this);
+  }
+
+  /** End of the region in its container's coordinates (exclusive), as an exact bigint. */
+  get end(): bigint {
+    return this.addr + this.size;
+  }
+
+  /** Whether the region spans the whole 64-bit space. */
+  get isWholeSpace(): boolean {
+    return this.size === SIZE_2_64;
+  }
+
+  toString(): string {
+    return `MemoryRegion(${this.kind} ${this.label}, ${hex(this.size)} bytes)`;
+  }
+}
+
+/** QEMU `memory_region_ioeventfd_before`: the sort order of ioeventfd lists. */
+export function ioeventfdBefore(a: RegionIoeventfd, b: RegionIoeventfd): boolean {
+  if (a.start !== b.start) return a.start < b.start;
+  if (a.size !== b.size) return a.size < b.size;
+  if (a.matchData !== b.matchData) return !a.matchData;
+  if (a.matchData && a.data !== b.data) return a.data < b.data;
+  return a.notifierId < b.notifierId;
+}
+
+/** Throws {@link AliasCycleError} if making `alias` point at `target` would create a cycle. */
+export function checkAliasChain(aliasName: string | null, target: MemoryRegion, self?: MemoryRegion): void {
+  const seen = new Set<MemoryRegion>();
+  for (let r: MemoryRegion | null = target; r; r = r.alias) {
+    if (r === self || seen.has(r)) {
+      throw new AliasCycleError(`alias "${aliasName}" would lead back to itself through ${r.label}`);
+    }
+    seen.add(r);
+  }
+}
+
+export { ForeignRegionError };

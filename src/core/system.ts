@@ -1,0 +1,506 @@
+/**
+ * @module core/system
+ * `MemorySystem`: everything QEMU keeps in globals for one machine's memory — the transaction depth
+ * and pending flags, the list of address spaces, the registered listeners, the current flat views,
+ * the unassigned region, the RAM list and the dirty-logging state. Two systems in one process never
+ * see each other, so two machines can run side by side (QEMU itself has only one).
+ *
+ * Regions are created through the factory methods here (QEMU's `memory_region_init_*`).
+ */
+
+import { SIZE_2_64, toSize, type U64Input } from './address.js';
+import { AddressSpace } from './address-space.js';
+import { ForeignRegionError, InvalidArgumentError, ListenerError, TransactionError } from './errors.js';
+import { FlatView, generateFlatView, resolveFlatViewRoot, sectionFromRange } from './flatview.js';
+import { bswapBig, IoDispatcher } from './io-dispatch.js';
+import type { IommuOps } from './iommu.js';
+import type { MemoryListener } from './listener.js';
+import { RAM_MIGRATABLE, RAMBlock, RAMList, type RamResizedCallback } from './ramblock.js';
+import {
+  type CoalescedRange,
+  DIRTY_MEMORY_CODE,
+  DIRTY_MEMORY_MIGRATION,
+  MemoryRegion,
+  type RegionOptions,
+} from './region.js';
+import type { MemoryRegionOps } from './types.js';
+
+/** Options of a {@link MemorySystem}. */
+export interface MemorySystemOptions {
+  /** The emulated CPU is big-endian: `native` devices and ioeventfd data use big-endian order. */
+  bigEndian?: boolean;
+  /**
+   * The emulator translates guest code (QEMU TCG): RAM-backed regions then carry the CODE dirty
+   * client in their dirty mask, as in QEMU under TCG.
+   */
+  translatesCode?: boolean;
+}
+
+/** Options of the RAM factories. */
+export interface RamOptions extends RegionOptions {
+  /** Do not register the block for migration (QEMU `_nomigrate` variants). */
+  nomigrate?: boolean;
+  /** Make the block resizeable up to this many bytes (QEMU `memory_region_init_resizeable_ram`). */
+  maxSize?: number;
+  /** Called after a resize of a resizeable block. */
+  resized?: RamResizedCallback;
+}
+
+/** QEMU `unassigned_mem_accepts`: nothing is ever accepted. */
+const UNASSIGNED_OPS: MemoryRegionOps = Object.freeze({
+  endianness: 'native',
+  valid: Object.freeze({ accepts: () => false }),
+}) as MemoryRegionOps;
+
+/** A listener registration: the listener and the address space it watches. */
+interface Registration {
+  readonly listener: MemoryListener;
+  readonly as: AddressSpace;
+  readonly priority: number;
+}
+
+/** The memory of one machine. See the module comment. */
+export class MemorySystem {
+  /** Whether the target CPU is big-endian. */
+  readonly bigEndian: boolean;
+  /** Whether RAM carries the CODE dirty client (see {@link MemorySystemOptions.translatesCode}). */
+  readonly translatesCode: boolean;
+  /** The ops every region starts with (QEMU `unassigned_mem_ops`). */
+  readonly unassignedOps: MemoryRegionOps = UNASSIGNED_OPS;
+  /** QEMU `io_mem_unassigned`: serves every address no flat range covers. */
+  readonly unassigned: MemoryRegion;
+  /** The RAM blocks of this machine. */
+  readonly ramList = new RAMList();
+  /** Address spaces in creation order. */
+  readonly addressSpaces: AddressSpace[] = [];
+  /** Device access dispatcher (re-entrancy state, result slot). */
+  readonly dispatcher: IoDispatcher;
+  /** Active global dirty tracking reasons (QEMU `global_dirty_tracking`). */
+  globalDirtyTracking = 0;
+
+  /** @internal 8-byte scratch buffer for slow-path typed accesses. */
+  readonly scratch = new Uint8Array(8);
+  /** @internal */
+  readonly scratchView = new DataView(this.scratch.buffer);
+  /**
+   * Called after every write that reached RAM directly (QEMU `invalidate_and_set_dirty`), with the
+   * region, the offset in it and the length; dirty tracking hooks in here.
+   */
+  onRamWrite: ((mr: MemoryRegion, offset: number, length: number) => void) | null = null;
+
+  private bounceBuffer = new Uint8Array(4096);
+  private bounceInUse = false;
+  private mapClients: Array<() => void> = [];
+  private depth = 0;
+  private topologyPending = false;
+  private ioeventfdPending = false;
+  /** Regions whose change may alter a view; null = "everything" (rebuild all views). */
+  private touched: Set<MemoryRegion> | null = new Set();
+  private readonly registrations: Registration[] = [];
+  private views = new Map<MemoryRegion | null, FlatView>();
+  /** The permanent empty view shared by every address space whose root resolves to nothing. */
+  readonly emptyView = new FlatView(null, []);
+
+  constructor(options: MemorySystemOptions = {}) {
+    this.bigEndian = options.bigEndian ?? false;
+    this.translatesCode = options.translatesCode ?? false;
+    this.dispatcher = new IoDispatcher(this.bigEndian);
+    this.unassigned = new MemoryRegion(this, 'io', null, SIZE_2_64, {});
+    this.views.set(null, this.emptyView);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Region factories (QEMU memory_region_init_*)
+
+  /** A pure container: it paints nothing itself, so holes show what lies below it. */
+  container(name: string | null, size: U64Input, options: RegionOptions = {}): MemoryRegion {
+    return new MemoryRegion(this, 'container', name, size, { owner: options.owner ?? null });
+  }
+
+  /** RAM backed by a new RAM block (QEMU `memory_region_init_ram`). */
+  ram(name: string, size: U64Input, options: RamOptions = {}): MemoryRegion {
+    return this.ramLike('ram', name, size, options, undefined);
+  }
+
+  /** Read-only RAM (QEMU `memory_region_init_rom`): reads direct, bus writes dropped. */
+  rom(name: string, size: U64Input, options: RamOptions = {}): MemoryRegion {
+    return this.ramLike('rom', name, size, options, undefined);
+  }
+
+  /**
+   * A ROM device (QEMU `memory_region_init_rom_device`): in romd mode reads come from its memory and
+   * writes go to `ops`; out of romd mode both go to `ops`.
+   */
+  romDevice(name: string, size: U64Input, ops: MemoryRegionOps, options: RamOptions = {}): MemoryRegion {
+    if (!ops) throw new InvalidArgumentError(`romDevice "${name}": ops are required`);
+    return this.ramLike('rom-device', name, size, options, ops);
+  }
+
+  /**
+   * An I/O region whose accesses go to `ops` (QEMU `memory_region_init_io`). With `ops` null it is a
+   * reservation: it hides what lies below but rejects every access like unassigned memory.
+   */
+  io(
+    name: string | null,
+    size: U64Input,
+    ops: MemoryRegionOps | null,
+    options: RegionOptions = {},
+  ): MemoryRegion {
+    const s = toSize(size, `size of region "${name}"`);
+    if (ops && s > 2n ** 53n) {
+      throw new InvalidArgumentError(
+        `io region "${name}": callbacks take number offsets, so a region with ops is limited to 2^53 bytes`,
+      );
+    }
+    return new MemoryRegion(this, ops ? 'io' : 'reservation', name, s, {
+      owner: options.owner ?? null,
+      ops: ops ?? undefined,
+    });
+  }
+
+  /** A reservation: terminates (hides lower regions) but every access fails like unassigned memory. */
+  reservation(name: string | null, size: U64Input, options: RegionOptions = {}): MemoryRegion {
+    return this.io(name, size, null, options);
+  }
+
+  /**
+   * An alias: a window of `size` bytes onto `target`, starting `offset` bytes into it (QEMU
+   * `memory_region_init_alias`). Subregions added to an alias are never rendered.
+   */
+  alias(
+    name: string | null,
+    target: MemoryRegion,
+    offset: U64Input,
+    size: U64Input,
+    options: RegionOptions = {},
+  ): MemoryRegion {
+    return new MemoryRegion(this, 'alias', name, size, {
+      owner: options.owner ?? null,
+      alias: target,
+      aliasOffset: offset,
+    });
+  }
+
+  /** An IOMMU region (QEMU `memory_region_init_iommu`): accesses are translated by `iommuOps`. */
+  iommu(name: string | null, size: U64Input, iommuOps: IommuOps, options: RegionOptions = {}): MemoryRegion {
+    return new MemoryRegion(this, 'iommu', name, size, { owner: options.owner ?? null, iommuOps });
+  }
+
+  /**
+   * A RAM device (QEMU `memory_region_init_ram_device_ptr`): host memory reached through
+   * byte-transparent callbacks (never directly), e.g. a BAR of an assigned host device.
+   */
+  ramDevice(name: string, size: U64Input, options: RegionOptions = {}): MemoryRegion {
+    const s = Number(toSize(size, `size of region "${name}"`));
+    const block = new RAMBlock(s);
+    let mr: MemoryRegion | null = null;
+    // QEMU's ram_device_mem_ops: byte-transparent over host memory, host (little-endian) order.
+    const ops: MemoryRegionOps = {
+      endianness: 'little',
+      valid: { minAccessSize: 1, maxAccessSize: 8, unaligned: true },
+      impl: { minAccessSize: 1, maxAccessSize: 8, unaligned: true },
+      read: (off, sz) => readLe(block, off, sz),
+      write: (off, v, sz) => writeLe(block, off, v, sz),
+    };
+    mr = new MemoryRegion(this, 'ram-device', name, s, {
+      owner: options.owner ?? null,
+      ops,
+      ramBlock: block,
+    });
+    block.mr = mr;
+    return mr;
+  }
+
+  private ramLike(
+    kind: 'ram' | 'rom' | 'rom-device',
+    name: string,
+    size: U64Input,
+    options: RamOptions,
+    ops: MemoryRegionOps | undefined,
+  ): MemoryRegion {
+    const s = toSize(size, `size of region "${name}"`);
+    if (s > 2n ** 52n) throw new InvalidArgumentError(`RAM region "${name}": ${s} bytes is too large`);
+    const n = Number(s);
+    const block = new RAMBlock(n, options.maxSize ?? n, options.maxSize !== undefined ? 4 : 0);
+    if (options.resized) block.resized = options.resized;
+    const mr = new MemoryRegion(this, kind, name, s, { owner: options.owner ?? null, ops, ramBlock: block });
+    block.mr = mr;
+    if (!options.nomigrate) {
+      this.ramList.setIdstr(block, name, options.owner?.devicePath);
+      block.flags |= RAM_MIGRATABLE;
+    }
+    this.ramList.add(block);
+    return mr;
+  }
+
+  /** A new address space named `name` rooted at `root` (QEMU `address_space_init`). */
+  addressSpace(root: MemoryRegion, name = 'anonymous'): AddressSpace {
+    return new AddressSpace(this, root, name);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Transactions
+
+  /** Opens a transaction (QEMU `memory_region_transaction_begin`). Transactions nest. */
+  begin(): void {
+    this.depth++;
+  }
+
+  /**
+   * Closes a transaction (QEMU `memory_region_transaction_commit`). At the outermost commit, if the
+   * topology changed, flat views are rebuilt and listeners told; otherwise only ioeventfds are.
+   */
+  commit(): void {
+    if (this.depth === 0) throw new TransactionError('commit() without a matching begin()');
+    if (--this.depth > 0) return;
+    if (this.topologyPending) {
+      this.topologyPending = false;
+      this.ioeventfdPending = false;
+      this.rebuildViews();
+      const regs = this.registrations;
+      for (const r of regs) r.listener.begin?.();
+      for (const as of this.addressSpaces) {
+        as.setFlatView(this.viewFor(as.root));
+        as.updateIoeventfds();
+      }
+      for (const r of regs) r.listener.commit?.();
+    } else if (this.ioeventfdPending) {
+      this.ioeventfdPending = false;
+      for (const as of this.addressSpaces) as.updateIoeventfds();
+    }
+  }
+
+  /** Runs `fn` inside one transaction and returns its result. */
+  transaction<T>(fn: () => T): T {
+    this.begin();
+    try {
+      return fn();
+    } finally {
+      this.commit();
+    }
+  }
+
+  /** Depth of the open transactions (0 when none is open). */
+  get transactionDepth(): number {
+    return this.depth;
+  }
+
+  /** @internal A change under `parent` (or to `region` itself) may alter flat views. */
+  topologyChanged(parent: MemoryRegion | null, region: MemoryRegion, _always?: boolean): void {
+    this.topologyPending = true;
+    const t = this.touched;
+    if (t) {
+      t.add(region);
+      if (parent) t.add(parent);
+    }
+  }
+
+  /** @internal `region` changed in a way that shows at the next topology commit, without causing one. */
+  noteChanged(region: MemoryRegion): void {
+    this.touched?.add(region);
+  }
+
+  /** @internal Every view must be rebuilt (global state such as dirty tracking changed). */
+  everythingChanged(): void {
+    this.topologyPending = true;
+    this.touched = null;
+  }
+
+  /** @internal */
+  ioeventfdChanged(): void {
+    this.ioeventfdPending = true;
+  }
+
+  /** @internal The current view of a root region (rendering it now if nobody has it yet). */
+  viewFor(root: MemoryRegion): FlatView {
+    const physmr = resolveFlatViewRoot(root);
+    let v = this.views.get(physmr);
+    if (!v) {
+      v = generateFlatView(physmr);
+      this.views.set(physmr, v);
+    }
+    return v;
+  }
+
+  /**
+   * QEMU `flatviews_reset`: one view per distinct resolved root. A view whose root subtree contains
+   * no changed region is reused as it is; the listener calls are the same as if it had been
+   * re-rendered (an identical view yields only `regionNop`s).
+   */
+  private rebuildViews(): void {
+    const touched = this.touched;
+    this.touched = new Set();
+    const old = this.views;
+    const fresh = new Map<MemoryRegion | null, FlatView>();
+    fresh.set(null, this.emptyView);
+    for (const as of this.addressSpaces) {
+      const physmr = resolveFlatViewRoot(as.root);
+      if (fresh.has(physmr)) continue;
+      const prev = old.get(physmr);
+      fresh.set(physmr, prev && touched && !reaches(physmr!, touched) ? prev : generateFlatView(physmr));
+    }
+    this.views = fresh;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Listeners
+
+  /** @internal QEMU `memory_listener_register`. */
+  registerListener(listener: MemoryListener, as: AddressSpace): void {
+    if (this.registrations.some((r) => r.listener === listener)) {
+      throw new ListenerError(`listener ${listener.name ?? '(unnamed)'} is already registered`);
+    }
+    if (listener.logSync && listener.logSyncGlobal) {
+      throw new ListenerError(
+        `listener ${listener.name ?? '(unnamed)'} defines both logSync and logSyncGlobal`,
+      );
+    }
+    const priority = listener.priority ?? 0;
+    const reg: Registration = { listener, as, priority };
+    insertByPriority(this.registrations, reg);
+    as.insertListener(reg.listener, priority);
+    // listener_add_address_space
+    listener.begin?.();
+    if (this.globalDirtyTracking) listener.logGlobalStart?.();
+    const view = as.currentView;
+    for (const fr of view.ranges) {
+      const sec = sectionFromRange(fr, view);
+      listener.regionAdd?.(sec);
+      if (fr.dirtyLogMask) listener.logStart?.(sec, 0, fr.dirtyLogMask);
+    }
+    listener.commit?.();
+  }
+
+  /** @internal QEMU `memory_listener_unregister`. */
+  unregisterListener(listener: MemoryListener): void {
+    const i = this.registrations.findIndex((r) => r.listener === listener);
+    if (i < 0) throw new ListenerError(`listener ${listener.name ?? '(unnamed)'} is not registered`);
+    const reg = this.registrations[i]!;
+    const view = reg.as.currentView;
+    listener.begin?.();
+    for (const fr of view.ranges) {
+      const sec = sectionFromRange(fr, view);
+      if (fr.dirtyLogMask) listener.logStop?.(sec, fr.dirtyLogMask, 0);
+      listener.regionDel?.(sec);
+    }
+    listener.commit?.();
+    this.registrations.splice(i, 1);
+    reg.as.removeListenerEntry(listener);
+  }
+
+  /** Registered listeners in global (ascending priority) order. */
+  get listeners(): readonly MemoryListener[] {
+    return this.registrations.map((r) => r.listener);
+  }
+
+  /** @internal QEMU `memory_region_update_coalesced_range`. */
+  coalescedChanged(mr: MemoryRegion, cr: CoalescedRange, add: boolean): void {
+    for (const as of this.addressSpaces) {
+      const view = as.currentView;
+      for (const fr of view.ranges) {
+        if (fr.mr === mr) as.coalescedNotify(fr, cr, add, view);
+      }
+    }
+  }
+
+  /** @internal */
+  forgetAddressSpace(as: AddressSpace): void {
+    const i = this.addressSpaces.indexOf(as);
+    if (i >= 0) this.addressSpaces.splice(i, 1);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers used by regions
+
+  /** @internal Throws unless `mr` is a region of this system. */
+  checkOwn(mr: MemoryRegion, what: string): void {
+    if (!(mr instanceof MemoryRegion)) throw new InvalidArgumentError(`${what}: not a MemoryRegion`);
+    if (mr.system !== this) {
+      throw new ForeignRegionError(`${what}: region ${mr.label} belongs to another MemorySystem`);
+    }
+  }
+
+  /** @internal QEMU `invalidate_and_set_dirty`. */
+  invalidateAndSetDirty(mr: MemoryRegion, offset: number, length: number): void {
+    const hook = this.onRamWrite;
+    if (hook !== null) hook(mr, offset, length);
+  }
+
+  /** @internal Takes the single bounce buffer (QEMU 7.2 has one per process), or null if in use. */
+  acquireBounce(): Uint8Array | null {
+    if (this.bounceInUse) return null;
+    this.bounceInUse = true;
+    return this.bounceBuffer;
+  }
+
+  /** @internal Frees the bounce buffer and notifies the waiting map clients once. */
+  releaseBounce(): void {
+    this.bounceInUse = false;
+    this.bounceBuffer = new Uint8Array(4096);
+    const clients = this.mapClients;
+    this.mapClients = [];
+    for (const c of clients) c();
+  }
+
+  /**
+   * QEMU `cpu_register_map_client`: `callback` runs once when the bounce buffer becomes free (at
+   * once if it is free now). Use it to retry a {@link AddressSpace.map} that returned null.
+   */
+  registerMapClient(callback: () => void): void {
+    if (!this.bounceInUse) callback();
+    else this.mapClients.push(callback);
+  }
+
+  /** QEMU `memory_region_get_dirty_log_mask`. */
+  regionDirtyMask(mr: MemoryRegion): number {
+    let mask = mr.dirtyLogMask;
+    const rb = mr.ramBlock;
+    if (this.globalDirtyTracking && ((rb && rb.flags & RAM_MIGRATABLE) || mr.isIommu)) {
+      mask |= 1 << DIRTY_MEMORY_MIGRATION;
+    }
+    if (this.translatesCode && rb) mask |= 1 << DIRTY_MEMORY_CODE;
+    return mask;
+  }
+
+  /** @internal Converts a value stored by the target CPU into the device value of `mr`. */
+  targetToDevice(mr: MemoryRegion, data: bigint, size: number): bigint {
+    const v = BigInt.asUintN(size * 8, data);
+    return this.dispatcher.isBigEndian(mr) === this.bigEndian ? v : bswapBig(v, size);
+  }
+}
+
+/** Whether any region in `set` is reachable from `root` through subregions and alias targets. */
+function reaches(root: MemoryRegion, set: Set<MemoryRegion>): boolean {
+  if (set.size === 0) return false;
+  const seen = new Set<MemoryRegion>();
+  const stack = [root];
+  while (stack.length) {
+    const r = stack.pop()!;
+    if (set.has(r)) return true;
+    if (seen.has(r)) continue;
+    seen.add(r);
+    if (r.alias) stack.push(r.alias);
+    for (const s of r.subregions) stack.push(s);
+  }
+  return false;
+}
+
+/** Inserts after every entry with priority <= the new one (QEMU's listener order). */
+function insertByPriority<T extends { priority: number }>(list: T[], item: T): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1]!.priority > item.priority) i--;
+  list.splice(i, 0, item);
+}
+
+function readLe(block: RAMBlock, off: number, size: number): number | bigint {
+  const tmp = new Uint8Array(8);
+  block.read(off, tmp, 0, size);
+  const v = new DataView(tmp.buffer).getBigUint64(0, true);
+  return size === 8 ? v : Number(v);
+}
+
+function writeLe(block: RAMBlock, off: number, value: number | bigint, size: number): void {
+  const tmp = new Uint8Array(8);
+  new DataView(tmp.buffer).setBigUint64(0, BigInt.asUintN(64, BigInt(value)), true);
+  block.write(off, tmp, 0, size);
+}

@@ -1,0 +1,192 @@
+/**
+ * @module mtree/print
+ * QEMU 7.2's `info mtree` text, produced from the core model (QEMU `mtree_info_as`,
+ * `mtree_print_mr`, `mtree_info_flatview`). The output is byte-for-byte QEMU's for the same model,
+ * except for what QEMU leaves to hash-table order (the order of address-space groups, of
+ * `memory-region:` sections and of FlatViews): here groups and views come in the creation order of
+ * their first address space, which makes the text deterministic.
+ */
+
+import { hex16 } from '../core/address.js';
+import type { AddressSpace } from '../core/address-space.js';
+import type { FlatView } from '../core/flatview.js';
+import type { MemoryRegion } from '../core/region.js';
+import type { MemorySystem } from '../core/system.js';
+
+/** Options of {@link formatMtree}. */
+export interface MtreeOptions {
+  /** `-D`: also print disabled regions, marked ` [disabled]`. */
+  disabled?: boolean;
+}
+
+/** QEMU `memory_region_type`. */
+export function regionTypeName(mr: MemoryRegion): string {
+  let r = mr;
+  while (r.alias) r = r.alias;
+  if (r.ramDevice) return 'ramd';
+  if (r.romDevice && r.romdMode) return 'romd';
+  if (r.ram && r.readonly) return 'rom';
+  if (r.ram) return 'ram';
+  return 'i/o';
+}
+
+/** QEMU `memory_region_name` as printed with `%s`: an unnamed region prints glibc's `(null)`. */
+export function printedName(mr: MemoryRegion | null): string {
+  return mr?.name ?? '(null)';
+}
+
+/** Address spaces grouped by root region identity, groups in creation order of their first member. */
+export function addressSpaceGroups(system: MemorySystem): AddressSpace[][] {
+  const groups = new Map<MemoryRegion, AddressSpace[]>();
+  for (const as of system.addressSpaces) {
+    let g = groups.get(as.root);
+    if (!g) {
+      g = [];
+      groups.set(as.root, g);
+    }
+    // g_slist_insert_sorted with strcmp: before the first member whose name is >= the new one.
+    let i = 0;
+    while (i < g.length && compareNames(as.name, g[i]!.name) > 0) i++;
+    g.splice(i, 0, as);
+  }
+  return [...groups.values()];
+}
+
+/** strcmp on the UTF-8 bytes of two names. */
+export function compareNames(a: string, b: string): number {
+  const ea = new TextEncoder().encode(a);
+  const eb = new TextEncoder().encode(b);
+  const n = Math.min(ea.length, eb.length);
+  for (let i = 0; i < n; i++) {
+    if (ea[i] !== eb[i]) return ea[i]! - eb[i]!;
+  }
+  return ea.length - eb.length;
+}
+
+/** Children in print order: stable by address ascending, then priority descending (list order on ties). */
+export function printOrder(mr: MemoryRegion): MemoryRegion[] {
+  const out: MemoryRegion[] = [];
+  for (const c of mr.subregions) {
+    let i = 0;
+    while (i < out.length) {
+      const o = out[i]!;
+      if (c.addr < o.addr || (c.addr === o.addr && c.priority > o.priority)) break;
+      i++;
+    }
+    out.splice(i, 0, c);
+  }
+  return out;
+}
+
+class TreePrinter {
+  readonly lines: string[] = [];
+  readonly queue: MemoryRegion[] = [];
+  private pending = '';
+
+  constructor(private readonly showDisabled: boolean) {}
+
+  private emit(line: string): void {
+    this.lines.push(this.pending + line);
+    this.pending = '';
+  }
+
+  header(text: string): void {
+    this.emit(text);
+  }
+
+  blank(): void {
+    this.emit('');
+  }
+
+  region(mr: MemoryRegion, level: number, base: bigint): void {
+    const MOD = 1n << 64n;
+    const start = (base + mr.addr) % MOD;
+    const end = (start + (mr.size === 0n ? 0n : mr.size - 1n)) % MOD;
+    if (start < base || end < start) this.pending += '[DETECTED OVERFLOW!] ';
+    const visible = mr.enabled || this.showDisabled;
+    const head = `${'  '.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${regionTypeName(mr)}): `;
+    const tail = mr.enabled ? '' : ' [disabled]';
+    if (mr.alias) {
+      if (!this.queue.includes(mr.alias)) this.queue.push(mr.alias);
+      if (visible) {
+        const aend = mr.aliasOffset + (mr.size === 0n ? 0n : mr.size - 1n);
+        this.emit(
+          `${head}alias ${printedName(mr)} @${printedName(mr.alias)} ${hex16(mr.aliasOffset)}-${hex16(aend)}${tail}`,
+        );
+      }
+    } else if (visible) {
+      this.emit(`${head}${printedName(mr)}${tail}`);
+    }
+    for (const c of printOrder(mr)) this.region(c, level + 1, start);
+  }
+
+  finish(): string {
+    if (this.pending) this.lines.push(this.pending);
+    return this.lines.length ? `${this.lines.join('\n')}\n` : '';
+  }
+}
+
+/**
+ * `info mtree [-D]`: every address-space group with its region tree, then one `memory-region:`
+ * section per alias target met while printing.
+ */
+export function formatMtree(system: MemorySystem, options: MtreeOptions = {}): string {
+  const p = new TreePrinter(options.disabled ?? false);
+  for (const group of addressSpaceGroups(system)) {
+    for (const as of group) p.header(`address-space: ${as.name}`);
+    p.region(group[0]!.root, 1, 0n);
+    p.blank();
+  }
+  for (let i = 0; i < p.queue.length; i++) {
+    const t = p.queue[i]!;
+    p.header(`memory-region: ${printedName(t)}`);
+    p.region(t, 1, 0n);
+    p.blank();
+  }
+  return p.finish();
+}
+
+/** Distinct current views with the address spaces using each, in creation order of the first. */
+export function flatViewGroups(system: MemorySystem): Array<{ view: FlatView; spaces: AddressSpace[] }> {
+  const map = new Map<FlatView, AddressSpace[]>();
+  for (const as of system.addressSpaces) {
+    const v = as.currentView;
+    let g = map.get(v);
+    if (!g) {
+      g = [];
+      map.set(v, g);
+    }
+    g.push(as);
+  }
+  return [...map.entries()].map(([view, spaces]) => ({ view, spaces }));
+}
+
+/** The lines of one flat range as `info mtree -f` prints it (without the leading two spaces). */
+export function formatFlatRange(fr: FlatView['ranges'][number]): string {
+  const end = fr.start + fr.size - 1n;
+  const type = fr.readonly ? 'rom' : regionTypeName(fr.mr);
+  const off = fr.offsetInRegion !== 0n ? ` @${hex16(fr.offsetInRegion)}` : '';
+  return `${hex16(fr.start)}-${hex16(end)} (prio ${fr.mr.priority}, ${fr.nonvolatile ? 'nv-' : ''}${type}): ${printedName(fr.mr)}${off}`;
+}
+
+/** `info mtree -f`: every distinct FlatView with the address spaces that share it. */
+export function formatFlat(system: MemorySystem): string {
+  const out: string[] = [];
+  let n = 0;
+  for (const { view, spaces } of flatViewGroups(system)) {
+    out.push(`FlatView #${n++}`);
+    for (const as of spaces) {
+      const alias = as.root.alias ? `, alias ${printedName(as.root.alias)}` : '';
+      out.push(` AS "${as.name}", root: ${printedName(as.root)}${alias}`);
+    }
+    out.push(` Root memory region: ${view.root ? printedName(view.root) : '(none)'}`);
+    if (view.ranges.length === 0) {
+      out.push('  No rendered FlatView');
+      out.push('');
+      continue;
+    }
+    for (const fr of view.ranges) out.push(`  ${formatFlatRange(fr)}`);
+    out.push('');
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
+}
