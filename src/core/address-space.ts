@@ -924,13 +924,23 @@ export class AddressSpace {
     if (idx < 0) return false;
     const fr = view.ranges[idx]!;
     const mr = fr.mr;
-    if (isWrite ? !isDirectWrite(mr) || fr.dirtyLogMask !== 0 : !isDirectRead(mr)) return false;
+    if (isWrite ? !isDirectWrite(mr) : !isDirectRead(mr)) return false;
     const page = addr - (addr & PAGE_MASK);
     const start = Number(fr.start);
     if (page < start || page + PAGE_SIZE > Number(fr.end)) return false;
     const off = Number(fr.offsetInRegion) + (page - start);
     const block = mr.ramBlock!;
     if (off + PAGE_SIZE > block.maxLength) return false;
+    // A logged page is cached for writing only once it is dirty for every logging client (QEMU's
+    // TLB_NOTDIRTY): until then each write must take the slow path that marks it.
+    const mask = fr.dirtyLogMask;
+    if (isWrite && mask !== 0) {
+      const ram = block.offset + off;
+      const dirty = this.system.dirty;
+      const p0 = Math.floor(ram / PAGE_SIZE);
+      if (!dirty.pageDirtyForAll(p0, mask)) return false;
+      if (ram % PAGE_SIZE !== 0 && !dirty.pageDirtyForAll(p0 + 1, mask)) return false;
+    }
     const ci = Math.floor(off / RAM_CHUNK_SIZE);
     const co = off - ci * RAM_CHUNK_SIZE;
     if (co + PAGE_SIZE > RAM_CHUNK_SIZE) return false;
@@ -976,6 +986,14 @@ export class AddressSpace {
       this.rMask = size - 1;
       this.rFills = 0;
     }
+  }
+
+  /** Drops every cached write translation (after dirty bits were cleared). */
+  flushWriteTlb(): void {
+    if (this.wTag.length === TLB_MIN) {
+      this.wTag.fill(-1);
+      this.wFills = 0;
+    } else this.resizeTlb(true, TLB_MIN);
   }
 
   /** Drops every cached translation (after a view switch, or when dirty logging changes). */

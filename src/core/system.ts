@@ -10,6 +10,7 @@
 
 import { SIZE_2_64, toSize, type U64Input } from './address.js';
 import { AddressSpace } from './address-space.js';
+import { DIRTY_CLIENTS_ALL, type DirtyBitmapSnapshot, DirtyMemory } from './dirty.js';
 import { ForeignRegionError, InvalidArgumentError, ListenerError, TransactionError } from './errors.js';
 import { FlatView, generateFlatView, resolveFlatViewRoot, sectionFromRange } from './flatview.js';
 import { bswapBig, IoDispatcher } from './io-dispatch.js';
@@ -77,6 +78,13 @@ export class MemorySystem {
   readonly dispatcher: IoDispatcher;
   /** Active global dirty tracking reasons (QEMU `global_dirty_tracking`). */
   globalDirtyTracking = 0;
+  /** Dirty bitmaps of this machine's ram_addr space. */
+  readonly dirty = new DirtyMemory();
+  /**
+   * Called when a write hits RAM whose CODE client is clean, i.e. a page the emulator translated
+   * code from (QEMU `tb_invalidate_phys_range`); arguments are the ram_addr range.
+   */
+  onCodeWrite: ((ramAddr: number, length: number) => void) | null = null;
 
   /** @internal 8-byte scratch buffer for slow-path typed accesses. */
   readonly scratch = new Uint8Array(8);
@@ -107,6 +115,10 @@ export class MemorySystem {
     this.dispatcher = new IoDispatcher(this.bigEndian);
     this.unassigned = new MemoryRegion(this, 'io', null, SIZE_2_64, {});
     this.views.set(null, this.emptyView);
+    // Clearing dirty bits must drop cached write translations, or writes would skip marking.
+    this.dirty.onClear = () => {
+      for (const as of this.addressSpaces) as.flushWriteTlb();
+    };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -230,6 +242,8 @@ export class MemorySystem {
       block.flags |= RAM_MIGRATABLE;
     }
     this.ramList.add(block);
+    // R10.3: a new block starts dirty for every client.
+    this.dirty.setRange(block.offset, block.usedLength, DIRTY_CLIENTS_ALL);
     return mr;
   }
 
@@ -420,10 +434,113 @@ export class MemorySystem {
     }
   }
 
-  /** @internal QEMU `invalidate_and_set_dirty`. */
+  /** @internal QEMU `invalidate_and_set_dirty`: after a direct write of RAM. */
   invalidateAndSetDirty(mr: MemoryRegion, offset: number, length: number): void {
+    let mask = this.regionDirtyMask(mr);
+    if (mask !== 0) {
+      const start = mr.ramBlock!.offset + offset;
+      mask = this.dirty.rangeIncludesClean(start, length, mask);
+      if (mask & (1 << DIRTY_MEMORY_CODE)) {
+        this.onCodeWrite?.(start, length);
+        mask &= ~(1 << DIRTY_MEMORY_CODE);
+      }
+      this.dirty.setRange(start, length, mask);
+    }
     const hook = this.onRamWrite;
     if (hook !== null) hook(mr, offset, length);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Dirty logging
+
+  /**
+   * QEMU `memory_global_dirty_log_start`: adds tracking reasons (`GLOBAL_DIRTY_MIGRATION` = 1,
+   * `DIRTY_RATE` = 2, `LIMIT` = 4). The first reason tells listeners (`logGlobalStart`) and then
+   * re-renders, which adds the MIGRATION client to RAM ranges (listeners hear `logStart`).
+   */
+  globalDirtyLogStart(flags = 1): void {
+    const add = flags & ~this.globalDirtyTracking;
+    if (!add) return;
+    const old = this.globalDirtyTracking;
+    this.globalDirtyTracking |= add;
+    if (!old) {
+      for (const r of this.registrations) r.listener.logGlobalStart?.();
+      this.begin();
+      this.everythingChanged();
+      this.commit();
+    }
+  }
+
+  /**
+   * QEMU `memory_global_dirty_log_stop` (for a running machine): removes tracking reasons; when none
+   * is left, re-renders (listeners hear `logStop`) and then calls `logGlobalStop` in reverse order.
+   */
+  globalDirtyLogStop(flags = 1): void {
+    const del = flags & this.globalDirtyTracking;
+    if (!del) return;
+    this.globalDirtyTracking &= ~del;
+    if (!this.globalDirtyTracking) {
+      this.begin();
+      this.everythingChanged();
+      this.commit();
+      const regs = this.registrations;
+      for (let i = regs.length - 1; i >= 0; i--) regs[i]!.listener.logGlobalStop?.();
+    }
+  }
+
+  /**
+   * QEMU `memory_region_sync_dirty_bitmap`: asks listeners to push their dirty state into the
+   * bitmaps, for the ranges of `mr` (or of every logged region when null).
+   */
+  logSync(mr: MemoryRegion | null = null): void {
+    for (const r of this.registrations) {
+      const l = r.listener;
+      if (l.logSync) {
+        const view = r.as.currentView;
+        for (const fr of view.ranges) {
+          if (fr.dirtyLogMask && (!mr || fr.mr === mr)) l.logSync(sectionFromRange(fr, view));
+        }
+      } else if (l.logSyncGlobal) {
+        l.logSyncGlobal();
+      }
+    }
+  }
+
+  /** QEMU `memory_global_after_dirty_log_sync`. */
+  logGlobalAfterSync(): void {
+    for (const r of this.registrations) r.listener.logGlobalAfterSync?.();
+  }
+
+  /**
+   * QEMU `memory_region_snapshot_and_clear_dirty`: syncs `mr`, then takes and clears `client`'s
+   * dirty bits for `[offset, offset+size)` of the region (widened to 64 pages).
+   */
+  snapshotAndClearDirty(mr: MemoryRegion, offset: number, size: number, client: number): DirtyBitmapSnapshot {
+    const rb = mr.ramBlock;
+    if (!rb) throw new InvalidArgumentError(`snapshotAndClearDirty: region ${mr.label} has no RAM`);
+    this.logSync(mr);
+    const snap = this.dirty.snapshotAndClear(rb.offset + offset, size, client);
+    this.logGlobalAfterSync();
+    return snap;
+  }
+
+  /** QEMU `memory_region_snapshot_get_dirty`: region offsets into a snapshot. */
+  snapshotGetDirty(mr: MemoryRegion, snap: DirtyBitmapSnapshot, offset: number, size: number): boolean {
+    return this.dirty.snapshotGetDirty(snap, mr.ramBlock!.offset + offset, size);
+  }
+
+  /** QEMU `memory_region_set_dirty`: marks `[offset, offset+size)` of `mr` dirty for its clients. */
+  setDirty(mr: MemoryRegion, offset: number, size: number): void {
+    const rb = mr.ramBlock;
+    if (!rb) throw new InvalidArgumentError(`setDirty: region ${mr.label} has no RAM`);
+    this.dirty.setRange(rb.offset + offset, size, this.regionDirtyMask(mr));
+  }
+
+  /** QEMU `memory_region_reset_dirty`: clears `client`'s bits for the range of `mr`. */
+  resetDirty(mr: MemoryRegion, offset: number, size: number, client: number): boolean {
+    const rb = mr.ramBlock;
+    if (!rb) throw new InvalidArgumentError(`resetDirty: region ${mr.label} has no RAM`);
+    return this.dirty.testAndClear(rb.offset + offset, size, client);
   }
 
   /** @internal Takes the single bounce buffer (QEMU 7.2 has one per process), or null if in use. */
