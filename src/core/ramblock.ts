@@ -184,7 +184,8 @@ export class RAMList {
     let mingap = Number.POSITIVE_INFINITY;
     for (const b of this.blocks) {
       const candidate = roundUp(b.offset + b.maxLength, align);
-      let next = Number.POSITIVE_INFINITY;
+      // QEMU's RAM_ADDR_MAX: a gap to "the end" is finite, so it still beats the initial mingap.
+      let next = Number.MAX_VALUE;
       for (const n of this.blocks) {
         if (n.offset >= candidate && n.offset < next) next = n.offset;
       }
