@@ -232,6 +232,8 @@ export class MemorySystem {
   ): MemoryRegion {
     const s = toSize(size, `size of region "${name}"`);
     if (s > 2n ** 52n) throw new InvalidArgumentError(`RAM region "${name}": ${s} bytes is too large`);
+    // QEMU asserts this in find_ram_offset: an empty block would share its offset with the next.
+    if (s === 0n) throw new InvalidArgumentError(`RAM region "${name}": size must not be 0`);
     const n = Number(s);
     const block = new RAMBlock(n, options.maxSize ?? n, options.maxSize !== undefined ? 4 : 0);
     if (options.resized) block.resized = options.resized;
