@@ -4,5 +4,7 @@
  */
 
 import type { Command } from './command.js';
+import { captureCommand } from './commands/capture.js';
+import { qmpCommand } from './commands/qmp.js';
 
-export const commands: Command[] = [];
+export const commands: Command[] = [qmpCommand, captureCommand];
