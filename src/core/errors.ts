@@ -20,6 +20,7 @@ export type MemtreeErrorCode =
   | 'ERR_PARSE'
   | 'ERR_USAGE'
   | 'ERR_QMP'
+  | 'ERR_MIGRATION'
   | 'ERR_IO';
 
 /** Base class of every error memtree throws on purpose. */

@@ -231,6 +231,11 @@ export class RAMList {
     return null;
   }
 
+  /** The block that backs region `mr` (QEMU `mr->ram_block`) if it is in this list, or null. */
+  byRegion(mr: unknown): RAMBlock | null {
+    return this.blocks.find((b) => b.mr === mr) ?? null;
+  }
+
   /** Block by id (`qemu_ram_block_by_name`), or null. */
   byId(id: string): RAMBlock | null {
     return this.blocks.find((b) => b.idstr === id) ?? null;

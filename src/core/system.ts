@@ -11,12 +11,26 @@
 import { SIZE_2_64, toSize, type U64Input } from './address.js';
 import { AddressSpace } from './address-space.js';
 import { DIRTY_CLIENTS_ALL, type DirtyBitmapSnapshot, DirtyMemory } from './dirty.js';
-import { ForeignRegionError, InvalidArgumentError, ListenerError, TransactionError } from './errors.js';
+import {
+  ForeignRegionError,
+  InvalidArgumentError,
+  ListenerError,
+  RamBlockError,
+  RegionInUseError,
+  TransactionError,
+} from './errors.js';
 import { FlatView, generateFlatView, resolveFlatViewRoot, sectionFromRange } from './flatview.js';
 import { bswapBig, IoDispatcher } from './io-dispatch.js';
 import type { IommuOps } from './iommu.js';
 import type { MemoryListener } from './listener.js';
-import { RAM_MIGRATABLE, RAMBlock, RAMList, type RamResizedCallback } from './ramblock.js';
+import {
+  HOST_PAGE_SIZE,
+  RAM_MIGRATABLE,
+  RAM_RESIZEABLE,
+  RAMBlock,
+  RAMList,
+  type RamResizedCallback,
+} from './ramblock.js';
 import {
   type CoalescedRange,
   DIRTY_MEMORY_CODE,
@@ -568,6 +582,97 @@ export class MemorySystem {
   registerMapClient(callback: () => void): void {
     if (!this.bounceInUse) callback();
     else this.mapClients.push(callback);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // RAM blocks: resize, free, device writes
+
+  /**
+   * Observers told before a RAM block changes its used length (QEMU `ram_block_notify_resize`),
+   * with the old and new (page-rounded) lengths. An outgoing migration registers one to cancel
+   * itself: the destination could no longer match the block.
+   */
+  readonly ramResizeObservers = new Set<(block: RAMBlock, oldSize: number, newSize: number) => void>();
+
+  /**
+   * QEMU `qemu_ram_resize`: gives the block behind RAM region `mr` a new used length of `newSize`
+   * bytes (rounded up to the host page). Only blocks created with `maxSize` can change length; the
+   * new range starts dirty for every client, the region takes the unrounded size (a topology change)
+   * and the block's `resized` callback runs.
+   */
+  ramResize(mr: MemoryRegion, newSize: number): void {
+    const block = mr.ramBlock;
+    if (!block) throw new InvalidArgumentError(`ramResize: region ${mr.label} has no RAM block`);
+    if (!Number.isSafeInteger(newSize) || newSize < 0) {
+      throw new InvalidArgumentError(
+        `ramResize of ${mr.label}: size ${newSize} is not a non-negative integer`,
+      );
+    }
+    const rounded = Math.ceil(newSize / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
+    const h = (v: number) => v.toString(16);
+    if (rounded === block.usedLength) {
+      if (BigInt(newSize) !== mr.size) {
+        mr.setSize(newSize);
+        block.resized?.(block.idstr, newSize, block);
+      }
+      return;
+    }
+    if (!(block.flags & RAM_RESIZEABLE)) {
+      throw new RamBlockError(`Size mismatch: ${block.idstr}: 0x${h(rounded)} != 0x${h(block.usedLength)}`);
+    }
+    if (rounded > block.maxLength) {
+      throw new RamBlockError(`Size too large: ${block.idstr}: 0x${h(rounded)} > 0x${h(block.maxLength)}`);
+    }
+    for (const o of this.ramResizeObservers) o(block, block.usedLength, rounded);
+    for (let c = 0; c < 3; c++) this.dirty.testAndClear(block.offset, block.usedLength, c);
+    block.usedLength = rounded;
+    this.dirty.setRange(block.offset, block.usedLength, DIRTY_CLIENTS_ALL);
+    mr.setSize(newSize);
+    block.resized?.(block.idstr, newSize, block);
+  }
+
+  /**
+   * Destroys region `mr` (QEMU `object_unparent` of a region, `qemu_ram_free` for its block): the
+   * region must not be in a container; its RAM block leaves the RAM list, its id is unregistered and
+   * its ram_addr range becomes free for later blocks.
+   */
+  freeRegion(mr: MemoryRegion): void {
+    this.checkOwn(mr, 'freeRegion');
+    if (mr.container || mr.mappedViaAlias > 0) {
+      throw new RegionInUseError(`freeRegion: region ${mr.label} is still mapped; remove it first`);
+    }
+    const block = mr.ramBlock;
+    if (block && this.ramList.blocks.includes(block)) {
+      this.ramList.remove(block);
+      block.idstr = '';
+    }
+  }
+
+  /**
+   * A device's direct write into its own RAM (QEMU: a write through `memory_region_get_ram_ptr`
+   * followed by `memory_region_set_dirty`): copies `data` to `offset` in `mr` and marks the pages
+   * dirty for the clients that log the region.
+   */
+  writeRam(mr: MemoryRegion, offset: number, data: Uint8Array): void {
+    const block = this.ramRange(mr, offset, data.length, 'writeRam');
+    block.write(offset, data, 0, data.length);
+    this.invalidateAndSetDirty(mr, offset, data.length);
+  }
+
+  /** Reads `dst.length` bytes of `mr`'s RAM at `offset`, as a device with a host pointer would. */
+  readRam(mr: MemoryRegion, offset: number, dst: Uint8Array): void {
+    this.ramRange(mr, offset, dst.length, 'readRam').read(offset, dst, 0, dst.length);
+  }
+
+  private ramRange(mr: MemoryRegion, offset: number, length: number, what: string): RAMBlock {
+    const block = mr.ramBlock;
+    if (!block) throw new InvalidArgumentError(`${what}: region ${mr.label} has no RAM block`);
+    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset + length <= block.usedLength)) {
+      throw new InvalidArgumentError(
+        `${what}: range 0x${offset.toString(16)}+0x${length.toString(16)} is outside the 0x${block.usedLength.toString(16)} bytes of ${mr.label}`,
+      );
+    }
+    return block;
   }
 
   /** QEMU `memory_region_get_dirty_log_mask`. */
