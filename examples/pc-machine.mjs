@@ -53,7 +53,10 @@ ms.transaction(() => {
 });
 
 // Port I/O: a 64 KiB region whose gaps read as all ones, as on a PC.
-const io = ms.io('io', 0x10000, { read: (o, size) => (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1), write: () => {} });
+const io = ms.io('io', 0x10000, {
+  read: (o, size) => (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1),
+  write: () => {},
+});
 const serial = mmio('serial', 8);
 io.addSubregion(0x3f8, serial);
 io.addSubregion(0xcf8, mmio('pci-conf-idx', 4));
@@ -97,4 +100,6 @@ ram.ramBlock.read(2 * 2 ** 30, view, 0, 8); // ...is byte 2 GiB of the RAM stick
 console.log(`stqLe 0x100000000 -> pc.ram[2 GiB..] = ${Buffer.from(view).toString('hex')}`);
 console.log(`ldlLe 0xfebf9004 = ${hex(memory.ldlLe(0xfebf9004))} (block 1 = isr, offset 4)`);
 console.log(`ldub  I/O 0x80  = ${hex(ioSpace.ldub(0x80))} (no device: the io background reads all ones)`);
-console.log(`ldlLe 0x480000000 = ${hex(memory.ldlLe(0x480000000))}, result ${memory.lastResult} (2 = MEMTX_DECODE_ERROR)`);
+console.log(
+  `ldlLe 0x480000000 = ${hex(memory.ldlLe(0x480000000))}, result ${memory.lastResult} (2 = MEMTX_DECODE_ERROR)`,
+);
