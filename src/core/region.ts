@@ -251,6 +251,7 @@ export class MemoryRegion {
     while (i < list.length && sub.priority < list[i]!.priority) i++;
     list.splice(i, 0, sub);
     if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
+    else this.system.noteChanged(sub); // sub.addr changed: shows if sub is (or resolves to) a view root
   }
 
   /** Removes `subregion` from this container (QEMU `memory_region_del_subregion`). */
