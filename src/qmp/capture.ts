@@ -35,6 +35,11 @@ export interface RunningQemu {
   readonly argv: readonly string[];
   /** The QMP connection, already in command mode. */
   readonly client: QmpClient;
+  /**
+   * The private QMP socket. QEMU serves one QMP client at a time on it, so close {@link client}
+   * before connecting another one (QEMU keeps running).
+   */
+  readonly socketPath: string;
   /** The process id of QEMU. */
   readonly pid: number | undefined;
   /**
@@ -219,17 +224,29 @@ export async function startQemu(
     machineArgv,
     argv: fullArgv,
     client: connected,
+    socketPath,
     pid: child.pid,
     async quit() {
       if (!exitInfo) {
-        try {
-          await connected.execute('quit', undefined, { timeoutMs: quitTimeoutMs });
-        } catch (e) {
-          // QEMU may hang up before its reply to quit reaches us, and one that does not quit is
-          // killed below; either way the work is done.
-          if (!(e instanceof QmpError)) throw e;
+        // If the caller closed our connection (to let another client in), open a new one to quit.
+        let c: QmpClient | undefined = connected;
+        if (c.closed) {
+          c = await QmpClient.connect({ path: socketPath }, { timeoutMs: quitTimeoutMs }).catch(
+            () => undefined,
+          );
         }
-        await Promise.race([exited, sleep(quitTimeoutMs)]);
+        let asked = false;
+        try {
+          await c?.execute('quit', undefined, { timeoutMs: quitTimeoutMs });
+          asked = c !== undefined;
+        } catch (e) {
+          // QEMU may hang up before its reply to quit reaches us: that is a quit too. One that does
+          // not quit is killed below.
+          if (!(e instanceof QmpError)) throw e;
+          asked = e.reason === 'closed' || e.reason === 'io';
+        }
+        if (asked) await Promise.race([exited, sleep(quitTimeoutMs)]);
+        if (c !== connected) await c?.close();
       }
       await connected.close();
       await dispose();
