@@ -5,6 +5,19 @@
 
 import type { Command } from './command.js';
 import { captureCommand } from './commands/capture.js';
+import { compareCommand } from './commands/compare.js';
+import { diffCommand } from './commands/diff.js';
+import { flatCommand } from './commands/flat.js';
+import { lookupCommand } from './commands/lookup.js';
+import { mtreeCommand } from './commands/mtree.js';
 import { qmpCommand } from './commands/qmp.js';
 
-export const commands: Command[] = [qmpCommand, captureCommand];
+export const commands: Command[] = [
+  qmpCommand,
+  captureCommand,
+  flatCommand,
+  mtreeCommand,
+  lookupCommand,
+  diffCommand,
+  compareCommand,
+];

@@ -1,0 +1,110 @@
+/**
+ * @module cli/commands/flat
+ * `memtree flat DUMP [--flat FLAT]`: rebuilds the region graph of an `info mtree [-D]` dump and
+ * prints its flat views as QEMU's `info mtree -f` would. Also home of the dump-loading helpers the
+ * other dump-based commands share.
+ */
+
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { hex16 } from '../../core/address.js';
+import { MemtreeError } from '../../core/errors.js';
+import { type FlatDump, isFlatText, parseFlatText, parseMtreeText } from '../../mtree/parse.js';
+import { flatViewGroups, formatFlat, formatFlatRange, printedName } from '../../mtree/print.js';
+import { type Rebuilt, rebuild } from '../../mtree/rebuild.js';
+import { type CliIo, type Command, UsageError } from '../command.js';
+
+/** The name a path is reported under. */
+export function sourceName(path: string): string {
+  return path === '-' ? '<stdin>' : path;
+}
+
+/** Reads a tree dump (and optionally the flat dump of the same moment) and rebuilds it. */
+export async function loadTreeDump(io: CliIo, path: string, flatPath?: string): Promise<Rebuilt> {
+  if (path === '-' && flatPath === '-') throw new UsageError('DUMP and --flat cannot both be standard input');
+  const text = await io.readText(path);
+  if (isFlatText(text)) {
+    throw new MemtreeError(
+      'ERR_PARSE',
+      `${sourceName(path)}: this is an \`info mtree -f\` dump; give an \`info mtree -D\` dump (and the flat one with --flat)`,
+    );
+  }
+  const dump = parseMtreeText(text, sourceName(path));
+  let flat: FlatDump | undefined;
+  if (flatPath !== undefined) flat = parseFlatText(await io.readText(flatPath), sourceName(flatPath));
+  return rebuild(dump, flat);
+}
+
+/** Reads any dump (tree or flat) as flat views: a tree dump is rebuilt and rendered. */
+export async function loadAsFlat(io: CliIo, path: string): Promise<FlatDump> {
+  const text = await io.readText(path);
+  if (isFlatText(text)) return parseFlatText(text, sourceName(path));
+  const rebuilt = rebuild(parseMtreeText(text, sourceName(path)));
+  return parseFlatText(formatFlat(rebuilt.system), `${sourceName(path)} (rebuilt)`);
+}
+
+/** Parses options with node:util's parseArgs, turning its errors into usage errors. */
+export function parseCommandArgs<T extends ParseArgsConfig>(
+  args: string[],
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs<T>({ ...config, args, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** Writes rebuild warnings to stderr. */
+export function reportWarnings(io: CliIo, command: string, r: Rebuilt): void {
+  for (const w of r.warnings) io.stderr.write(`memtree ${command}: warning: ${w}\n`);
+}
+
+const help = `Usage: memtree flat DUMP [--flat FLAT] [--json]
+
+Rebuilds the memory regions of an \`info mtree -D\` dump (DUMP; '-' reads standard input) and
+prints the flat views QEMU's \`info mtree -f\` shows for them.
+
+The tree text does not say whether an i/o region is a container or a device that fills its gaps,
+nor whether an alias is read-only. --flat FLAT (an \`info mtree -f\` dump taken at the same moment)
+settles those per-region facts; everything else is computed from the rebuilt tree.
+
+Options:
+  --flat FLAT   the \`info mtree -f\` dump of the same moment
+  --json        print the views as JSON
+  -h, --help    show this help
+`;
+
+export const flatCommand: Command = {
+  name: 'flat',
+  summary: 'print the flat views of an `info mtree -D` dump (as `info mtree -f`)',
+  help,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs(args, {
+      options: { flat: { type: 'string' }, json: { type: 'boolean' } },
+      allowPositionals: true,
+    });
+    if (positionals.length !== 1) throw new UsageError('expected exactly one DUMP (see --help)');
+    const r = await loadTreeDump(io, positionals[0]!, values.flat as string | undefined);
+    reportWarnings(io, 'flat', r);
+    if (values.json) {
+      const views = flatViewGroups(r.system).map(({ view, spaces }) => ({
+        spaces: spaces.map((as) => ({ name: as.name, root: printedName(as.root) })),
+        root: view.root ? printedName(view.root) : null,
+        ranges: view.ranges.map((fr) => ({
+          start: `0x${hex16(fr.start)}`,
+          end: `0x${hex16(fr.start + fr.size - 1n)}`,
+          region: printedName(fr.mr),
+          offset: `0x${fr.offsetInRegion.toString(16)}`,
+          priority: fr.mr.priority,
+          readonly: fr.readonly,
+          nonvolatile: fr.nonvolatile,
+          text: formatFlatRange(fr),
+        })),
+      }));
+      io.stdout.write(`${JSON.stringify({ views }, null, 2)}\n`);
+      return 0;
+    }
+    io.stdout.write(formatFlat(r.system));
+    return 0;
+  },
+};

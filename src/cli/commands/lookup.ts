@@ -1,0 +1,128 @@
+/**
+ * @module cli/commands/lookup
+ * `memtree lookup DUMP ADDR`: what serves a guest address in each address space of a dump, and
+ * the chain of containers and aliases that led there.
+ */
+
+import { hex16 } from '../../core/address.js';
+import type { AddressSpace } from '../../core/address-space.js';
+import { MemtreeError } from '../../core/errors.js';
+import type { FlatView } from '../../core/flatview.js';
+import { type AddressExplanation, explainAddress } from '../../mtree/lookup.js';
+import { formatFlatRange, printedName, regionTypeName } from '../../mtree/print.js';
+import type { CliIo, Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { loadTreeDump, parseCommandArgs, reportWarnings } from './flat.js';
+
+const help = `Usage: memtree lookup DUMP ADDR [--as NAME] [--flat FLAT] [--json]
+
+Rebuilds the memory regions of an \`info mtree -D\` dump and tells, for guest address ADDR, what
+serves it in every address space (or only in the ones named NAME): the flat range, the region and
+the offset in it, and the path from the address space's root through containers and aliases to
+that region. Address spaces that share a view and a root are reported together.
+
+ADDR is hexadecimal with 0x (0xfffffff0), or decimal.
+
+Options:
+  --as NAME     only the address spaces named NAME
+  --flat FLAT   the \`info mtree -f\` dump of the same moment (settles region kinds)
+  --json        print the answer as JSON
+  -h, --help    show this help
+`;
+
+function parseAddr(s: string): bigint {
+  let v: bigint;
+  try {
+    if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(s)) throw new Error();
+    v = BigInt(s);
+  } catch {
+    throw new UsageError(`ADDR "${s}" is not a number (use 0x-prefixed hex or decimal)`);
+  }
+  if (v >= 1n << 64n) throw new UsageError(`ADDR ${s} is beyond 2^64 - 1`);
+  return v;
+}
+
+function stepText(e: AddressExplanation, i: number): string {
+  const s = e.path[i]!;
+  const mr = s.region;
+  const what = mr.alias
+    ? `alias ${printedName(mr)} -> ${printedName(mr.alias)} @0x${mr.aliasOffset.toString(16)}`
+    : `${printedName(mr)} (${mr.terminates ? regionTypeName(mr) : 'container'})`;
+  const ext = `${hex16(s.origin)}-${hex16(s.origin + (mr.size === 0n ? 0n : mr.size - 1n))}`;
+  return `${'  '.repeat(i)}${what} prio ${mr.priority}, at ${ext}`;
+}
+
+export const lookupCommand: Command = {
+  name: 'lookup',
+  summary: 'explain what serves a guest address, per address space',
+  help,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs(args, {
+      options: { as: { type: 'string' }, flat: { type: 'string' }, json: { type: 'boolean' } },
+      allowPositionals: true,
+    });
+    if (positionals.length !== 2) throw new UsageError('expected DUMP and ADDR (see --help)');
+    const addr = parseAddr(positionals[1]!);
+    const r = await loadTreeDump(io, positionals[0]!, values.flat as string | undefined);
+    reportWarnings(io, 'lookup', r);
+    const name = values.as as string | undefined;
+    const spaces = name === undefined ? r.spaces : r.spaces.filter((s) => s.name === name);
+    if (spaces.length === 0) {
+      const names = [...new Set(r.spaces.map((s) => `"${s.name}"`))].join(', ');
+      throw new MemtreeError('ERR_INVALID_ARGUMENT', `no address space named "${name}" (there are ${names})`);
+    }
+    // Address spaces with the same view and root get the same answer.
+    const groups = new Map<string, { view: FlatView; spaces: AddressSpace[] }>();
+    const ids = new Map<object, number>();
+    const id = (o: object) => {
+      if (!ids.has(o)) ids.set(o, ids.size);
+      return ids.get(o)!;
+    };
+    for (const as of spaces) {
+      const key = `${id(as.currentView)}/${id(as.root)}`;
+      const g = groups.get(key);
+      if (g) g.spaces.push(as);
+      else groups.set(key, { view: as.currentView, spaces: [as] });
+    }
+    const answers = [...groups.values()].map((g) => ({
+      spaces: g.spaces,
+      e: explainAddress(g.spaces[0]!, addr),
+    }));
+    if (values.json) {
+      const hex = (v: bigint) => `0x${v.toString(16)}`;
+      const data = answers.map(({ spaces: ss, e }) => ({
+        spaces: ss.map((s) => s.name),
+        range: e.range ? formatFlatRange(e.range) : null,
+        region: e.region ? printedName(e.region) : null,
+        offset: e.offset === null ? null : hex(e.offset),
+        path: e.path.map((s) => ({
+          region: printedName(s.region),
+          kind: s.region.alias ? 'alias' : s.region.terminates ? regionTypeName(s.region) : 'container',
+          via: s.via,
+          origin: hex(s.origin),
+          priority: s.region.priority,
+          ...(s.region.alias
+            ? { target: printedName(s.region.alias), aliasOffset: hex(s.region.aliasOffset) }
+            : {}),
+        })),
+      }));
+      io.stdout.write(`${JSON.stringify({ address: hex(addr), answers: data }, null, 2)}\n`);
+      return 0;
+    }
+    const out: string[] = [];
+    for (const { spaces: ss, e } of answers) {
+      out.push(`${ss.map((s) => `AS "${s.name}"`).join(', ')} (root ${printedName(ss[0]!.root)}):`);
+      if (!e.range) {
+        out.push(`  0x${hex16(addr)} is not mapped (unassigned)`, '');
+        continue;
+      }
+      out.push(`  range   ${formatFlatRange(e.range)}`);
+      out.push(`  region  ${printedName(e.region)}, offset 0x${e.offset!.toString(16)}`);
+      out.push('  path');
+      for (let i = 0; i < e.path.length; i++) out.push(`    ${stepText(e, i)}`);
+      out.push('');
+    }
+    io.stdout.write(`${out.join('\n')}`);
+    return 0;
+  },
+};

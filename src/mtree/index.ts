@@ -1,0 +1,13 @@
+/**
+ * @module mtree
+ * QEMU 7.2's `info mtree` text: printing the core model as QEMU would, reading dumps back,
+ * rebuilding a region graph from them, comparing dumps, and explaining what serves an address.
+ * Nothing here imports Node, so the browser viewer uses it as it is.
+ */
+
+export * from './compare.js';
+export * from './diff.js';
+export * from './lookup.js';
+export * from './parse.js';
+export * from './print.js';
+export * from './rebuild.js';

@@ -1,0 +1,643 @@
+/**
+ * @module mtree/rebuild
+ * Rebuilds a machine's region graph from an `info mtree [-D]` dump (optionally helped by an
+ * `info mtree -f` dump of the same moment), as core {@link MemoryRegion}s in a new
+ * {@link MemorySystem} with the dump's address spaces. Rendering the result with the core then
+ * reproduces QEMU's `info mtree -f`, and printing it reproduces the tree text.
+ *
+ * The tree text does not say everything. These are the rules used to fill the gaps (the same
+ * list, with reasons and examples, is in docs/mtree-rebuild.md):
+ *
+ * 1. Structure. A line's parent is the nearest preceding line one level up. Without `-D` a depth
+ *    jump means hidden disabled regions in between: a disabled placeholder container is inserted,
+ *    starting at its first child (so the children keep their printed position), and a section
+ *    whose top line is hidden gets a placeholder top.
+ * 2. Identity. Regions are printed several times (their root's group, every `memory-region:`
+ *    section of an enclosing alias target). Two occurrences are the same region when one is the
+ *    top of an address-space group or of a section and the other has the same name, own address,
+ *    extent, priority, type, flags, alias window and the same whole subtree; the first such
+ *    occurrence in the text is taken, each section top binds to a distinct region, and the
+ *    children of unified occurrences are unified pairwise. Group roots are always distinct (QEMU
+ *    groups address spaces by root identity).
+ * 3. Alias targets. QEMU queues every alias target the first time an alias to it is printed, and
+ *    prints one section per queued target in that order; the text order is the print order. So
+ *    the dump is replayed: an alias line either names a target queued before it or the next
+ *    unassigned section. When both are possible, the new section wins if the alias's printed
+ *    type equals the section's type and its window fits in the section's region. Without `-D`,
+ *    hidden aliases queue targets too, so sections may be skipped (they are bound to no visible
+ *    line, but still rebuilt). An alias naming nothing in the dump, or alias cycles, are errors.
+ * 4. Geometry. own address = start − parent start (mod 2^64); size = end − start + 1, with
+ *    `0…0-f…f` meaning 2^64. `end == start` is size 0 for an alias (closed PCI bridge windows)
+ *    and size 1 for anything else.
+ * 5. Kinds. `ram`/`rom` → RAM/ROM, `romd` → ROM device, `ramd` → RAM device. An `i/o` region
+ *    either terminates (MMIO, reservation, ROM device out of romd mode: built as a reservation) or
+ *    is a container. Without a flat dump: a leaf terminates, a region with children is a
+ *    container. With a flat dump: a region terminates iff a flat range of a view that contains it
+ *    carries its name at an address consistent with its position (range start − range offset =
+ *    region start); a region that is placed in some view but never shows is a container (or is
+ *    fully shadowed, which renders the same); a region that is in no rendered view keeps the
+ *    text rule.
+ * 6. Read-only aliases. The `rom` of a flat range over a `ram` region is inherited from an alias
+ *    on the path. With a flat dump, an enabled alias is made read-only when some flat range of its
+ *    RAM shows `rom` through it and none shows `ram` through it.
+ * 7. Sibling order. Children are re-added so that the list order is priority descending, then,
+ *    among equal priorities, the printed order (which is the true list order among regions at the
+ *    same address, newest first); for equal priorities at different addresses the text does not
+ *    tell, and the printed (address) order is kept, so the lower address wins an overlap.
+ * 8. Address spaces are created in the order of the flat dump's ` AS` lines when one is given,
+ *    otherwise in the order of the tree dump's group headers.
+ */
+
+import { SIZE_2_64 } from '../core/address.js';
+import type { AddressSpace } from '../core/address-space.js';
+import type { MemoryRegion } from '../core/region.js';
+import { MemorySystem } from '../core/system.js';
+import type { MemoryRegionOps } from '../core/types.js';
+import {
+  type FlatDump,
+  type FlatViewBlock,
+  type MtreeDump,
+  type MtreeType,
+  ParseError,
+  type RegionLine,
+  type TreeBlock,
+  type TreeNode,
+} from './parse.js';
+
+/** The result of {@link rebuild}. */
+export interface Rebuilt {
+  readonly system: MemorySystem;
+  /** Address spaces in creation order. */
+  readonly spaces: AddressSpace[];
+  /** The region built for each printed region line. */
+  readonly regionOfLine: Map<RegionLine, MemoryRegion>;
+  /** Things the rebuild had to guess or could not make consistent. */
+  readonly warnings: string[];
+}
+
+/** One printed occurrence of a region (or a placeholder for a hidden one). */
+interface Occ {
+  readonly id: number;
+  readonly line: RegionLine | null;
+  /** Placeholder for a hidden disabled region. */
+  readonly placeholder: boolean;
+  readonly parent: Occ | null;
+  readonly children: Occ[];
+  readonly top: 'as' | 'mr' | null;
+  readonly block: TreeBlock;
+  /** Absolute printed start and inclusive end. */
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly priority: number;
+  sig: number;
+}
+
+/** Per-region facts gathered from the occurrences. */
+interface Cls {
+  readonly rep: Occ;
+  parent: Cls | null;
+  children: Cls[];
+  addr: bigint;
+  size: bigint;
+  target: Cls | null;
+  terminates: boolean | null;
+  readonly: boolean;
+  roVotes: number;
+  rwVotes: number;
+  mr: MemoryRegion | null;
+  aliasDepth: number;
+}
+
+const MOD = SIZE_2_64;
+const TRIVIAL_OPS: MemoryRegionOps = { endianness: 'little', read: () => 0, write: () => {} };
+
+function lineName(o: Occ): string {
+  return o.line ? o.line.name : '(hidden)';
+}
+
+function where(dump: MtreeDump, line: RegionLine): string {
+  return `${dump.source}:${line.lineNo}`;
+}
+
+/**
+ * Rebuilds the region graph of `dump` (see the module comment for the rules). `flat`, an
+ * `info mtree -f` dump taken at the same moment, only settles per-region facts the tree does not
+ * print (whether an `i/o` region terminates, whether an alias is read-only).
+ */
+export function rebuild(dump: MtreeDump, flat?: FlatDump): Rebuilt {
+  const warnings: string[] = [];
+  const occs: Occ[] = [];
+
+  // ---- 1. occurrences, with placeholders for hidden disabled regions
+  const mk = (
+    line: RegionLine | null,
+    parent: Occ | null,
+    top: Occ['top'],
+    block: TreeBlock,
+    start: bigint,
+    end: bigint,
+    priority: number,
+  ): Occ => {
+    const o: Occ = {
+      id: occs.length,
+      line,
+      placeholder: line === null,
+      parent,
+      children: [],
+      top,
+      block,
+      start,
+      end,
+      priority,
+      sig: -1,
+    };
+    occs.push(o);
+    parent?.children.push(o);
+    return o;
+  };
+  const addChildren = (parent: Occ, level: number, nodes: TreeNode[], block: TreeBlock): void => {
+    let i = 0;
+    while (i < nodes.length) {
+      const n = nodes[i]!;
+      if (n.line.level === level + 1) {
+        const o = mk(n.line, parent, null, block, n.line.start, n.line.end, n.line.priority);
+        addChildren(o, n.line.level, n.children, block);
+        i++;
+        continue;
+      }
+      // A run of deeper lines: children of a hidden region at `level + 1`.
+      let j = i;
+      while (j < nodes.length && nodes[j]!.line.level > level + 1) j++;
+      const run = nodes.slice(i, j);
+      const start = run[0]!.line.start;
+      let end = start;
+      for (const r of run) if (r.line.end > end) end = r.line.end;
+      const prev = parent.children[parent.children.length - 1];
+      const prio = prev && prev.start === start ? prev.priority : run[0]!.line.priority;
+      const ph = mk(null, parent, null, block, start, end, prio);
+      addChildren(ph, level + 1, run, block);
+      i = j;
+    }
+  };
+  const tops: Occ[] = [];
+  for (const b of dump.blocks) {
+    const kind = b.kind === 'address-space' ? 'as' : 'mr';
+    let top: Occ;
+    if (b.root) {
+      top = mk(b.root.line, null, kind, b, b.root.line.start, b.root.line.end, b.root.line.priority);
+      addChildren(top, 1, b.root.children, b);
+    } else {
+      const first = b.hiddenTop[0];
+      const start = first ? first.line.start : 0n;
+      let end = start;
+      for (const r of b.hiddenTop) if (r.line.end > end) end = r.line.end;
+      top = mk(null, null, kind, b, 0n, end, first?.line.priority ?? 0);
+      addChildren(top, 1, b.hiddenTop, b);
+      if (b.kind === 'memory-region') {
+        warnings.push(
+          `section "${b.names[0]}" (line ${b.lineNo}): top region hidden; rebuilt as a disabled container`,
+        );
+      }
+    }
+    tops.push(top);
+  }
+
+  // ---- 2. signatures (hash-consed)
+  const sigIds = new Map<string, number>();
+  const ownAddr = (o: Occ): bigint => (o.parent ? (((o.start - o.parent.start) % MOD) + MOD) % MOD : o.start);
+  const computeSig = (o: Occ): number => {
+    for (const c of o.children) computeSig(c);
+    const l = o.line;
+    const key = JSON.stringify([
+      l ? [l.name, l.type, l.nonvolatile, l.disabled, l.alias?.target, String(l.alias?.offset ?? '')] : 'ph',
+      String(ownAddr(o)),
+      String((((o.end - o.start) % MOD) + MOD) % MOD),
+      o.priority,
+      o.children.map((c) => c.sig),
+    ]);
+    let id = sigIds.get(key);
+    if (id === undefined) {
+      id = sigIds.size;
+      sigIds.set(key, id);
+    }
+    o.sig = id;
+    return id;
+  };
+  for (const t of tops) computeSig(t);
+
+  // ---- 3. unify occurrences (union-find)
+  const uf = occs.map((o) => o.id);
+  const find = (i: number): number => {
+    while (uf[i] !== i) {
+      uf[i] = uf[uf[i]!]!;
+      i = uf[i]!;
+    }
+    return i;
+  };
+  const hasTop = new Map<number, Set<'as' | 'mr'>>();
+  const union = (a: Occ, b: Occ): void => {
+    const ra = find(a.id);
+    const rb = find(b.id);
+    if (ra !== rb) {
+      // Keep the earlier occurrence as the representative.
+      const [lo, hi] = ra < rb ? [ra, rb] : [rb, ra];
+      uf[hi] = lo;
+      const s = new Set([...(hasTop.get(lo) ?? []), ...(hasTop.get(hi) ?? [])]);
+      hasTop.set(lo, s);
+    }
+    for (let k = 0; k < a.children.length; k++) union(a.children[k]!, b.children[k]!);
+  };
+  for (const t of tops) hasTop.set(t.id, new Set([t.top!]));
+  const bySig = new Map<number, Occ[]>();
+  for (const o of occs) {
+    let l = bySig.get(o.sig);
+    if (!l) {
+      l = [];
+      bySig.set(o.sig, l);
+    }
+    l.push(o);
+  }
+  for (const kind of ['as', 'mr'] as const) {
+    for (const t of tops) {
+      if (t.top !== kind || t.placeholder) continue;
+      const cands = bySig.get(t.sig) ?? [];
+      for (const c of cands) {
+        if (c === t || c.block === t.block) continue;
+        if (c.top === kind) continue;
+        if (kind === 'as' && c.top !== null) continue;
+        const tags = hasTop.get(find(c.id));
+        if (tags?.has(kind)) continue;
+        if (find(c.id) === find(t.id)) break;
+        union(t, c);
+        break;
+      }
+    }
+  }
+
+  // ---- 4. classes
+  const clsOf = new Map<number, Cls>();
+  const cls = (o: Occ): Cls => {
+    const r = find(o.id);
+    let c = clsOf.get(r);
+    if (!c) {
+      const rep = occs[r]!;
+      let size = (((rep.end - rep.start) % MOD) + MOD) % MOD;
+      size += 1n;
+      if (rep.line?.alias && rep.line.end === rep.line.start) size = 0n;
+      c = {
+        rep,
+        parent: null,
+        children: [],
+        addr: ownAddr(rep),
+        size,
+        target: null,
+        terminates: null,
+        readonly: false,
+        roVotes: 0,
+        rwVotes: 0,
+        mr: null,
+        aliasDepth: -1,
+      };
+      clsOf.set(r, c);
+      if (rep.placeholder) c.size = rep.end - rep.start + 1n;
+    }
+    return c;
+  };
+  for (const o of occs) {
+    const c = cls(o);
+    if (o.parent) {
+      const p = cls(o.parent);
+      if (!c.parent) c.parent = p;
+      else if (c.parent !== p) {
+        warnings.push(
+          `line ${o.line?.lineNo}: region "${lineName(o)}" printed under two different containers`,
+        );
+      }
+    }
+  }
+  for (const c of clsOf.values()) {
+    const seen = new Set<Cls>();
+    for (const ch of c.rep.children) {
+      const cc = cls(ch);
+      if (!seen.has(cc)) c.children.push(cc);
+      seen.add(cc);
+    }
+  }
+
+  // ---- 5. alias binding by replaying the print order
+  const sections = tops.filter((t) => t.top === 'mr');
+  const sectionUsed = sections.map(() => false);
+  const queued: Cls[] = [];
+  let next = 0;
+  const exact = dump.hasDisabled;
+  const fits = (line: RegionLine, t: Cls): boolean => {
+    const tl = t.rep.line;
+    if (!tl) return true;
+    if (tl.type !== line.type) return false;
+    const a = line.alias!;
+    return t.size === 0n || a.offsetEnd < t.size || (line.start === line.end && a.offset <= t.size);
+  };
+  // Without -D, targets queued by hidden aliases: rebuilt with a hidden alias of their own.
+  const hidden: Array<{ target: Cls; before: Occ | null }> = [];
+  const takeSection = (k: number, by: Occ): Cls => {
+    for (let s = next; s < k; s++) {
+      if (!sectionUsed[s]) {
+        sectionUsed[s] = true;
+        queued.push(cls(sections[s]!));
+        hidden.push({ target: cls(sections[s]!), before: by });
+      }
+    }
+    sectionUsed[k] = true;
+    const c = cls(sections[k]!);
+    queued.push(c);
+    next = k + 1;
+    while (next < sections.length && sectionUsed[next]) next++;
+    return c;
+  };
+  for (const o of occs) {
+    const line = o.line;
+    if (!line?.alias) continue;
+    const c = cls(o);
+    if (c.target) continue;
+    const name = line.alias.target;
+    const existing = queued.filter(
+      (q) => q.rep.line?.name === name || (!q.rep.line && q.rep.block.names[0] === name),
+    );
+    const secName = (k: number) => sections[k]!.block.names[0];
+    let chosen: Cls | null = null;
+    if (
+      next < sections.length &&
+      secName(next) === name &&
+      (existing.length === 0 || fits(line, cls(sections[next]!)))
+    ) {
+      chosen = takeSection(next, o);
+    } else if (existing.length) {
+      chosen = existing.find((e) => fits(line, e)) ?? existing[0]!;
+    } else if (!exact) {
+      for (let k = next; k < sections.length; k++) {
+        if (!sectionUsed[k] && secName(k) === name) {
+          chosen = takeSection(k, o);
+          break;
+        }
+      }
+    }
+    if (!chosen) {
+      // Not in the queue order: accept any printed region of that name, else give up.
+      const any = [...clsOf.values()].filter(
+        (k) => k.rep.line && !k.rep.line.alias && k.rep.line.name === name,
+      );
+      if (any.length >= 1) {
+        chosen = any[0]!;
+        warnings.push(
+          `${where(dump, line)}: alias "${line.name}" bound to "${name}" outside the section order`,
+        );
+      } else {
+        throw new ParseError(
+          dump.source,
+          line.lineNo,
+          line.text,
+          `alias target "${name}" is nowhere in the dump`,
+        );
+      }
+    }
+    c.target = chosen;
+  }
+  sections.forEach((s, k) => {
+    if (sectionUsed[k]) return;
+    if (exact)
+      warnings.push(`section "${s.block.names[0]}" (line ${s.block.lineNo}) is the target of no alias line`);
+    else hidden.push({ target: cls(s), before: null });
+  });
+  const groupTops = tops.filter((t) => t.top === 'as').map((t) => cls(t));
+  const extra: Cls[] = [];
+  for (const h of hidden) {
+    const b = h.before ? cls(h.before) : null;
+    const parent = b?.parent ?? groupTops[groupTops.length - 1];
+    if (!parent) continue;
+    const rep: Occ = {
+      id: occs.length + extra.length,
+      line: null,
+      placeholder: true,
+      parent: null,
+      children: [],
+      top: null,
+      block: parent.rep.block,
+      start: 0n,
+      end: 0n,
+      priority: b?.parent ? b.rep.priority : 0,
+      sig: -1,
+    };
+    const c: Cls = {
+      rep,
+      parent,
+      children: [],
+      addr: b?.parent ? b.addr : 0n,
+      size: 0n,
+      target: h.target,
+      terminates: false,
+      readonly: false,
+      roVotes: 0,
+      rwVotes: 0,
+      mr: null,
+      aliasDepth: -1,
+    };
+    extra.push(c);
+    const at = b?.parent ? parent.children.indexOf(b) : -1;
+    if (at >= 0) parent.children.splice(at, 0, c);
+    else parent.children.push(c);
+  }
+  const allCls = [...clsOf.values(), ...extra];
+
+  // Alias cycles.
+  const depth = (c: Cls, path: Cls[]): number => {
+    if (c.aliasDepth >= 0) return c.aliasDepth;
+    if (!c.target) {
+      c.aliasDepth = 0;
+      return 0;
+    }
+    if (path.includes(c)) {
+      const l = c.rep.line!;
+      throw new ParseError(dump.source, l.lineNo, l.text, `alias "${l.name}" leads back to itself`);
+    }
+    c.aliasDepth = depth(c.target, [...path, c]) + 1;
+    return c.aliasDepth;
+  };
+  for (const c of allCls) depth(c, []);
+
+  // ---- 6. facts from the flat dump
+  const groups = dump.blocks
+    .map((b, i) => ({ block: b, top: cls(tops[i]!) }))
+    .filter((g) => g.block.kind === 'address-space');
+  if (flat) learnFromFlat(groups, flat);
+  for (const c of clsOf.values()) {
+    if (c.terminates === null) c.terminates = textTerminates(c);
+    if (c.roVotes > 0 && c.rwVotes === 0 && c.target) c.readonly = true;
+  }
+
+  // ---- 7. build the core regions
+  const system = new MemorySystem();
+  const all = [...allCls].sort((a, b) => a.aliasDepth - b.aliasDepth || a.rep.id - b.rep.id);
+  const regionOfLine = new Map<RegionLine, MemoryRegion>();
+  system.begin();
+  try {
+    for (const c of all) c.mr = makeRegion(system, c, dump);
+    for (const c of all) {
+      const mr = c.mr!;
+      // Desired list order: priority descending, printed order on ties; add in reverse.
+      const order = [...c.children].sort((a, b) => b.rep.priority - a.rep.priority);
+      for (let k = order.length - 1; k >= 0; k--) {
+        const ch = order[k]!;
+        if (ch.mr!.container) continue;
+        mr.addSubregionOverlap(ch.addr, ch.mr!, ch.rep.priority);
+      }
+    }
+    for (const c of all) {
+      const mr = c.mr!;
+      if (!mr.container) {
+        mr.addr = c.addr;
+        mr.priority = c.rep.priority;
+      }
+      const l = c.rep.line;
+      if (l?.nonvolatile) mr.setNonvolatile(true);
+      if (c.readonly) mr.setReadonly(true);
+      if (!l || l.disabled) mr.setEnabled(false);
+    }
+  } finally {
+    system.commit();
+  }
+  for (const o of occs) if (o.line) regionOfLine.set(o.line, cls(o).mr!);
+
+  // ---- 8. address spaces
+  const spaces: AddressSpace[] = [];
+  const pending = groups.flatMap((g) => g.block.names.map((name) => ({ name, g })));
+  if (flat) {
+    for (const v of flat.views) {
+      for (const a of v.spaces) {
+        const k = pending.findIndex((p) => p.name === a.name && printed(p.g.top) === a.root);
+        const k2 = k >= 0 ? k : pending.findIndex((p) => p.name === a.name);
+        if (k2 < 0) continue;
+        const p = pending.splice(k2, 1)[0]!;
+        spaces.push(system.addressSpace(p.g.top.mr!, p.name));
+      }
+    }
+  }
+  for (const p of pending) spaces.push(system.addressSpace(p.g.top.mr!, p.name));
+  return { system, spaces, regionOfLine, warnings };
+}
+
+/**
+ * Text-only guess of whether an `i/o` region terminates: leaves do, regions with children do not,
+ * except a bus window: a region whose only child is an `i/o` leaf of exactly its extent (PCI host
+ * windows: the window is a terminating background, the bus inside is an empty container).
+ */
+function textTerminates(c: Cls): boolean {
+  const only = c.children.length === 1 ? c.children[0]! : null;
+  const isWindowChild = (x: Cls, p: Cls) =>
+    p.children.length === 1 &&
+    x.children.length === 0 &&
+    !x.target &&
+    x.addr === 0n &&
+    x.size === p.size &&
+    x.rep.line?.type === 'i/o';
+  if (only && isWindowChild(only, c)) return true;
+  if (c.parent && isWindowChild(c, c.parent)) return false;
+  return c.children.length === 0;
+}
+
+function printed(c: Cls): string {
+  return c.rep.line ? c.rep.line.name : '(hidden)';
+}
+
+function makeRegion(ms: MemorySystem, c: Cls, dump: MtreeDump): MemoryRegion {
+  const l = c.rep.line;
+  if (!l) {
+    if (c.target) return ms.alias(null, c.target.mr!, 0n, 0n);
+    // A hidden section top is named by its section header.
+    const top = c.rep.top === 'mr' && c.rep.block.names[0] !== undefined ? c.rep.block.names[0] : null;
+    return ms.container(top, c.size);
+  }
+  const name = l.name === '(null)' ? null : l.name;
+  const str = l.name;
+  if (c.target) return ms.alias(name, c.target.mr!, l.alias!.offset, c.size);
+  const type: MtreeType = l.type;
+  try {
+    switch (type) {
+      case 'ram':
+        return ms.ram(str, c.size, { nomigrate: true });
+      case 'rom':
+        return ms.rom(str, c.size, { nomigrate: true });
+      case 'romd':
+        return ms.romDevice(str, c.size, TRIVIAL_OPS, { nomigrate: true });
+      case 'ramd':
+        return ms.ramDevice(str, c.size);
+      default:
+        return c.terminates ? ms.io(name, c.size, null) : ms.container(name, c.size);
+    }
+  } catch (e) {
+    throw new ParseError(
+      dump.source,
+      l.lineNo,
+      l.text,
+      `cannot rebuild this region: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** Placement walk: where each region lands in which flat views, and through which aliases. */
+function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: FlatDump): void {
+  const byName = new Map<string, Array<{ view: FlatViewBlock; r: FlatViewBlock['ranges'][number] }>>();
+  for (const v of flat.views) {
+    for (const r of v.ranges) {
+      let l = byName.get(r.name);
+      if (!l) {
+        l = [];
+        byName.set(r.name, l);
+      }
+      l.push({ view: v, r });
+    }
+  }
+  const termYes = new Set<Cls>();
+  const placed = new Set<Cls>();
+  let budget = 2_000_000;
+  for (const g of groups) {
+    const views = new Set(
+      flat.views.filter((v) =>
+        v.spaces.some((a) => g.block.names.includes(a.name) && a.root === printed(g.top)),
+      ),
+    );
+    if (views.size === 0) continue;
+    const walk = (c: Cls, base: bigint, lo: bigint, hi: bigint, aliases: Cls[]): void => {
+      if (--budget < 0) return;
+      const l = c.rep.line;
+      if (!l || l.disabled) return;
+      const start = base + c.addr;
+      const a = start > lo ? start : lo;
+      const b = start + c.size < hi ? start + c.size : hi;
+      if (a >= b) return;
+      if (c.target) {
+        walk(c.target, start - c.target.addr - l.alias!.offset, a, b, [...aliases, c]);
+        return;
+      }
+      for (const ch of c.children) walk(ch, start, a, b, aliases);
+      placed.add(c);
+      const hits = (byName.get(l.name) ?? []).filter(
+        ({ view, r }) => views.has(view) && r.start >= a && r.end < b && r.start - r.offset === start,
+      );
+      if (l.type === 'i/o' && hits.length) termYes.add(c);
+      if (l.type === 'ram') {
+        for (const { r } of hits) {
+          for (const al of aliases) {
+            if (r.type === 'rom') al.roVotes++;
+            else al.rwVotes++;
+          }
+        }
+      }
+    };
+    walk(g.top, 0n, 0n, SIZE_2_64, []);
+  }
+  for (const c of placed) {
+    if (c.rep.line?.type === 'i/o' && !c.target) {
+      c.terminates = termYes.has(c);
+    }
+  }
+}
