@@ -9,6 +9,8 @@ import { compareCommand } from './commands/compare.js';
 import { diffCommand } from './commands/diff.js';
 import { flatCommand } from './commands/flat.js';
 import { lookupCommand } from './commands/lookup.js';
+import { migrateExtractCommand } from './commands/migrate-extract.js';
+import { migrateInfoCommand } from './commands/migrate-info.js';
 import { mtreeCommand } from './commands/mtree.js';
 import { qmpCommand } from './commands/qmp.js';
 
@@ -20,4 +22,6 @@ export const commands: Command[] = [
   lookupCommand,
   diffCommand,
   compareCommand,
+  migrateInfoCommand,
+  migrateExtractCommand,
 ];

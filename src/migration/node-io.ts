@@ -1,0 +1,66 @@
+/**
+ * @module migration/node-io
+ * Node adapters for the migration streams: files as chunk sources, sockets as sinks with
+ * back-pressure, and a byte source over a socket that reports a dropped connection as a typed error.
+ */
+
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { MemtreeError } from '../core/errors.js';
+import type { ByteSink } from './bytes.js';
+import { MigrationError } from './errors.js';
+
+/** Chunks of a file; a missing or unreadable file is an `ERR_IO` error naming it. */
+export async function fileSource(path: string): Promise<AsyncIterable<Uint8Array>> {
+  try {
+    const s = await stat(path);
+    if (s.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new MemtreeError(
+      'ERR_IO',
+      `cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
+    );
+  }
+  return createReadStream(path, { highWaterMark: 1 << 20 });
+}
+
+/** A sink writing to a stream, waiting for `drain` when the stream's buffer is full. */
+export function streamSink(out: Writable): ByteSink {
+  return (chunk) => {
+    if (out.destroyed || out.writableEnded) {
+      throw new MigrationError('connection', 'the connection is closed');
+    }
+    if (out.write(chunk)) return;
+    return waitDrain(out);
+  };
+}
+
+async function waitDrain(out: Writable): Promise<void> {
+  const ac = new AbortController();
+  try {
+    await Promise.race([
+      once(out, 'drain', { signal: ac.signal }),
+      once(out, 'close', { signal: ac.signal }).then(() => {
+        throw new MigrationError('connection', 'the connection closed while sending');
+      }),
+    ]);
+  } catch (e) {
+    if (e instanceof MigrationError) throw e;
+    throw new MigrationError('connection', `the connection failed while sending: ${(e as Error).message}`);
+  } finally {
+    ac.abort();
+  }
+}
+
+/** The chunks a readable delivers; an error or an early close becomes a `connection` error. */
+export async function* readableChunks(input: Readable | Socket): AsyncIterable<Uint8Array> {
+  try {
+    for await (const c of input) yield c as Uint8Array;
+  } catch (e) {
+    throw new MigrationError('connection', `the connection failed: ${(e as Error).message}`);
+  }
+}
