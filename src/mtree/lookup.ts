@@ -61,13 +61,12 @@ export function explainAddress(as: AddressSpace, addr: bigint): AddressExplanati
   const path: PathStep[] = [];
   // A root that resolves to nothing (e.g. disabled) renders nothing: no path then.
   if (range) walk(as.root, 0n, addr, 'root', path);
-  const last = path[path.length - 1];
   return {
     space: as,
     addr,
     range,
     region: range ? range.mr : null,
     offset: range ? addr - range.start + range.offsetInRegion : null,
-    path: last && range && last.region === range.mr ? path : range ? path : [],
+    path,
   };
 }

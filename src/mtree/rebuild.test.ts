@@ -1,0 +1,55 @@
+/**
+ * @module mtree/rebuild.test
+ * Rebuild rules that the fixtures do not isolate: typed errors for inconsistent dumps, hidden
+ * disabled regions without -D, and the flat dump settling container vs terminating region.
+ */
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseFlatText, parseMtreeText } from './parse.js';
+import { formatFlat, formatMtree } from './print.js';
+import { rebuild } from './rebuild.js';
+
+test('an alias to a region that is nowhere in the dump is an error naming the line', () => {
+  const d = parseMtreeText(
+    'address-space: m\n  0000000000000000-00000000000000ff (prio 0, i/o): root\n    0000000000000000-000000000000000f (prio 0, ram): alias a @ghost 0000000000000000-000000000000000f\n\n',
+    'd.txt',
+  );
+  assert.throws(
+    () => rebuild(d),
+    (e: Error & { code?: string }) => e.code === 'ERR_PARSE' && /d\.txt:3: .*ghost/.test(e.message),
+  );
+});
+
+test('alias cycles are an error naming the line', () => {
+  const w = '0000000000000000-00000000000000ff';
+  const d = parseMtreeText(
+    `address-space: x\n  ${w} (prio 0, i/o): alias a @b ${w}\n\nmemory-region: b\n  ${w} (prio 0, i/o): alias b @a ${w}\n\nmemory-region: a\n  ${w} (prio 0, i/o): alias a @b ${w}\n\n`,
+    'c.txt',
+  );
+  assert.throws(() => rebuild(d), /c\.txt:\d+: alias "\w" leads back to itself/);
+});
+
+test('an i/o region with children terminates when the flat dump shows it in its gaps', () => {
+  // QEMU's x86 port space: `io` is a terminating region whose gaps print as `io @offset`.
+  const tree =
+    'address-space: I/O\n  0000000000000000-000000000000ffff (prio 0, i/o): io\n    0000000000000020-0000000000000021 (prio 0, i/o): pic\n\n';
+  const flat =
+    'FlatView #0\n AS "I/O", root: io\n Root memory region: io\n  0000000000000000-000000000000001f (prio 0, i/o): io\n  0000000000000020-0000000000000021 (prio 0, i/o): pic\n  0000000000000022-000000000000ffff (prio 0, i/o): io @0000000000000022\n\n';
+  const d = parseMtreeText(tree);
+  assert.equal(formatFlat(rebuild(d, parseFlatText(flat)).system), flat);
+  // From the text alone a region with children is taken for a container: only `pic` renders.
+  assert.match(
+    formatFlat(rebuild(d).system),
+    /Root memory region: io\n {2}0000000000000020-0000000000000021 \(prio 0, i\/o\): pic\n\n$/,
+  );
+});
+
+test('without -D a depth jump is a hidden disabled region, and its children print at their depth', () => {
+  const tree =
+    'address-space: I/O\n  0000000000000000-000000000000ffff (prio 0, i/o): io\n      0000000000000000-0000000000000003 (prio 0, i/o): acpi-evt\n    0000000000000000-0000000000000007 (prio 0, i/o): dma-chan\n\n';
+  const r = rebuild(parseMtreeText(tree));
+  assert.equal(formatMtree(r.system), tree);
+  // The hidden parent is disabled, so acpi-evt does not render.
+  assert.doesNotMatch(formatFlat(r.system), /acpi-evt/);
+});
