@@ -13,6 +13,7 @@ import { migrateExtractCommand } from './commands/migrate-extract.js';
 import { migrateInfoCommand } from './commands/migrate-info.js';
 import { mtreeCommand } from './commands/mtree.js';
 import { qmpCommand } from './commands/qmp.js';
+import { serveCommand } from './commands/serve.js';
 
 export const commands: Command[] = [
   qmpCommand,
@@ -24,4 +25,5 @@ export const commands: Command[] = [
   compareCommand,
   migrateInfoCommand,
   migrateExtractCommand,
+  serveCommand,
 ];

@@ -64,7 +64,8 @@ export function findViewerRoot(): string | null {
   const here = fileURLToPath(new URL('.', import.meta.url));
   for (const rel of ['../../viewer', '../../../dist/viewer']) {
     const dir = resolve(here, rel);
-    if (existsSync(join(dir, 'index.html'))) return dir;
+    // src/viewer holds the page's source, which has no assets/ (under tsx, ../../viewer is that).
+    if (existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'assets'))) return dir;
   }
   return null;
 }

@@ -1,0 +1,299 @@
+/**
+ * @module viewer/model
+ * What the page draws, computed from a core {@link MemorySystem}: for each group of address spaces
+ * that share a root region, the region tree as a flat array of nodes (cheap to filter, collapse and
+ * render lazily with thousands of regions), the alias targets that live outside that tree, and the
+ * flat view with its holes. Free of the DOM, so it is unit-tested in Node.
+ */
+
+import type { AddressSpace } from '../core/address-space.js';
+import type { FlatRange } from '../core/flatview.js';
+import type { MemoryRegion } from '../core/region.js';
+import type { MemorySystem } from '../core/system.js';
+import { explainAddress } from '../mtree/lookup.js';
+import { addressSpaceGroups, printedName, printOrder, regionTypeName } from '../mtree/print.js';
+import type { PaintKind } from './scale.js';
+
+/** One line of a region tree. */
+export interface RegionNode {
+  /** Index in {@link SpaceModel.nodes}. */
+  readonly id: number;
+  readonly region: MemoryRegion;
+  /** Parent node, or -1 for the root of the tree or of an alias-target section. */
+  readonly parent: number;
+  readonly depth: number;
+  /** Absolute first address as `info mtree` prints it (wraps modulo 2^64). */
+  readonly start: bigint;
+  readonly size: bigint;
+  readonly children: number[];
+  /** `info mtree` type: ram, rom, romd, ramd or i/o. */
+  readonly type: string;
+  /** What the region is, for the badge: container, alias, or its type. */
+  readonly kind: PaintKind;
+  /** False when the region or one of its ancestors is disabled: the flat view ignores it. */
+  readonly live: boolean;
+  /** The node of the alias target (in this tree or in a section), for aliases; else -1. */
+  aliasNode: number;
+  /** Bytes of the flat view served through this node (0 for a live region means fully hidden). */
+  visibleBytes: bigint;
+  /** Lower-case name, for search. */
+  readonly key: string;
+}
+
+/** One piece of the flat map: a flat range, or a hole where nothing answers. */
+export interface MapPiece {
+  readonly start: bigint;
+  /** First address past the piece. */
+  readonly end: bigint;
+  /** The flat range, or null for a hole. */
+  readonly range: FlatRange | null;
+  /** Colour kind: the printed type of the range, or `hole`. */
+  readonly kind: PaintKind;
+  /** Region name, or `unassigned`. */
+  readonly label: string;
+}
+
+/** A group of address spaces sharing one root region, with everything the page draws for it. */
+export interface SpaceModel {
+  /** Names of the address spaces (sorted as `info mtree` prints them). */
+  readonly names: readonly string[];
+  /** Label for a tab: the names joined with `, `. */
+  readonly title: string;
+  readonly spaces: readonly AddressSpace[];
+  readonly root: MemoryRegion;
+  /** End of the address space: the size of the root region. */
+  readonly limit: bigint;
+  /** Tree nodes in display order: the tree (node 0 is the root), then one section per alias target. */
+  readonly nodes: readonly RegionNode[];
+  /** Roots of the alias-target sections (regions reached only through aliases). */
+  readonly sectionRoots: readonly number[];
+  /** The flat map with its holes, in address order, covering `[0, limit)`. */
+  readonly pieces: readonly MapPiece[];
+  /** Flat ranges of the current view. */
+  readonly ranges: readonly FlatRange[];
+  /** Addresses where a piece starts or ends (for the piecewise scale and the ticks). */
+  readonly breaks: readonly bigint[];
+  /** First node of each region (the tree occurrence wins over a section). */
+  readonly nodeOf: ReadonlyMap<MemoryRegion, number>;
+}
+
+/** A whole machine as the page shows it. */
+export interface MachineModel {
+  readonly label: string;
+  readonly system: MemorySystem;
+  readonly spaces: readonly SpaceModel[];
+}
+
+const MOD = 1n << 64n;
+
+/** The badge kind of a region. */
+export function regionKind(mr: MemoryRegion): PaintKind {
+  if (mr.alias) return 'alias';
+  if (mr.isIommu) return 'iommu';
+  if (!mr.terminates) return 'container';
+  return regionTypeName(mr) as PaintKind;
+}
+
+/** Builds the model of every address-space group of `system`. */
+export function buildMachine(system: MemorySystem, label: string): MachineModel {
+  return { label, system, spaces: addressSpaceGroups(system).map((g) => buildSpace(g)) };
+}
+
+/** Builds the model of one group of address spaces sharing a root. */
+export function buildSpace(group: readonly AddressSpace[]): SpaceModel {
+  const first = group[0]!;
+  const root = first.root;
+  const nodes: RegionNode[] = [];
+  const nodeOf = new Map<MemoryRegion, number>();
+  const pendingTargets: MemoryRegion[] = [];
+
+  const add = (mr: MemoryRegion, parent: number, depth: number, base: bigint, live: boolean): number => {
+    const start = (base + mr.addr) % MOD;
+    const id = nodes.length;
+    const isLive = live && mr.enabled;
+    const node: RegionNode = {
+      id,
+      region: mr,
+      parent,
+      depth,
+      start,
+      size: mr.size,
+      children: [],
+      type: regionTypeName(mr),
+      kind: regionKind(mr),
+      live: isLive,
+      aliasNode: -1,
+      visibleBytes: 0n,
+      key: printedName(mr).toLowerCase(),
+    };
+    nodes.push(node);
+    if (!nodeOf.has(mr)) nodeOf.set(mr, id);
+    if (mr.alias && !pendingTargets.includes(mr.alias)) pendingTargets.push(mr.alias);
+    for (const c of printOrder(mr)) node.children.push(add(c, id, depth + 1, start, isLive));
+    return id;
+  };
+
+  add(root, -1, 0, 0n, true);
+  const sectionRoots: number[] = [];
+  for (let i = 0; i < pendingTargets.length; i++) {
+    const t = pendingTargets[i]!;
+    if (nodeOf.has(t)) continue;
+    sectionRoots.push(add(t, -1, 0, 0n, true));
+  }
+  for (const n of nodes) if (n.region.alias) n.aliasNode = nodeOf.get(n.region.alias) ?? -1;
+
+  const ranges = first.currentView.ranges;
+  const limit = root.size === 0n ? 1n : root.size;
+  const pieces = mapPieces(ranges, limit);
+  const breakSet = new Set<bigint>();
+  for (const p of pieces) {
+    breakSet.add(p.start);
+    breakSet.add(p.end);
+  }
+  const breaks = [...breakSet].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+  const model: SpaceModel = {
+    names: group.map((as) => as.name),
+    title: group.map((as) => as.name).join(', '),
+    spaces: group,
+    root,
+    limit,
+    nodes,
+    sectionRoots,
+    pieces,
+    ranges,
+    breaks,
+    nodeOf,
+  };
+  attributeRanges(model);
+  return model;
+}
+
+/** The flat map of `ranges` with holes filled in, covering `[0, limit)`. */
+export function mapPieces(ranges: readonly FlatRange[], limit: bigint): MapPiece[] {
+  const out: MapPiece[] = [];
+  let cursor = 0n;
+  const hole = (start: bigint, end: bigint): MapPiece => ({
+    start,
+    end,
+    range: null,
+    kind: 'hole',
+    label: 'unassigned',
+  });
+  for (const r of ranges) {
+    if (r.start >= limit) break;
+    if (r.start > cursor) out.push(hole(cursor, r.start));
+    const type = r.readonly ? 'rom' : regionTypeName(r.mr);
+    const end = r.start + r.size > limit ? limit : r.start + r.size;
+    out.push({ start: r.start, end, range: r, kind: type as PaintKind, label: printedName(r.mr) });
+    cursor = end;
+  }
+  if (cursor < limit) out.push(hole(cursor, limit));
+  return out;
+}
+
+/** One step of the way from the root of an address space down to the region that serves an address. */
+export interface ChainStep {
+  readonly region: MemoryRegion;
+  /** Where the region's first byte lies in the address space (the alias window shifts this). */
+  readonly base: bigint;
+  /** Offset of the looked-up address inside this region. */
+  readonly offset: bigint;
+  /** The tree node of this step, or -1. */
+  readonly node: number;
+}
+
+/** The answer to "what serves this address?" in one address space. */
+export interface AddressAnswer {
+  readonly addr: bigint;
+  /** The flat range containing the address, or null (nothing answers: a hole). */
+  readonly range: FlatRange | null;
+  /** The region that serves the address (the terminating region of the range). */
+  readonly region: MemoryRegion | null;
+  /** Offset of the address inside {@link region}. */
+  readonly offset: bigint;
+  /** Root first, then each container and alias passed through, ending with {@link region}. */
+  readonly chain: readonly ChainStep[];
+}
+
+/**
+ * What serves `addr` in `space`: `mtree/lookup`'s explanation (the same answer as
+ * `memtree lookup`), with the tree node of each step of the path.
+ */
+export function answerAt(space: SpaceModel, addr: bigint): AddressAnswer {
+  if (addr >= MOD) return { addr, range: null, region: null, offset: 0n, chain: [] };
+  const ex = explainAddress(space.spaces[0]!, addr);
+  const chain: ChainStep[] = [];
+  let node = -1;
+  for (const step of ex.path) {
+    if (step.via === 'root') node = 0;
+    else if (step.via === 'alias') node = node >= 0 ? space.nodes[node]!.aliasNode : -1;
+    else {
+      const kids: readonly number[] = node >= 0 ? space.nodes[node]!.children : [];
+      node = kids.find((k) => space.nodes[k]!.region === step.region) ?? -1;
+    }
+    chain.push({ region: step.region, base: step.origin, offset: addr - step.origin, node });
+  }
+  return { addr, range: ex.range, region: ex.region, offset: ex.offset ?? 0n, chain };
+}
+
+/**
+ * Counts, for each region of the tree that could answer accesses (not containers), the bytes of the
+ * flat view served through it. A flat range may merge pieces reached through different aliases
+ * (QEMU merges contiguous pieces of one region), so each region is probed at its own start and at
+ * every flat-range start inside it, not only once per range.
+ */
+function attributeRanges(space: SpaceModel): void {
+  const ranges = space.ranges;
+  for (const n of space.nodes) {
+    if (!n.live || n.kind === 'container' || n.size === 0n) continue;
+    const start = n.start;
+    const end = n.start + n.size;
+    let i = firstRangeEndingAfter(ranges, start);
+    for (; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      if (r.start >= end) break;
+      const probe = r.start > start ? r.start : start;
+      const stop = r.start + r.size < end ? r.start + r.size : end;
+      if (answerAt(space, probe).chain.some((s) => s.node === n.id)) n.visibleBytes += stop - probe;
+    }
+  }
+}
+
+function firstRangeEndingAfter(ranges: readonly FlatRange[], addr: bigint): number {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = ranges[mid]!;
+    if (r.start + r.size <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The piece of `space`'s map that contains `addr` (binary search), or null beyond the space. */
+export function pieceAt(space: SpaceModel, addr: bigint): MapPiece | null {
+  const ps = space.pieces;
+  let lo = 0;
+  let hi = ps.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const p = ps[mid]!;
+    if (addr < p.start) hi = mid - 1;
+    else if (addr >= p.end) lo = mid + 1;
+    else return p;
+  }
+  return null;
+}
+
+/** The address space group to show first: the one named `memory`, else the one with most ranges. */
+export function defaultSpace(machine: MachineModel): number {
+  const mem = machine.spaces.findIndex((s) => s.names.includes('memory'));
+  if (mem >= 0) return mem;
+  let best = 0;
+  machine.spaces.forEach((s, i) => {
+    if (s.ranges.length > machine.spaces[best]!.ranges.length) best = i;
+  });
+  return best;
+}
