@@ -215,16 +215,6 @@ class Ref {
     if (write && !Ref.directWrite(x.hit)) return null;
     return { bytes: x.hit.node.bytes!, off: x.off };
   }
-
-  /**
-   * Whether the typed access is one of those where sections split at page boundaries (R9.2) decide:
-   * the flat range continues past the page but the section ends inside the access.
-   */
-  pageSplit(a: number, size: number): boolean {
-    const x = this.at(a);
-    if (!x) return false;
-    return this.flatRange(a)[1] - a >= size && this.sectionEnd(a) - a < size;
-  }
 }
 
 function doTyped(as: AddressSpace, op: Extract<Op, { t: 'ld' | 'st' }>): bigint | null {
@@ -300,7 +290,6 @@ describe('guest accesses vs a reference byte model (R9.4-R9.10, R9.18, R9.25, R9
               break;
             case 'ld':
             case 'st': {
-              if (ref.pageSplit(op.addr, op.size)) break; // see the todo test below
               const got = doTyped(as, op);
               const d = ref.typed(op.addr, op.size, op.t === 'st');
               assert.equal(as.lastResult, d ? MEMTX_OK : MEMTX_DECODE_ERROR, `lastResult: ${ctx()}`);
@@ -323,12 +312,6 @@ describe('guest accesses vs a reference byte model (R9.4-R9.10, R9.18, R9.25, R9
               break;
             }
             case 'map': {
-              const x0 = ref.at(op.addr);
-              if (x0 && ref.flatRange(op.addr)[1] !== ref.sectionEnd(op.addr)) {
-                // Bounce lengths follow the section, which the core does not split at pages (todo below).
-                const direct0 = op.write ? Ref.directWrite(x0.hit) : true;
-                if (!direct0 && ref.sectionEnd(op.addr) - op.addr < Math.min(op.len, PAGE)) break;
-              }
               const m = as.map(op.addr, op.len, op.write);
               assert.ok(m, `map returned null with the bounce buffer free: ${ctx()}`);
               const x = ref.at(op.addr);
@@ -405,15 +388,12 @@ describe('guest accesses vs a reference byte model (R9.4-R9.10, R9.18, R9.25, R9
     assert.equal(as.lastResult, MEMTX_OK);
   });
 
-  it('R9.2 + R9.25: a typed load crossing a page boundary inside one RAM flat range whose end is not page aligned', {
-    todo: 'core bug: sections are not split at page boundaries, see the comment',
-  }, () => {
+  it('R9.2 + R9.25: a typed load crossing a page boundary inside one RAM flat range whose end is not page aligned', () => {
     // ram "r" (0x1800 bytes) at 0 renders one flat range [0, 0x1800). QEMU registers it as a
     // whole-page section [0, 0x1000) and a sub-page section [0x1000, 0x1800)
     // (flatview_add_to_dispatch), and address_space_translate_internal clamps a RAM length to the
     // end of the *section*. A 4-byte load at 0xffe therefore gets 2 bytes < 4 and goes to one
-    // dispatch on "r", whose unassigned ops refuse it: value 0, MEMTX_DECODE_ERROR. The core clamps
-    // to the flat range instead and returns the 4 bytes.
+    // dispatch on "r", whose unassigned ops refuse it: value 0, MEMTX_DECODE_ERROR.
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x4000);
     const r = ms.ram('r', 0x1800);

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DIRTY_MEMORY_MIGRATION } from './dirty.js';
 import { IOMMU_RO, IOMMU_RW } from './iommu.js';
-import type { MemoryListener } from './listener.js';
 import { MemorySystem } from './system.js';
 import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_OK, type MemoryRegionOps } from './types.js';
 

@@ -23,6 +23,7 @@ import type { MemoryListener } from './listener.js';
 import { RAM_CHUNK_SIZE } from './ramblock.js';
 import type { CoalescedRange, MemoryRegion, RegionIoeventfd } from './region.js';
 import type { MemorySystem } from './system.js';
+import { HOST_LE, IoTlb, Tlb } from './tlb.js';
 import {
   type EventNotifier,
   MEMTX_ACCESS_ERROR,
@@ -35,8 +36,6 @@ import {
 const PAGE_BITS = 12;
 const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SIZE - 1;
-const TLB_MIN = 256;
-const TLB_MAX = 1 << 18;
 const SAFE_LIMIT = 2 ** 53;
 
 /** An ioeventfd as collected for an address space: the region's entry moved to guest addresses. */
@@ -99,19 +98,11 @@ export class AddressSpace {
   private readonly listenerList: ListenerEntry[] = [];
   private destroyed = false;
 
-  // Read and write TLBs: tag = guest page address (-1: empty), base = index of the page in buf.
-  private rTag = new Float64Array(TLB_MIN).fill(-1);
-  private rBase = new Int32Array(TLB_MIN);
-  private rBuf: Uint8Array[] = new Array<Uint8Array>(TLB_MIN).fill(EMPTY);
-  private rDv: DataView[] = new Array<DataView>(TLB_MIN).fill(EMPTY_DV);
-  private rMask = TLB_MIN - 1;
-  private rFills = 0;
-  private wTag = new Float64Array(TLB_MIN).fill(-1);
-  private wBase = new Int32Array(TLB_MIN);
-  private wBuf: Uint8Array[] = new Array<Uint8Array>(TLB_MIN).fill(EMPTY);
-  private wDv: DataView[] = new Array<DataView>(TLB_MIN).fill(EMPTY_DV);
-  private wMask = TLB_MIN - 1;
-  private wFills = 0;
+  /** Read and write TLBs (see core/tlb): a ROM page is cached for reading but not for writing. */
+  private readonly rt = new Tlb();
+  private readonly wt = new Tlb();
+  /** Device pages, for register accesses that skip the flat-view search. */
+  private readonly it = new IoTlb<MemoryRegion>();
 
   // Outputs of translate(), kept in fields so that translation allocates nothing.
   private tMr!: MemoryRegion;
@@ -337,11 +328,15 @@ export class AddressSpace {
       return;
     }
     const fr = view.ranges[i]!;
+    if (Number.isNaN(fr.offsetN)) {
+      this.translateBig(view, BigInt(addr), len, isWrite, attrs);
+      return;
+    }
     const mr = fr.mr;
-    const within = addr - Number(fr.start);
+    const within = addr - fr.startN;
     this.tMr = mr;
-    this.tXlat = within + Number(fr.offsetInRegion);
-    this.tLen = mr.ram ? Math.min(len, Number(fr.size) - within) : len;
+    this.tXlat = within + fr.offsetN;
+    this.tLen = mr.ram ? Math.min(len, sectionEnd(fr.startN, fr.endN, addr) - addr) : len;
     if (mr.isIommu) this.translateIommu(BigInt(this.tXlat), isWrite, attrs);
   }
 
@@ -360,7 +355,7 @@ export class AddressSpace {
     const xlat = addr - fr.start + fr.offsetInRegion;
     this.tMr = mr;
     this.tXlat = xlat < SAFE_LIMIT_BIG ? Number(xlat) : lowBits(xlat);
-    const rest = fr.end - addr;
+    const rest = sectionEndBig(fr.start, fr.end, addr) - addr;
     this.tLen = mr.ram && rest < BigInt(len) ? Number(rest) : len;
     if (mr.isIommu) this.translateIommu(xlat, isWrite, attrs);
   }
@@ -394,7 +389,7 @@ export class AddressSpace {
       xlat = addr - fr.start + fr.offsetInRegion;
       this.tMr = mr;
       this.tXlat = xlat < SAFE_LIMIT_BIG ? Number(xlat) : lowBits(xlat);
-      const rest = fr.end - addr;
+      const rest = sectionEndBig(fr.start, fr.end, addr) - addr;
       if (mr.ram && rest < BigInt(this.tLen)) this.tLen = Number(rest);
     }
   }
@@ -636,105 +631,132 @@ export class AddressSpace {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Typed loads and stores (QEMU address_space_ld*/st*). Addresses are numbers below 2^53 or bigints.
-  // Values of up to 4 bytes are numbers, 8-byte values bigints. lastResult holds the MemTxResult.
+  // Typed loads and stores (QEMU address_space_ld*/st*). Addresses are numbers below 2^53 or, through
+  // load()/store(), bigints. Values of up to 4 bytes are numbers, 8-byte values bigints.
+  //
+  // Each helper is the TLB probe and nothing else, so that V8 inlines it into the caller's loop.
+  // The probe also validates: `addr & PAGE_MASK` of a fraction, a negative number or NaN never
+  // reproduces a cached tag, so bad addresses always reach the slow path, which throws.
 
   /** Loads a byte. */
   ldub(addr: number): number {
+    const t = this.rt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.rMask;
-    if (this.rTag[i] === addr - off) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off) {
       this.lastResult = MEMTX_OK;
-      return this.rBuf[i]![this.rBase[i]! + off]!;
+      return t.u8[e[i + 2]!]![e[i + 1]! + off]!;
     }
     return this.loadSlow(addr, 1, false) as number;
   }
 
   /** Loads a little-endian 16-bit value. */
   lduwLe(addr: number): number {
+    const t = this.rt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.rMask;
-    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 2) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
+      const b = e[i + 1]! + off;
       this.lastResult = MEMTX_OK;
-      return this.rDv[i]!.getUint16(this.rBase[i]! + off, true);
+      return HOST_LE && (b & 1) === 0 ? t.u16[e[i + 2]!]![b >>> 1]! : t.dv[e[i + 2]!]!.getUint16(b, true);
     }
     return this.loadSlow(addr, 2, false) as number;
   }
 
   /** Loads a big-endian 16-bit value. */
   lduwBe(addr: number): number {
+    const t = this.rt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.rMask;
-    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 2) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
       this.lastResult = MEMTX_OK;
-      return this.rDv[i]!.getUint16(this.rBase[i]! + off, false);
+      return t.dv[e[i + 2]!]!.getUint16(e[i + 1]! + off, false);
     }
     return this.loadSlow(addr, 2, true) as number;
   }
 
   /** Loads a little-endian 32-bit value. */
   ldlLe(addr: number): number {
+    const t = this.rt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.rMask;
-    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 4) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
+      const b = e[i + 1]! + off;
       this.lastResult = MEMTX_OK;
-      return this.rDv[i]!.getUint32(this.rBase[i]! + off, true);
+      return HOST_LE && (b & 3) === 0 ? t.u32[e[i + 2]!]![b >>> 2]! : t.dv[e[i + 2]!]!.getUint32(b, true);
     }
     return this.loadSlow(addr, 4, false) as number;
   }
 
   /** Loads a big-endian 32-bit value. */
   ldlBe(addr: number): number {
+    const t = this.rt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.rMask;
-    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 4) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
       this.lastResult = MEMTX_OK;
-      return this.rDv[i]!.getUint32(this.rBase[i]! + off, false);
+      return t.dv[e[i + 2]!]!.getUint32(e[i + 1]! + off, false);
     }
     return this.loadSlow(addr, 4, true) as number;
   }
 
   /** Loads a little-endian 64-bit value. */
   ldqLe(addr: number): bigint {
+    const t = this.rt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.rMask;
-    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 8) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
+      const b = e[i + 1]! + off;
       this.lastResult = MEMTX_OK;
-      return this.rDv[i]!.getBigUint64(this.rBase[i]! + off, true);
+      return HOST_LE && (b & 7) === 0 ? t.u64[e[i + 2]!]![b >>> 3]! : t.dv[e[i + 2]!]!.getBigUint64(b, true);
     }
     return this.loadSlow(addr, 8, false) as bigint;
   }
 
   /** Loads a big-endian 64-bit value. */
   ldqBe(addr: number): bigint {
+    const t = this.rt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.rMask;
-    if (this.rTag[i] === addr - off && off <= PAGE_SIZE - 8) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
       this.lastResult = MEMTX_OK;
-      return this.rDv[i]!.getBigUint64(this.rBase[i]! + off, false);
+      return t.dv[e[i + 2]!]!.getBigUint64(e[i + 1]! + off, false);
     }
     return this.loadSlow(addr, 8, true) as bigint;
   }
 
   /** Stores a byte (the value is truncated to 8 bits). */
   stb(addr: number, value: number): void {
+    const t = this.wt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.wMask;
-    if (this.wTag[i] === addr - off) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off) {
       this.lastResult = MEMTX_OK;
-      this.wBuf[i]![this.wBase[i]! + off] = value;
+      t.u8[e[i + 2]!]![e[i + 1]! + off] = value;
       return;
     }
     this.storeSlow(addr, 1, value, false);
   }
 
-  /** Stores a little-endian 16-bit value. */
+  /** Stores a little-endian 16-bit value (truncated to 16 bits). */
   stwLe(addr: number, value: number): void {
+    const t = this.wt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.wMask;
-    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 2) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
+      const b = e[i + 1]! + off;
       this.lastResult = MEMTX_OK;
-      this.wDv[i]!.setUint16(this.wBase[i]! + off, value, true);
+      if (HOST_LE && (b & 1) === 0) t.u16[e[i + 2]!]![b >>> 1] = value;
+      else t.dv[e[i + 2]!]!.setUint16(b, value, true);
       return;
     }
     this.storeSlow(addr, 2, value, false);
@@ -742,23 +764,29 @@ export class AddressSpace {
 
   /** Stores a big-endian 16-bit value. */
   stwBe(addr: number, value: number): void {
+    const t = this.wt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.wMask;
-    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 2) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
       this.lastResult = MEMTX_OK;
-      this.wDv[i]!.setUint16(this.wBase[i]! + off, value, false);
+      t.dv[e[i + 2]!]!.setUint16(e[i + 1]! + off, value, false);
       return;
     }
     this.storeSlow(addr, 2, value, true);
   }
 
-  /** Stores a little-endian 32-bit value. */
+  /** Stores a little-endian 32-bit value (truncated to 32 bits). */
   stlLe(addr: number, value: number): void {
+    const t = this.wt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.wMask;
-    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 4) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
+      const b = e[i + 1]! + off;
       this.lastResult = MEMTX_OK;
-      this.wDv[i]!.setUint32(this.wBase[i]! + off, value, true);
+      if (HOST_LE && (b & 3) === 0) t.u32[e[i + 2]!]![b >>> 2] = value;
+      else t.dv[e[i + 2]!]!.setUint32(b, value, true);
       return;
     }
     this.storeSlow(addr, 4, value, false);
@@ -766,23 +794,29 @@ export class AddressSpace {
 
   /** Stores a big-endian 32-bit value. */
   stlBe(addr: number, value: number): void {
+    const t = this.wt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.wMask;
-    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 4) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
       this.lastResult = MEMTX_OK;
-      this.wDv[i]!.setUint32(this.wBase[i]! + off, value, false);
+      t.dv[e[i + 2]!]!.setUint32(e[i + 1]! + off, value, false);
       return;
     }
     this.storeSlow(addr, 4, value, true);
   }
 
-  /** Stores a little-endian 64-bit value. */
+  /** Stores a little-endian 64-bit value (truncated to 64 bits). */
   stqLe(addr: number, value: bigint): void {
+    const t = this.wt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.wMask;
-    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 8) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
+      const b = e[i + 1]! + off;
       this.lastResult = MEMTX_OK;
-      this.wDv[i]!.setBigUint64(this.wBase[i]! + off, value, true);
+      if (HOST_LE && (b & 7) === 0) t.u64[e[i + 2]!]![b >>> 3] = value;
+      else t.dv[e[i + 2]!]!.setBigUint64(b, value, true);
       return;
     }
     this.storeSlow(addr, 8, value, false);
@@ -790,11 +824,13 @@ export class AddressSpace {
 
   /** Stores a big-endian 64-bit value. */
   stqBe(addr: number, value: bigint): void {
+    const t = this.wt;
+    const e = t.e;
     const off = addr & PAGE_MASK;
-    const i = (addr >>> PAGE_BITS) & this.wMask;
-    if (this.wTag[i] === addr - off && off <= PAGE_SIZE - 8) {
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
       this.lastResult = MEMTX_OK;
-      this.wDv[i]!.setBigUint64(this.wBase[i]! + off, value, false);
+      t.dv[e[i + 2]!]!.setBigUint64(e[i + 1]! + off, value, false);
       return;
     }
     this.storeSlow(addr, 8, value, true);
@@ -841,6 +877,24 @@ export class AddressSpace {
     return a + BigInt(size) <= SAFE_LIMIT_BIG ? Number(a) : -1;
   }
 
+  /**
+   * Device register fast path (typed accesses with unspecified attributes): when the page is a
+   * cached device page and one callback of exactly `size` bytes is what QEMU would make, call it
+   * directly. Returns the region to call, or null when the general path must run.
+   */
+  private ioFast(addr: number, size: number, isWrite: boolean): MemoryRegion | null {
+    const it = this.it;
+    const k = (addr >>> PAGE_BITS) & it.mask;
+    if (it.tag[k] !== addr - (addr & PAGE_MASK)) return null;
+    const mr = it.mr[k]!;
+    const o = addr + it.delta[k]!;
+    this.ioOffset = o;
+    const fast = isWrite ? mr.fastWriteSizes : mr.fastReadSizes;
+    return fast & size && (o & (size - 1)) === 0 ? mr : null;
+  }
+
+  private ioOffset = 0;
+
   /** QEMU `address_space_ld*_internal`: one translation, one direct load or one dispatch. */
   private loadSlow(
     addr: U64Input,
@@ -850,10 +904,25 @@ export class AddressSpace {
   ): number | bigint {
     const n = this.checkTyped(addr, size);
     if (n >= 0) {
+      if (attrs === MEMTXATTRS_UNSPECIFIED) {
+        const mr = this.ioFast(n, size, false);
+        if (mr !== null) {
+          // Exactly QEMU's path for a valid access whose size the device implements: one call,
+          // masked to the size, then swapped if the device's byte order differs from the request.
+          const raw = mr.ops.read!(this.ioOffset, size, attrs);
+          this.lastResult = MEMTX_OK;
+          const v =
+            size === 8
+              ? BigInt.asUintN(64, BigInt(raw))
+              : maskNumber(typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw)), size);
+          return mr.bigEndianOps === bigEndian ? v : swap(v, size);
+        }
+      }
       if (this.tlbFill(n, false) && (n & PAGE_MASK) <= PAGE_SIZE - size) {
-        const i = (n >>> PAGE_BITS) & this.rMask;
+        const t = this.rt;
+        const i = Tlb.slot(n, t.mask);
         this.lastResult = MEMTX_OK;
-        return readDv(this.rDv[i]!, this.rBase[i]! + (n & PAGE_MASK), size, bigEndian);
+        return readDv(t.dv[t.e[i + 2]!]!, t.e[i + 1]! + (n & PAGE_MASK), size, bigEndian);
       }
       this.translate(this.view, n, size, false, attrs);
     } else {
@@ -887,10 +956,20 @@ export class AddressSpace {
       );
     }
     if (n >= 0) {
+      if (attrs === MEMTXATTRS_UNSPECIFIED) {
+        const mr = this.ioFast(n, size, true);
+        if (mr !== null) {
+          const v = truncate(value, size);
+          mr.ops.write!(this.ioOffset, mr.bigEndianOps === bigEndian ? v : swap(v, size), size, attrs);
+          this.lastResult = MEMTX_OK;
+          return;
+        }
+      }
       if (this.tlbFill(n, true) && (n & PAGE_MASK) <= PAGE_SIZE - size) {
-        const i = (n >>> PAGE_BITS) & this.wMask;
+        const t = this.wt;
+        const i = Tlb.slot(n, t.mask);
         this.lastResult = MEMTX_OK;
-        writeDv(this.wDv[i]!, this.wBase[i]! + (n & PAGE_MASK), size, value, bigEndian);
+        writeDv(t.dv[t.e[i + 2]!]!, t.e[i + 1]! + (n & PAGE_MASK), size, value, bigEndian);
         return;
       }
       this.translate(this.view, n, size, true, attrs);
@@ -915,8 +994,8 @@ export class AddressSpace {
   // TLB
 
   /**
-   * Caches the page of `addr` if one direct RAM range covers all of it. Returns whether the page is
-   * now in the (read or write) TLB.
+   * Caches the page of `addr` if one range covers all of it: direct RAM in the read or write TLB,
+   * a device in the I/O TLB. Returns whether the page is now in the read or write TLB.
    */
   private tlbFill(addr: number, isWrite: boolean): boolean {
     const view = this.view;
@@ -924,11 +1003,19 @@ export class AddressSpace {
     if (idx < 0) return false;
     const fr = view.ranges[idx]!;
     const mr = fr.mr;
-    if (isWrite ? !isDirectWrite(mr) : !isDirectRead(mr)) return false;
     const page = addr - (addr & PAGE_MASK);
-    const start = Number(fr.start);
-    if (page < start || page + PAGE_SIZE > Number(fr.end)) return false;
-    const off = Number(fr.offsetInRegion) + (page - start);
+    if (page < fr.startN || page + PAGE_SIZE > fr.endN || Number.isNaN(fr.offsetN)) return false;
+    const off = fr.offsetN + (page - fr.startN);
+    if (!(isWrite ? isDirectWrite(mr) : isDirectRead(mr))) {
+      if (!mr.ram && !mr.romDevice && !mr.isIommu && mr.terminates) {
+        const it = this.it;
+        const k = (addr >>> PAGE_BITS) & it.mask;
+        it.tag[k] = page;
+        it.mr[k] = mr;
+        it.delta[k] = off - page;
+      }
+      return false;
+    }
     const block = mr.ramBlock!;
     if (off + PAGE_SIZE > block.maxLength) return false;
     // A logged page is cached for writing only once it is dirty for every logging client (QEMU's
@@ -944,68 +1031,20 @@ export class AddressSpace {
     const ci = Math.floor(off / RAM_CHUNK_SIZE);
     const co = off - ci * RAM_CHUNK_SIZE;
     if (co + PAGE_SIZE > RAM_CHUNK_SIZE) return false;
-    const buf = block.chunk(ci);
-    const dv = block.chunkView(ci);
-    if (isWrite) {
-      if (++this.wFills > this.wTag.length && this.wTag.length < TLB_MAX)
-        this.resizeTlb(true, this.wTag.length * 4);
-      const i = (addr >>> PAGE_BITS) & this.wMask;
-      this.wTag[i] = page;
-      this.wBase[i] = co;
-      this.wBuf[i] = buf;
-      this.wDv[i] = dv;
-    } else {
-      if (++this.rFills > this.rTag.length && this.rTag.length < TLB_MAX)
-        this.resizeTlb(false, this.rTag.length * 4);
-      const i = (addr >>> PAGE_BITS) & this.rMask;
-      this.rTag[i] = page;
-      this.rBase[i] = co;
-      this.rBuf[i] = buf;
-      this.rDv[i] = dv;
-    }
+    (isWrite ? this.wt : this.rt).fill(page, block.chunk(ci), co);
     return true;
-  }
-
-  private resizeTlb(isWrite: boolean, size: number): void {
-    const tag = new Float64Array(size).fill(-1);
-    const base = new Int32Array(size);
-    const buf = new Array<Uint8Array>(size).fill(EMPTY);
-    const dv = new Array<DataView>(size).fill(EMPTY_DV);
-    if (isWrite) {
-      this.wTag = tag;
-      this.wBase = base;
-      this.wBuf = buf;
-      this.wDv = dv;
-      this.wMask = size - 1;
-      this.wFills = 0;
-    } else {
-      this.rTag = tag;
-      this.rBase = base;
-      this.rBuf = buf;
-      this.rDv = dv;
-      this.rMask = size - 1;
-      this.rFills = 0;
-    }
   }
 
   /** Drops every cached write translation (after dirty bits were cleared). */
   flushWriteTlb(): void {
-    if (this.wTag.length === TLB_MIN) {
-      this.wTag.fill(-1);
-      this.wFills = 0;
-    } else this.resizeTlb(true, TLB_MIN);
+    this.wt.flush();
   }
 
   /** Drops every cached translation (after a view switch, or when dirty logging changes). */
   flushTlb(): void {
-    if (this.rTag.length === TLB_MIN) {
-      this.rTag.fill(-1);
-      this.rFills = 0;
-    } else this.resizeTlb(false, TLB_MIN);
-    if (this.wTag.length === TLB_MIN) {
-      this.wTag.fill(-1);
-      this.wFills = 0;
-    } else this.resizeTlb(true, TLB_MIN);
+    this.rt.flush();
+    this.wt.flush();
+    this.it.flush();
   }
 
   toString(): string {
@@ -1013,9 +1052,34 @@ export class AddressSpace {
   }
 }
 
-const EMPTY = new Uint8Array(0);
-const EMPTY_DV = new DataView(new ArrayBuffer(0));
 const SAFE_LIMIT_BIG = 2n ** 53n;
+
+/**
+ * End of the dispatch section holding `addr` in the flat range `[start, end)`. QEMU registers a flat
+ * range as up to three sections — a head up to the first page boundary, the whole pages, and a tail
+ * after the last boundary (`flatview_add_to_dispatch`) — and clamps RAM accesses to the section, so
+ * a typed access crossing those boundaries is not served directly even inside one range.
+ */
+function sectionEnd(start: number, end: number, addr: number): number {
+  const headEnd = start % PAGE_SIZE === 0 ? start : Math.min(end, start - (start % PAGE_SIZE) + PAGE_SIZE);
+  if (addr < headEnd) return headEnd;
+  const tailStart = Math.max(headEnd, end - (end % PAGE_SIZE));
+  return addr < tailStart ? tailStart : end;
+}
+
+/** {@link sectionEnd} with exact bigints. */
+function sectionEndBig(start: bigint, end: bigint, addr: bigint): bigint {
+  const P = BigInt(PAGE_SIZE);
+  const headEnd = start % P === 0n ? start : start - (start % P) + P < end ? start - (start % P) + P : end;
+  if (addr < headEnd) return headEnd;
+  const down = end - (end % P);
+  const tailStart = down > headEnd ? down : headEnd;
+  return addr < tailStart ? tailStart : end;
+}
+
+function maskNumber(v: number, size: number): number {
+  return size === 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
+}
 
 /** QEMU `memory_access_is_direct` for reads. */
 export function isDirectRead(mr: MemoryRegion): boolean {

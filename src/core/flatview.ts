@@ -11,6 +11,9 @@
  */
 
 import { SIZE_2_64 } from './address.js';
+
+const EXACT = 2n ** 53n;
+
 import type { MemoryRegion } from './region.js';
 
 /** One piece of a flat view (QEMU `FlatRange`). Immutable once the view is built. */
@@ -32,7 +35,20 @@ export class FlatRange {
     readonly readonly: boolean,
     /** Non-volatile through some region on the path. */
     readonly nonvolatile: boolean,
-  ) {}
+  ) {
+    this.startN = Number(start);
+    this.endN = Number(start + size);
+    this.offsetN = offsetInRegion < EXACT ? Number(offsetInRegion) : Number.NaN;
+  }
+
+  /**
+   * `start` and `start + size` as doubles, for the hot path. Conversion is monotonic, so for an
+   * address below 2^53 comparisons against them agree with the exact ones.
+   */
+  readonly startN: number;
+  readonly endN: number;
+  /** `offsetInRegion` as a number, or NaN when it is 2^53 or more (then use the bigint). */
+  readonly offsetN: number;
 
   /** First address after the range. */
   get end(): bigint {
@@ -103,7 +119,7 @@ export class FlatView {
     let s = this.starts;
     if (s === null) {
       s = new Float64Array(this.ranges.length);
-      for (let i = 0; i < s.length; i++) s[i] = Number(this.ranges[i]!.start);
+      for (let i = 0; i < s.length; i++) s[i] = this.ranges[i]!.startN;
       this.starts = s;
     }
     let lo = 0;
@@ -223,9 +239,10 @@ class Renderer {
 
 /** QEMU `can_merge`. */
 function canMerge(a: FlatRange, b: FlatRange): boolean {
+  // Identity first: most neighbours differ in region, and that test costs no bigint arithmetic.
   return (
-    a.start + a.size === b.start &&
     a.mr === b.mr &&
+    a.start + a.size === b.start &&
     a.offsetInRegion + a.size === b.offsetInRegion &&
     a.dirtyLogMask === b.dirtyLogMask &&
     a.romdMode === b.romdMode &&

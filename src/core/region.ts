@@ -151,6 +151,18 @@ export class MemoryRegion {
   readonly ioeventfds: RegionIoeventfd[] = [];
   /** Opt out of the device re-entrancy guard (QEMU `disable_reentrancy_guard`). */
   disableReentrancyGuard = false;
+  /** Whether the callbacks are big-endian (device byte order resolved against the target's). */
+  readonly bigEndianOps: boolean;
+  /**
+   * @internal Access sizes (bit mask of 1, 2, 4, 8) for which an aligned typed access with
+   * unspecified attributes is exactly one plain callback of that size: what QEMU's dispatch does
+   * when the access is valid, the device implements that width and no ioeventfd or re-entrancy
+   * guard is involved. The address-space fast path relies on it.
+   */
+  fastReadSizes = 0;
+  /** @internal Like {@link fastReadSizes}, for writes (0 while the region has ioeventfds). */
+  fastWriteSizes = 0;
+  private fastWriteBase = 0;
 
   /** @internal Use the factories of {@link MemorySystem}. */
   constructor(
@@ -181,6 +193,13 @@ export class MemoryRegion {
     this.ops = init.ops ?? system.unassignedOps;
     this.iommuOps = init.iommuOps ?? null;
     this.ramBlock = init.ramBlock ?? null;
+    const e = this.ops.endianness ?? 'native';
+    this.bigEndianOps = e === 'big' || (e === 'native' && system.bigEndian);
+    if (kind === 'io' && this.owner === null) {
+      this.fastReadSizes = this.ops.read ? fastSizes(this.ops) : 0;
+      this.fastWriteBase = this.ops.write ? fastSizes(this.ops) : 0;
+      this.fastWriteSizes = this.fastWriteBase;
+    }
     if (kind === 'alias') {
       const target = init.alias;
       if (!target) throw new InvalidArgumentError(`alias "${name}" needs a target region`);
@@ -428,6 +447,7 @@ export class MemoryRegion {
     let i = 0;
     while (i < this.ioeventfds.length && ioeventfdBefore(this.ioeventfds[i]!, fd)) i++;
     this.ioeventfds.splice(i, 0, fd);
+    this.fastWriteSizes = 0;
     if (this.enabled) this.system.ioeventfdChanged();
     this.system.commit();
   }
@@ -457,6 +477,7 @@ export class MemoryRegion {
     }
     this.system.begin();
     this.ioeventfds.splice(i, 1);
+    if (this.ioeventfds.length === 0) this.fastWriteSizes = this.fastWriteBase;
     if (this.enabled) this.system.ioeventfdChanged();
     this.system.commit();
   }
@@ -516,6 +537,20 @@ export class MemoryRegion {
   toString(): string {
     return `MemoryRegion(${this.kind} ${this.label}, ${hex(this.size)} bytes)`;
   }
+}
+
+/** Sizes for which QEMU's dispatch of an aligned access is a single callback of that size. */
+function fastSizes(ops: MemoryRegionOps): number {
+  const v = ops.valid;
+  if (v?.accepts) return 0;
+  const implMin = ops.impl?.minAccessSize || 1;
+  const implMax = ops.impl?.maxAccessSize || 4;
+  let mask = 0;
+  for (const size of [1, 2, 4, 8]) {
+    const validSize = !v?.maxAccessSize || (size <= v.maxAccessSize && size >= (v.minAccessSize ?? 0));
+    if (validSize && Math.max(Math.min(size, implMax), implMin) === size) mask |= size;
+  }
+  return mask;
 }
 
 /** QEMU `memory_region_ioeventfd_before`: the sort order of ioeventfd lists. */
