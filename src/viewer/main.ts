@@ -323,6 +323,12 @@ class App {
       const st = kindStyle(k);
       return `<span><i class="${k === 'hole' ? 'hole' : ''}" style="${k === 'hole' ? '' : `background:${st.fill};`}border-color:${st.stroke}"></i>${escapeHtml(st.label)}</span>`;
     });
+    if (this.space!.pieces.some((p) => p.background)) {
+      const st = kindStyle('i/o');
+      items.push(
+        `<span><i style="background:${st.fill};opacity:.4;border-color:${st.stroke}"></i>gap answered by the parent region</span>`,
+      );
+    }
     items.push(
       '<span><i style="background:#c7b3f0;border-color:#6a4bb5"></i>alias (in the tree lanes)</span>',
       '<span><i style="border:2px solid #dc2626;width:3px"></i>looked-up address</span>',

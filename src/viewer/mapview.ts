@@ -295,14 +295,17 @@ export class MapView {
       lastX = Math.floor(x0);
       const st = kindStyle(p.kind);
       ctx.fillStyle = p.kind === 'hole' ? this.hatchPattern() : st.fill;
+      if (p.background) ctx.globalAlpha = 0.35;
       ctx.fillRect(x0, top, x1 - x0, BAR_H);
+      ctx.globalAlpha = 1;
       if (x1 - x0 > 3) {
         ctx.strokeStyle = p.kind === 'hole' ? '#c4c8cf' : st.stroke;
         ctx.lineWidth = 1;
         ctx.strokeRect(x0 + 0.5, top + 0.5, x1 - x0 - 1, BAR_H - 1);
       }
-      const color = p.kind === 'hole' ? '#6b7280' : '#111827';
-      if (this.fitText(p.kind === 'hole' ? 'hole' : p.label, x0, x1, top + 15, color, p.kind !== 'hole')) {
+      const color = p.kind === 'hole' || p.background ? '#6b7280' : '#111827';
+      const bold = p.kind !== 'hole' && !p.background;
+      if (this.fitText(p.kind === 'hole' ? 'hole' : p.label, x0, x1, top + 15, color, bold)) {
         this.fitText(formatSize(p.end - p.start), x0, x1, top + 31, '#374151');
       }
     }
@@ -472,7 +475,7 @@ export class MapView {
       if (p.range) {
         const off = p.range.offsetInRegion + (addr - p.range.start);
         lines.push(
-          `${escapeHtml(p.label)} <span class="tt-kind">${p.kind}</span>`,
+          `${escapeHtml(p.label)} <span class="tt-kind">${p.kind}</span>${p.background ? ' (gap between its subregions)' : ''}`,
           `${formatHex(p.start)}–${formatHex(p.end - 1n)} (${formatSize(p.end - p.start)})`,
           `offset in region: ${formatHex(off)}`,
         );

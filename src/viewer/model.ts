@@ -51,6 +51,11 @@ export interface MapPiece {
   readonly kind: PaintKind;
   /** Region name, or `unassigned`. */
   readonly label: string;
+  /**
+   * The range is a gap of a region that has subregions and answers where none of them does (the
+   * x86 `io` region between its ports): drawn paler so the devices stand out.
+   */
+  readonly background: boolean;
 }
 
 /** A group of address spaces sharing one root region, with everything the page draws for it. */
@@ -179,13 +184,21 @@ export function mapPieces(ranges: readonly FlatRange[], limit: bigint): MapPiece
     range: null,
     kind: 'hole',
     label: 'unassigned',
+    background: false,
   });
   for (const r of ranges) {
     if (r.start >= limit) break;
     if (r.start > cursor) out.push(hole(cursor, r.start));
     const type = r.readonly ? 'rom' : regionTypeName(r.mr);
     const end = r.start + r.size > limit ? limit : r.start + r.size;
-    out.push({ start: r.start, end, range: r, kind: type as PaintKind, label: printedName(r.mr) });
+    out.push({
+      start: r.start,
+      end,
+      range: r,
+      kind: type as PaintKind,
+      label: printedName(r.mr),
+      background: r.mr.subregions.length > 0,
+    });
     cursor = end;
   }
   if (cursor < limit) out.push(hole(cursor, limit));

@@ -186,9 +186,18 @@ export class AddressScale {
 
   /** The address under pixel `x` (the first byte the pixel covers), clamped to the viewport. */
   addressAt(x: number): bigint {
+    return this.locate(x, false);
+  }
+
+  /** The byte boundary nearest to pixel `x` (for viewport edges), in `[start, end]`. */
+  boundaryAt(x: number): bigint {
+    return this.locate(x, true);
+  }
+
+  private locate(x: number, boundary: boolean): bigint {
     const segs = this.segments;
     if (x <= 0) return this.start;
-    if (x >= this.width) return this.end - 1n;
+    if (x >= this.width) return boundary ? this.end : this.end - 1n;
     let lo = 0;
     let hi = segs.length - 1;
     while (lo < hi) {
@@ -199,8 +208,8 @@ export class AddressScale {
     const s = segs[lo]!;
     const size = s.end - s.start;
     const frac = s.x1 > s.x0 ? (x - s.x0) / (s.x1 - s.x0) : 0;
-    let off = BigInt(Math.floor(frac * Number(size)));
-    if (off >= size) off = size - 1n;
+    let off = BigInt(boundary ? Math.round(frac * Number(size)) : Math.floor(frac * Number(size)));
+    if (off >= size && !boundary) off = size - 1n;
     if (off < 0n) off = 0n;
     return s.start + off;
   }
@@ -280,8 +289,8 @@ export function zoomAt(scale: AddressScale, x: number, factor: number, limit: bi
   }
   const left = x - x * factor;
   const right = x + (scale.width - x) * factor;
-  let start = scale.addressAt(left);
-  let end = right >= scale.width ? scale.end : scale.addressAt(right) + 1n;
+  let start = scale.boundaryAt(left);
+  let end = scale.boundaryAt(right);
   if (end - start < MIN_SPAN) {
     const mid = scale.addressAt(x);
     start = mid - MIN_SPAN / 2n;

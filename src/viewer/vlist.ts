@@ -74,7 +74,11 @@ export class VirtualList {
       const el = this.pool[k]!;
       const i = first + k;
       if (k >= needed) {
-        el.style.display = 'none';
+        if (el.style.display !== 'none') {
+          el.style.display = 'none';
+          el.replaceChildren();
+          el.className = 'vlist-row';
+        }
         continue;
       }
       el.style.display = '';

@@ -1,0 +1,348 @@
+/**
+ * @module test/viewer.e2e
+ * End-to-end tests of the web viewer: the page is built with Vite into a temporary directory,
+ * served by `memtree serve`'s server (in-process, port 0) with two QEMU fixture dumps, and driven in
+ * Debian's headless Chromium through playwright-core: load a dump, expand the tree, search, look an
+ * address up, zoom, paste a third dump, switch to a diff, and show a running QEMU over QMP.
+ * Screenshots go to test-artifacts/. Expected answers are read off the fixtures' `info mtree` text.
+ *
+ * Without /usr/bin/chromium the browser tests are skipped (and fail when CI is set).
+ */
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { readDumps, startViewerServer, type ViewerServer } from '../src/cli/commands/serve.js';
+import { processIo } from '../src/cli/main.js';
+import { MemorySystem } from '../src/core/system.js';
+import { formatFlat, formatMtree } from '../src/mtree/print.js';
+
+const FIX = '../shared/fixtures/qemu-7.2';
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = resolve('test-artifacts');
+const haveChromium = existsSync(CHROMIUM);
+const NOP = { read: () => 0, write: () => {} };
+const haveQemu = ['/usr/bin/qemu-system-x86_64', '/usr/local/bin/qemu-system-x86_64'].some((p) =>
+  existsSync(p),
+);
+
+if (!haveChromium) {
+  const msg = `viewer e2e: ${CHROMIUM} is missing (apt-get install chromium); browser tests skipped`;
+  if (process.env.CI) throw new Error(msg);
+  process.stderr.write(`${msg}\n`);
+}
+
+let outDir = '';
+let server: ViewerServer;
+let browser: Browser;
+
+/** Builds the page once, into a private directory (so a concurrent `npm run build:viewer` is harmless). */
+async function buildPage(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'memtree-viewer-'));
+  const { build } = await import('vite');
+  await build({
+    configFile: resolve('viewer.vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: dir, emptyOutDir: true, sourcemap: false },
+  });
+  return dir;
+}
+
+async function launch(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+async function open(url: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  assert.deepEqual(errors, [], 'no script errors while loading');
+  return page;
+}
+
+function shot(page: Page, name: string): Promise<Buffer> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** Raw GET with a chosen Host header (fetch does not let us set it). */
+function get(url: string, host?: string): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    const u = new URL(url);
+    const req = request(
+      { host: u.hostname, port: u.port, path: u.pathname, headers: host ? { host } : {} },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+before(async () => {
+  outDir = await buildPage();
+  const dumps = await readDumps([`${FIX}/pc-512m`, `${FIX}/pc-prog`], processIo);
+  server = await startViewerServer({ dumps, port: 0, host: '127.0.0.1', root: outDir });
+  if (haveChromium) browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+describe('memtree serve: the HTTP side', () => {
+  it('listens on loopback and lists the dumps given on the command line', async () => {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const list = JSON.parse((await get(`${server.url}api/dumps`)).body);
+    assert.deepEqual(list, {
+      dumps: [
+        { id: '1', label: 'pc-512m' },
+        { id: '2', label: 'pc-prog' },
+      ],
+      qmp: null,
+    });
+    const d = JSON.parse((await get(`${server.url}api/dumps/1`)).body);
+    assert.equal(d.mtree, readFileSync(`${FIX}/pc-512m/mtree-D.txt`, 'utf8'));
+    assert.equal(d.flat, readFileSync(`${FIX}/pc-512m/flat.txt`, 'utf8'));
+  });
+
+  it('serves the built page and nothing outside it', async () => {
+    const index = await get(server.url);
+    assert.equal(index.status, 200);
+    assert.match(index.body, /<title>memtree/);
+    assert.equal((await get(`${server.url}api/qmp`)).status, 404);
+    assert.notEqual((await get(`${server.url}..%2f..%2fpackage.json`)).status, 200);
+    // A page on another site that resolves its name to 127.0.0.1 (DNS rebinding) is refused.
+    assert.equal((await get(server.url, 'evil.example:80')).status, 403);
+  });
+});
+
+describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
+  it('shows the first served dump: address spaces, flat map, region tree', async () => {
+    const page = await open(server.url);
+    assert.equal(await page.inputValue('#machine'), 'dump:1');
+    // pc-512m prints "address-space: cpu-memory-0" and "address-space: memory" over one tree.
+    assert.match((await page.textContent('.tab.active'))!, /cpu-memory-0, memory/);
+    const tabs = await page.locator('.tab').allTextContents();
+    assert.ok(tabs.some((t) => t.startsWith('I/O')));
+    // flat.txt of pc-512m has 8 ranges for memory; the gaps between them are 5 holes.
+    assert.match((await page.textContent('#ranges-title'))!, /8 ranges, 5 holes/);
+    const canvasHeight = await page.$eval('#map', (c) => (c as HTMLCanvasElement).height);
+    assert.ok(canvasHeight > 100, 'the map is drawn');
+    await page.close();
+  });
+
+  it('expands the tree, searches it, looks an address up, zooms, and saves a screenshot', async () => {
+    const page = await open(server.url);
+    const labels = () => page.locator('#tree .tree-row .label').allTextContents();
+    assert.ok(!(await labels()).includes('isa-bios'), 'pci starts collapsed');
+    await page
+      .locator('#tree .tree-row', { hasText: /^.*pci\s*0x0000_0000–0xffff/ })
+      .locator('.twisty')
+      .click();
+    // mtree-D.txt: pci contains pc.rom, isa-bios (alias @pc.bios) and pc.bios.
+    const open1 = await labels();
+    for (const n of ['pc.rom', 'isa-bios', 'pc.bios']) assert.ok(open1.includes(n), `${n} shown`);
+
+    // mtree-D.txt has two regions whose names contain "apic", both directly in system.
+    await page.fill('#search', 'apic');
+    assert.deepEqual(await labels(), ['system', 'ioapic', 'apic-msi']);
+    assert.match((await page.textContent('#tree-status'))!, /2 matches/);
+    await page.fill('#search', '');
+
+    // The reset vector: pc.bios sits at 0xfffc0000-0xffffffff in pci, and nothing of higher
+    // priority covers it, so 0xfffffff0 is byte 0x3fff0 of pc.bios, reached via system > pci.
+    await page.fill('#address', '0xfffffff0');
+    await page.press('#address', 'Enter');
+    await page.waitForSelector('#answer[data-region="pc.bios"]');
+    assert.equal(await page.getAttribute('#answer', 'data-offset'), '0x3_fff0');
+    const chain = await page.locator('#answer .chain li').allTextContents();
+    assert.deepEqual(
+      chain.map((t) => t.split(' ')[0]),
+      ['system', 'pci', 'pc.bios'],
+    );
+    assert.match((await page.textContent('#tree .tree-row.selected'))!, /pc\.bios/);
+
+    // 0xe0000 is served by pc.bios from offset 0x20000 (flat.txt), through the isa-bios alias.
+    await page.fill('#address', '0xe0010');
+    await page.press('#address', 'Enter');
+    await page.waitForSelector('#answer[data-region="pc.bios"][data-offset="0x2_0010"]');
+    assert.match((await page.textContent('#answer'))!, /isa-bios — alias → pc\.bios at offset 0x2_0000/);
+
+    // A hole: flat.txt has nothing between 0x20000000 and 0xfebfffff.
+    await page.fill('#address', '0x30000000');
+    await page.press('#address', 'Enter');
+    await page.waitForSelector('#answer[data-region=""]');
+    assert.match((await page.textContent('#answer'))!, /nothing answers here/);
+
+    // Clicking the map looks up the address under the pointer: the first piece is pc.ram (0-0xbffff).
+    const box = (await page.locator('#map').boundingBox())!;
+    await page.mouse.click(box.x + 12, box.y + box.height - 34 - 23);
+    await page.waitForSelector('#answer[data-region="pc.ram"]');
+
+    const whole = await page.textContent('#viewport');
+    assert.match(whole!, /^0x0 – 0xffff_ffff_ffff_ffff/);
+    await page.click('#zoom-in');
+    assert.notEqual(await page.textContent('#viewport'), whole);
+    await page.click('#zoom-all');
+    assert.equal(await page.textContent('#viewport'), whole);
+
+    await page.fill('#address', '0xfee00000');
+    await page.press('#address', 'Enter');
+    await page.waitForSelector('#answer[data-region="apic-msi"]');
+    await shot(page, 'viewer-lookup');
+    await page.close();
+  });
+
+  it('rebuilds a pasted dump in the page', async () => {
+    const page = await open(server.url);
+    const text = `${readFileSync(`${FIX}/pc-4g/mtree-D.txt`, 'utf8')}${readFileSync(`${FIX}/pc-4g/flat.txt`, 'utf8')}`;
+    await page.click('#open');
+    await page.fill('#load-label', 'pc-4g pasted');
+    await page.fill('#load-text', text);
+    await page.click('#load-ok');
+    await page.waitForFunction(
+      () => document.querySelector<HTMLSelectElement>('#machine')?.value === 'pasted:1',
+    );
+    // pc-4g: ram-above-4g maps pc.ram from offset 0xc0000000 at 4 GiB.
+    await page.fill('#address', '0x100000000');
+    await page.press('#address', 'Enter');
+    await page.waitForSelector('#answer[data-region="pc.ram"][data-offset="0xc000_0000"]');
+    assert.match((await page.textContent('#answer'))!, /ram-above-4g/);
+
+    await page.click('#open');
+    await page.fill('#load-text', 'this is not a dump');
+    await page.click('#load-ok');
+    assert.match((await page.textContent('#load-error'))!, /info mtree -D/);
+    await page.close();
+  });
+
+  it('diffs two dumps: what appeared, vanished, moved or changed size', async () => {
+    const page = await open(server.url);
+    await page.selectOption('#diff', 'dump:2');
+    await page.waitForSelector('body[data-diff="on"]');
+    // memory of pc-512m has pc.ram 0x100000-0x1fffffff; pc-prog (1 GiB) has 0x100000-0x3fffffff
+    // with the same "pc.ram @0000000000100000": resized. pc-prog's VGA BAR puts vga.vram at
+    // 0xc0000000, which pc-512m does not have: appeared.
+    const resized = await page.locator('.range-row.ch-resized').allTextContents();
+    assert.ok(
+      resized.some((t) => t.includes('pc.ram') && t.includes('was 511 MiB')),
+      resized.join('\n'),
+    );
+    const appeared = await page.locator('.range-row.ch-appeared').allTextContents();
+    assert.ok(
+      appeared.some((t) => t.includes('vga.vram') && t.startsWith('0xc000_0000')),
+      appeared.join('\n'),
+    );
+    assert.match((await page.textContent('#ranges-title'))!, /Changes from A to B/);
+    await shot(page, 'viewer-diff');
+    await page.selectOption('#diff', '');
+    await page.waitForSelector('body[data-diff="off"]');
+    await page.close();
+  });
+
+  it('opens the 64 KiB I/O space from the URL', async () => {
+    const page = await open(`${server.url}#m=pc-512m&as=I%2FO&addr=0x3f8`);
+    assert.match((await page.textContent('.tab.active'))!, /^I\/O/);
+    assert.equal(await page.textContent('#viewport'), '0x0 – 0xffff (64 KiB)');
+    // flat.txt of pc-512m's I/O space has no device at 0x3f8: the io region itself answers there.
+    await page.waitForSelector('#answer[data-region="io"]');
+    await page.close();
+  });
+
+  it('keeps a machine with thousands of regions usable: the tree only draws what is in view', async () => {
+    // 4000 devices of 4 KiB each, side by side from 0x10000000, in a 2^64 container.
+    const ms = new MemorySystem();
+    const sys = ms.container('system', 1n << 64n);
+    ms.transaction(() => {
+      for (let i = 0; i < 4000; i++) sys.addSubregion(0x10000000 + i * 0x1000, ms.io(`dev${i}`, 0x1000, NOP));
+    });
+    ms.addressSpace(sys, 'memory');
+    const page = await open(server.url);
+    await page.click('#open');
+    // Through the dialog's file input this time (typing 600 KB into the text box is slow).
+    const dump = `${formatMtree(ms, { disabled: true })}${formatFlat(ms)}`;
+    await page.setInputFiles('#load-file', {
+      name: 'big.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from(dump),
+    });
+    await page.waitForFunction(
+      () => document.querySelector<HTMLTextAreaElement>('#load-text')!.value.length > 0,
+    );
+    assert.equal(await page.inputValue('#load-label'), 'big.txt');
+    await page.click('#load-ok');
+    await page.waitForFunction(
+      () => document.querySelector<HTMLSelectElement>('#machine')?.value === 'pasted:1',
+    );
+    assert.match((await page.textContent('#tree-status'))!, /4001 regions/);
+    const rows = await page.locator('#tree .tree-row').count();
+    assert.ok(rows < 200, `${rows} row elements for 4001 regions`);
+    // The last device is reachable by search and by address.
+    await page.fill('#search', 'dev3999');
+    assert.deepEqual(await page.locator('#tree .tree-row .label').allTextContents(), ['system', 'dev3999']);
+    await page.fill('#address', '0x10f9f004');
+    await page.press('#address', 'Enter');
+    await page.waitForSelector('#answer[data-region="dev3999"][data-offset="0x4"]');
+    await page.close();
+  });
+});
+
+describe('memtree serve --qmp with a running QEMU', { skip: !haveChromium || !haveQemu }, () => {
+  it('shows the live machine and reads it again on Refresh', async () => {
+    const { startQemu } = await import('../src/qmp/capture.js');
+    const qemu = await startQemu(['qemu-system-x86_64', '-nodefaults', '-M', 'pc', '-m', '256M']);
+    let live: ViewerServer | null = null;
+    try {
+      // QEMU serves one QMP client at a time: the server connects for each refresh.
+      await qemu.client.close();
+      live = await startViewerServer({
+        dumps: [],
+        port: 0,
+        host: '127.0.0.1',
+        qmp: qemu.socketPath,
+        root: outDir,
+      });
+      const page = await open(live.url);
+      assert.equal(await page.inputValue('#machine'), 'qmp');
+      assert.equal(await page.isVisible('#refresh'), true);
+      // -m 256M: ram-below-4g covers 0-0xfffffff, so 0xffffff0 is in pc.ram.
+      await page.fill('#address', '0xffffff0');
+      await page.press('#address', 'Enter');
+      await page.waitForSelector('#answer[data-region="pc.ram"][data-offset="0xfff_fff0"]');
+      await page.click('#refresh');
+      await page.waitForSelector('#answer[data-region="pc.ram"]');
+      await page.close();
+    } finally {
+      await live?.close();
+      await qemu.dispose();
+    }
+  });
+});
