@@ -292,6 +292,83 @@ export function renderRanges(root: MemoryRegion, clipStart = 0n, clipEnd = SIZE_
   return r.ranges;
 }
 
+/** First index whose range ends after `addr`. */
+function firstEndingAfter(rs: readonly FlatRange[], addr: bigint): number {
+  let lo = 0;
+  let hi = rs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = rs[mid]!;
+    if (r.start + r.size <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose range starts at or after `addr`. */
+function firstStartingFrom(rs: readonly FlatRange[], addr: bigint): number {
+  let lo = 0;
+  let hi = rs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rs[mid]!.start < addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The part of `r` inside `[s, e)` (which must intersect it). */
+function trim(r: FlatRange, s: bigint, e: bigint): FlatRange {
+  const start = r.start > s ? r.start : s;
+  const end = r.start + r.size < e ? r.start + r.size : e;
+  if (start === r.start && end === r.start + r.size) return r;
+  return new FlatRange(
+    r.mr,
+    start,
+    end - start,
+    r.offsetInRegion + (start - r.start),
+    r.dirtyLogMask,
+    r.romdMode,
+    r.readonly,
+    r.nonvolatile,
+  );
+}
+
+/**
+ * Re-renders only the address intervals `intervals` (sorted, disjoint, within [0, 2^64)) of a view
+ * of `root` whose other addresses did not change, and returns the new simplified ranges.
+ *
+ * Exactness: rendering is "first writer wins" per address, so rendering the tree clipped to an
+ * interval paints every address of it exactly as a full render would; and simplification yields
+ * the one canonical list of maximal mergeable runs, so re-simplifying around each interval (with
+ * the unchanged neighbour on each side) gives exactly what simplifying a full render gives.
+ */
+export function rerenderRanges(
+  root: MemoryRegion,
+  ranges: readonly FlatRange[],
+  intervals: ReadonlyArray<readonly [bigint, bigint]>,
+): FlatRange[] {
+  let rs = ranges as FlatRange[];
+  for (const [s, e] of intervals) {
+    const a = firstEndingAfter(rs, s);
+    const b = firstStartingFrom(rs, e);
+    const mid: FlatRange[] = [];
+    if (a > 0) mid.push(rs[a - 1]!);
+    const first = rs[a];
+    if (first !== undefined && a < b && first.start < s) mid.push(trim(first, first.start, s));
+    for (const r of renderRanges(root, s, e)) mid.push(r);
+    const last = rs[b - 1];
+    if (last !== undefined && b - 1 >= a && last.start + last.size > e)
+      mid.push(trim(last, e, last.start + last.size));
+    if (b < rs.length) mid.push(rs[b]!);
+    const merged = simplifyRanges(mid);
+    const head = rs.slice(0, a > 0 ? a - 1 : 0);
+    const tail = rs.slice(b < rs.length ? b + 1 : rs.length);
+    rs = head.concat(merged, tail);
+  }
+  return rs;
+}
+
 /** QEMU `generate_memory_topology` without the dispatch part: render and simplify `root`. */
 export function generateFlatView(root: MemoryRegion | null): FlatView {
   if (!root) return new FlatView(null, []);

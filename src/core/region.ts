@@ -149,6 +149,8 @@ export class MemoryRegion {
   flushCoalescedMmio = false;
   /** ioeventfds, kept sorted as QEMU does. */
   readonly ioeventfds: RegionIoeventfd[] = [];
+  /** Aliases whose target is this region (the reverse of {@link alias}). */
+  readonly aliasedBy: MemoryRegion[] = [];
   /** Opt out of the device re-entrancy guard (QEMU `disable_reentrancy_guard`). */
   disableReentrancyGuard = false;
   /** Whether the callbacks are big-endian (device byte order resolved against the target's). */
@@ -204,8 +206,9 @@ export class MemoryRegion {
       const target = init.alias;
       if (!target) throw new InvalidArgumentError(`alias "${name}" needs a target region`);
       system.checkOwn(target, `target of alias "${name}"`);
-      this.alias = target;
       this.aliasOffset = toU64(init.aliasOffset ?? 0, `alias offset of "${name}"`);
+      this.alias = target;
+      target.aliasedBy.push(this);
     } else {
       this.alias = null;
     }
@@ -562,14 +565,27 @@ export function ioeventfdBefore(a: RegionIoeventfd, b: RegionIoeventfd): boolean
   return a.notifierId < b.notifierId;
 }
 
-/** Throws {@link AliasCycleError} if making `alias` point at `target` would create a cycle. */
-export function checkAliasChain(aliasName: string | null, target: MemoryRegion, self?: MemoryRegion): void {
+/**
+ * Throws {@link AliasCycleError} if mapping `sub` into `container` would let rendering come back to
+ * where it started: if `sub`, through its subregions and alias targets, reaches `container` or one
+ * of its ancestors (QEMU would recurse without end).
+ */
+function checkNoCycle(container: MemoryRegion, sub: MemoryRegion, op: string): void {
+  const ancestors = new Set<MemoryRegion>();
+  for (let c: MemoryRegion | null = container; c; c = c.container) ancestors.add(c);
   const seen = new Set<MemoryRegion>();
-  for (let r: MemoryRegion | null = target; r; r = r.alias) {
-    if (r === self || seen.has(r)) {
-      throw new AliasCycleError(`alias "${aliasName}" would lead back to itself through ${r.label}`);
-    }
+  const stack: MemoryRegion[] = [sub];
+  while (stack.length) {
+    const r = stack.pop()!;
+    if (seen.has(r)) continue;
     seen.add(r);
+    if (ancestors.has(r)) {
+      throw new AliasCycleError(
+        `${op}: ${sub.label} reaches ${r.label} through an alias, and ${r.label} would contain it: the alias chain leads back to itself`,
+      );
+    }
+    if (r.alias) stack.push(r.alias);
+    for (const c of r.subregions) stack.push(c);
   }
 }
 

@@ -19,7 +19,13 @@ import {
   RegionInUseError,
   TransactionError,
 } from './errors.js';
-import { FlatView, generateFlatView, resolveFlatViewRoot, sectionFromRange } from './flatview.js';
+import {
+  FlatView,
+  generateFlatView,
+  rerenderRanges,
+  resolveFlatViewRoot,
+  sectionFromRange,
+} from './flatview.js';
 import { bswapBig, IoDispatcher } from './io-dispatch.js';
 import type { IommuOps } from './iommu.js';
 import type { MemoryListener } from './listener.js';
@@ -116,8 +122,14 @@ export class MemorySystem {
   private depth = 0;
   private topologyPending = false;
   private ioeventfdPending = false;
-  /** Regions whose change may alter a view; null = "everything" (rebuild all views). */
-  private touched: Set<MemoryRegion> | null = new Set();
+  /**
+   * What changed since the last topology commit, as intervals in the coordinates of a region
+   * (`node`): each commit re-renders only the addresses these map to in each view. null means
+   * "anything may have changed" (every view is rendered from scratch).
+   */
+  private changes: Change[] | null = [];
+  /** Regions whose own address or size changed: a view rooted at one of them moves as a whole. */
+  private readonly moved = new Set<MemoryRegion>();
   private readonly registrations: Registration[] = [];
   private views = new Map<MemoryRegion | null, FlatView>();
   /** The permanent empty view shared by every address space whose root resolves to nothing. */
@@ -315,25 +327,32 @@ export class MemorySystem {
     return this.depth;
   }
 
-  /** @internal A change under `parent` (or to `region` itself) may alter flat views. */
+  /**
+   * @internal `region` (a subregion of `parent`, or a region in no container) is about to change or
+   * has just changed in a way that may alter flat views. Called before and after a change of
+   * extent, so that both the old and the new place are re-rendered.
+   */
   topologyChanged(parent: MemoryRegion | null, region: MemoryRegion, _always?: boolean): void {
     this.topologyPending = true;
-    const t = this.touched;
-    if (t) {
-      t.add(region);
-      if (parent) t.add(parent);
-    }
+    this.moved.add(region);
+    const c = this.changes;
+    if (c === null) return;
+    // Where the region shows through its container, and where it shows through aliases that
+    // target it directly (the walk from `region` also covers the container path it has now).
+    if (parent) c.push({ node: parent, start: region.addr, end: region.addr + region.size });
+    c.push({ node: region, start: 0n, end: region.size });
+    if (c.length > MAX_CHANGES) this.changes = null;
   }
 
   /** @internal `region` changed in a way that shows at the next topology commit, without causing one. */
   noteChanged(region: MemoryRegion): void {
-    this.touched?.add(region);
+    this.moved.add(region);
   }
 
   /** @internal Every view must be rebuilt (global state such as dirty tracking changed). */
   everythingChanged(): void {
     this.topologyPending = true;
-    this.touched = null;
+    this.changes = null;
   }
 
   /** @internal */
@@ -353,23 +372,32 @@ export class MemorySystem {
   }
 
   /**
-   * QEMU `flatviews_reset`: one view per distinct resolved root. A view whose root subtree contains
-   * no changed region is reused as it is; the listener calls are the same as if it had been
-   * re-rendered (an identical view yields only `regionNop`s).
+   * QEMU `flatviews_reset`: one view per distinct resolved root. QEMU renders every view from
+   * scratch on every topology commit; here a view is re-rendered only where the recorded changes can
+   * show in it, which yields the same ranges (see {@link rerenderRanges}) and therefore the same
+   * listener calls: a view nothing could touch is kept as it is and its listeners hear `regionNop`s.
    */
   private rebuildViews(): void {
-    const touched = this.touched;
-    this.touched = new Set();
+    const changes = this.changes;
+    this.changes = [];
     const old = this.views;
     const fresh = new Map<MemoryRegion | null, FlatView>();
     fresh.set(null, this.emptyView);
     for (const as of this.addressSpaces) {
       const physmr = resolveFlatViewRoot(as.root);
       if (fresh.has(physmr)) continue;
-      const prev = old.get(physmr);
-      fresh.set(physmr, prev && touched && !reaches(physmr!, touched) ? prev : generateFlatView(physmr));
+      fresh.set(physmr, this.updatedView(physmr!, old.get(physmr), changes));
     }
+    this.moved.clear();
     this.views = fresh;
+  }
+
+  private updatedView(root: MemoryRegion, prev: FlatView | undefined, changes: Change[] | null): FlatView {
+    if (!prev || changes === null || this.moved.has(root)) return generateFlatView(root);
+    const intervals = affectedIntervals(root, changes);
+    if (intervals === null) return generateFlatView(root);
+    if (intervals.length === 0) return prev;
+    return new FlatView(root, rerenderRanges(root, prev.ranges, intervals));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -693,20 +721,70 @@ export class MemorySystem {
   }
 }
 
-/** Whether any region in `set` is reachable from `root` through subregions and alias targets. */
-function reaches(root: MemoryRegion, set: Set<MemoryRegion>): boolean {
-  if (set.size === 0) return false;
-  const seen = new Set<MemoryRegion>();
-  const stack = [root];
-  while (stack.length) {
-    const r = stack.pop()!;
-    if (set.has(r)) return true;
-    if (seen.has(r)) continue;
-    seen.add(r);
-    if (r.alias) stack.push(r.alias);
-    for (const s of r.subregions) stack.push(s);
+/** A changed interval `[start, end)` in the coordinates of region `node`. */
+interface Change {
+  readonly node: MemoryRegion;
+  readonly start: bigint;
+  readonly end: bigint;
+}
+
+/** Past this many changes in one commit, or origins of one region, render views from scratch. */
+const MAX_CHANGES = 256;
+const MAX_ORIGINS = 64;
+
+/**
+ * The guest-address intervals of the view of `root` where `changes` may show: every place each
+ * changed node is rendered, found by walking up from the node through containers and through the
+ * aliases that target it. Sorted, merged and clipped to [0, 2^64); null when there are too many.
+ */
+function affectedIntervals(root: MemoryRegion, changes: Change[]): Array<[bigint, bigint]> | null {
+  const memo = new Map<MemoryRegion, bigint[]>();
+  let budget = 4096;
+  // Absolute guest addresses of offset 0 of `n` in this view (one per path from the root).
+  const origins = (n: MemoryRegion): bigint[] | null => {
+    const known = memo.get(n);
+    if (known) return known;
+    if (--budget < 0) return null;
+    memo.set(n, []); // cycle guard; adding a subregion refuses cycles, but stay safe
+    const out: bigint[] = [];
+    if (n === root) out.push(root.addr);
+    else {
+      if (n.container) {
+        const up = origins(n.container);
+        if (up === null) return null;
+        for (const o of up) out.push(o + n.addr);
+      }
+      for (const a of n.aliasedBy) {
+        const up = origins(a);
+        if (up === null) return null;
+        for (const o of up) out.push(o - a.aliasOffset);
+      }
+    }
+    if (out.length > MAX_ORIGINS) return null;
+    memo.set(n, out);
+    return out;
+  };
+  const iv: Array<[bigint, bigint]> = [];
+  for (const c of changes) {
+    if (c.end <= c.start) continue;
+    const os = origins(c.node);
+    if (os === null) return null;
+    for (const o of os) {
+      const s = o + c.start < 0n ? 0n : o + c.start;
+      const e = o + c.end > SIZE_2_64 ? SIZE_2_64 : o + c.end;
+      if (s < e) iv.push([s, e]);
+    }
   }
-  return false;
+  if (iv.length > MAX_CHANGES) return null;
+  iv.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const merged: Array<[bigint, bigint]> = [];
+  for (const [s, e] of iv) {
+    const last = merged[merged.length - 1];
+    if (last && s <= last[1]) {
+      if (e > last[1]) last[1] = e;
+    } else merged.push([s, e]);
+  }
+  return merged;
 }
 
 /** Inserts after every entry with priority <= the new one (QEMU's listener order). */
