@@ -111,6 +111,27 @@ describe('MemoryRegion bad input', () => {
     assert.throws(() => r.setRomdMode(false), { code: 'ERR_WRONG_KIND' });
   });
 
+  it('refuses an alias that would lead back into its own container (AliasCycleError)', () => {
+    const ms = new MemorySystem();
+    const outer = ms.container('outer', 0x1000);
+    const inner = ms.container('inner', 0x1000);
+    outer.addSubregion(0, inner);
+    const loop = ms.alias('loop', outer, 0, 0x1000);
+    assert.throws(() => inner.addSubregion(0, loop), {
+      code: 'ERR_ALIAS_CYCLE',
+      message: /"loop".*"outer"|"outer".*"loop"/,
+    });
+    assert.equal(loop.container, null);
+    assert.equal(loop.priority, 0);
+    // A chain of aliases back to the container is caught as well.
+    const hop = ms.alias('hop', loop, 0, 0x800);
+    const holder = ms.container('holder', 0x1000);
+    holder.addSubregion(0, hop);
+    assert.throws(() => inner.addSubregion(0x10, holder), { code: 'ERR_ALIAS_CYCLE' });
+    // An alias of a sibling is fine.
+    inner.addSubregion(0, ms.alias('ok', ms.ram('ram', 0x100), 0, 0x100));
+  });
+
   it('keeps two systems apart', () => {
     const m1 = new MemorySystem();
     const m2 = new MemorySystem();

@@ -254,6 +254,7 @@ export class MemoryRegion {
         );
       }
     }
+    checkNoCycle(this, sub, op);
     sub.priority = prio;
     this.system.begin();
     try {
@@ -588,5 +589,3 @@ function checkNoCycle(container: MemoryRegion, sub: MemoryRegion, op: string): v
     for (const c of r.subregions) stack.push(c);
   }
 }
-
-export { ForeignRegionError };
