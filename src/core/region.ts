@@ -14,7 +14,6 @@
 import { hex, SIZE_2_64, toPriority, toSize, toU64, type U64Input } from './address.js';
 import {
   AliasCycleError,
-  ForeignRegionError,
   InvalidArgumentError,
   NotSubregionError,
   RegionInUseError,
