@@ -102,7 +102,13 @@ export function run() {
     ];
     for (const [name, subject, baseline] of cases) {
       const r = compare(subject, baseline, { iterations: N });
-      results.push({ name: `ram-${name}-${setName}`, ratio: r.ratio, ns: r.ns, baselineNs: r.baselineNs, target: 0.5 });
+      results.push({
+        name: `ram-${name}-${setName}`,
+        ratio: r.ratio,
+        ns: r.ns,
+        baselineNs: r.baselineNs,
+        target: 0.5,
+      });
     }
     if (sink === 0.5 || bsink === -1n) console.error('unreachable');
   }
@@ -125,7 +131,13 @@ export function run() {
       },
       { iterations: 1 << 20 },
     );
-    results.push({ name: 'io-dispatch-read-4', ratio: r.ratio, ns: r.ns, baselineNs: r.baselineNs, target: 0.5 });
+    results.push({
+      name: 'io-dispatch-read-4',
+      ratio: r.ratio,
+      ns: r.ns,
+      baselineNs: r.baselineNs,
+      target: 0.5,
+    });
     if (sink === 0.5) console.error('unreachable');
   }
 
@@ -147,7 +159,13 @@ export function run() {
       },
       { iterations: 2000 },
     );
-    results.push({ name: 'bulk-read-64KiB', ratio: r1.ratio, ns: r1.ns, baselineNs: r1.baselineNs, target: 0.9 });
+    results.push({
+      name: 'bulk-read-64KiB',
+      ratio: r1.ratio,
+      ns: r1.ns,
+      baselineNs: r1.baselineNs,
+      target: 0.9,
+    });
     const r2 = compare(
       (n) => {
         for (let i = 0; i < n; i++) as.write(offs[i & 4095], buf);
@@ -157,7 +175,13 @@ export function run() {
       },
       { iterations: 2000 },
     );
-    results.push({ name: 'bulk-write-64KiB', ratio: r2.ratio, ns: r2.ns, baselineNs: r2.baselineNs, target: 0.9 });
+    results.push({
+      name: 'bulk-write-64KiB',
+      ratio: r2.ratio,
+      ns: r2.ns,
+      baselineNs: r2.baselineNs,
+      target: 0.9,
+    });
   }
 
   // One-region commit in a tree of 10,000 regions: 100 containers of 100 I/O regions each.
@@ -175,11 +199,18 @@ export function run() {
     ms.addressSpace(system, 'memory');
     const extra = ms.io('extra', 0x400, ops);
     const box = system.subregions.find((r) => r.name === 'box50');
-    const ms1 = timeMs(() => {
-      box.addSubregion(0x800, extra);
-      box.delSubregion(extra);
-    }) / 2;
-    results.push({ name: 'commit-one-region-10k-tree', ratio: 1 / ms1, ms: ms1, baseline: '1 ms budget', target: 1 });
+    const ms1 =
+      timeMs(() => {
+        box.addSubregion(0x800, extra);
+        box.delSubregion(extra);
+      }) / 2;
+    results.push({
+      name: 'commit-one-region-10k-tree',
+      ratio: 1 / ms1,
+      ms: ms1,
+      baseline: '1 ms budget',
+      target: 1,
+    });
   }
   return results;
 }

@@ -27,7 +27,7 @@ const bar = ms.container('virtio-pci', 0x4000);
 const regs = {};
 for (const [i, part] of ['common', 'isr', 'device', 'notify'].entries()) {
   regs[part] = ms.io(`virtio-pci-${part}-virtio-net`, 0x1000, {
-    read: (offset, size) => (i << 16) | offset, // which block, and the offset it saw
+    read: (offset, _size) => (i << 16) | offset, // which block, and the offset it saw
     write: () => {},
     endianness: 'little',
   });
@@ -54,7 +54,7 @@ ms.transaction(() => {
 
 // Port I/O: a 64 KiB region whose gaps read as all ones, as on a PC.
 const io = ms.io('io', 0x10000, {
-  read: (o, size) => (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1),
+  read: (_o, size) => (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1),
   write: () => {},
 });
 const serial = mmio('serial', 8);
