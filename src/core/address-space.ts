@@ -646,9 +646,10 @@ export class AddressSpace {
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off) {
       this.lastResult = MEMTX_OK;
-      return t.u8[e[i + 2]!]![e[i + 1]! + off]!;
+      return t.u8[e[i + 2]! | 0]![(e[i + 1]! | 0) + off]!;
     }
-    return this.loadSlow(addr, 1, false) as number;
+    const v = this.ioLoad(addr, 1, false);
+    return v >= 0 ? v : (this.loadSlow(addr, 1, false) as number);
   }
 
   /** Loads a little-endian 16-bit value. */
@@ -658,11 +659,14 @@ export class AddressSpace {
     const off = addr & PAGE_MASK;
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
-      const b = e[i + 1]! + off;
+      const b = (e[i + 1]! | 0) + off;
       this.lastResult = MEMTX_OK;
-      return HOST_LE && (b & 1) === 0 ? t.u16[e[i + 2]!]![b >>> 1]! : t.dv[e[i + 2]!]!.getUint16(b, true);
+      return HOST_LE && (b & 1) === 0
+        ? t.u16[e[i + 2]! | 0]![b >>> 1]!
+        : t.dv[e[i + 2]! | 0]!.getUint16(b, true);
     }
-    return this.loadSlow(addr, 2, false) as number;
+    const v = this.ioLoad(addr, 2, false);
+    return v >= 0 ? v : (this.loadSlow(addr, 2, false) as number);
   }
 
   /** Loads a big-endian 16-bit value. */
@@ -673,9 +677,10 @@ export class AddressSpace {
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
       this.lastResult = MEMTX_OK;
-      return t.dv[e[i + 2]!]!.getUint16(e[i + 1]! + off, false);
+      return t.dv[e[i + 2]! | 0]!.getUint16((e[i + 1]! | 0) + off, false);
     }
-    return this.loadSlow(addr, 2, true) as number;
+    const v = this.ioLoad(addr, 2, true);
+    return v >= 0 ? v : (this.loadSlow(addr, 2, true) as number);
   }
 
   /** Loads a little-endian 32-bit value. */
@@ -685,11 +690,14 @@ export class AddressSpace {
     const off = addr & PAGE_MASK;
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
-      const b = e[i + 1]! + off;
+      const b = (e[i + 1]! | 0) + off;
       this.lastResult = MEMTX_OK;
-      return HOST_LE && (b & 3) === 0 ? t.u32[e[i + 2]!]![b >>> 2]! : t.dv[e[i + 2]!]!.getUint32(b, true);
+      return HOST_LE && (b & 3) === 0
+        ? t.u32[e[i + 2]! | 0]![b >>> 2]!
+        : t.dv[e[i + 2]! | 0]!.getUint32(b, true);
     }
-    return this.loadSlow(addr, 4, false) as number;
+    const v = this.ioLoad(addr, 4, false);
+    return v >= 0 ? v : (this.loadSlow(addr, 4, false) as number);
   }
 
   /** Loads a big-endian 32-bit value. */
@@ -700,9 +708,10 @@ export class AddressSpace {
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
       this.lastResult = MEMTX_OK;
-      return t.dv[e[i + 2]!]!.getUint32(e[i + 1]! + off, false);
+      return t.dv[e[i + 2]! | 0]!.getUint32((e[i + 1]! | 0) + off, false);
     }
-    return this.loadSlow(addr, 4, true) as number;
+    const v = this.ioLoad(addr, 4, true);
+    return v >= 0 ? v : (this.loadSlow(addr, 4, true) as number);
   }
 
   /** Loads a little-endian 64-bit value. */
@@ -712,9 +721,11 @@ export class AddressSpace {
     const off = addr & PAGE_MASK;
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
-      const b = e[i + 1]! + off;
+      const b = (e[i + 1]! | 0) + off;
       this.lastResult = MEMTX_OK;
-      return HOST_LE && (b & 7) === 0 ? t.u64[e[i + 2]!]![b >>> 3]! : t.dv[e[i + 2]!]!.getBigUint64(b, true);
+      return HOST_LE && (b & 7) === 0
+        ? t.u64[e[i + 2]! | 0]![b >>> 3]!
+        : t.dv[e[i + 2]! | 0]!.getBigUint64(b, true);
     }
     return this.loadSlow(addr, 8, false) as bigint;
   }
@@ -727,7 +738,7 @@ export class AddressSpace {
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
       this.lastResult = MEMTX_OK;
-      return t.dv[e[i + 2]!]!.getBigUint64(e[i + 1]! + off, false);
+      return t.dv[e[i + 2]! | 0]!.getBigUint64((e[i + 1]! | 0) + off, false);
     }
     return this.loadSlow(addr, 8, true) as bigint;
   }
@@ -740,10 +751,10 @@ export class AddressSpace {
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off) {
       this.lastResult = MEMTX_OK;
-      t.u8[e[i + 2]!]![e[i + 1]! + off] = value;
+      t.u8[e[i + 2]! | 0]![(e[i + 1]! | 0) + off] = value;
       return;
     }
-    this.storeSlow(addr, 1, value, false);
+    if (!this.ioStore(addr, 1, value, false)) this.storeSlow(addr, 1, value, false);
   }
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
@@ -753,13 +764,13 @@ export class AddressSpace {
     const off = addr & PAGE_MASK;
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
-      const b = e[i + 1]! + off;
+      const b = (e[i + 1]! | 0) + off;
       this.lastResult = MEMTX_OK;
-      if (HOST_LE && (b & 1) === 0) t.u16[e[i + 2]!]![b >>> 1] = value;
-      else t.dv[e[i + 2]!]!.setUint16(b, value, true);
+      if (HOST_LE && (b & 1) === 0) t.u16[e[i + 2]! | 0]![b >>> 1] = value;
+      else t.dv[e[i + 2]! | 0]!.setUint16(b, value, true);
       return;
     }
-    this.storeSlow(addr, 2, value, false);
+    if (!this.ioStore(addr, 2, value, false)) this.storeSlow(addr, 2, value, false);
   }
 
   /** Stores a big-endian 16-bit value. */
@@ -770,10 +781,10 @@ export class AddressSpace {
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
       this.lastResult = MEMTX_OK;
-      t.dv[e[i + 2]!]!.setUint16(e[i + 1]! + off, value, false);
+      t.dv[e[i + 2]! | 0]!.setUint16((e[i + 1]! | 0) + off, value, false);
       return;
     }
-    this.storeSlow(addr, 2, value, true);
+    if (!this.ioStore(addr, 2, value, true)) this.storeSlow(addr, 2, value, true);
   }
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
@@ -783,13 +794,13 @@ export class AddressSpace {
     const off = addr & PAGE_MASK;
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
-      const b = e[i + 1]! + off;
+      const b = (e[i + 1]! | 0) + off;
       this.lastResult = MEMTX_OK;
-      if (HOST_LE && (b & 3) === 0) t.u32[e[i + 2]!]![b >>> 2] = value;
-      else t.dv[e[i + 2]!]!.setUint32(b, value, true);
+      if (HOST_LE && (b & 3) === 0) t.u32[e[i + 2]! | 0]![b >>> 2] = value;
+      else t.dv[e[i + 2]! | 0]!.setUint32(b, value, true);
       return;
     }
-    this.storeSlow(addr, 4, value, false);
+    if (!this.ioStore(addr, 4, value, false)) this.storeSlow(addr, 4, value, false);
   }
 
   /** Stores a big-endian 32-bit value. */
@@ -800,10 +811,10 @@ export class AddressSpace {
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
       this.lastResult = MEMTX_OK;
-      t.dv[e[i + 2]!]!.setUint32(e[i + 1]! + off, value, false);
+      t.dv[e[i + 2]! | 0]!.setUint32((e[i + 1]! | 0) + off, value, false);
       return;
     }
-    this.storeSlow(addr, 4, value, true);
+    if (!this.ioStore(addr, 4, value, true)) this.storeSlow(addr, 4, value, true);
   }
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
@@ -813,10 +824,10 @@ export class AddressSpace {
     const off = addr & PAGE_MASK;
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
-      const b = e[i + 1]! + off;
+      const b = (e[i + 1]! | 0) + off;
       this.lastResult = MEMTX_OK;
-      if (HOST_LE && (b & 7) === 0) t.u64[e[i + 2]!]![b >>> 3] = value;
-      else t.dv[e[i + 2]!]!.setBigUint64(b, value, true);
+      if (HOST_LE && (b & 7) === 0) t.u64[e[i + 2]! | 0]![b >>> 3] = value;
+      else t.dv[e[i + 2]! | 0]!.setBigUint64(b, value, true);
       return;
     }
     this.storeSlow(addr, 8, value, false);
@@ -830,7 +841,7 @@ export class AddressSpace {
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
     if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
       this.lastResult = MEMTX_OK;
-      t.dv[e[i + 2]!]!.setBigUint64(e[i + 1]! + off, value, false);
+      t.dv[e[i + 2]! | 0]!.setBigUint64((e[i + 1]! | 0) + off, value, false);
       return;
     }
     this.storeSlow(addr, 8, value, true);
@@ -895,6 +906,37 @@ export class AddressSpace {
 
   private ioOffset = 0;
 
+  /**
+   * The device-register probe of the 1-, 2- and 4-byte loads: the value if the page is a cached
+   * device page and the access is one plain callback in QEMU's dispatch, else -1 (never a value).
+   */
+  private ioLoad(addr: number, size: number, bigEndian: boolean): number {
+    const it = this.it;
+    const k = (addr >>> PAGE_BITS) & it.mask;
+    if (it.tag[k] !== addr - (addr & PAGE_MASK)) return -1;
+    const mr = it.mr[k]!;
+    const o = addr + it.delta[k]!;
+    if ((mr.fastReadSizes & size) === 0 || (o & (size - 1)) !== 0) return -1;
+    const raw = mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED);
+    this.lastResult = MEMTX_OK;
+    const v = maskNumber(typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw)), size);
+    return mr.bigEndianOps === bigEndian ? v : bswapNum(v, size);
+  }
+
+  /** The device-register probe of the 1-, 2- and 4-byte stores; false when the general path must run. */
+  private ioStore(addr: number, size: number, value: number, bigEndian: boolean): boolean {
+    const it = this.it;
+    const k = (addr >>> PAGE_BITS) & it.mask;
+    if (it.tag[k] !== addr - (addr & PAGE_MASK)) return false;
+    const mr = it.mr[k]!;
+    const o = addr + it.delta[k]!;
+    if ((mr.fastWriteSizes & size) === 0 || (o & (size - 1)) !== 0) return false;
+    const v = maskNumber(value, size);
+    mr.ops.write!(o, mr.bigEndianOps === bigEndian ? v : bswapNum(v, size), size, MEMTXATTRS_UNSPECIFIED);
+    this.lastResult = MEMTX_OK;
+    return true;
+  }
+
   /** QEMU `address_space_ld*_internal`: one translation, one direct load or one dispatch. */
   private loadSlow(
     addr: U64Input,
@@ -922,7 +964,7 @@ export class AddressSpace {
         const t = this.rt;
         const i = Tlb.slot(n, t.mask);
         this.lastResult = MEMTX_OK;
-        return readDv(t.dv[t.e[i + 2]!]!, t.e[i + 1]! + (n & PAGE_MASK), size, bigEndian);
+        return readDv(t.dv[t.e[i + 2]! | 0]!, (t.e[i + 1]! | 0) + (n & PAGE_MASK), size, bigEndian);
       }
       this.translate(this.view, n, size, false, attrs);
     } else {
@@ -969,7 +1011,7 @@ export class AddressSpace {
         const t = this.wt;
         const i = Tlb.slot(n, t.mask);
         this.lastResult = MEMTX_OK;
-        writeDv(t.dv[t.e[i + 2]!]!, t.e[i + 1]! + (n & PAGE_MASK), size, value, bigEndian);
+        writeDv(t.dv[t.e[i + 2]! | 0]!, (t.e[i + 1]! | 0) + (n & PAGE_MASK), size, value, bigEndian);
         return;
       }
       this.translate(this.view, n, size, true, attrs);
