@@ -133,6 +133,14 @@ describe('memtree serve: the HTTP side', () => {
     assert.equal(d.flat, readFileSync(`${FIX}/pc-512m/flat.txt`, 'utf8'));
   });
 
+  it('pairs a flat dump file with the tree dump before it, and refuses a lone flat dump', async () => {
+    const d = await readDumps([`${FIX}/pc-4g/mtree-D.txt`, `${FIX}/pc-4g/flat.txt`], processIo);
+    assert.equal(d.length, 1);
+    assert.equal(d[0]!.label, 'mtree-D.txt');
+    assert.match(d[0]!.flat!, /^FlatView #/);
+    await assert.rejects(readDumps([`${FIX}/pc-4g/flat.txt`], processIo), /info mtree -D/);
+  });
+
   it('serves the built page and nothing outside it', async () => {
     const index = await get(server.url);
     assert.equal(index.status, 200);
@@ -194,7 +202,10 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
     await page.fill('#address', '0xe0010');
     await page.press('#address', 'Enter');
     await page.waitForSelector('#answer[data-region="pc.bios"][data-offset="0x2_0010"]');
-    assert.match((await page.textContent('#answer'))!, /isa-bios — alias → pc\.bios at offset 0x2_0000/);
+    assert.match(
+      (await page.textContent('#answer'))!,
+      /isa-bios — alias, at 0xe_0000, priority 1, → pc\.bios from its offset 0x2_0000/,
+    );
 
     // A hole: flat.txt has nothing between 0x20000000 and 0xfebfffff.
     await page.fill('#address', '0x30000000');

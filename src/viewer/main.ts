@@ -10,6 +10,7 @@
 
 import { builtinEntries } from './builtins.js';
 import { diffSpaces, type MapChange } from './changes.js';
+import { explainName } from './glossary.js';
 import { escapeHtml, MapView } from './mapview.js';
 import {
   type AddressAnswer,
@@ -406,15 +407,20 @@ class App {
     const steps = a.chain.map((s, i) => {
       const mr = s.region;
       const last = i === a.chain.length - 1;
-      let via = '';
+      const parts: string[] = [];
+      if (mr.alias) parts.push('alias');
+      else if (!mr.terminates)
+        parts.push(s.via === 'root' ? 'container, root of the address space' : 'container');
+      else parts.push(escapeHtml(type));
+      if (s.via === 'subregion')
+        parts.push(`at ${formatHex(s.base)}${mr.priority ? `, priority ${mr.priority}` : ''}`);
       if (mr.alias)
-        via = `alias → ${escapeHtml(mr.alias.name ?? '(null)')} at offset ${formatHex(mr.aliasOffset)}`;
-      else if (!mr.terminates) via = `container${mr.priority ? `, priority ${mr.priority}` : ''}`;
-      else via = `${escapeHtml(type)}, offset ${formatHex(s.offset)}`;
-      const where = `placed at ${formatHex(s.base)}`;
-      return `<li class="${last ? 'terminal' : ''}" data-node="${s.node}">${escapeHtml(mr.name ?? '(null)')} <span class="via">— ${via}; ${where}</span></li>`;
+        parts.push(`→ ${escapeHtml(mr.alias.name ?? '(null)')} from its offset ${formatHex(mr.aliasOffset)}`);
+      if (last) parts.push(`the address is its byte ${formatHex(s.offset)}`);
+      return `<li class="${last ? 'terminal' : ''}" data-node="${s.node}">${escapeHtml(mr.name ?? '(null)')} <span class="via">— ${parts.join(', ')}</span></li>`;
     });
     el.innerHTML = `<div class="big"><b>${formatHex(a.addr)}</b> → <b class="answer-region">${escapeHtml(a.region.name ?? '(null)')}</b> <span class="badge" style="background:${kindStyle(type).fill};border-color:${kindStyle(type).stroke}">${escapeHtml(type)}</span></div>
+      ${explainName(a.region.name) ? `<div class="explain">${escapeHtml(explainName(a.region.name)!)}</div>` : ''}
       <div>offset <b class="answer-offset mono">${formatHex(a.offset)}</b> in the region · flat range ${formatHex(r.start)}–${formatHex(r.start + r.size - 1n)} (${formatSize(r.size)})${r.readonly ? ' · read-only' : ''}</div>
       <div class="hint" style="margin-top:4px">How the address gets there, from the root of the address space:</div>
       <ol class="chain">${steps.join('')}</ol>`;
@@ -477,7 +483,8 @@ class App {
       ]);
     }
     const d = $('details');
-    d.innerHTML = `<h2>${escapeHtml(mr.name ?? '(null)')}</h2><dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`;
+    const explain = explainName(mr.name);
+    d.innerHTML = `<h2>${escapeHtml(mr.name ?? '(null)')}</h2>${explain ? `<div class="explain">${escapeHtml(explain)}</div>` : ''}<dl>${rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`;
     if (inTree && n.size > 0n) {
       const b = document.createElement('button');
       b.type = 'button';
@@ -507,6 +514,7 @@ class App {
         c.kind === 'moved'
           ? `${formatHex(c.before!.start)} → ${formatHex(c.after!.start)}`
           : `${formatHex(f.start)}–${formatHex(f.start + f.size - 1n)}`;
+      el.title = `${c.kind}: ${c.before ? `A: ${c.before.text}` : ''}${c.before && c.after ? '\n' : ''}${c.after ? `B: ${c.after.text}` : ''}`;
       el.innerHTML = `<span class="mono">${where}</span><span class="what">${sign} ${c.kind}</span><span>${escapeHtml(c.name)} (${formatSize(f.size)}${c.kind === 'resized' ? ` was ${formatSize(c.before!.size)}` : ''}${c.kind === 'changed' ? `, was ${escapeHtml(c.before!.text)}` : ''})</span>`;
       return;
     }

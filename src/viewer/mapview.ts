@@ -9,6 +9,7 @@
  */
 
 import type { MapChange } from './changes.js';
+import { explainName } from './glossary.js';
 import { type MapPiece, pieceAt, type RegionNode, type SpaceModel } from './model.js';
 import {
   type AddressScale,
@@ -252,7 +253,11 @@ export class MapView {
     const ctx = this.ctx;
     ctx.fillStyle = '#4b5563';
     ctx.textAlign = 'left';
-    ctx.fillText(`Top-level regions of ${this.layers[0]!.space.root.name ?? '(null)'} (tree)`, 0, 7);
+    ctx.fillText(
+      `The tree's top-level regions in ${this.layers[0]!.space.root.name ?? '(null)'} — where they overlap, the higher priority wins:`,
+      0,
+      7,
+    );
     for (const { node, lane } of this.lanes) {
       if (node.start + node.size <= scale.start || node.start >= scale.end) continue;
       const x0 = scale.x(node.start);
@@ -479,6 +484,8 @@ export class MapView {
           `${formatHex(p.start)}–${formatHex(p.end - 1n)} (${formatSize(p.end - p.start)})`,
           `offset in region: ${formatHex(off)}`,
         );
+        const explain = explainName(p.label);
+        if (explain) lines.push(`<i>${escapeHtml(explain)}</i>`);
       } else {
         lines.push(
           'hole: nothing answers here',

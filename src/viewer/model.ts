@@ -214,6 +214,8 @@ export interface ChainStep {
   readonly offset: bigint;
   /** The tree node of this step, or -1. */
   readonly node: number;
+  /** How the walk got here: the root, a subregion of the previous step, or its alias target. */
+  readonly via: 'root' | 'subregion' | 'alias';
 }
 
 /** The answer to "what serves this address?" in one address space. */
@@ -245,7 +247,7 @@ export function answerAt(space: SpaceModel, addr: bigint): AddressAnswer {
       const kids: readonly number[] = node >= 0 ? space.nodes[node]!.children : [];
       node = kids.find((k) => space.nodes[k]!.region === step.region) ?? -1;
     }
-    chain.push({ region: step.region, base: step.origin, offset: addr - step.origin, node });
+    chain.push({ region: step.region, base: step.origin, offset: addr - step.origin, node, via: step.via });
   }
   return { addr, range: ex.range, region: ex.region, offset: ex.offset ?? 0n, chain };
 }

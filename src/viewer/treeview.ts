@@ -7,6 +7,7 @@
  * nothing reaches because others cover them are marked hidden.
  */
 
+import { explainName } from './glossary.js';
 import type { RegionNode, SpaceModel } from './model.js';
 import { formatHex, formatSize, kindStyle } from './scale.js';
 import { VirtualList } from './vlist.js';
@@ -213,7 +214,8 @@ export class TreeView {
     prio.className = 'tree-prio';
     prio.textContent = n.parent >= 0 || mr.priority ? `prio ${mr.priority}` : '';
     el.append(name, range, size, prio);
-    el.title = `${mr.name ?? '(null)'}: ${n.kind}${mr.alias ? ` of ${mr.alias.name}` : ''}, ${formatSize(n.size)}`;
+    const explain = explainName(mr.name);
+    el.title = `${mr.name ?? '(null)'}: ${n.kind}${mr.alias ? ` of ${mr.alias.name}` : ''}, ${formatSize(n.size)}${explain ? `\n${explain}` : ''}`;
   }
 }
 
