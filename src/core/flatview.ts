@@ -162,20 +162,6 @@ export class FlatView {
 class Renderer {
   readonly ranges: FlatRange[] = [];
 
-  /** First index whose range ends after `addr`. */
-  private firstEndingAfter(addr: bigint): number {
-    const rs = this.ranges;
-    let lo = 0;
-    let hi = rs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const r = rs[mid]!;
-      if (r.start + r.size <= addr) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
   render(
     mr: MemoryRegion,
     base: bigint,
@@ -217,7 +203,7 @@ class Renderer {
     const mask = mr.dirtyMask();
     const romd = mr.romdMode;
     const rs = this.ranges;
-    let i = this.firstEndingAfter(cursor);
+    let i = firstEndingAfter(rs, cursor);
     while (cursor < clipEnd) {
       const e = rs[i];
       const gapEnd = e === undefined || e.start > clipEnd ? clipEnd : e.start;

@@ -365,22 +365,34 @@ export class MemoryRegion {
     this.system.commit();
   }
 
+  /**
+   * Runs `apply` in a transaction as a change of how this region renders: views re-render where
+   * the region shows, if it is enabled (the pending condition QEMU's setters use).
+   */
+  private changeRendering(apply: () => void): void {
+    this.system.begin();
+    try {
+      apply();
+      if (this.enabled) this.system.topologyChanged(this.container, this);
+    } finally {
+      this.system.commit();
+    }
+  }
+
   /** Makes the region read-only or writable (QEMU `memory_region_set_readonly`). */
   setReadonly(readonly: boolean): void {
     if (readonly === this.readonly) return;
-    this.system.begin();
-    this.readonly = readonly;
-    if (this.enabled) this.system.topologyChanged(this.container, this);
-    this.system.commit();
+    this.changeRendering(() => {
+      this.readonly = readonly;
+    });
   }
 
   /** Marks the region non-volatile (QEMU `memory_region_set_nonvolatile`). */
   setNonvolatile(nonvolatile: boolean): void {
     if (nonvolatile === this.nonvolatile) return;
-    this.system.begin();
-    this.nonvolatile = nonvolatile;
-    if (this.enabled) this.system.topologyChanged(this.container, this);
-    this.system.commit();
+    this.changeRendering(() => {
+      this.nonvolatile = nonvolatile;
+    });
   }
 
   /**
@@ -390,10 +402,9 @@ export class MemoryRegion {
   setRomdMode(romdMode: boolean): void {
     if (!this.romDevice) throw new WrongKindError(`setRomdMode: region ${this.label} is not a ROM device`);
     if (romdMode === this.romdMode) return;
-    this.system.begin();
-    this.romdMode = romdMode;
-    if (this.enabled) this.system.topologyChanged(this.container, this);
-    this.system.commit();
+    this.changeRendering(() => {
+      this.romdMode = romdMode;
+    });
   }
 
   /**
@@ -411,10 +422,9 @@ export class MemoryRegion {
       throw new InvalidArgumentError(`setLog on ${this.label}: logging was not enabled`);
     }
     if ((old === 0) === (this.vgaLoggingCount === 0)) return;
-    this.system.begin();
-    this.dirtyLogMask = (this.dirtyLogMask & ~(1 << client)) | ((log ? 1 : 0) << client);
-    if (this.enabled) this.system.topologyChanged(this.container, this);
-    this.system.commit();
+    this.changeRendering(() => {
+      this.dirtyLogMask = (this.dirtyLogMask & ~(1 << client)) | ((log ? 1 : 0) << client);
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -432,20 +442,10 @@ export class MemoryRegion {
     data: U64Input,
     notifier: EventNotifier,
   ): void {
-    const start = toU64(addr, `addEventfd on ${this.label}: address`);
     if (![0, 1, 2, 4, 8].includes(size)) {
       throw new InvalidArgumentError(`addEventfd on ${this.label}: size ${size} is not 0, 1, 2, 4 or 8`);
     }
-    let d = toU64(data, `addEventfd on ${this.label}: data`);
-    if (size) d = this.system.targetToDevice(this, d, size);
-    const fd: RegionIoeventfd = {
-      start,
-      size: BigInt(size),
-      matchData,
-      data: d,
-      notifier,
-      notifierId: notifierId(notifier),
-    };
+    const fd = this.eventfdEntry('addEventfd', addr, size, matchData, data, notifier);
     this.system.begin();
     let i = 0;
     while (i < this.ioeventfds.length && ioeventfdBefore(this.ioeventfds[i]!, fd)) i++;
@@ -455,7 +455,25 @@ export class MemoryRegion {
     this.system.commit();
   }
 
-  /** Removes an ioeventfd registered with the same arguments (QEMU `memory_region_del_eventfd`). */
+  /** An ioeventfd entry as QEMU stores it: data converted from target order to device order. */
+  private eventfdEntry(
+    op: string,
+    addr: U64Input,
+    size: number,
+    matchData: boolean,
+    data: U64Input,
+    notifier: EventNotifier,
+  ): RegionIoeventfd {
+    const start = toU64(addr, `${op} on ${this.label}: address`);
+    let d = toU64(data, `${op} on ${this.label}: data`);
+    if (size) d = this.system.targetToDevice(this, d, size);
+    return { start, size: BigInt(size), matchData, data: d, notifier, notifierId: notifierId(notifier) };
+  }
+
+  /**
+   * Removes an ioeventfd (QEMU `memory_region_del_eventfd`): the first one equal to the arguments
+   * as QEMU compares them (size 0 on either side matches any entry at that address).
+   */
   delEventfd(
     addr: U64Input,
     size: number,
@@ -463,20 +481,10 @@ export class MemoryRegion {
     data: U64Input,
     notifier: EventNotifier,
   ): void {
-    const start = toU64(addr, `delEventfd on ${this.label}: address`);
-    let d = toU64(data, `delEventfd on ${this.label}: data`);
-    if (size) d = this.system.targetToDevice(this, d, size);
-    const probe: RegionIoeventfd = {
-      start,
-      size: BigInt(size),
-      matchData,
-      data: d,
-      notifier,
-      notifierId: notifierId(notifier),
-    };
-    const i = this.ioeventfds.findIndex((e) => !ioeventfdBefore(e, probe) && !ioeventfdBefore(probe, e));
+    const probe = this.eventfdEntry('delEventfd', addr, size, matchData, data, notifier);
+    const i = this.ioeventfds.findIndex((e) => ioeventfdEqual(probe, e));
     if (i < 0) {
-      throw new InvalidArgumentError(`delEventfd on ${this.label}: no such ioeventfd at ${hex(start)}`);
+      throw new InvalidArgumentError(`delEventfd on ${this.label}: no such ioeventfd at ${hex(probe.start)}`);
     }
     this.system.begin();
     this.ioeventfds.splice(i, 1);
@@ -554,6 +562,18 @@ function fastSizes(ops: MemoryRegionOps): number {
     if (validSize && Math.max(Math.min(size, implMax), implMin) === size) mask |= size;
   }
   return mask;
+}
+
+/** QEMU `memory_region_ioeventfd_equal`. */
+export function ioeventfdEqual(a: RegionIoeventfd, b: RegionIoeventfd): boolean {
+  if (a.start !== b.start) return false;
+  if (a.size === 0n || b.size === 0n) return true;
+  return (
+    a.size === b.size &&
+    a.matchData === b.matchData &&
+    (!a.matchData || a.data === b.data) &&
+    a.notifier === b.notifier
+  );
 }
 
 /** QEMU `memory_region_ioeventfd_before`: the sort order of ioeventfd lists. */
