@@ -1,10 +1,12 @@
 /**
  * @module viewer/builtins
- * The examples bundled into the page: two real machines captured from QEMU 7.2 (their
+ * The examples bundled into the page: real machines captured from QEMU 7.2 (their
  * `info mtree -D` and `info mtree -f` text, rebuilt in the browser like any dump) and the 16 GiB
  * split built with the core library.
  */
 
+import pc8Flat from '../../fixtures/qemu-7.2/pc-8g/flat.txt?raw';
+import pc8Tree from '../../fixtures/qemu-7.2/pc-8g/mtree-D.txt?raw';
 import pc512Flat from './examples/pc-512m/flat.txt?raw';
 import pc512Tree from './examples/pc-512m/mtree-D.txt?raw';
 import pcProgFlat from './examples/pc-prog/flat.txt?raw';
@@ -23,6 +25,7 @@ export function builtinEntries(): Entry[] {
   });
   return [
     dump('pc-512m', 'PC (i440FX, 512 MiB) — captured from QEMU 7.2', pc512Tree, pc512Flat),
+    dump('pc-8g', 'PC with 8 GiB: RAM split around the PCI hole — QEMU 7.2', pc8Tree, pc8Flat),
     dump(
       'pc-prog',
       'PC with VGA, e1000, virtio-net, ivshmem, BARs programmed — QEMU 7.2',
