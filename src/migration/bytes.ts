@@ -27,7 +27,10 @@ export class ByteReader {
   /** @param source chunks to read; a plain `Uint8Array` is read as a single chunk. */
   constructor(source: AsyncIterable<Uint8Array> | Uint8Array) {
     if (source instanceof Uint8Array) {
-      this.cur = source;
+      this.cur =
+        source.constructor === Uint8Array
+          ? source
+          : new Uint8Array(source.buffer, source.byteOffset, source.length);
       this.done = true;
       this.it = null;
     } else {
@@ -49,7 +52,11 @@ export class ByteReader {
         this.done = true;
         return false;
       }
-      const c = r.value;
+      // Node delivers Buffers, whose slice() does not copy: keep plain Uint8Array views.
+      const c =
+        r.value.constructor === Uint8Array
+          ? r.value
+          : new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.length);
       if (c.length === 0) continue;
       if (this.pos === this.cur.length && this.queued === 0) {
         this.cur = c;

@@ -64,3 +64,18 @@ export async function* readableChunks(input: Readable | Socket): AsyncIterable<U
     throw new MigrationError('connection', `the connection failed: ${(e as Error).message}`);
   }
 }
+
+/** A {@link Connection} over a TCP (or any duplex) socket. */
+export function socketConnection(socket: Socket): import('./incoming.js').Connection {
+  socket.setNoDelay(true);
+  return {
+    input: readableChunks(socket),
+    output: streamSink(socket),
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (socket.destroyed) return resolve();
+        socket.end(() => resolve());
+        socket.once('close', () => resolve());
+      }),
+  };
+}

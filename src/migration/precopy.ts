@@ -1,0 +1,536 @@
+/**
+ * @module migration/precopy
+ * The source of a live migration (QEMU migration/ram.c, precopy and the source half of postcopy)
+ * over any duplex byte stream. The guest keeps running and writing memory while pages are sent: the
+ * MIGRATION dirty client is switched on, each pass sends the pages dirtied since the previous bitmap
+ * sync, bandwidth is measured, and when the pages still dirty fit the downtime budget the guest is
+ * stopped for a last pass. In postcopy mode the guest is stopped after the first complete pass and
+ * the destination starts at once; pages it faults on are requested on the return path and sent ahead
+ * of the background stream.
+ *
+ * A failure (the connection drops, the destination refuses) leaves the source running with its
+ * memory untouched, dirty logging back as it was and the migrated blocks marked dirty for the
+ * MIGRATION client, so that another attempt can start over.
+ */
+
+import type { RAMBlock } from '../core/ramblock.js';
+import { DIRTY_MEMORY_MIGRATION } from '../core/region.js';
+import type { MemorySystem } from '../core/system.js';
+import { ByteReader, ByteWriter } from './bytes.js';
+import { MigrationError } from './errors.js';
+import type { Connection } from './incoming.js';
+import {
+  MIG_CMD_OPEN_RETURN_PATH,
+  MIG_CMD_PING,
+  MIG_CMD_POSTCOPY_ADVISE,
+  MIG_CMD_POSTCOPY_LISTEN,
+  MIG_CMD_POSTCOPY_RAM_DISCARD,
+  MIG_CMD_POSTCOPY_RUN,
+  QEMU_VM_SECTION_END,
+  QEMU_VM_SECTION_PART,
+  QEMU_VM_SECTION_START,
+  QemuStreamWriter,
+  RAM_SECTION_VERSION,
+  RamPageEncoder,
+  TARGET_PAGE_SIZE,
+} from './qemu-stream.js';
+import { migratableBlocks, PageBitmap } from './ram-load.js';
+import { type ReturnMessage, readReturnMessage } from './return-path.js';
+
+/** Stops and resumes the guest's CPUs (the workload that writes guest memory). */
+export interface GuestControl {
+  stop(): void | Promise<void>;
+  resume(): void | Promise<void>;
+}
+
+/** Options of {@link migrateOutgoing}. */
+export interface OutgoingOptions {
+  /** Machine type sent in the configuration record (default `memtree`). */
+  machine?: string;
+  /** The guest to stop for the final pass. */
+  guest?: GuestControl;
+  /** Longest acceptable pause of the guest, in ms (QEMU `downtime-limit`, default 300). */
+  downtimeLimitMs?: number;
+  /** Passes after which the guest is stopped even if the dirty set does not fit (default 30). */
+  maxIterations?: number;
+  /** Longest time of one pass before the dirty bitmap is synced again, in ms (default 50, as QEMU). */
+  iterationMs?: number;
+  /** Switch to postcopy after the first complete pass. */
+  postcopy?: boolean;
+  /** Bytes per second of the background stream in postcopy (requested pages are not limited). */
+  postcopyBandwidth?: number;
+}
+
+/** What a migration did (QEMU `query-migrate` in spirit). */
+export interface MigrationStats {
+  /** Passes over dirty pages before the guest was stopped (including the first, full one). */
+  iterations: number;
+  /** Bitmap syncs. */
+  dirtySyncCount: number;
+  /** Pages sent with data. */
+  pagesSent: number;
+  /** Pages sent as ZERO records (their bytes were not sent). */
+  zeroPages: number;
+  /** Bytes written to the connection. */
+  bytesSent: number;
+  /** Mean throughput of the whole migration, bytes per second. */
+  bandwidth: number;
+  /** Megabits per second (QEMU `mbps`). */
+  mbps: number;
+  /** Milliseconds from start to completion. */
+  totalTimeMs: number;
+  /** Milliseconds the guest was stopped before the destination confirmed it runs. */
+  downtimeMs: number;
+  /** Dirty bytes when the guest was stopped. */
+  remainingAtStop: number;
+  /** Whether the dirty set fitted the downtime budget (false: stopped by maxIterations). */
+  converged: boolean;
+  /** Whether the migration switched to postcopy. */
+  postcopy: boolean;
+  /** Pages sent because the destination asked for them (postcopy). */
+  postcopyRequests: number;
+}
+
+const RAM_SECTION_ID = 2;
+const now = () => performance.now();
+const yieldToGuest = (): Promise<void> =>
+  new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
+
+interface BlockState {
+  block: RAMBlock;
+  bmap: PageBitmap;
+}
+
+/**
+ * Migrates the RAM of `ms` to the destination at the other end of `conn` while its guest keeps
+ * running. Resolves with statistics once the destination confirmed it has all memory and runs.
+ */
+export async function migrateOutgoing(
+  ms: MemorySystem,
+  conn: Connection,
+  options: OutgoingOptions = {},
+): Promise<MigrationStats> {
+  if (ms.globalDirtyTracking & 1) {
+    throw new MigrationError(
+      'state',
+      'dirty logging for migration is already active on this machine (another migration or snapshot tracker)',
+    );
+  }
+  const m = new Outgoing(ms, conn, options);
+  return m.run();
+}
+
+class Outgoing {
+  private readonly w: ByteWriter;
+  private readonly s: QemuStreamWriter;
+  private readonly enc: RamPageEncoder;
+  private readonly blocks: BlockState[];
+  private failure: MigrationError | null = null;
+  private shutStatus: number | null = null;
+  private readonly waiters: Array<() => void> = [];
+  private readonly requests: Array<{ block: string; start: number; length: number }> = [];
+  private guestStopped = false;
+  private cursor = { block: 0, page: 0 };
+  private stats: MigrationStats = {
+    iterations: 0,
+    dirtySyncCount: 0,
+    pagesSent: 0,
+    zeroPages: 0,
+    bytesSent: 0,
+    bandwidth: 0,
+    mbps: 0,
+    totalTimeMs: 0,
+    downtimeMs: 0,
+    remainingAtStop: 0,
+    converged: false,
+    postcopy: false,
+    postcopyRequests: 0,
+  };
+  private pongs = 0;
+
+  constructor(
+    private readonly ms: MemorySystem,
+    private readonly conn: Connection,
+    private readonly opt: OutgoingOptions,
+  ) {
+    this.w = new ByteWriter(conn.output, 1 << 20);
+    this.s = new QemuStreamWriter(this.w);
+    this.enc = new RamPageEncoder(this.w);
+    this.blocks = migratableBlocks(ms).map((block) => ({
+      block,
+      bmap: new PageBitmap(Math.ceil(block.maxLength / TARGET_PAGE_SIZE)),
+    }));
+  }
+
+  private fail(e: MigrationError): void {
+    this.failure ??= e;
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const f of this.waiters.splice(0)) f();
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Reads the return path until it ends. */
+  private async listen(): Promise<void> {
+    const r = new ByteReader(this.conn.input);
+    try {
+      for (;;) {
+        const msg: ReturnMessage | null = await readReturnMessage(r);
+        if (!msg) {
+          if (this.shutStatus === null)
+            this.fail(new MigrationError('connection', 'the destination closed the connection'));
+          return;
+        }
+        if (msg.type === 'error') {
+          this.fail(new MigrationError('remote', `the destination refused the migration: ${msg.message}`));
+        } else if (msg.type === 'shut') {
+          this.shutStatus = msg.status;
+          if (msg.status !== 0)
+            this.fail(new MigrationError('remote', `the destination failed (status ${msg.status})`));
+          this.wake();
+        } else if (msg.type === 'pong') {
+          this.pongs++;
+          this.wake();
+        } else if (msg.type === 'req-pages') {
+          const block = msg.block ?? this.requests[this.requests.length - 1]?.block ?? '';
+          const st = this.blocks.find((b) => b.block.idstr === block);
+          if (!st || msg.start + msg.length > st.block.usedLength) {
+            this.fail(
+              new MigrationError(
+                'bad-offset',
+                `page request outside block ${block}: 0x${msg.start.toString(16)}+0x${msg.length.toString(16)}`,
+                { block, offset: msg.start },
+              ),
+            );
+          } else {
+            this.requests.push({ block, start: msg.start, length: msg.length });
+            this.wake();
+          }
+        }
+      }
+    } catch (e) {
+      this.fail(e instanceof MigrationError ? e : new MigrationError('connection', (e as Error).message));
+    }
+  }
+
+  private waitFor(cond: () => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const tick = () => {
+        if (this.failure) reject(this.failure);
+        else if (cond()) resolve();
+        else this.waiters.push(tick);
+      };
+      tick();
+    });
+  }
+
+  /** QEMU `migration_bitmap_sync`: folds the MIGRATION client's bits into the per-block bitmaps. */
+  private sync(): number {
+    this.ms.logSync();
+    let fresh = 0;
+    for (const { block, bmap } of this.blocks) {
+      const snap = this.ms.dirty.snapshotAndClear(block.offset, block.usedLength, DIRTY_MEMORY_MIGRATION);
+      // Blocks start on 64-page boundaries, so snapshot words line up with bitmap words.
+      const k0 = (block.offset - snap.start) / TARGET_PAGE_SIZE / 32;
+      const words = Math.ceil(block.usedLength / TARGET_PAGE_SIZE / 32);
+      for (let k = 0; k < words; k++) {
+        let v = snap.bits[k0 + k] ?? 0;
+        if (k === words - 1) {
+          const rem = (block.usedLength / TARGET_PAGE_SIZE) % 32;
+          if (rem) v &= (1 << rem) - 1;
+        }
+        const old = bmap.words[k]!;
+        const add = v & ~old;
+        if (add) {
+          fresh += popcount(add);
+          bmap.words[k] = old | v;
+        }
+      }
+    }
+    this.ms.logGlobalAfterSync();
+    this.stats.dirtySyncCount++;
+    return fresh;
+  }
+
+  private dirtyPages(): number {
+    let n = 0;
+    for (const b of this.blocks) n += b.bmap.count();
+    return n;
+  }
+
+  private sendPage(st: BlockState, page: number): void {
+    st.bmap.clear(page);
+    if (this.enc.page(st.block, page * TARGET_PAGE_SIZE)) this.stats.zeroPages++;
+    else this.stats.pagesSent++;
+  }
+
+  /** Serves queued page requests (postcopy); returns how many pages were sent. */
+  private serveRequests(): number {
+    let n = 0;
+    while (this.requests.length) {
+      const q = this.requests.shift()!;
+      const st = this.blocks.find((b) => b.block.idstr === q.block)!;
+      for (let p = q.start / TARGET_PAGE_SIZE; p < (q.start + q.length) / TARGET_PAGE_SIZE; p++) {
+        if (st.bmap.get(p)) {
+          this.sendPage(st, p);
+          this.stats.postcopyRequests++;
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  /**
+   * One pass (QEMU `ram_save_iterate`): sends dirty pages from the cursor on, until `deadline` (ms,
+   * checked every 64 pages) or until the bitmap is empty. Returns true when a full round found
+   * nothing left.
+   */
+  private async pass(deadline: number, bytesPerSec = 0): Promise<boolean> {
+    this.s.sectionPart(QEMU_VM_SECTION_PART, RAM_SECTION_ID);
+    let count = 0;
+    const t0 = now();
+    const b0 = this.w.written;
+    let emptyRound = false;
+    let scanned = 0;
+    for (;;) {
+      if (this.requests.length) this.serveRequests();
+      const st = this.blocks[this.cursor.block]!;
+      const p = st.bmap.next(this.cursor.page);
+      if (p < 0 || p * TARGET_PAGE_SIZE >= st.block.usedLength) {
+        this.cursor = { block: (this.cursor.block + 1) % this.blocks.length, page: 0 };
+        if (++scanned > this.blocks.length) {
+          emptyRound = true;
+          break;
+        }
+        continue;
+      }
+      scanned = 0;
+      this.sendPage(st, p);
+      this.cursor.page = p + 1;
+      if ((++count & 63) === 0) {
+        if (this.w.pendingBytes >= 1 << 20) {
+          await this.w.flushFull();
+          this.check();
+        }
+        if ((count & 255) === 0) {
+          await yieldToGuest();
+          this.check();
+        }
+        if (now() >= deadline) break;
+        if (bytesPerSec > 0) {
+          const ahead = (this.w.written - b0) / bytesPerSec - (now() - t0) / 1000;
+          if (ahead > 0) {
+            await this.w.flush();
+            await this.sleepOrRequest(ahead * 1000);
+          }
+        }
+      }
+    }
+    this.enc.eos();
+    this.s.footer(RAM_SECTION_ID);
+    await this.w.flush();
+    this.check();
+    return emptyRound;
+  }
+
+  private sleepOrRequest(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        const i = self.waiters.indexOf(done);
+        if (i >= 0) self.waiters.splice(i, 1);
+        resolve();
+      }
+      this.waiters.push(done);
+    });
+  }
+
+  private async stopGuest(): Promise<void> {
+    if (!this.guestStopped) {
+      this.guestStopped = true;
+      await this.opt.guest?.stop();
+    }
+  }
+
+  async run(): Promise<MigrationStats> {
+    const ms = this.ms;
+    const start = now();
+    const cancel = (block: RAMBlock) => {
+      if (this.blocks.some((b) => b.block === block)) {
+        this.fail(
+          new MigrationError('cancelled', `RAM block ${block.idstr} was resized during migration`, {
+            block: block.idstr,
+          }),
+        );
+      }
+    };
+    ms.ramResizeObservers.add(cancel);
+    const listening = this.listen();
+    let stopAt = 0;
+    try {
+      // Setup (R12.5): every page of every block is dirty, logging starts, one sync.
+      for (const b of this.blocks) {
+        b.bmap.words.fill(0);
+        for (let p = 0; p < b.block.usedLength / TARGET_PAGE_SIZE; p++) b.bmap.set(p);
+      }
+      ms.globalDirtyLogStart(1);
+      this.sync();
+      this.s.header(this.opt.machine ?? 'memtree');
+      this.s.command(MIG_CMD_OPEN_RETURN_PATH);
+      if (this.opt.postcopy) this.s.command(MIG_CMD_POSTCOPY_ADVISE);
+      this.s.sectionStart(QEMU_VM_SECTION_START, RAM_SECTION_ID, 'ram', 0, RAM_SECTION_VERSION);
+      this.enc.setup(this.blocks.map((b) => ({ id: b.block.idstr, length: b.block.usedLength })));
+      this.s.footer(RAM_SECTION_ID);
+      await this.w.flush();
+      this.check();
+
+      const limit = this.opt.downtimeLimitMs ?? 300;
+      const maxIter = this.opt.maxIterations ?? 30;
+      const iterMs = this.opt.iterationMs ?? 50;
+      let firstRoundDone = false;
+      for (;;) {
+        const t0 = now();
+        const b0 = this.w.written;
+        const empty = await this.pass(t0 + iterMs);
+        if (empty || this.dirtyPages() === 0) {
+          if (!firstRoundDone) this.stats.iterations++;
+          firstRoundDone = true;
+        }
+        const dt = Math.max(now() - t0, 0.001);
+        const bw = (this.w.written - b0) / dt; // bytes per ms
+        if (!firstRoundDone) continue;
+        if (this.opt.postcopy) break;
+        this.sync();
+        this.stats.iterations++;
+        const pending = this.dirtyPages() * TARGET_PAGE_SIZE;
+        const threshold = Math.max(bw, this.stats.bytesSent / Math.max(now() - start, 1)) * limit;
+        if (pending <= threshold) {
+          this.stats.converged = true;
+          break;
+        }
+        if (this.stats.iterations >= maxIter) break;
+        await yieldToGuest();
+        this.check();
+      }
+
+      // Stop and copy.
+      await this.stopGuest();
+      stopAt = now();
+      this.sync();
+      this.stats.remainingAtStop = this.dirtyPages() * TARGET_PAGE_SIZE;
+      if (this.opt.postcopy) {
+        this.stats.postcopy = true;
+        this.sendDiscards();
+        this.s.command(MIG_CMD_POSTCOPY_LISTEN);
+        this.s.command(MIG_CMD_POSTCOPY_RUN);
+        this.s.command(MIG_CMD_PING, u32(1));
+        await this.w.flush();
+        await this.waitFor(() => this.pongs >= 1);
+        this.stats.downtimeMs = now() - stopAt;
+        // Background stream; requested pages go first.
+        while (!(await this.pass(Number.POSITIVE_INFINITY, this.opt.postcopyBandwidth ?? 0))) {
+          /* until a full round finds nothing */
+        }
+      }
+      this.s.sectionPart(QEMU_VM_SECTION_END, RAM_SECTION_ID);
+      for (let i = 0; i < this.blocks.length; i++) {
+        const st = this.blocks[i]!;
+        for (
+          let p = st.bmap.next(0);
+          p >= 0 && p * TARGET_PAGE_SIZE < st.block.usedLength;
+          p = st.bmap.next(p + 1)
+        ) {
+          this.sendPage(st, p);
+          if (this.w.pendingBytes >= 4 << 20) await this.w.flushFull();
+        }
+      }
+      this.enc.eos();
+      this.s.footer(RAM_SECTION_ID);
+      this.s.eof();
+      await this.w.flush();
+      await this.waitFor(() => this.shutStatus === 0);
+      if (!this.opt.postcopy) this.stats.downtimeMs = now() - stopAt;
+      this.stats.bytesSent = this.w.written;
+      this.stats.totalTimeMs = now() - start;
+      this.stats.bandwidth = (this.stats.bytesSent / this.stats.totalTimeMs) * 1000;
+      this.stats.mbps = (this.stats.bandwidth * 8) / 1e6;
+      ms.globalDirtyLogStop(1);
+      await this.conn.close();
+      await listening;
+      return this.stats;
+    } catch (e) {
+      const err =
+        this.failure ??
+        (e instanceof MigrationError ? e : new MigrationError('connection', (e as Error).message));
+      // Leave the source as it was: running, logging off, the migrated blocks dirty for MIGRATION.
+      ms.globalDirtyLogStop(1);
+      for (const { block } of this.blocks)
+        ms.dirty.setRange(block.offset, block.usedLength, 1 << DIRTY_MEMORY_MIGRATION);
+      if (this.guestStopped && !this.stats.postcopy) {
+        this.guestStopped = false;
+        await this.opt.guest?.resume();
+      }
+      try {
+        await this.conn.close();
+      } catch {
+        // already gone
+      }
+      throw err;
+    } finally {
+      ms.ramResizeObservers.delete(cancel);
+    }
+  }
+
+  /** Postcopy: tells the destination which pages were dirtied after it received them. */
+  private sendDiscards(): void {
+    for (const { block, bmap } of this.blocks) {
+      let ranges: number[] = [];
+      const flush = () => {
+        if (!ranges.length) return;
+        const name = new TextEncoder().encode(block.idstr);
+        const data = new Uint8Array(3 + name.length + ranges.length * 8);
+        const dv = new DataView(data.buffer);
+        data[0] = 0;
+        data[1] = name.length;
+        data.set(name, 2);
+        let i = 3 + name.length;
+        for (const v of ranges) {
+          dv.setUint32(i, Math.floor(v / 2 ** 32));
+          dv.setUint32(i + 4, v >>> 0);
+          i += 8;
+        }
+        this.s.command(MIG_CMD_POSTCOPY_RAM_DISCARD, data);
+        ranges = [];
+      };
+      const pages = block.usedLength / TARGET_PAGE_SIZE;
+      for (let p = bmap.next(0); p >= 0 && p < pages; ) {
+        let e = p + 1;
+        while (e < pages && bmap.get(e)) e++;
+        ranges.push(p * TARGET_PAGE_SIZE, (e - p) * TARGET_PAGE_SIZE);
+        if (ranges.length >= 2 * 1000) flush();
+        p = bmap.next(e);
+      }
+      flush();
+    }
+  }
+}
+
+function u32(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v);
+  return b;
+}
+
+function popcount(v: number): number {
+  v -= (v >>> 1) & 0x55555555;
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}

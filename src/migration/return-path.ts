@@ -1,0 +1,110 @@
+/**
+ * @module migration/return-path
+ * Messages the destination sends back to the source on the same connection (QEMU's return path,
+ * migration.c `migrate_send_rp_*`): `u16 type`, `u16 length`, payload, all big-endian. memtree adds
+ * one message of its own, {@link MIG_RP_MSG_MEMTREE_ERROR}, that carries the destination's error text
+ * so the source can report why a migration was refused.
+ */
+
+import { type ByteReader, ByteWriter, latin1 } from './bytes.js';
+import { MigrationError } from './errors.js';
+
+export const MIG_RP_MSG_SHUT = 1;
+export const MIG_RP_MSG_PONG = 2;
+export const MIG_RP_MSG_REQ_PAGES_ID = 3;
+export const MIG_RP_MSG_REQ_PAGES = 4;
+/** memtree extension: UTF-8 error text, then the failure kind after a NUL. */
+export const MIG_RP_MSG_MEMTREE_ERROR = 0x4d54;
+
+/** A decoded return-path message. */
+export type ReturnMessage =
+  | { type: 'shut'; status: number }
+  | { type: 'pong'; value: number }
+  | { type: 'req-pages'; block: string | null; start: number; length: number }
+  | { type: 'error'; message: string; failure: string };
+
+/** Encodes return-path messages into a writer. */
+export class ReturnPathWriter {
+  constructor(readonly w: ByteWriter) {}
+
+  private msg(type: number, payload: Uint8Array): void {
+    this.w.u16(type);
+    this.w.u16(payload.length);
+    this.w.bytes(payload);
+  }
+
+  shut(status: number): void {
+    const p = new Uint8Array(4);
+    new DataView(p.buffer).setUint32(0, status);
+    this.msg(MIG_RP_MSG_SHUT, p);
+  }
+
+  pong(value: number): void {
+    const p = new Uint8Array(4);
+    new DataView(p.buffer).setUint32(0, value);
+    this.msg(MIG_RP_MSG_PONG, p);
+  }
+
+  /** Asks for `length` bytes at `start` of block `id` (QEMU `MIG_RP_MSG_REQ_PAGES_ID`). */
+  requestPages(id: string, start: number, length: number): void {
+    const idb = new TextEncoder().encode(id);
+    const p = new Uint8Array(8 + 4 + 1 + idb.length);
+    const dv = new DataView(p.buffer);
+    dv.setUint32(0, Math.floor(start / 2 ** 32));
+    dv.setUint32(4, start >>> 0);
+    dv.setUint32(8, length);
+    p[12] = idb.length;
+    p.set(idb, 13);
+    this.msg(MIG_RP_MSG_REQ_PAGES_ID, p);
+  }
+
+  error(e: MigrationError | Error): void {
+    const failure = e instanceof MigrationError ? e.failure : 'remote';
+    const b = new TextEncoder().encode(`${e.message}\0${failure}`).subarray(0, 65000);
+    this.msg(MIG_RP_MSG_MEMTREE_ERROR, b);
+  }
+}
+
+/** Reads the next return-path message; null at the end of the stream. */
+export async function readReturnMessage(r: ByteReader): Promise<ReturnMessage | null> {
+  if (!(await r.ensure(4))) {
+    if (r.available > 0) throw new MigrationError('truncated', 'return path truncated');
+    return null;
+  }
+  const type = r.u16();
+  const len = r.u16();
+  await r.need(len, `return-path message ${type}`);
+  const p = r.view(len).slice();
+  const dv = new DataView(p.buffer);
+  switch (type) {
+    case MIG_RP_MSG_SHUT:
+      return { type: 'shut', status: len >= 4 ? dv.getUint32(0) : 0 };
+    case MIG_RP_MSG_PONG:
+      return { type: 'pong', value: len >= 4 ? dv.getUint32(0) : 0 };
+    case MIG_RP_MSG_REQ_PAGES_ID:
+    case MIG_RP_MSG_REQ_PAGES: {
+      if (len < 12) throw new MigrationError('corrupt', `return-path page request of ${len} bytes`);
+      const start = dv.getUint32(0) * 2 ** 32 + dv.getUint32(4);
+      const length = dv.getUint32(8);
+      let block: string | null = null;
+      if (type === MIG_RP_MSG_REQ_PAGES_ID) {
+        const n = p[12] ?? 0;
+        block = latin1(p.subarray(13, 13 + n));
+      }
+      return { type: 'req-pages', block, start, length };
+    }
+    case MIG_RP_MSG_MEMTREE_ERROR: {
+      const text = new TextDecoder().decode(p);
+      const i = text.lastIndexOf('\0');
+      return {
+        type: 'error',
+        message: i >= 0 ? text.slice(0, i) : text,
+        failure: i >= 0 ? text.slice(i + 1) : 'remote',
+      };
+    }
+    default:
+      throw new MigrationError('corrupt', `unknown return-path message type ${type}`);
+  }
+}
+
+export { ByteWriter };
