@@ -11,6 +11,10 @@
  */
 
 import { SIZE_2_64 } from './address.js';
+import { AliasCycleError } from './errors.js';
+
+/** Deepest nesting of regions and alias hops one render follows. */
+const MAX_RENDER_DEPTH = 1024;
 
 const EXACT = 2n ** 53n;
 
@@ -161,6 +165,7 @@ export class FlatView {
 /** Rendering state of one view. */
 class Renderer {
   readonly ranges: FlatRange[] = [];
+  private depth = 0;
 
   render(
     mr: MemoryRegion,
@@ -171,6 +176,30 @@ class Renderer {
     nonvolatile: boolean,
   ): void {
     if (!mr.enabled) return;
+    // An alias may map part of a container into that same container (Arm's SSE does): the alias
+    // window shrinks the clip on every round, so QEMU's recursion ends. One that never shrinks
+    // would recurse forever; stop it with a typed error instead of a stack overflow.
+    if (++this.depth > MAX_RENDER_DEPTH) {
+      this.depth = 0;
+      throw new AliasCycleError(
+        `rendering ${mr.label} nests more than ${MAX_RENDER_DEPTH} levels: an alias maps a region into itself without end`,
+      );
+    }
+    try {
+      this.renderIn(mr, base, clipStart, clipEnd, readonly, nonvolatile);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private renderIn(
+    mr: MemoryRegion,
+    base: bigint,
+    clipStart: bigint,
+    clipEnd: bigint,
+    readonly: boolean,
+    nonvolatile: boolean,
+  ): void {
     base += mr.addr;
     readonly ||= mr.readonly;
     nonvolatile ||= mr.nonvolatile;

@@ -19,6 +19,7 @@ import {
   RegionInUseError,
   WrongKindError,
 } from './errors.js';
+import { renderRanges } from './flatview.js';
 import type { IommuOps } from './iommu.js';
 import type { RAMBlock } from './ramblock.js';
 import type { MemorySystem } from './system.js';
@@ -253,11 +254,24 @@ export class MemoryRegion {
         );
       }
     }
-    checkNoCycle(this, sub, op);
+    const loop = closesLoop(this, sub);
+    const oldPriority = sub.priority;
     sub.priority = prio;
     this.system.begin();
     try {
       this.link(off, sub);
+      if (loop) {
+        // Render the whole tree once now: if the loop never ends, undo before anything is committed.
+        let top: MemoryRegion = this;
+        while (top.container) top = top.container;
+        try {
+          renderRanges(top);
+        } catch (e) {
+          this.unlink(sub);
+          sub.priority = oldPriority;
+          throw e;
+        }
+      }
     } finally {
       this.system.commit();
     }
@@ -586,11 +600,12 @@ export function ioeventfdBefore(a: RegionIoeventfd, b: RegionIoeventfd): boolean
 }
 
 /**
- * Throws {@link AliasCycleError} if mapping `sub` into `container` would let rendering come back to
- * where it started: if `sub`, through its subregions and alias targets, reaches `container` or one
- * of its ancestors (QEMU would recurse without end).
+ * Whether `sub`, through its subregions and alias targets, reaches `container` or one of its
+ * ancestors: then mapping it makes rendering come back to where it started. That can be legitimate
+ * (an alias window of a container mapped into the container itself shrinks on every round, and
+ * QEMU's Arm SSE does exactly this), so such an add is checked by rendering, not refused outright.
  */
-function checkNoCycle(container: MemoryRegion, sub: MemoryRegion, op: string): void {
+function closesLoop(container: MemoryRegion, sub: MemoryRegion): boolean {
   const ancestors = new Set<MemoryRegion>();
   for (let c: MemoryRegion | null = container; c; c = c.container) ancestors.add(c);
   const seen = new Set<MemoryRegion>();
@@ -599,12 +614,9 @@ function checkNoCycle(container: MemoryRegion, sub: MemoryRegion, op: string): v
     const r = stack.pop()!;
     if (seen.has(r)) continue;
     seen.add(r);
-    if (ancestors.has(r)) {
-      throw new AliasCycleError(
-        `${op}: ${sub.label} reaches ${r.label} through an alias, and ${r.label} would contain it: the alias chain leads back to itself`,
-      );
-    }
+    if (ancestors.has(r)) return true;
     if (r.alias) stack.push(r.alias);
     for (const c of r.subregions) stack.push(c);
   }
+  return false;
 }

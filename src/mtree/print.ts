@@ -12,6 +12,7 @@ import type { AddressSpace } from '../core/address-space.js';
 import type { FlatView } from '../core/flatview.js';
 import type { MemoryRegion } from '../core/region.js';
 import type { MemorySystem } from '../core/system.js';
+import { formatDispatch } from './dispatch.js';
 
 /** Options of {@link formatMtree}. */
 export interface MtreeOptions {
@@ -169,8 +170,16 @@ export function formatFlatRange(fr: FlatView['ranges'][number]): string {
   return `${hex16(fr.start)}-${hex16(end)} (prio ${fr.mr.priority}, ${fr.nonvolatile ? 'nv-' : ''}${type}): ${printedName(fr.mr)}${off}`;
 }
 
-/** `info mtree -f`: every distinct FlatView with the address spaces that share it. */
-export function formatFlat(system: MemorySystem): string {
+/** Options of {@link formatFlat}. */
+export interface FlatOptions {
+  /** `-d`: add each rendered view's dispatch sections and page-map nodes (without `[MRU]`). */
+  dispatch?: boolean;
+  /** Target page bits for the dispatch dump (default 12; see {@link formatDispatch}). */
+  pageBits?: number;
+}
+
+/** `info mtree -f [-d]`: every distinct FlatView with the address spaces that share it. */
+export function formatFlat(system: MemorySystem, options: FlatOptions = {}): string {
   const out: string[] = [];
   let n = 0;
   for (const { view, spaces } of flatViewGroups(system)) {
@@ -186,6 +195,7 @@ export function formatFlat(system: MemorySystem): string {
       continue;
     }
     for (const fr of view.ranges) out.push(`  ${formatFlatRange(fr)}`);
+    if (options.dispatch && view.root) out.push(...formatDispatch(view, options.pageBits));
     out.push('');
   }
   return out.length ? `${out.join('\n')}\n` : '';

@@ -59,7 +59,7 @@ export function reportWarnings(io: CliIo, command: string, r: Rebuilt): void {
   for (const w of r.warnings) io.stderr.write(`memtree ${command}: warning: ${w}\n`);
 }
 
-const help = `Usage: memtree flat DUMP [--flat FLAT] [--json]
+const help = `Usage: memtree flat DUMP [--flat FLAT] [-d [--page-bits N]] [--json]
 
 Rebuilds the memory regions of an \`info mtree -D\` dump (DUMP; '-' reads standard input) and
 prints the flat views QEMU's \`info mtree -f\` shows for them.
@@ -70,6 +70,11 @@ settles those per-region facts; everything else is computed from the rebuilt tre
 
 Options:
   --flat FLAT   the \`info mtree -f\` dump of the same moment
+  -d, --dispatch
+                add each view's dispatch sections and page-map nodes (as \`info mtree -f -d\`,
+                without QEMU's run-time [MRU] marker)
+  --page-bits N the target's page size for -d: 12 (default; x86, RISC-V, Arm virt and
+                sbsa-ref) or 10 (other Arm boards, which keep 1 KiB pages)
   --json        print the views as JSON
   -h, --help    show this help
 `;
@@ -80,7 +85,12 @@ export const flatCommand: Command = {
   help,
   async run(args: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs(args, {
-      options: { flat: { type: 'string' }, json: { type: 'boolean' } },
+      options: {
+        flat: { type: 'string' },
+        json: { type: 'boolean' },
+        dispatch: { type: 'boolean', short: 'd' },
+        'page-bits': { type: 'string' },
+      },
       allowPositionals: true,
     });
     if (positionals.length !== 1) throw new UsageError('expected exactly one DUMP (see --help)');
@@ -104,7 +114,11 @@ export const flatCommand: Command = {
       io.stdout.write(`${JSON.stringify({ views }, null, 2)}\n`);
       return 0;
     }
-    io.stdout.write(formatFlat(r.system));
+    const bits = values['page-bits'] === undefined ? 12 : Number(values['page-bits']);
+    if (!Number.isInteger(bits) || bits < 10 || bits > 16) {
+      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 10 to 16`);
+    }
+    io.stdout.write(formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits }));
     return 0;
   },
 };
