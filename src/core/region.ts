@@ -12,13 +12,7 @@
  */
 
 import { hex, SIZE_2_64, toPriority, toSize, toU64, type U64Input } from './address.js';
-import {
-  AliasCycleError,
-  InvalidArgumentError,
-  NotSubregionError,
-  RegionInUseError,
-  WrongKindError,
-} from './errors.js';
+import { InvalidArgumentError, NotSubregionError, RegionInUseError, WrongKindError } from './errors.js';
 import { renderRanges } from './flatview.js';
 import type { IommuOps } from './iommu.js';
 import type { RAMBlock } from './ramblock.js';
