@@ -11,9 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { CliIo } from '../src/cli/command.js';
-import { main } from '../src/cli/main.js';
 import { compareMtreeText } from '../src/mtree/compare.js';
+import { runCli } from './support/run-cli.js';
 
 const ROOTS = ['../shared/fixtures/qemu-7.2', 'fixtures/qemu-7.2'];
 
@@ -31,26 +30,8 @@ function fixtureDirs(): string[] {
   return out.sort();
 }
 
-/** Runs `memtree ARGS` with files read from disk; returns exit code, stdout and stderr. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: {
-      write: (s: string) => {
-        out += s;
-      },
-    },
-    stderr: {
-      write: (s: string) => {
-        err += s;
-      },
-    },
-    readText: async (p: string) => readFileSync(p, 'utf8'),
-  };
-  const code = await main(args, io);
-  return { code, out, err };
-}
+/** Runs `memtree ARGS` with files read from disk. */
+const run = (args: string[]) => runCli(args);
 
 function expectSame(actual: string, expected: string, what: string): void {
   const r = compareMtreeText(actual, expected);

@@ -8,9 +8,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { CliIo } from '../src/cli/command.js';
-import { main } from '../src/cli/main.js';
-import { MemtreeError } from '../src/core/errors.js';
+import { runCli } from './support/run-cli.js';
 
 const PC = '../shared/fixtures/qemu-7.2/pc-512m';
 const files: Record<string, string> = {
@@ -19,29 +17,7 @@ const files: Record<string, string> = {
   'bad.txt': 'address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n    zzz\n',
 };
 
-async function run(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: {
-      write: (s: string) => {
-        out += s;
-      },
-    },
-    stderr: {
-      write: (s: string) => {
-        err += s;
-      },
-    },
-    async readText(p: string) {
-      if (p === '-') return stdin;
-      const t = files[p];
-      if (t === undefined) throw new MemtreeError('ERR_IO', `cannot read ${p}: no such file`);
-      return t;
-    },
-  };
-  return { code: await main(args, io), out, err };
-}
+const run = (args: string[], stdin = '') => runCli(args, files, stdin);
 
 test('flat: success on stdout, a bad dump is exit 1 naming the line, bad options exit 2', async () => {
   const ok = await run(['flat', 'tree.txt', '--flat', 'flat.txt']);

@@ -12,10 +12,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import type { CliIo } from '../src/cli/command.js';
-import { main, processIo } from '../src/cli/main.js';
 import { compareMtreeText } from '../src/mtree/compare.js';
 import { CAPTURE_DUMPS, type RunningQemu, startQemu } from '../src/qmp/capture.js';
+import { runCli } from './support/run-cli.js';
 
 const FIXTURES = '../shared/fixtures/qemu-7.2';
 const X86_PC = ['qemu-system-x86_64', '-M', 'pc', '-m', '512M', '-nodefaults', '-S', '-display', 'none'];
@@ -38,22 +37,8 @@ async function live(t: TestContext, argv: string[]): Promise<RunningQemu> {
   return q;
 }
 
-function memoryIo(): CliIo & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: { write: (s: string) => (io.out += s) },
-    stderr: { write: (s: string) => (io.err += s) },
-    readText: processIo.readText,
-  };
-  return io;
-}
-
-async function memtree(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await main(args, io);
-  return { code, out: io.out, err: io.err };
-}
+/** Runs `memtree ARGS` in-process, files from disk. */
+const memtree = (args: string[]) => runCli(args);
 
 function assertSameDump(ours: string, qemus: string, what: string): void {
   const r = compareMtreeText(ours, qemus);

@@ -323,7 +323,7 @@ export class MemoryRegion {
     if (enabled === this.enabled) return;
     this.system.begin();
     this.enabled = enabled;
-    this.system.topologyChanged(this.container, this, true);
+    this.system.topologyChanged(this.container, this);
     this.system.commit();
   }
 
@@ -335,9 +335,9 @@ export class MemoryRegion {
     const s = toSize(size, `setSize of ${this.label}`);
     if (s === this.size) return;
     this.system.begin();
-    this.system.topologyChanged(this.container, this, true);
+    this.system.topologyChanged(this.container, this);
     this.size = s;
-    this.system.topologyChanged(this.container, this, true);
+    this.system.topologyChanged(this.container, this);
     this.system.commit();
   }
 

@@ -332,7 +332,7 @@ export class MemorySystem {
    * has just changed in a way that may alter flat views. Called before and after a change of
    * extent, so that both the old and the new place are re-rendered.
    */
-  topologyChanged(parent: MemoryRegion | null, region: MemoryRegion, _always?: boolean): void {
+  topologyChanged(parent: MemoryRegion | null, region: MemoryRegion): void {
     this.topologyPending = true;
     this.moved.add(region);
     const c = this.changes;
