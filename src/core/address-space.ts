@@ -101,6 +101,30 @@ export class AddressSpace {
   /** Read and write TLBs (see core/tlb): a ROM page is cached for reading but not for writing. */
   private readonly rt = new Tlb();
   private readonly wt = new Tlb();
+  /**
+   * The RAM window: one stretch of guest RAM that sits in one host chunk at a constant distance
+   * (a "huge page" entry in front of the TLB). A hit costs a subtraction, a range check and one
+   * typed-array access, which is what lets sequential and random accesses inside a large RAM
+   * region run near the speed of a plain typed array. It covers whole-page sections only, so the
+   * section rules (R9.2) hold for every access it serves; writes use it only while nothing logs
+   * the region's pages. Separate windows for reads and writes, like the TLBs.
+   */
+  // Read window: views that start at the window's first byte and end with it, so that an index
+  // outside the window, or a fraction (an unaligned or non-integer address), reads `undefined`:
+  // the typed array's own bounds check is the window check.
+  private rLo = 0;
+  private rU8: Uint8Array = EMPTY_U8;
+  private rU16: Uint16Array = EMPTY_U16;
+  private rU32: Uint32Array = EMPTY_U32;
+  private rU64: BigUint64Array = EMPTY_U64;
+  // Write window: the same views. A store cannot tell it fell outside, so the 1- to 4-byte stores
+  // read the element first; the 8-byte one (whose read would allocate a bigint) checks the range.
+  private wLo = 0;
+  private wSize = 0;
+  private wU8: Uint8Array = EMPTY_U8;
+  private wU16: Uint16Array = EMPTY_U16;
+  private wU32: Uint32Array = EMPTY_U32;
+  private wU64: BigUint64Array = EMPTY_U64;
   /** Device pages, for register accesses that skip the flat-view search. */
   private readonly it = new IoTlb<MemoryRegion>();
 
@@ -640,6 +664,16 @@ export class AddressSpace {
 
   /** Loads a byte. */
   ldub(addr: number): number {
+    const v = this.rU8[addr - this.rLo];
+    if (v !== undefined) {
+      this.lastResult = MEMTX_OK;
+      return v;
+    }
+    return this.ldubTlb(addr);
+  }
+
+  /** The rest of {@link ldub}: TLB, device page, then the general path (kept out of line). */
+  private ldubTlb(addr: number): number {
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -654,6 +688,16 @@ export class AddressSpace {
 
   /** Loads a little-endian 16-bit value. */
   lduwLe(addr: number): number {
+    const v = this.rU16[(addr - this.rLo) * 0.5];
+    if (v !== undefined) {
+      this.lastResult = MEMTX_OK;
+      return v;
+    }
+    return this.lduwLeTlb(addr);
+  }
+
+  /** The rest of {@link lduwLe}: TLB, device page, then the general path (kept out of line). */
+  private lduwLeTlb(addr: number): number {
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -685,6 +729,16 @@ export class AddressSpace {
 
   /** Loads a little-endian 32-bit value. */
   ldlLe(addr: number): number {
+    const v = this.rU32[(addr - this.rLo) * 0.25];
+    if (v !== undefined) {
+      this.lastResult = MEMTX_OK;
+      return v;
+    }
+    return this.ldlLeTlb(addr);
+  }
+
+  /** The rest of {@link ldlLe}: TLB, device page, then the general path (kept out of line). */
+  private ldlLeTlb(addr: number): number {
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -716,6 +770,16 @@ export class AddressSpace {
 
   /** Loads a little-endian 64-bit value. */
   ldqLe(addr: number): bigint {
+    const v = this.rU64[(addr - this.rLo) * 0.125];
+    if (v !== undefined) {
+      this.lastResult = MEMTX_OK;
+      return v;
+    }
+    return this.ldqLeTlb(addr);
+  }
+
+  /** The rest of {@link ldqLe}: TLB, device page, then the general path (kept out of line). */
+  private ldqLeTlb(addr: number): bigint {
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -745,6 +809,19 @@ export class AddressSpace {
 
   /** Stores a byte (the value is truncated to 8 bits). */
   stb(addr: number, value: number): void {
+    // Reading the element first is the window check (undefined outside it or when unaligned).
+    const u = this.wU8;
+    const k = addr - this.wLo;
+    if (u[k] !== undefined) {
+      this.lastResult = MEMTX_OK;
+      u[k] = value;
+      return;
+    }
+    this.stbTlb(addr, value);
+  }
+
+  /** The rest of {@link stb}: TLB, device page, then the general path (kept out of line). */
+  private stbTlb(addr: number, value: number): void {
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -759,6 +836,19 @@ export class AddressSpace {
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
   stwLe(addr: number, value: number): void {
+    // Reading the element first is the window check (undefined outside it or when unaligned).
+    const u = this.wU16;
+    const k = (addr - this.wLo) * 0.5;
+    if (u[k] !== undefined) {
+      this.lastResult = MEMTX_OK;
+      u[k] = value;
+      return;
+    }
+    this.stwLeTlb(addr, value);
+  }
+
+  /** The rest of {@link stwLe}: TLB, device page, then the general path (kept out of line). */
+  private stwLeTlb(addr: number, value: number): void {
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -789,6 +879,19 @@ export class AddressSpace {
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
   stlLe(addr: number, value: number): void {
+    // Reading the element first is the window check (undefined outside it or when unaligned).
+    const u = this.wU32;
+    const k = (addr - this.wLo) * 0.25;
+    if (u[k] !== undefined) {
+      this.lastResult = MEMTX_OK;
+      u[k] = value;
+      return;
+    }
+    this.stlLeTlb(addr, value);
+  }
+
+  /** The rest of {@link stlLe}: TLB, device page, then the general path (kept out of line). */
+  private stlLeTlb(addr: number, value: number): void {
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -819,6 +922,17 @@ export class AddressSpace {
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
   stqLe(addr: number, value: bigint): void {
+    const o = addr - this.wLo;
+    if (o >>> 0 === o && o < this.wSize - 7 && (o & 7) === 0) {
+      this.lastResult = MEMTX_OK;
+      this.wU64[o >>> 3] = value;
+      return;
+    }
+    this.stqLeTlb(addr, value);
+  }
+
+  /** The rest of {@link stqLe}: TLB, device page, then the general path (kept out of line). */
+  private stqLeTlb(addr: number, value: bigint): void {
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -1073,13 +1187,70 @@ export class AddressSpace {
     const ci = Math.floor(off / RAM_CHUNK_SIZE);
     const co = off - ci * RAM_CHUNK_SIZE;
     if (co + PAGE_SIZE > RAM_CHUNK_SIZE) return false;
-    (isWrite ? this.wt : this.rt).fill(page, block.chunk(ci), co);
+    const chunk = block.chunk(ci);
+    (isWrite ? this.wt : this.rt).fill(page, chunk, co);
+    if (HOST_LE && (isWrite ? mask === 0 : true)) this.setWindow(fr, ci, chunk, isWrite);
     return true;
+  }
+
+  /**
+   * Points the read or write RAM window at the whole-page section of `fr` that lies in host chunk
+   * `ci`, if that is more than a couple of pages and page aligned in the chunk.
+   */
+  private setWindow(fr: FlatRange, ci: number, chunk: Uint8Array, isWrite: boolean): void {
+    if (fr.endN > SAFE_LIMIT) return;
+    const chunkStart = ci * RAM_CHUNK_SIZE;
+    // Guest addresses of the whole-page section and of the chunk.
+    let lo = Math.ceil(fr.startN / PAGE_SIZE) * PAGE_SIZE;
+    let hi = Math.floor(fr.endN / PAGE_SIZE) * PAGE_SIZE;
+    const chunkLo = fr.startN + (chunkStart - fr.offsetN);
+    lo = Math.max(lo, chunkLo);
+    hi = Math.min(hi, chunkLo + chunk.length);
+    if (hi - lo < 2 * PAGE_SIZE) return;
+    const base = fr.offsetN + (lo - fr.startN) - chunkStart;
+    if (base % PAGE_SIZE !== 0) return;
+    const buf = chunk.buffer;
+    const at = chunk.byteOffset + base;
+    const size = hi - lo;
+    const u8 = new Uint8Array(buf, at, size);
+    const u16 = new Uint16Array(buf, at, size >>> 1);
+    const u32 = new Uint32Array(buf, at, size >>> 2);
+    const u64 = new BigUint64Array(buf, at, size >>> 3);
+    if (isWrite) {
+      this.wLo = lo;
+      this.wSize = size;
+      this.wU8 = u8;
+      this.wU16 = u16;
+      this.wU32 = u32;
+      this.wU64 = u64;
+    } else {
+      this.rLo = lo;
+      this.rU8 = u8;
+      this.rU16 = u16;
+      this.rU32 = u32;
+      this.rU64 = u64;
+    }
   }
 
   /** Drops every cached write translation (after dirty bits were cleared). */
   flushWriteTlb(): void {
     this.wt.flush();
+    this.dropWindow(true);
+  }
+
+  private dropWindow(isWrite: boolean): void {
+    if (isWrite) {
+      this.wSize = 0;
+      this.wU8 = EMPTY_U8;
+      this.wU16 = EMPTY_U16;
+      this.wU32 = EMPTY_U32;
+      this.wU64 = EMPTY_U64;
+    } else {
+      this.rU8 = EMPTY_U8;
+      this.rU16 = EMPTY_U16;
+      this.rU32 = EMPTY_U32;
+      this.rU64 = EMPTY_U64;
+    }
   }
 
   /** Drops every cached translation (after a view switch, or when dirty logging changes). */
@@ -1087,6 +1258,8 @@ export class AddressSpace {
     this.rt.flush();
     this.wt.flush();
     this.it.flush();
+    this.dropWindow(false);
+    this.dropWindow(true);
   }
 
   toString(): string {
@@ -1118,6 +1291,11 @@ function sectionEndBig(start: bigint, end: bigint, addr: bigint): bigint {
   const tailStart = down > headEnd ? down : headEnd;
   return addr < tailStart ? tailStart : end;
 }
+
+const EMPTY_U8 = new Uint8Array(0);
+const EMPTY_U16 = new Uint16Array(0);
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_U64 = new BigUint64Array(0);
 
 function maskNumber(v: number, size: number): number {
   return size === 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
