@@ -199,7 +199,7 @@ describe('snapshots', () => {
       const h0 = blockHashes(target.ms);
       await assert.rejects(restoreSnapshotFiles(target.ms, [p1]), isMigErr('state', /must be a base/));
       const corrupt = readFileSync(p1);
-      corrupt[corrupt.length - 4100] ^= 0xff; // inside the page data
+      corrupt[corrupt.length - 4100]! ^= 0xff; // inside the page data
       const pc = join(dir, 'inc1-corrupt.snap');
       writeFileSync(pc, corrupt);
       await assert.rejects(restoreSnapshotFiles(target.ms, [p0, pc]), isMigErr('corrupt', /CRC mismatch/));
