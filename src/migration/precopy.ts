@@ -163,7 +163,8 @@ class Outgoing {
   }
 
   private fail(e: MigrationError): void {
-    this.failure ??= e;
+    // The destination's own explanation beats the broken pipe it caused by closing.
+    if (!this.failure || (this.failure.failure === 'connection' && e.failure === 'remote')) this.failure = e;
     this.wake();
   }
 
@@ -467,6 +468,10 @@ class Outgoing {
       await listening;
       return this.stats;
     } catch (e) {
+      if (!this.failure || this.failure.failure === 'connection') {
+        // A write failed: let the return path deliver the destination's reason, if it sent one.
+        await Promise.race([listening, new Promise((r) => setTimeout(r, 1000))]);
+      }
       const err =
         this.failure ??
         (e instanceof MigrationError ? e : new MigrationError('connection', (e as Error).message));
