@@ -48,8 +48,11 @@ function writeThroughput() {
   });
   ms.globalDirtyLogStop(1);
   return {
-    name: 'guest writes, dirty logging on vs off',
+    name: 'dirty-logging-writes-on-vs-off',
     ratio: off / on,
+    target: 1 / 1.3,
+    ms: on,
+    baseline: `${off.toFixed(1)} ms with logging off`,
     opsPerSecOn: (N / on) * 1000,
     opsPerSecOff: (N / off) * 1000,
   };
@@ -74,9 +77,10 @@ function snapshotAndClear16G() {
     src[0] = copy[0];
   });
   return {
-    name: 'snapshot-and-clear, 16 GiB guest dirty bitmap vs copy+clear of the words',
+    name: 'snapshot-and-clear-16GiB-bitmap',
     ratio: base / t,
     ms: t,
+    baseline: `${base.toFixed(3)} ms copy+clear of the words`,
     baselineMs: base,
   };
 }
@@ -139,8 +143,11 @@ async function migrationThroughput() {
   server.close();
   const raw = await rawTransfer(stats.bytesSent);
   return {
-    name: `migration of ${size / MiB} MiB non-zero RAM over loopback vs raw socket transfer of the same bytes`,
+    name: `migration-${size / MiB}MiB-vs-raw-socket`,
     ratio: raw / t,
+    target: 0.7,
+    ms: t,
+    baseline: `${raw.toFixed(0)} ms raw socket`,
     migrationMs: t,
     rawMs: raw,
     mibPerSec: (size / MiB / t) * 1000,

@@ -24,14 +24,15 @@ if (json) {
   console.log(`${'benchmark'.padEnd(w)}  ratio   target  memtree      baseline`);
   for (const r of results) {
     const ok = r.target === undefined ? ' ' : r.ratio >= r.target ? '✓' : '✗';
+    const target = r.target === undefined ? '' : String(Number(r.target.toFixed(2)));
     const detail =
       r.ns !== undefined
         ? `${r.ns.toFixed(1).padStart(8)} ns  ${r.baselineNs.toFixed(1).padStart(8)} ns`
         : r.ms !== undefined
-          ? `${r.ms.toFixed(3).padStart(8)} ms  ${r.baseline}`
+          ? `${r.ms.toFixed(r.ms < 10 ? 3 : 0).padStart(8)} ms  ${r.baseline}`
           : '';
     console.log(
-      `${r.name.padEnd(w)}  ${r.ratio.toFixed(2).padStart(5)}  ${ok} ${String(r.target ?? '').padStart(4)}  ${detail}`,
+      `${r.name.padEnd(w)}  ${r.ratio.toFixed(2).padStart(5)}  ${ok} ${target.padStart(4)}  ${detail}`,
     );
   }
 }

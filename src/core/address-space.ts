@@ -117,8 +117,8 @@ export class AddressSpace {
   private rU16: Uint16Array = EMPTY_U16;
   private rU32: Uint32Array = EMPTY_U32;
   private rU64: BigUint64Array = EMPTY_U64;
-  // Write window: the same views. A store cannot tell it fell outside, so the 1- to 4-byte stores
-  // read the element first; the 8-byte one (whose read would allocate a bigint) checks the range.
+  // Write window: the same views. A store cannot tell it fell outside, so stores read an element
+  // first (the 8-byte one reads the 32-bit view, since a 64-bit read would make a bigint).
   private wLo = 0;
   private wSize = 0;
   private wU8: Uint8Array = EMPTY_U8;
@@ -922,10 +922,12 @@ export class AddressSpace {
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
   stqLe(addr: number, value: bigint): void {
+    // The 32-bit view's element at o / 4 exists only for a 4-aligned o inside the window (and then
+    // o + 8 is inside too, since the window is whole pages); the low bits then say 8-aligned.
     const o = addr - this.wLo;
-    if (o >>> 0 === o && o < this.wSize - 7 && (o & 7) === 0) {
+    if (this.wU32[o * 0.25] !== undefined && (o & 7) === 0) {
       this.lastResult = MEMTX_OK;
-      this.wU64[o >>> 3] = value;
+      this.wU64[o * 0.125] = value;
       return;
     }
     this.stqLeTlb(addr, value);
