@@ -120,7 +120,6 @@ export class AddressSpace {
   // Write window: the same views. A store cannot tell it fell outside, so stores read an element
   // first (the 8-byte one reads the 32-bit view, since a 64-bit read would make a bigint).
   private wLo = 0;
-  private wSize = 0;
   private wU8: Uint8Array = EMPTY_U8;
   private wU16: Uint16Array = EMPTY_U16;
   private wU32: Uint32Array = EMPTY_U32;
@@ -1220,7 +1219,6 @@ export class AddressSpace {
     const u64 = new BigUint64Array(buf, at, size >>> 3);
     if (isWrite) {
       this.wLo = lo;
-      this.wSize = size;
       this.wU8 = u8;
       this.wU16 = u16;
       this.wU32 = u32;
@@ -1242,7 +1240,6 @@ export class AddressSpace {
 
   private dropWindow(isWrite: boolean): void {
     if (isWrite) {
-      this.wSize = 0;
       this.wU8 = EMPTY_U8;
       this.wU16 = EMPTY_U16;
       this.wU32 = EMPTY_U32;
