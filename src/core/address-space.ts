@@ -926,7 +926,7 @@ export class AddressSpace {
     const o = addr - this.wLo;
     if (this.wU32[o * 0.25] !== undefined && (o & 7) === 0) {
       this.lastResult = MEMTX_OK;
-      this.wU64[o * 0.125] = value;
+      this.wU64[o >>> 3] = value;
       return;
     }
     this.stqLeTlb(addr, value);
