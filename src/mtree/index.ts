@@ -11,3 +11,5 @@ export * from './lookup.js';
 export * from './parse.js';
 export * from './print.js';
 export * from './rebuild.js';
+export { formatDispatch, stripMru } from './dispatch.js';
+export * from './ramblock.js';
