@@ -145,7 +145,8 @@ export class RAMBlock {
       const ci = Math.floor(offset / RAM_CHUNK_SIZE);
       const co = offset - ci * RAM_CHUNK_SIZE;
       const n = Math.min(len, RAM_CHUNK_SIZE - co);
-      this.chunk(ci).set(src.subarray(srcOff, srcOff + n), co);
+      // Whole-buffer copies (a migrated page, a bulk write) need no subarray view.
+      this.chunk(ci).set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), co);
       offset += n;
       srcOff += n;
       len -= n;

@@ -180,12 +180,28 @@ export class RamPageEncoder {
       return true;
     }
     const view = block.hostView(offset, TARGET_PAGE_SIZE);
-    if (isZeroPage(view)) {
+    if (this.isZero(view)) {
       this.zero(block.idstr, offset);
       return true;
     }
     this.data(block.idstr, offset, view);
     return false;
+  }
+
+  // One Int32Array over each host buffer, made once: the zero check runs for every page sent, and
+  // a new view per page cost more than the check itself.
+  private words = new WeakMap<ArrayBufferLike, Int32Array>();
+
+  private isZero(page: Uint8Array): boolean {
+    if ((page.byteOffset & 3) !== 0 || page.length !== TARGET_PAGE_SIZE) return isZeroPage(page);
+    let w = this.words.get(page.buffer);
+    if (w === undefined) {
+      w = new Int32Array(page.buffer, 0, page.buffer.byteLength >> 2);
+      this.words.set(page.buffer, w);
+    }
+    const end = (page.byteOffset >> 2) + (TARGET_PAGE_SIZE >> 2);
+    for (let i = page.byteOffset >> 2; i < end; i++) if (w[i] !== 0) return false;
+    return true;
   }
 
   /** A PAGE record with the given bytes. */
