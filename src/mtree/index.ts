@@ -7,9 +7,9 @@
 
 export * from './compare.js';
 export * from './diff.js';
+export { formatDispatch, stripMru } from './dispatch.js';
 export * from './lookup.js';
 export * from './parse.js';
 export * from './print.js';
-export * from './rebuild.js';
-export { formatDispatch, stripMru } from './dispatch.js';
 export * from './ramblock.js';
+export * from './rebuild.js';
