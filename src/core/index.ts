@@ -11,6 +11,7 @@ export {
   type AddressSpaceIoeventfd,
   type Mapping,
 } from './address-space.js';
+export { CpuAccess } from './cpu-access.js';
 export * from './dirty.js';
 export * from './errors.js';
 export {

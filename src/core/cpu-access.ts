@@ -1,0 +1,87 @@
+/**
+ * @module core/cpu-access
+ * Guest accesses as an emulated CPU makes them, as opposed to a bus master. QEMU treats the two
+ * differently in one place (spec R9.7): a write that reaches RAM through a read-only section — ROM,
+ * or RAM mapped through a read-only alias such as a PAM `pam-rom` window — is silently discarded by
+ * the CPU (TCG's `TLB_DISCARD_WRITE`), while a bus write (`address_space_write`) goes through to
+ * the RAM unless the region itself is read-only, and reports `MEMTX_DECODE_ERROR` for ROM.
+ * Everything else — RAM, device registers (even behind a read-only alias), unassigned memory — is
+ * the same for both, so this wraps an {@link AddressSpace} and only adds that check to stores.
+ */
+
+import type { AddressSpace } from './address-space.js';
+import { MEMTX_OK } from './types.js';
+
+/** CPU-side typed accesses to an address space (loads as the bus; stores honour read-only sections). */
+export class CpuAccess {
+  constructor(readonly as: AddressSpace) {}
+
+  /** Result of the last access (as {@link AddressSpace.lastResult}). */
+  get lastResult(): number {
+    return this.as.lastResult;
+  }
+
+  /**
+   * Whether a CPU store at `addr` is discarded: the range there is RAM (not a RAM device, which
+   * QEMU reaches through callbacks) and read-only through some region on its path.
+   */
+  discards(addr: number | bigint): boolean {
+    const view = this.as.currentView;
+    const i = typeof addr === 'number' ? view.indexOf(addr) : view.indexOfBig(addr);
+    if (i < 0) return false;
+    const fr = view.ranges[i]!;
+    return fr.readonly && fr.mr.ram && !fr.mr.ramDevice;
+  }
+
+  ldub(addr: number): number {
+    return this.as.ldub(addr);
+  }
+  lduwLe(addr: number): number {
+    return this.as.lduwLe(addr);
+  }
+  lduwBe(addr: number): number {
+    return this.as.lduwBe(addr);
+  }
+  ldlLe(addr: number): number {
+    return this.as.ldlLe(addr);
+  }
+  ldlBe(addr: number): number {
+    return this.as.ldlBe(addr);
+  }
+  ldqLe(addr: number): bigint {
+    return this.as.ldqLe(addr);
+  }
+  ldqBe(addr: number): bigint {
+    return this.as.ldqBe(addr);
+  }
+
+  /** Stores a byte; discarded (with MEMTX_OK) on a read-only RAM section. */
+  stb(addr: number, value: number): void {
+    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    else this.as.stb(addr, value);
+  }
+  stwLe(addr: number, value: number): void {
+    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    else this.as.stwLe(addr, value);
+  }
+  stwBe(addr: number, value: number): void {
+    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    else this.as.stwBe(addr, value);
+  }
+  stlLe(addr: number, value: number): void {
+    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    else this.as.stlLe(addr, value);
+  }
+  stlBe(addr: number, value: number): void {
+    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    else this.as.stlBe(addr, value);
+  }
+  stqLe(addr: number, value: bigint): void {
+    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    else this.as.stqLe(addr, value);
+  }
+  stqBe(addr: number, value: bigint): void {
+    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    else this.as.stqBe(addr, value);
+  }
+}
