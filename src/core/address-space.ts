@@ -262,6 +262,8 @@ export class AddressSpace {
 
   /** @internal QEMU `address_space_update_ioeventfds` + `address_space_add_del_ioeventfds`. */
   updateIoeventfds(): void {
+    // Most machines have no ioeventfd at all: then there is nothing to collect or to announce.
+    if (this.system.ioeventfdCount === 0 && this.ioeventfds.length === 0) return;
     const view = this.view;
     const fresh: AddressSpaceIoeventfd[] = [];
     for (const fr of view.ranges) {

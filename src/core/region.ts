@@ -458,6 +458,7 @@ export class MemoryRegion {
     let i = 0;
     while (i < this.ioeventfds.length && ioeventfdBefore(this.ioeventfds[i]!, fd)) i++;
     this.ioeventfds.splice(i, 0, fd);
+    this.system.ioeventfdCount++;
     this.fastWriteSizes = 0;
     if (this.enabled) this.system.ioeventfdChanged();
     this.system.commit();
@@ -496,6 +497,7 @@ export class MemoryRegion {
     }
     this.system.begin();
     this.ioeventfds.splice(i, 1);
+    this.system.ioeventfdCount--;
     if (this.ioeventfds.length === 0) this.fastWriteSizes = this.fastWriteBase;
     if (this.enabled) this.system.ioeventfdChanged();
     this.system.commit();

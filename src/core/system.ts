@@ -96,6 +96,8 @@ export class MemorySystem {
   readonly addressSpaces: AddressSpace[] = [];
   /** Device access dispatcher (re-entrancy state, result slot). */
   readonly dispatcher: IoDispatcher;
+  /** @internal ioeventfds registered on all regions of this system. */
+  ioeventfdCount = 0;
   /** Active global dirty tracking reasons (QEMU `global_dirty_tracking`). */
   globalDirtyTracking = 0;
   /** Dirty bitmaps of this machine's ram_addr space. */
