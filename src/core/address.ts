@@ -12,8 +12,6 @@ import { AddressOverflowError, InvalidArgumentError } from './errors.js';
 export const SIZE_2_64 = 1n << 64n;
 /** 2^64 - 1: the highest guest address (`UINT64_MAX`). */
 export const U64_MAX = SIZE_2_64 - 1n;
-/** Largest integer a `number` holds exactly (2^53 - 1). */
-export const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** An address, size or offset given by a caller: a bigint, or a safe integer `number`. */
 export type U64Input = bigint | number;
@@ -70,14 +68,4 @@ export function hex(v: bigint | number): string {
 /** QEMU's `HWADDR_FMT_plx`: 16 lowercase hex digits, zero padded, no prefix. Wraps modulo 2^64. */
 export function hex16(v: bigint): string {
   return BigInt.asUintN(64, v).toString(16).padStart(16, '0');
-}
-
-/** Smallest of two bigints. */
-export function minBig(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
-}
-
-/** Largest of two bigints. */
-export function maxBig(a: bigint, b: bigint): bigint {
-  return a > b ? a : b;
 }

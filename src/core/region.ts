@@ -60,22 +60,6 @@ export interface RegionOptions {
   owner?: MemoryOwner | null;
 }
 
-let notifierIds = new WeakMap<EventNotifier, number>();
-let nextNotifierId = 1;
-function notifierId(n: EventNotifier): number {
-  let id = notifierIds.get(n);
-  if (id === undefined) {
-    id = nextNotifierId++;
-    notifierIds.set(n, id);
-  }
-  return id;
-}
-/** @internal for tests that need a deterministic notifier order. */
-export function resetNotifierIdsForTests(): void {
-  notifierIds = new WeakMap();
-  nextNotifierId = 1;
-}
-
 /**
  * A node of the memory tree. See the module comment; create regions with the factories of
  * {@link MemorySystem} (`container`, `ram`, `rom`, `io`, `alias`, ...).
@@ -476,7 +460,14 @@ export class MemoryRegion {
     const start = toU64(addr, `${op} on ${this.label}: address`);
     let d = toU64(data, `${op} on ${this.label}: data`);
     if (size) d = this.system.targetToDevice(this, d, size);
-    return { start, size: BigInt(size), matchData, data: d, notifier, notifierId: notifierId(notifier) };
+    return {
+      start,
+      size: BigInt(size),
+      matchData,
+      data: d,
+      notifier,
+      notifierId: this.system.notifierId(notifier),
+    };
   }
 
   /**

@@ -96,6 +96,22 @@ export class MemorySystem {
   readonly addressSpaces: AddressSpace[] = [];
   /** Device access dispatcher (re-entrancy state, result slot). */
   readonly dispatcher: IoDispatcher;
+  private readonly notifierIds = new WeakMap<object, number>();
+  private nextNotifierId = 1;
+
+  /**
+   * @internal A stable number for an event notifier, standing in for the pointer QEMU compares
+   * when it sorts ioeventfds. Kept per system, so machines never share state.
+   */
+  notifierId(n: object): number {
+    let id = this.notifierIds.get(n);
+    if (id === undefined) {
+      id = this.nextNotifierId++;
+      this.notifierIds.set(n, id);
+    }
+    return id;
+  }
+
   /** @internal ioeventfds registered on all regions of this system. */
   ioeventfdCount = 0;
   /** Active global dirty tracking reasons (QEMU `global_dirty_tracking`). */
