@@ -46,4 +46,34 @@ export interface IommuOps {
   numIndexes?(): number;
   /** Smallest page the IOMMU maps (default the target page size). */
   minPageSize?(): bigint;
+  /**
+   * The union of the registered notifiers' flags changed (QEMU `notify_flag_changed`). Throw to
+   * refuse: the registration that caused it is undone.
+   */
+  notifyFlagChanged?(oldFlags: number, newFlags: number): void;
+  /** Replays the current mappings to `notifier` (QEMU `replay`); by default each page is translated. */
+  replay?(notifier: IommuNotifier): void;
+}
+
+/** A change of mapping delivered to notifiers (QEMU `IOMMUTLBEvent`). */
+export interface IommuEvent {
+  /** {@link IOMMU_NOTIFIER_MAP}, {@link IOMMU_NOTIFIER_UNMAP} or {@link IOMMU_NOTIFIER_DEVIOTLB_UNMAP}. */
+  type: number;
+  entry: IommuTlbEntry;
+}
+
+/**
+ * Something that mirrors an IOMMU's mappings, e.g. a VFIO container or vhost (QEMU
+ * `IOMMUNotifier`): it hears the events of `flags` for IOVAs in `[start, end]` of one IOMMU index.
+ */
+export interface IommuNotifier {
+  notify(entry: IommuTlbEntry): void;
+  /** Which events: a non-empty mask of IOMMU_NOTIFIER_*. */
+  readonly flags: number;
+  /** First IOVA of interest. */
+  readonly start: bigint;
+  /** Last IOVA of interest (inclusive). */
+  readonly end: bigint;
+  /** IOMMU index (default 0). */
+  readonly iommuIndex?: number;
 }

@@ -14,7 +14,14 @@
 import { hex, SIZE_2_64, toPriority, toSize, toU64, type U64Input } from './address.js';
 import { InvalidArgumentError, NotSubregionError, RegionInUseError, WrongKindError } from './errors.js';
 import { renderRanges } from './flatview.js';
-import type { IommuOps } from './iommu.js';
+import {
+  IOMMU_NONE,
+  IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
+  IOMMU_NOTIFIER_UNMAP,
+  type IommuEvent,
+  type IommuNotifier,
+  type IommuOps,
+} from './iommu.js';
 import type { RAMBlock } from './ramblock.js';
 import type { MemorySystem } from './system.js';
 import type { EventNotifier, MemoryOwner, MemoryRegionOps } from './types.js';
@@ -127,6 +134,9 @@ export class MemoryRegion {
   flushCoalescedMmio = false;
   /** ioeventfds, kept sorted as QEMU does. */
   readonly ioeventfds: RegionIoeventfd[] = [];
+  /** IOMMU notifiers, newest first (QEMU inserts at the head). */
+  private readonly iommuNotifiers: IommuNotifier[] = [];
+  private iommuNotifyFlags = 0;
   /** Aliases whose target is this region (the reverse of {@link alias}). */
   readonly aliasedBy: MemoryRegion[] = [];
   /** Opt out of the device re-entrancy guard (QEMU `disable_reentrancy_guard`). */
@@ -518,6 +528,115 @@ export class MemoryRegion {
     while (this.coalesced.length) {
       const r = this.coalesced.shift()!;
       this.system.coalescedChanged(this, r, false);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // IOMMU notifiers (QEMU memory_region_register_iommu_notifier & co.)
+
+  private iommuRegion(op: string): MemoryRegion {
+    let r: MemoryRegion = this;
+    while (r.alias) r = r.alias;
+    if (!r.isIommu || !r.iommuOps)
+      throw new WrongKindError(`${op}: region ${this.label} is not an IOMMU region`);
+    return r;
+  }
+
+  /**
+   * Registers `notifier` on this IOMMU region (or the IOMMU an alias leads to): it then hears map
+   * and unmap events in its range. The IOMMU is told when the union of notifier flags changes and
+   * may refuse, in which case nothing is registered.
+   */
+  registerIommuNotifier(notifier: IommuNotifier): void {
+    const r = this.iommuRegion('registerIommuNotifier');
+    const idx = notifier.iommuIndex ?? 0;
+    const indexes = r.iommuOps!.numIndexes?.() ?? 1;
+    if (!notifier.flags)
+      throw new InvalidArgumentError(`registerIommuNotifier on ${r.label}: no event flags`);
+    if (notifier.start > notifier.end) {
+      throw new InvalidArgumentError(
+        `registerIommuNotifier on ${r.label}: start ${hex(notifier.start)} > end ${hex(notifier.end)}`,
+      );
+    }
+    if (!Number.isInteger(idx) || idx < 0 || idx >= indexes) {
+      throw new InvalidArgumentError(
+        `registerIommuNotifier on ${r.label}: IOMMU index ${idx} is not in 0..${indexes - 1}`,
+      );
+    }
+    r.iommuNotifiers.unshift(notifier);
+    try {
+      r.updateIommuFlags();
+    } catch (e) {
+      r.iommuNotifiers.shift();
+      throw e;
+    }
+  }
+
+  /** Unregisters a notifier (QEMU `memory_region_unregister_iommu_notifier`). */
+  unregisterIommuNotifier(notifier: IommuNotifier): void {
+    const r = this.iommuRegion('unregisterIommuNotifier');
+    const i = r.iommuNotifiers.indexOf(notifier);
+    if (i < 0)
+      throw new InvalidArgumentError(`unregisterIommuNotifier on ${r.label}: notifier not registered`);
+    r.iommuNotifiers.splice(i, 1);
+    r.updateIommuFlags();
+  }
+
+  private updateIommuFlags(): void {
+    let flags = 0;
+    for (const n of this.iommuNotifiers) flags |= n.flags;
+    if (flags !== this.iommuNotifyFlags) {
+      this.iommuOps!.notifyFlagChanged?.(this.iommuNotifyFlags, flags);
+      this.iommuNotifyFlags = flags;
+    }
+  }
+
+  /**
+   * Delivers a mapping change of IOMMU index `iommuIndex` to the notifiers that asked for it
+   * (QEMU `memory_region_notify_iommu`): those whose range the entry touches; device-IOTLB
+   * notifiers get the entry cropped to their range, the others must contain it whole.
+   */
+  iommuNotify(iommuIndex: number, event: IommuEvent): void {
+    const r = this.iommuRegion('iommuNotify');
+    const e = event.entry;
+    if (event.type === IOMMU_NOTIFIER_UNMAP && e.perm !== IOMMU_NONE) {
+      throw new InvalidArgumentError(`iommuNotify on ${r.label}: an UNMAP event must carry permission NONE`);
+    }
+    const entryEnd = e.iova + e.addrMask;
+    for (const n of [...r.iommuNotifiers]) {
+      if ((n.iommuIndex ?? 0) !== iommuIndex) continue;
+      if (n.start > entryEnd || n.end < e.iova) continue;
+      let entry = e;
+      if (n.flags & IOMMU_NOTIFIER_DEVIOTLB_UNMAP) {
+        const iova = e.iova > n.start ? e.iova : n.start;
+        entry = { ...e, iova, addrMask: (entryEnd < n.end ? entryEnd : n.end) - iova };
+      } else if (e.iova < n.start || entryEnd > n.end) {
+        throw new InvalidArgumentError(
+          `iommuNotify on ${r.label}: entry ${hex(e.iova)}..${hex(entryEnd)} crosses the notifier range ${hex(n.start)}..${hex(n.end)}`,
+        );
+      }
+      if (event.type & n.flags) n.notify(entry);
+    }
+  }
+
+  /**
+   * Replays the current mappings to `notifier` (QEMU `memory_region_iommu_replay`): the IOMMU's own
+   * replay if it has one, else every minimum-size page is translated and each mapped one notified
+   * (as in QEMU, that walk covers the whole region: give large IOMMUs their own `replay`).
+   */
+  iommuReplay(notifier: IommuNotifier): void {
+    const r = this.iommuRegion('iommuReplay');
+    const ops = r.iommuOps!;
+    if (ops.replay) {
+      ops.replay(notifier);
+      return;
+    }
+    const granule = ops.minPageSize?.() ?? 4096n;
+    const idx = notifier.iommuIndex ?? 0;
+    for (let addr = 0n; addr < r.size; addr += granule) {
+      const entry = ops.translate(addr, IOMMU_NONE, idx);
+      if (entry.perm !== IOMMU_NONE) notifier.notify(entry);
+      if (addr + granule >= SIZE_2_64) break; // would wrap
     }
   }
 
