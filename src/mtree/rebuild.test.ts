@@ -38,10 +38,17 @@ test('an i/o region with children terminates when the flat dump shows it in its 
     'FlatView #0\n AS "I/O", root: io\n Root memory region: io\n  0000000000000000-000000000000001f (prio 0, i/o): io\n  0000000000000020-0000000000000021 (prio 0, i/o): pic\n  0000000000000022-000000000000ffff (prio 0, i/o): io @0000000000000022\n\n';
   const d = parseMtreeText(tree);
   assert.equal(formatFlat(rebuild(d, parseFlatText(flat)).system), flat);
-  // From the text alone a region with children is taken for a container: only `pic` renders.
+  // `io` of 64 KiB is a region QEMU creates under that name (memory_map_init): known to terminate,
+  // so the text alone gives the same flat view.
+  assert.equal(formatFlat(rebuild(d).system), flat);
+  // Any other i/o region with children is taken for a container from the text alone: only `pic`
+  // renders.
+  const other = parseMtreeText(
+    tree.replaceAll('): io', '): ports').replace('address-space: I/O', 'address-space: P'),
+  );
   assert.match(
-    formatFlat(rebuild(d).system),
-    /Root memory region: io\n {2}0000000000000020-0000000000000021 \(prio 0, i\/o\): pic\n\n$/,
+    formatFlat(rebuild(other).system),
+    /Root memory region: ports\n {2}0000000000000020-0000000000000021 \(prio 0, i\/o\): pic\n\n$/,
   );
 });
 

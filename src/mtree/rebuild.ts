@@ -32,14 +32,16 @@
  * 5. Kinds. `ram`/`rom` → RAM/ROM, `romd` → ROM device, `ramd` → RAM device. An `i/o` region
  *    either terminates (MMIO, reservation, ROM device out of romd mode: built as a reservation) or
  *    is a container. Without a flat dump: a leaf terminates, a region with children is a
- *    container. With a flat dump: a region terminates iff a flat range of a view that contains it
+ *    container, except bus windows (below) and a few regions QEMU creates under fixed names
+ *    (`io`, `rtc`, `vga.mmio` terminate; `platform bus` is an empty container; see WELL_KNOWN). With a flat dump: a region terminates iff a flat range of a view that contains it
  *    carries its name at an address consistent with its position (range start − range offset =
  *    region start); a region that is placed in some view but never shows is a container (or is
  *    fully shadowed, which renders the same); a region that is in no rendered view keeps the
  *    text rule.
  * 6. Read-only aliases. The `rom` of a flat range over a `ram` region is inherited from an alias
  *    on the path. With a flat dump, an enabled alias is made read-only when some flat range of its
- *    RAM shows `rom` through it and none shows `ram` through it.
+ *    RAM shows `rom` through it and none shows `ram` through it. Without one, only PAM's `pam-rom`
+ *    aliases are (QEMU creates them read-only).
  * 7. Sibling order. Children are re-added so that the list order is priority descending, then,
  *    among equal priorities, the printed order (which is the true list order among regions at the
  *    same address, newest first); for equal priorities at different addresses the text does not
@@ -119,12 +121,23 @@ function where(dump: MtreeDump, line: RegionLine): string {
   return `${dump.source}:${line.lineNo}`;
 }
 
+/** Options of {@link rebuild}. */
+export interface RebuildOptions {
+  /**
+   * Use what QEMU's source says about a few regions it creates under fixed names (`io`, `rtc`,
+   * `vga.mmio`, `platform bus`, `pam-rom`) where neither the tree nor a flat dump says it
+   * (default true; false leaves only the structural rules).
+   */
+  wellKnown?: boolean;
+}
+
 /**
  * Rebuilds the region graph of `dump` (see the module comment for the rules). `flat`, an
  * `info mtree -f` dump taken at the same moment, only settles per-region facts the tree does not
  * print (whether an `i/o` region terminates, whether an alias is read-only).
  */
-export function rebuild(dump: MtreeDump, flat?: FlatDump): Rebuilt {
+export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOptions = {}): Rebuilt {
+  const wellKnown = options.wellKnown ?? true;
   const warnings: string[] = [];
   const occs: Occ[] = [];
 
@@ -470,8 +483,11 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump): Rebuilt {
     .filter((g) => g.block.kind === 'address-space');
   if (flat) learnFromFlat(groups, flat);
   for (const c of clsOf.values()) {
-    if (c.terminates === null) c.terminates = textTerminates(c);
+    if (c.terminates === null) c.terminates = textTerminates(c, wellKnown);
     if (c.roVotes > 0 && c.rwVotes === 0 && c.target) c.readonly = true;
+    // Without a flat dump to say so, QEMU's PAM `pam-rom` windows are known to be read-only
+    // aliases of RAM (hw/pci-host/pam.c sets them read-only when it creates them).
+    if (wellKnown && !flat && c.target && c.rep.line?.name === 'pam-rom') c.readonly = true;
   }
 
   // ---- 7. build the core regions
@@ -526,11 +542,29 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump): Rebuilt {
 }
 
 /**
+ * Regions QEMU 7.2 creates under fixed names whose kind the tree text hides, keyed by name and size
+ * (hex), from QEMU's source: `io` (softmmu/physmem.c `memory_map_init`: the x86 port space, an I/O
+ * region with unassigned-I/O ops that reads all ones in its gaps), `rtc` (hw/rtc/mc146818rtc.c:
+ * an I/O region with its `rtc-index` port as a subregion), `vga.mmio` (hw/display/vga-pci.c: an
+ * I/O region with the VGA register windows inside) terminate although they have children;
+ * `platform bus` (hw/core/platform-bus.c) is a container although it is empty.
+ */
+const WELL_KNOWN = new Map<string, boolean>([
+  ['io/10000', true],
+  ['rtc/2', true],
+  ['vga.mmio/1000', true],
+]);
+const WELL_KNOWN_CONTAINERS = new Set(['platform bus']);
+
+/**
  * Text-only guess of whether an `i/o` region terminates: leaves do, regions with children do not,
  * except a bus window: a region whose only child is an `i/o` leaf of exactly its extent (PCI host
  * windows: the window is a terminating background, the bus inside is an empty container).
  */
-function textTerminates(c: Cls): boolean {
+function textTerminates(c: Cls, wellKnown: boolean): boolean {
+  const known =
+    wellKnown && c.rep.line ? WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) : undefined;
+  if (known !== undefined) return known;
   const only = c.children.length === 1 ? c.children[0]! : null;
   const isWindowChild = (x: Cls, p: Cls) =>
     p.children.length === 1 &&
@@ -541,6 +575,7 @@ function textTerminates(c: Cls): boolean {
     x.rep.line?.type === 'i/o';
   if (only && isWindowChild(only, c)) return true;
   if (c.parent && isWindowChild(c, c.parent)) return false;
+  if (wellKnown && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
   return c.children.length === 0;
 }
 
