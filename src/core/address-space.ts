@@ -16,12 +16,19 @@
 
 import { checkRange, SIZE_2_64, toU64, U64_MAX, type U64Input } from './address.js';
 import { AddressOverflowError, InvalidArgumentError } from './errors.js';
-import { type FlatRange, type FlatView, type MemoryRegionSection, sectionFromRange } from './flatview.js';
-import { bswapBig, bswapNum } from './io-dispatch.js';
+import {
+  type FlatRange,
+  type FlatView,
+  type MemoryRegionSection,
+  sectionEnd,
+  sectionEndBig,
+  sectionFromRange,
+} from './flatview.js';
+import { bswapNum } from './io-dispatch.js';
 import { IOMMU_RO, IOMMU_WO } from './iommu.js';
 import type { MemoryListener } from './listener.js';
 import { RAM_CHUNK_SIZE } from './ramblock.js';
-import type { CoalescedRange, MemoryRegion, RegionIoeventfd } from './region.js';
+import { type CoalescedRange, ioeventfdBefore, type MemoryRegion, type RegionIoeventfd } from './region.js';
 import type { MemorySystem } from './system.js';
 import { HOST_LE, IoTlb, Tlb } from './tlb.js';
 import {
@@ -32,6 +39,7 @@ import {
   type MemTxAttrs,
   type MemTxResult,
 } from './types.js';
+import { bytesToValue, maskNumber, readDv, swap, truncate, valueToBytes, writeDv } from './values.js';
 
 const PAGE_BITS = 12;
 const PAGE_SIZE = 1 << PAGE_BITS;
@@ -283,11 +291,11 @@ export class AddressSpace {
       while (i < old.length || j < fresh.length) {
         const a = old[i];
         const b = fresh[j];
-        if (a && (!b || fdBefore(a, b))) {
+        if (a && (!b || ioeventfdBefore(a, b))) {
           const sec = fdSection(a, view);
           this.callForward((l) => l.eventfdDel?.(sec, a.matchData, a.data, a.notifier));
           i++;
-        } else if (b && (!a || fdBefore(b, a))) {
+        } else if (b && (!a || ioeventfdBefore(b, a))) {
           const sec = fdSection(b, view);
           this.callReverse((l) => l.eventfdAdd?.(sec, b.matchData, b.data, b.notifier));
           j++;
@@ -1270,37 +1278,10 @@ export class AddressSpace {
 
 const SAFE_LIMIT_BIG = 2n ** 53n;
 
-/**
- * End of the dispatch section holding `addr` in the flat range `[start, end)`. QEMU registers a flat
- * range as up to three sections — a head up to the first page boundary, the whole pages, and a tail
- * after the last boundary (`flatview_add_to_dispatch`) — and clamps RAM accesses to the section, so
- * a typed access crossing those boundaries is not served directly even inside one range.
- */
-function sectionEnd(start: number, end: number, addr: number): number {
-  const headEnd = start % PAGE_SIZE === 0 ? start : Math.min(end, start - (start % PAGE_SIZE) + PAGE_SIZE);
-  if (addr < headEnd) return headEnd;
-  const tailStart = Math.max(headEnd, end - (end % PAGE_SIZE));
-  return addr < tailStart ? tailStart : end;
-}
-
-/** {@link sectionEnd} with exact bigints. */
-function sectionEndBig(start: bigint, end: bigint, addr: bigint): bigint {
-  const P = BigInt(PAGE_SIZE);
-  const headEnd = start % P === 0n ? start : start - (start % P) + P < end ? start - (start % P) + P : end;
-  if (addr < headEnd) return headEnd;
-  const down = end - (end % P);
-  const tailStart = down > headEnd ? down : headEnd;
-  return addr < tailStart ? tailStart : end;
-}
-
 const EMPTY_U8 = new Uint8Array(0);
 const EMPTY_U16 = new Uint16Array(0);
 const EMPTY_U32 = new Uint32Array(0);
 const EMPTY_U64 = new BigUint64Array(0);
-
-function maskNumber(v: number, size: number): number {
-  return size === 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
-}
 
 /** QEMU `memory_access_is_direct` for reads. */
 export function isDirectRead(mr: MemoryRegion): boolean {
@@ -1317,14 +1298,6 @@ function lowBits(v: bigint): number {
   return Number(BigInt.asUintN(52, v)) || 2 ** 52;
 }
 
-function fdBefore(a: RegionIoeventfd, b: RegionIoeventfd): boolean {
-  if (a.start !== b.start) return a.start < b.start;
-  if (a.size !== b.size) return a.size < b.size;
-  if (a.matchData !== b.matchData) return !a.matchData;
-  if (a.matchData && a.data !== b.data) return a.data < b.data;
-  return a.notifierId < b.notifierId;
-}
-
 function fdSection(fd: AddressSpaceIoeventfd, view: FlatView): MemoryRegionSection {
   return {
     mr: null,
@@ -1335,70 +1308,6 @@ function fdSection(fd: AddressSpaceIoeventfd, view: FlatView): MemoryRegionSecti
     readonly: false,
     nonvolatile: false,
   };
-}
-
-function swap(v: number | bigint, size: number): number | bigint {
-  return typeof v === 'bigint' ? bswapBig(v, size) : bswapNum(v, size);
-}
-
-function truncate(v: number | bigint, size: number): number | bigint {
-  if (typeof v === 'bigint') return BigInt.asUintN(size * 8, v);
-  return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
-}
-
-function readDv(dv: DataView, i: number, size: number, be: boolean): number | bigint {
-  switch (size) {
-    case 1:
-      return dv.getUint8(i);
-    case 2:
-      return dv.getUint16(i, !be);
-    case 4:
-      return dv.getUint32(i, !be);
-    default:
-      return dv.getBigUint64(i, !be);
-  }
-}
-
-function writeDv(dv: DataView, i: number, size: number, v: number | bigint, be: boolean): void {
-  switch (size) {
-    case 1:
-      dv.setUint8(i, v as number);
-      break;
-    case 2:
-      dv.setUint16(i, v as number, !be);
-      break;
-    case 4:
-      dv.setUint32(i, v as number, !be);
-      break;
-    default:
-      dv.setBigUint64(i, v as bigint, !be);
-  }
-}
-
-/** The device value of `l` bytes at `buf[pos]` in the device's byte order (QEMU `ldn_he_p` + adjust). */
-function bytesToValue(buf: Uint8Array, pos: number, l: number, be: boolean): number | bigint {
-  if (l === 8) {
-    let v = 0n;
-    for (let k = 0; k < 8; k++) v = (v << 8n) | BigInt(buf[pos + (be ? k : 7 - k)]!);
-    return v;
-  }
-  let v = 0;
-  for (let k = 0; k < l; k++) v = v * 256 + buf[pos + (be ? k : l - 1 - k)]!;
-  return v;
-}
-
-/** Serialises a device value into `l` bytes in the device's byte order. */
-function valueToBytes(v: number | bigint, buf: Uint8Array, pos: number, l: number, be: boolean): void {
-  if (typeof v === 'bigint') {
-    for (let k = 0; k < l; k++) {
-      buf[pos + (be ? l - 1 - k : k)] = Number((v >> BigInt(8 * k)) & 0xffn);
-    }
-    return;
-  }
-  for (let k = 0; k < l; k++) {
-    buf[pos + (be ? l - 1 - k : k)] = v & 0xff;
-    v = Math.floor(v / 256);
-  }
 }
 
 export type { EventNotifier };
