@@ -23,6 +23,7 @@ export function truncate(v: number | bigint, size: number): number | bigint {
   return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
 }
 
+/** Reads a `size`-byte value at `i` of a DataView in the given byte order (8 bytes: a bigint). */
 export function readDv(dv: DataView, i: number, size: number, be: boolean): number | bigint {
   switch (size) {
     case 1:
@@ -36,6 +37,7 @@ export function readDv(dv: DataView, i: number, size: number, be: boolean): numb
   }
 }
 
+/** Writes a `size`-byte value at `i` of a DataView in the given byte order. */
 export function writeDv(dv: DataView, i: number, size: number, v: number | bigint, be: boolean): void {
   switch (size) {
     case 1:
