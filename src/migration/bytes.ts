@@ -217,8 +217,12 @@ export function latin1Bytes(s: string): Uint8Array {
   return b;
 }
 
-/** Where a {@link ByteWriter} sends full buffers; a returned promise is awaited (back-pressure). */
-export type ByteSink = (chunk: Uint8Array) => void | Promise<void>;
+/**
+ * Where a {@link ByteWriter} sends full buffers; a returned promise is awaited (back-pressure). A
+ * sink that knows when it is done with a chunk's memory (e.g. a socket's write callback) calls
+ * `release`, and the writer reuses the buffer instead of allocating fresh memory for the next one.
+ */
+export type ByteSink = (chunk: Uint8Array, release?: () => void) => void | Promise<void>;
 
 /** Writes big-endian values into large buffers and passes them on to a sink. */
 export class ByteWriter {
@@ -226,6 +230,8 @@ export class ByteWriter {
   private dv: DataView;
   private pos = 0;
   private readonly pending: Uint8Array[] = [];
+  /** Whole-capacity buffers the sink has released, ready for reuse. */
+  private readonly free: Uint8Array[] = [];
   /** Bytes written so far (including bytes not yet flushed). */
   written = 0;
 
@@ -247,9 +253,25 @@ export class ByteWriter {
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     if (this.pos > 0) this.pending.push(this.buf.subarray(0, this.pos));
-    this.buf = new Uint8Array(Math.max(this.capacity, n));
-    this.dv = new DataView(this.buf.buffer);
+    this.fresh(Math.max(this.capacity, n));
+  }
+
+  /** A new current buffer: a released one when it fits (fresh memory costs page faults). */
+  private fresh(size: number): void {
+    const reused = size === this.capacity ? this.free.pop() : undefined;
+    this.buf = reused ?? new Uint8Array(size);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.pos = 0;
+  }
+
+  /** Hands a chunk to the sink, offering to take its buffer back when the sink is done with it. */
+  private send(chunk: Uint8Array): void | Promise<void> {
+    const whole = chunk.byteOffset === 0 && chunk.buffer.byteLength === this.capacity;
+    if (!whole) return this.sink(chunk);
+    const full = new Uint8Array(chunk.buffer, 0, this.capacity);
+    return this.sink(chunk, () => {
+      if (this.free.length < 8) this.free.push(full);
+    });
   }
 
   u8(v: number): void {
@@ -319,12 +341,10 @@ export class ByteWriter {
   async flush(): Promise<void> {
     if (this.pos > 0) {
       this.pending.push(this.buf.subarray(0, this.pos));
-      this.buf = new Uint8Array(this.capacity);
-      this.dv = new DataView(this.buf.buffer);
-      this.pos = 0;
+      this.fresh(this.capacity);
     }
     while (this.pending.length) {
-      const r = this.sink(this.pending.shift()!);
+      const r = this.send(this.pending.shift()!);
       if (r) await r;
     }
   }
@@ -332,7 +352,7 @@ export class ByteWriter {
   /** Sends the full buffers (not the partly filled one) to the sink. */
   async flushFull(): Promise<void> {
     while (this.pending.length) {
-      const r = this.sink(this.pending.shift()!);
+      const r = this.send(this.pending.shift()!);
       if (r) await r;
     }
   }

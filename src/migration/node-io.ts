@@ -30,11 +30,13 @@ export async function fileSource(path: string): Promise<AsyncIterable<Uint8Array
 
 /** A sink writing to a stream, waiting for `drain` when the stream's buffer is full. */
 export function streamSink(out: Writable): ByteSink {
-  return (chunk) => {
+  return (chunk, release) => {
     if (out.destroyed || out.writableEnded) {
       throw new MigrationError('connection', 'the connection is closed');
     }
-    if (out.write(chunk)) return;
+    // The write callback runs once the stream no longer needs the chunk's memory (it was handed
+    // to the OS, or the write failed): only then may the writer reuse it.
+    if (out.write(chunk, release && (() => release()))) return;
     return waitDrain(out);
   };
 }
