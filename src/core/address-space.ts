@@ -574,7 +574,6 @@ export class AddressSpace {
       pos += l;
       cur += BigInt(l);
     }
-    this.flushTlb();
     return MEMTX_OK;
   }
 

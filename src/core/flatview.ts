@@ -167,7 +167,6 @@ export class FlatView {
 /** Rendering state of one view. */
 class Renderer {
   readonly ranges: FlatRange[] = [];
-  private depth = 0;
 
   render(
     mr: MemoryRegion,
@@ -176,32 +175,17 @@ class Renderer {
     clipEnd: bigint,
     readonly: boolean,
     nonvolatile: boolean,
+    depth = 0,
   ): void {
     if (!mr.enabled) return;
     // An alias may map part of a container into that same container (Arm's SSE does): the alias
     // window shrinks the clip on every round, so QEMU's recursion ends. One that never shrinks
     // would recurse forever; stop it with a typed error instead of a stack overflow.
-    if (++this.depth > MAX_RENDER_DEPTH) {
-      this.depth = 0;
+    if (depth > MAX_RENDER_DEPTH) {
       throw new AliasCycleError(
         `rendering ${mr.label} nests more than ${MAX_RENDER_DEPTH} levels: an alias maps a region into itself without end`,
       );
     }
-    try {
-      this.renderIn(mr, base, clipStart, clipEnd, readonly, nonvolatile);
-    } finally {
-      this.depth--;
-    }
-  }
-
-  private renderIn(
-    mr: MemoryRegion,
-    base: bigint,
-    clipStart: bigint,
-    clipEnd: bigint,
-    readonly: boolean,
-    nonvolatile: boolean,
-  ): void {
     base += mr.addr;
     readonly ||= mr.readonly;
     nonvolatile ||= mr.nonvolatile;
@@ -212,12 +196,20 @@ class Renderer {
     if (clipStart >= clipEnd) return;
     const target = mr.alias;
     if (target) {
-      this.render(target, base - target.addr - mr.aliasOffset, clipStart, clipEnd, readonly, nonvolatile);
+      this.render(
+        target,
+        base - target.addr - mr.aliasOffset,
+        clipStart,
+        clipEnd,
+        readonly,
+        nonvolatile,
+        depth + 1,
+      );
       return;
     }
     const subs = mr.subregions;
     for (let k = 0; k < subs.length; k++) {
-      this.render(subs[k]!, base, clipStart, clipEnd, readonly, nonvolatile);
+      this.render(subs[k]!, base, clipStart, clipEnd, readonly, nonvolatile, depth + 1);
     }
     if (!mr.terminates) return;
     this.fillGaps(mr, base, clipStart, clipEnd, readonly, nonvolatile);

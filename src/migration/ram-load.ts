@@ -199,16 +199,7 @@ export class RamLoader implements StreamHandler {
     const b = this.block(id, offset);
     const page = new Uint8Array(TARGET_PAGE_SIZE);
     b.read(offset, page, 0, TARGET_PAGE_SIZE);
-    if (!xbzrleDecode(encoded, page)) {
-      throw new MigrationError(
-        'corrupt',
-        `Failed to load XBZRLE page - decode error! (${id} ${hex(offset)})`,
-        {
-          block: id,
-          offset,
-        },
-      );
-    }
+    applyXbzrle(id, offset, encoded, page);
     b.write(offset, page, 0, TARGET_PAGE_SIZE);
     this.pages++;
     this.placed(id, b, offset);
@@ -279,16 +270,7 @@ export class StreamInventory implements StreamHandler {
     s.zero.clear(p);
     if (this.extracted?.id === id) {
       const page = this.extracted.bytes.subarray(offset, offset + TARGET_PAGE_SIZE).slice();
-      if (!xbzrleDecode(encoded, page)) {
-        throw new MigrationError(
-          'corrupt',
-          `Failed to load XBZRLE page - decode error! (${id} ${hex(offset)})`,
-          {
-            block: id,
-            offset,
-          },
-        );
-      }
+      applyXbzrle(id, offset, encoded, page);
       this.extracted.bytes.set(page, offset);
     }
   }
@@ -368,4 +350,14 @@ export async function saveRamStream(
   s.eof();
   await w.flush();
   return { pages: enc.pages, zeroPages: enc.zeroPages, bytes: w.written };
+}
+
+/** Applies an XBZRLE delta to `page` in place, or fails with QEMU's message naming block and offset. */
+function applyXbzrle(id: string, offset: number, encoded: Uint8Array, page: Uint8Array): void {
+  if (!xbzrleDecode(encoded, page)) {
+    throw new MigrationError('corrupt', `Failed to load XBZRLE page - decode error! (${id} ${hex(offset)})`, {
+      block: id,
+      offset,
+    });
+  }
 }
