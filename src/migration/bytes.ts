@@ -80,6 +80,36 @@ export class ByteReader {
     }
   }
 
+  /**
+   * Reads and discards whatever still arrives, until the stream ends or `ms` pass. A destination
+   * that refused a migration does this after sending its reason, so the source, still writing,
+   * neither blocks nor hits a broken pipe before it has read that reason.
+   */
+  async discardUntilEnd(ms: number): Promise<void> {
+    if (!this.it || this.done) return;
+    const deadline = Date.now() + ms;
+    const it = this.it;
+    while (Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), Math.max(0, deadline - Date.now()));
+      });
+      try {
+        const r = await Promise.race([it.next(), timeout]);
+        if (r === null || r.done) break;
+      } catch {
+        break; // the connection failed: nothing more to discard
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    this.done = true;
+    this.cur = EMPTY;
+    this.pos = 0;
+    this.queue.length = 0;
+    this.queued = 0;
+  }
+
   /** Whether the stream has ended with nothing left to read. */
   async atEnd(): Promise<boolean> {
     return !(await this.ensure(1));

@@ -215,6 +215,9 @@ export async function migrateIncoming(
       rp.error(err);
       rp.shut(1);
       await w.flush();
+      // Keep reading until the source, having read the reason, closes: closing first would make
+      // its next write fail with a broken pipe that can destroy the reason before it is read.
+      await reader.discardUntilEnd(3000);
     } catch {
       // The connection is gone; the source sees that by itself.
     }
