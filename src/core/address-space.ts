@@ -30,12 +30,13 @@ import type { MemoryListener } from './listener.js';
 import { RAM_CHUNK_SIZE } from './ramblock.js';
 import { type CoalescedRange, ioeventfdBefore, type MemoryRegion, type RegionIoeventfd } from './region.js';
 import type { MemorySystem } from './system.js';
-import { HOST_LE, IoTlb, Tlb } from './tlb.js';
+import { DEVICE_PAGES, DevicePages, HOST_LE, IoTlb, Tlb } from './tlb.js';
 import {
   type EventNotifier,
   MEMTX_ACCESS_ERROR,
   MEMTX_OK,
   MEMTXATTRS_UNSPECIFIED,
+  type MemoryRegionOps,
   type MemTxAttrs,
   type MemTxResult,
 } from './types.js';
@@ -45,6 +46,7 @@ const PAGE_BITS = 12;
 const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SIZE - 1;
 const SAFE_LIMIT = 2 ** 53;
+const DEVICE_MASK = DEVICE_PAGES - 1;
 
 /** An ioeventfd as collected for an address space: the region's entry moved to guest addresses. */
 export interface AddressSpaceIoeventfd extends RegionIoeventfd {
@@ -134,6 +136,18 @@ export class AddressSpace {
   private wU64: BigUint64Array = EMPTY_U64;
   /** Device pages, for register accesses that skip the flat-view search. */
   private readonly it = new IoTlb<MemoryRegion>();
+  // Device pages per kind of typed access, probed inline by the typed helpers (see DevicePages):
+  // reads and writes of 1 byte, and of 2 and 4 bytes in little (l) and big (b) endian.
+  private readonly dR1 = new DevicePages<MemoryRegionOps>();
+  private readonly dR2l = new DevicePages<MemoryRegionOps>();
+  private readonly dR2b = new DevicePages<MemoryRegionOps>();
+  private readonly dR4l = new DevicePages<MemoryRegionOps>();
+  private readonly dR4b = new DevicePages<MemoryRegionOps>();
+  private readonly dW1 = new DevicePages<MemoryRegionOps>();
+  private readonly dW2l = new DevicePages<MemoryRegionOps>();
+  private readonly dW2b = new DevicePages<MemoryRegionOps>();
+  private readonly dW4l = new DevicePages<MemoryRegionOps>();
+  private readonly dW4b = new DevicePages<MemoryRegionOps>();
 
   // Outputs of translate(), kept in fields so that translation allocates nothing.
   private tMr!: MemoryRegion;
@@ -677,6 +691,13 @@ export class AddressSpace {
       this.lastResult = MEMTX_OK;
       return v;
     }
+    const d = this.dR1;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xfff)) {
+      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 1, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
+      return typeof r === 'number' ? r & 0xff : Number(BigInt.asUintN(8, r));
+    }
     return this.ldubTlb(addr);
   }
 
@@ -700,6 +721,13 @@ export class AddressSpace {
     if (v !== undefined) {
       this.lastResult = MEMTX_OK;
       return v;
+    }
+    const d = this.dR2l;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffe)) {
+      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 2, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
+      return typeof r === 'number' ? r & 0xffff : Number(BigInt.asUintN(16, r));
     }
     return this.lduwLeTlb(addr);
   }
@@ -731,6 +759,13 @@ export class AddressSpace {
       this.lastResult = MEMTX_OK;
       return t.dv[e[i + 2]! | 0]!.getUint16((e[i + 1]! | 0) + off, false);
     }
+    const d = this.dR2b;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffe)) {
+      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 2, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
+      return typeof r === 'number' ? r & 0xffff : Number(BigInt.asUintN(16, r));
+    }
     const v = this.ioLoad(addr, 2, true);
     return v >= 0 ? v : (this.loadSlow(addr, 2, true) as number);
   }
@@ -741,6 +776,13 @@ export class AddressSpace {
     if (v !== undefined) {
       this.lastResult = MEMTX_OK;
       return v;
+    }
+    const d = this.dR4l;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffc)) {
+      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 4, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
+      return typeof r === 'number' ? r >>> 0 : Number(BigInt.asUintN(32, r));
     }
     return this.ldlLeTlb(addr);
   }
@@ -771,6 +813,13 @@ export class AddressSpace {
     if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
       this.lastResult = MEMTX_OK;
       return t.dv[e[i + 2]! | 0]!.getUint32((e[i + 1]! | 0) + off, false);
+    }
+    const d = this.dR4b;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffc)) {
+      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 4, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
+      return typeof r === 'number' ? r >>> 0 : Number(BigInt.asUintN(32, r));
     }
     const v = this.ioLoad(addr, 4, true);
     return v >= 0 ? v : (this.loadSlow(addr, 4, true) as number);
@@ -825,6 +874,13 @@ export class AddressSpace {
       u[k] = value;
       return;
     }
+    const d = this.dW1;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xfff)) {
+      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xff, 1, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
+      return;
+    }
     this.stbTlb(addr, value);
   }
 
@@ -850,6 +906,13 @@ export class AddressSpace {
     if (u[k] !== undefined) {
       this.lastResult = MEMTX_OK;
       u[k] = value;
+      return;
+    }
+    const d = this.dW2l;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffe)) {
+      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xffff, 2, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
       return;
     }
     this.stwLeTlb(addr, value);
@@ -882,6 +945,13 @@ export class AddressSpace {
       t.dv[e[i + 2]! | 0]!.setUint16((e[i + 1]! | 0) + off, value, false);
       return;
     }
+    const d = this.dW2b;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffe)) {
+      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xffff, 2, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
+      return;
+    }
     if (!this.ioStore(addr, 2, value, true)) this.storeSlow(addr, 2, value, true);
   }
 
@@ -893,6 +963,13 @@ export class AddressSpace {
     if (u[k] !== undefined) {
       this.lastResult = MEMTX_OK;
       u[k] = value;
+      return;
+    }
+    const d = this.dW4l;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffc)) {
+      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value >>> 0, 4, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
       return;
     }
     this.stlLeTlb(addr, value);
@@ -923,6 +1000,13 @@ export class AddressSpace {
     if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
       this.lastResult = MEMTX_OK;
       t.dv[e[i + 2]! | 0]!.setUint32((e[i + 1]! | 0) + off, value, false);
+      return;
+    }
+    const d = this.dW4b;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffc)) {
+      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value >>> 0, 4, MEMTXATTRS_UNSPECIFIED);
+      this.lastResult = MEMTX_OK;
       return;
     }
     if (!this.ioStore(addr, 4, value, true)) this.storeSlow(addr, 4, value, true);
@@ -1025,7 +1109,7 @@ export class AddressSpace {
     const o = addr + it.delta[k]!;
     this.ioOffset = o;
     const fast = isWrite ? mr.fastWriteSizes : mr.fastReadSizes;
-    return fast & size && (o & (size - 1)) === 0 ? mr : null;
+    return fast & size && (o & (size - 1)) === 0 && mr.guard?.engaged !== true ? mr : null;
   }
 
   private ioOffset = 0;
@@ -1040,11 +1124,65 @@ export class AddressSpace {
     if (it.tag[k] !== addr - (addr & PAGE_MASK)) return -1;
     const mr = it.mr[k]!;
     const o = addr + it.delta[k]!;
-    if ((mr.fastReadSizes & size) === 0 || (o & (size - 1)) !== 0) return -1;
-    const raw = mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED);
+    if ((mr.fastReadSizes & size) === 0 || (o & (size - 1)) !== 0 || mr.guard?.engaged === true) return -1;
+    const raw =
+      mr.guard === null ? mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED) : this.guardedRead(mr, o, size);
     this.lastResult = MEMTX_OK;
+    if (mr.guard === null && (size === 1 || mr.bigEndianOps === bigEndian)) {
+      this.deviceFill(this.readPages(size, bigEndian), addr, o, size, mr);
+    }
     const v = maskNumber(typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw)), size);
     return mr.bigEndianOps === bigEndian ? v : bswapNum(v, size);
+  }
+
+  private readPages(size: number, bigEndian: boolean): DevicePages<MemoryRegionOps> {
+    return size === 1
+      ? this.dR1
+      : size === 2
+        ? bigEndian
+          ? this.dR2b
+          : this.dR2l
+        : bigEndian
+          ? this.dR4b
+          : this.dR4l;
+  }
+
+  private writePages(size: number, bigEndian: boolean): DevicePages<MemoryRegionOps> {
+    return size === 1
+      ? this.dW1
+      : size === 2
+        ? bigEndian
+          ? this.dW2b
+          : this.dW2l
+        : bigEndian
+          ? this.dW4b
+          : this.dW4l;
+  }
+
+  /**
+   * Caches the page of `addr` (offset `o` in `mr`, where one `size`-byte callback in the device's
+   * byte order just served it) for the inline probe, if the page starts at a small offset aligned
+   * for `size`, so that guest alignment is region alignment and the offset stays an int32.
+   */
+  private deviceFill(
+    d: DevicePages<MemoryRegionOps>,
+    addr: number,
+    o: number,
+    size: number,
+    mr: MemoryRegion,
+  ): void {
+    const base = o - (addr & PAGE_MASK);
+    if (base >= 0 && base <= 0x7fffefff && (base & (size - 1)) === 0)
+      d.fill(addr - (addr & PAGE_MASK), base, mr.ops);
+  }
+
+  /** Drops the write kinds of the device-page caches (a region's ioeventfds changed). */
+  flushDeviceWrites(): void {
+    this.dW1.flush();
+    this.dW2l.flush();
+    this.dW2b.flush();
+    this.dW4l.flush();
+    this.dW4b.flush();
   }
 
   /** The device-register probe of the 1-, 2- and 4-byte stores; false when the general path must run. */
@@ -1054,11 +1192,43 @@ export class AddressSpace {
     if (it.tag[k] !== addr - (addr & PAGE_MASK)) return false;
     const mr = it.mr[k]!;
     const o = addr + it.delta[k]!;
-    if ((mr.fastWriteSizes & size) === 0 || (o & (size - 1)) !== 0) return false;
+    if ((mr.fastWriteSizes & size) === 0 || (o & (size - 1)) !== 0 || mr.guard?.engaged === true)
+      return false;
     const v = maskNumber(value, size);
-    mr.ops.write!(o, mr.bigEndianOps === bigEndian ? v : bswapNum(v, size), size, MEMTXATTRS_UNSPECIFIED);
+    const dv = mr.bigEndianOps === bigEndian ? v : bswapNum(v, size);
+    if (mr.guard === null) mr.ops.write!(o, dv, size, MEMTXATTRS_UNSPECIFIED);
+    else this.guardedWrite(mr, o, dv, size);
     this.lastResult = MEMTX_OK;
+    if (mr.guard === null && (size === 1 || mr.bigEndianOps === bigEndian)) {
+      this.deviceFill(this.writePages(size, bigEndian), addr, o, size, mr);
+    }
     return true;
+  }
+
+  /**
+   * One read callback of a device-owned region (`mr.guard` set, not engaged), under its owner's
+   * re-entrancy guard as QEMU's `access_with_adjusted_size` handles it: engaged for the call unless
+   * the region is exempt, and cleared afterwards either way.
+   */
+  private guardedRead(mr: MemoryRegion, o: number, size: number): number | bigint {
+    const g = mr.guard!;
+    g.engaged = mr.guarded;
+    try {
+      return mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED);
+    } finally {
+      g.engaged = false;
+    }
+  }
+
+  /** The write counterpart of {@link guardedRead}. */
+  private guardedWrite(mr: MemoryRegion, o: number, v: number | bigint, size: number): void {
+    const g = mr.guard!;
+    g.engaged = mr.guarded;
+    try {
+      mr.ops.write!(o, v, size, MEMTXATTRS_UNSPECIFIED);
+    } finally {
+      g.engaged = false;
+    }
   }
 
   /** QEMU `address_space_ld*_internal`: one translation, one direct load or one dispatch. */
@@ -1075,7 +1245,10 @@ export class AddressSpace {
         if (mr !== null) {
           // Exactly QEMU's path for a valid access whose size the device implements: one call,
           // masked to the size, then swapped if the device's byte order differs from the request.
-          const raw = mr.ops.read!(this.ioOffset, size, attrs);
+          const raw =
+            mr.guard === null
+              ? mr.ops.read!(this.ioOffset, size, attrs)
+              : this.guardedRead(mr, this.ioOffset, size);
           this.lastResult = MEMTX_OK;
           const v =
             size === 8
@@ -1126,7 +1299,9 @@ export class AddressSpace {
         const mr = this.ioFast(n, size, true);
         if (mr !== null) {
           const v = truncate(value, size);
-          mr.ops.write!(this.ioOffset, mr.bigEndianOps === bigEndian ? v : swap(v, size), size, attrs);
+          const dv = mr.bigEndianOps === bigEndian ? v : swap(v, size);
+          if (mr.guard === null) mr.ops.write!(this.ioOffset, dv, size, attrs);
+          else this.guardedWrite(mr, this.ioOffset, dv, size);
           this.lastResult = MEMTX_OK;
           return;
         }
@@ -1266,6 +1441,12 @@ export class AddressSpace {
     this.rt.flush();
     this.wt.flush();
     this.it.flush();
+    this.dR1.flush();
+    this.dR2l.flush();
+    this.dR2b.flush();
+    this.dR4l.flush();
+    this.dR4b.flush();
+    this.flushDeviceWrites();
     this.dropWindow(false);
     this.dropWindow(true);
   }

@@ -14,6 +14,7 @@
 import { hex, SIZE_2_64, toPriority, toSize, toU64, type U64Input } from './address.js';
 import { InvalidArgumentError, NotSubregionError, RegionInUseError, WrongKindError } from './errors.js';
 import { renderRanges } from './flatview.js';
+import type { ReentrancyGuard } from './io-dispatch.js';
 import {
   IOMMU_NONE,
   IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
@@ -141,13 +142,27 @@ export class MemoryRegion {
   readonly aliasedBy: MemoryRegion[] = [];
   /** Opt out of the device re-entrancy guard (QEMU `disable_reentrancy_guard`). */
   disableReentrancyGuard = false;
+  /** @internal The owner's re-entrancy state in this system; null without an owner. */
+  readonly guard: ReentrancyGuard | null;
+
+  /** @internal Whether an access to this region engages its owner's re-entrancy guard (QEMU 7.2.x). */
+  get guarded(): boolean {
+    return (
+      this.guard !== null &&
+      !this.disableReentrancyGuard &&
+      !this.ramDevice &&
+      !this.ram &&
+      !this.romDevice &&
+      !this.readonly
+    );
+  }
   /** Whether the callbacks are big-endian (device byte order resolved against the target's). */
   readonly bigEndianOps: boolean;
   /**
    * @internal Access sizes (bit mask of 1, 2, 4, 8) for which an aligned typed access with
    * unspecified attributes is exactly one plain callback of that size: what QEMU's dispatch does
-   * when the access is valid, the device implements that width and no ioeventfd or re-entrancy
-   * guard is involved. The address-space fast path relies on it.
+   * when the access is valid and the device implements that width (the fast path still honours
+   * the re-entrancy guard and, for writes, ioeventfds). The address-space fast path relies on it.
    */
   fastReadSizes = 0;
   /** @internal Like {@link fastReadSizes}, for writes (0 while the region has ioeventfds). */
@@ -185,7 +200,8 @@ export class MemoryRegion {
     this.ramBlock = init.ramBlock ?? null;
     const e = this.ops.endianness ?? 'native';
     this.bigEndianOps = e === 'big' || (e === 'native' && system.bigEndian);
-    if (kind === 'io' && this.owner === null) {
+    this.guard = this.owner === null ? null : system.dispatcher.guardOf(this.owner);
+    if (kind === 'io') {
       this.fastReadSizes = this.ops.read ? fastSizes(this.ops) : 0;
       this.fastWriteBase = this.ops.write ? fastSizes(this.ops) : 0;
       this.fastWriteSizes = this.fastWriteBase;
@@ -454,6 +470,8 @@ export class MemoryRegion {
     this.ioeventfds.splice(i, 0, fd);
     this.system.ioeventfdCount++;
     this.fastWriteSizes = 0;
+    // Writes here must now be matched against the ioeventfd: no cached direct callback may skip it.
+    for (const as of this.system.addressSpaces) as.flushDeviceWrites();
     if (this.enabled) this.system.ioeventfdChanged();
     this.system.commit();
   }

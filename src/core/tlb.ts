@@ -117,3 +117,40 @@ export class IoTlb<R> {
     this.mr.fill(null);
   }
 }
+
+/** Entries of a {@link DevicePages} cache (a power of two). */
+export const DEVICE_PAGES = 64;
+
+/**
+ * Device pages on which one kind of typed access (its size, direction and byte order) is exactly
+ * one callback of the same size in the device's byte order: no splitting, widening, byte swap or
+ * ioeventfd. The typed helpers probe it inline, so that a register access costs what a direct call
+ * to the device's callback through an object does, plus one compare.
+ *
+ * The tag holds the guest page address; the probe compares it with `addr - (addr & (PAGE_MASK &
+ * ~(size - 1)))`, which equals the page address only when `addr` is size-aligned, so one compare
+ * checks the page and the alignment. The offset of the page inside its region is an int32 (pages
+ * at larger offsets are not cached), which keeps the offset arithmetic in integers.
+ */
+export class DevicePages<O> {
+  readonly tag = new Float64Array(DEVICE_PAGES).fill(-1);
+  readonly base = new Int32Array(DEVICE_PAGES);
+  readonly ops: (O | null)[] = new Array<O | null>(DEVICE_PAGES).fill(null);
+  private used = false;
+
+  /** Caches guest page `page` (its address): its first byte is at offset `base` of a region with `ops`. */
+  fill(page: number, base: number, ops: O): void {
+    const k = (page / 4096) & (DEVICE_PAGES - 1);
+    this.tag[k] = page;
+    this.base[k] = base;
+    this.ops[k] = ops;
+    this.used = true;
+  }
+
+  flush(): void {
+    if (!this.used) return;
+    this.tag.fill(-1);
+    this.ops.fill(null);
+    this.used = false;
+  }
+}
