@@ -386,6 +386,89 @@ describe('device register fast path', () => {
   });
 });
 
+describe('lastResult through the fast paths', () => {
+  it('reports each access its own result when RAM, device and failed accesses interleave', () => {
+    const ms = new MemorySystem();
+    const sys = ms.container('sys', 0x100000);
+    const ram = ms.ram('ram', 0x10000);
+    sys.addSubregion(0, ram);
+    sys.addSubregion(0x20000, ms.io('dev', 0x1000, { read: () => 5, write: () => {}, endianness: 'little' }));
+    const as = ms.addressSpace(sys);
+    const bad = 0x30000; // nothing mapped: QEMU reads 0 with MEMTX_DECODE_ERROR (R9.18)
+    const loads = [
+      (a: number) => as.ldub(a),
+      (a: number) => as.lduwLe(a),
+      (a: number) => as.lduwBe(a),
+      (a: number) => as.ldlLe(a),
+      (a: number) => as.ldlBe(a),
+      (a: number) => Number(as.ldqLe(a)),
+      (a: number) => Number(as.ldqBe(a)),
+    ];
+    const stores = [
+      (a: number) => as.stb(a, 1),
+      (a: number) => as.stwLe(a, 1),
+      (a: number) => as.stwBe(a, 1),
+      (a: number) => as.stlLe(a, 1),
+      (a: number) => as.stlBe(a, 1),
+      (a: number) => as.stqLe(a, 1n),
+      (a: number) => as.stqBe(a, 1n),
+    ];
+    ram.ramBlock!.write(0x2000, Uint8Array.of(9, 0, 0, 0, 0, 0, 0, 0), 0, 8);
+    for (let round = 0; round < 3; round++) {
+      for (const [k, ld] of loads.entries()) {
+        assert.equal(ld(0x2000) === 0, false, `RAM load ${k}`);
+        assert.equal(as.lastResult, MEMTX_OK);
+        assert.equal(ld(bad), 0);
+        assert.equal(as.lastResult, MEMTX_DECODE_ERROR, `failed load ${k}`);
+        ld(0x2000);
+        assert.equal(as.lastResult, MEMTX_OK, `RAM load ${k} after a failure`);
+        if (k < 5) {
+          ld(0x20000);
+          assert.equal(as.lastResult, MEMTX_OK, `device load ${k}`);
+          ld(bad);
+          ld(0x20000);
+          assert.equal(as.lastResult, MEMTX_OK, `device load ${k} after a failure`);
+        }
+      }
+      for (const [k, st] of stores.entries()) {
+        st(0x3000);
+        assert.equal(as.lastResult, MEMTX_OK, `RAM store ${k}`);
+        st(bad);
+        assert.equal(as.lastResult, MEMTX_DECODE_ERROR, `failed store ${k}`);
+        st(0x3000);
+        assert.equal(as.lastResult, MEMTX_OK, `RAM store ${k} after a failure`);
+      }
+    }
+    // The bytes the stores left are the last store's (stqBe of 1 at 0x3000).
+    assert.equal(as.ldqBe(0x3000), 1n);
+  });
+
+  it('gives an access that succeeded OK even when a nested access in its callback failed', () => {
+    const ms = new MemorySystem();
+    const sys = ms.container('sys', 0x100000);
+    sys.addSubregion(0, ms.ram('ram', 0x10000));
+    const as = ms.addressSpace(sys);
+    const nested: number[] = [];
+    sys.addSubregion(
+      0x20000,
+      ms.io('dev', 0x1000, {
+        read: () => {
+          as.ldlLe(0x30000); // unassigned
+          nested.push(as.lastResult);
+          return 7;
+        },
+      }),
+    );
+    for (let n = 0; n < 3; n++) {
+      assert.equal(as.ldlLe(0x20000), 7);
+      assert.equal(as.lastResult, MEMTX_OK);
+      as.ldlLe(0x100);
+      assert.equal(as.lastResult, MEMTX_OK);
+    }
+    assert.deepEqual(nested, [MEMTX_DECODE_ERROR, MEMTX_DECODE_ERROR, MEMTX_DECODE_ERROR]);
+  });
+});
+
 describe('map and unmap (9.10)', () => {
   it('gives RAM as a zero-copy view and I/O through the single bounce buffer', () => {
     const ms = new MemorySystem();

@@ -10,7 +10,6 @@
  */
 
 import type { AddressSpace } from './address-space.js';
-import { MEMTX_OK } from './types.js';
 
 /** CPU-side typed accesses to an address space (loads as the bus; stores honour read-only sections). */
 export class CpuAccess {
@@ -57,31 +56,31 @@ export class CpuAccess {
 
   /** Stores a byte; discarded (with MEMTX_OK) on a read-only RAM section. */
   stb(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    if (this.discards(addr)) this.as.resultOk();
     else this.as.stb(addr, value);
   }
   stwLe(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    if (this.discards(addr)) this.as.resultOk();
     else this.as.stwLe(addr, value);
   }
   stwBe(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    if (this.discards(addr)) this.as.resultOk();
     else this.as.stwBe(addr, value);
   }
   stlLe(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    if (this.discards(addr)) this.as.resultOk();
     else this.as.stlLe(addr, value);
   }
   stlBe(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    if (this.discards(addr)) this.as.resultOk();
     else this.as.stlBe(addr, value);
   }
   stqLe(addr: number, value: bigint): void {
-    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    if (this.discards(addr)) this.as.resultOk();
     else this.as.stqLe(addr, value);
   }
   stqBe(addr: number, value: bigint): void {
-    if (this.discards(addr)) this.as.lastResult = MEMTX_OK;
+    if (this.discards(addr)) this.as.resultOk();
     else this.as.stqBe(addr, value);
   }
 }
