@@ -711,13 +711,6 @@ export class AddressSpace {
     if (v !== undefined) {
       return v;
     }
-    const d = this.dR1;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xfff)) {
-      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 1, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK; // a nested access inside the callback may have failed
-      return typeof r === 'number' ? r & 0xff : Number(BigInt.asUintN(8, r));
-    }
     return this.ldubTlb(addr);
   }
 
@@ -731,6 +724,13 @@ export class AddressSpace {
     if (e[i] === addr - off) {
       return t.u8[e[i + 2]! | 0]![(e[i + 1]! | 0) + off]!;
     }
+    const d = this.dR1;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xfff)) {
+      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 1, MEMTXATTRS_UNSPECIFIED);
+      this.res = MEMTX_OK; // a nested access inside the callback may have failed
+      return typeof r === 'number' ? r & 0xff : Number(BigInt.asUintN(8, r));
+    }
     const v = this.ioLoad(addr, 1, false);
     return v >= 0 ? v : (this.loadSlow(addr, 1, false) as number);
   }
@@ -740,13 +740,6 @@ export class AddressSpace {
     const v = this.rU16[(addr - this.rLo) * 0.5];
     if (v !== undefined) {
       return v;
-    }
-    const d = this.dR2l;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffe)) {
-      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 2, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK; // a nested access inside the callback may have failed
-      return typeof r === 'number' ? r & 0xffff : Number(BigInt.asUintN(16, r));
     }
     return this.lduwLeTlb(addr);
   }
@@ -763,6 +756,13 @@ export class AddressSpace {
       return HOST_LE && (b & 1) === 0
         ? t.u16[e[i + 2]! | 0]![b >>> 1]!
         : t.dv[e[i + 2]! | 0]!.getUint16(b, true);
+    }
+    const d = this.dR2l;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffe)) {
+      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 2, MEMTXATTRS_UNSPECIFIED);
+      this.res = MEMTX_OK; // a nested access inside the callback may have failed
+      return typeof r === 'number' ? r & 0xffff : Number(BigInt.asUintN(16, r));
     }
     const v = this.ioLoad(addr, 2, false);
     return v >= 0 ? v : (this.loadSlow(addr, 2, false) as number);
@@ -795,13 +795,6 @@ export class AddressSpace {
     if (v !== undefined) {
       return v;
     }
-    const d = this.dR4l;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffc)) {
-      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 4, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK; // a nested access inside the callback may have failed
-      return typeof r === 'number' ? r >>> 0 : Number(BigInt.asUintN(32, r));
-    }
     return this.ldlLeTlb(addr);
   }
 
@@ -817,6 +810,13 @@ export class AddressSpace {
       return HOST_LE && (b & 3) === 0
         ? t.u32[e[i + 2]! | 0]![b >>> 2]!
         : t.dv[e[i + 2]! | 0]!.getUint32(b, true);
+    }
+    const d = this.dR4l;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffc)) {
+      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 4, MEMTXATTRS_UNSPECIFIED);
+      this.res = MEMTX_OK; // a nested access inside the callback may have failed
+      return typeof r === 'number' ? r >>> 0 : Number(BigInt.asUintN(32, r));
     }
     const v = this.ioLoad(addr, 4, false);
     return v >= 0 ? v : (this.loadSlow(addr, 4, false) as number);
@@ -890,13 +890,6 @@ export class AddressSpace {
       u[k] = value;
       return;
     }
-    const d = this.dW1;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xfff)) {
-      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xff, 1, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK;
-      return;
-    }
     this.stbTlb(addr, value);
   }
 
@@ -911,6 +904,13 @@ export class AddressSpace {
       t.u8[e[i + 2]! | 0]![(e[i + 1]! | 0) + off] = value;
       return;
     }
+    const d = this.dW1;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xfff)) {
+      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xff, 1, MEMTXATTRS_UNSPECIFIED);
+      this.res = MEMTX_OK;
+      return;
+    }
     if (!this.ioStore(addr, 1, value, false)) this.storeSlow(addr, 1, value, false);
   }
 
@@ -921,13 +921,6 @@ export class AddressSpace {
     const k = (addr - this.wLo) * 0.5;
     if (u[k] !== undefined) {
       u[k] = value;
-      return;
-    }
-    const d = this.dW2l;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffe)) {
-      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xffff, 2, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK;
       return;
     }
     this.stwLeTlb(addr, value);
@@ -944,6 +937,13 @@ export class AddressSpace {
       const b = (e[i + 1]! | 0) + off;
       if (HOST_LE && (b & 1) === 0) t.u16[e[i + 2]! | 0]![b >>> 1] = value;
       else t.dv[e[i + 2]! | 0]!.setUint16(b, value, true);
+      return;
+    }
+    const d = this.dW2l;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffe)) {
+      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xffff, 2, MEMTXATTRS_UNSPECIFIED);
+      this.res = MEMTX_OK;
       return;
     }
     if (!this.ioStore(addr, 2, value, false)) this.storeSlow(addr, 2, value, false);
@@ -979,13 +979,6 @@ export class AddressSpace {
       u[k] = value;
       return;
     }
-    const d = this.dW4l;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffc)) {
-      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value >>> 0, 4, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK;
-      return;
-    }
     this.stlLeTlb(addr, value);
   }
 
@@ -1000,6 +993,13 @@ export class AddressSpace {
       const b = (e[i + 1]! | 0) + off;
       if (HOST_LE && (b & 3) === 0) t.u32[e[i + 2]! | 0]![b >>> 2] = value;
       else t.dv[e[i + 2]! | 0]!.setUint32(b, value, true);
+      return;
+    }
+    const d = this.dW4l;
+    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+    if (d.tag[j] === addr - (addr & 0xffc)) {
+      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value >>> 0, 4, MEMTXATTRS_UNSPECIFIED);
+      this.res = MEMTX_OK;
       return;
     }
     if (!this.ioStore(addr, 4, value, false)) this.storeSlow(addr, 4, value, false);

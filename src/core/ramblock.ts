@@ -32,6 +32,9 @@ export const RAM_NORESERVE = 1 << 7;
 export const RAM_PROTECTED = 1 << 8;
 
 const EMPTY = new Uint8Array(0);
+// Copies up to this many bytes (typed accesses on the slow path) go byte by byte: a subarray view
+// plus TypedArray.prototype.set costs an allocation and more than the copy itself.
+const SMALL_COPY = 16;
 
 function roundUp(v: number, align: number): number {
   return Math.ceil(v / align) * align;
@@ -126,6 +129,12 @@ export class RAMBlock {
   /** Copies `len` bytes at block offset `offset` into `dst[dstOff...]`. */
   read(offset: number, dst: Uint8Array, dstOff: number, len: number): void {
     this.check(offset, len);
+    const co = offset % RAM_CHUNK_SIZE;
+    if (len <= SMALL_COPY && co + len <= RAM_CHUNK_SIZE) {
+      const c = this.chunks[(offset - co) / RAM_CHUNK_SIZE]!;
+      for (let i = 0; i < len; i++) dst[dstOff + i] = c === EMPTY ? 0 : c[co + i]!;
+      return;
+    }
     while (len > 0) {
       const ci = Math.floor(offset / RAM_CHUNK_SIZE);
       const co = offset - ci * RAM_CHUNK_SIZE;
@@ -141,6 +150,12 @@ export class RAMBlock {
   /** Copies `len` bytes from `src[srcOff...]` to block offset `offset`. Marks nothing dirty. */
   write(offset: number, src: Uint8Array, srcOff: number, len: number): void {
     this.check(offset, len);
+    const co = offset % RAM_CHUNK_SIZE;
+    if (len <= SMALL_COPY && co + len <= RAM_CHUNK_SIZE) {
+      const c = this.chunk((offset - co) / RAM_CHUNK_SIZE);
+      for (let i = 0; i < len; i++) c[co + i] = src[srcOff + i]!;
+      return;
+    }
     while (len > 0) {
       const ci = Math.floor(offset / RAM_CHUNK_SIZE);
       const co = offset - ci * RAM_CHUNK_SIZE;
