@@ -657,4 +657,51 @@ describe('dirty tracking through the access paths (11.4)', () => {
     as.stlLe(0x7000, 1);
     assert.equal(ms.dirty.getDirty(base + 0x7000, 1, DIRTY_MEMORY_MIGRATION), false);
   });
+
+  it('marks every page a sequential writer touches, round after round, with pages dirty in between', () => {
+    // A writer sweeping the RAM twice per round, as a guest memset would, with the dirty bitmap
+    // cleared between rounds as migration does. Pages already dirty may be written without marking
+    // (QEMU's TLB_NOTDIRTY), but every page written after a clear must be dirty again, and no page
+    // that was not written may be.
+    const ms = new MemorySystem();
+    const sys = ms.container('sys', 0x1000000);
+    const ram = ms.ram('ram', 0x40000); // 64 pages
+    sys.addSubregion(0x100000, ram);
+    const as = ms.addressSpace(sys);
+    const base = ram.ramBlock!.offset;
+    const dirtyPages = () => {
+      const pages: number[] = [];
+      for (let p = 0; p < 64; p++)
+        if (ms.dirty.getDirty(base + p * 0x1000, 1, DIRTY_MEMORY_MIGRATION)) pages.push(p);
+      return pages;
+    };
+    ms.globalDirtyLogStart();
+    for (const [from, to] of [
+      [0, 64],
+      [10, 20],
+      [30, 64],
+      [0, 5],
+    ] as const) {
+      ms.dirty.snapshotAndClear(base, 0x40000, DIRTY_MEMORY_MIGRATION);
+      assert.deepEqual(dirtyPages(), []);
+      for (let pass = 0; pass < 2; pass++) {
+        for (let p = from; p < to; p++) {
+          as.stlLe(0x100000 + p * 0x1000 + 4 * pass, pass + 1);
+          as.stb(0x100000 + p * 0x1000 + 100, p);
+          as.stqLe(0x100000 + p * 0x1000 + 200, BigInt(p));
+        }
+      }
+      const want = Array.from({ length: to - from }, (_, i) => from + i);
+      assert.deepEqual(dirtyPages(), want, `pages ${from}..${to}`);
+      // A page next to the swept run, written now, is marked too.
+      if (to < 64) {
+        as.stwLe(0x100000 + to * 0x1000, 7);
+        assert.equal(ms.dirty.getDirty(base + to * 0x1000, 1, DIRTY_MEMORY_MIGRATION), true);
+      }
+    }
+    ms.globalDirtyLogStop();
+    // What was written landed in RAM.
+    assert.equal(as.ldub(0x100000 + 3 * 0x1000 + 100), 3);
+    assert.equal(as.ldqLe(0x100000 + 63 * 0x1000 + 200), 63n);
+  });
 });

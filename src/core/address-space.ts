@@ -47,6 +47,8 @@ const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SIZE - 1;
 const SAFE_LIMIT = 2 ** 53;
 const DEVICE_MASK = DEVICE_PAGES - 1;
+// Pages a dirty-run search looks at in each direction (whole bitmap words at a time).
+const DIRTY_SCAN = 1 << 16;
 
 /** An ioeventfd as collected for an address space: the region's entry moved to guest addresses. */
 export interface AddressSpaceIoeventfd extends RegionIoeventfd {
@@ -130,28 +132,37 @@ export class AddressSpace {
    * (a "huge page" entry in front of the TLB). A hit costs a subtraction, a range check and one
    * typed-array access, which is what lets sequential and random accesses inside a large RAM
    * region run near the speed of a plain typed array. It covers whole-page sections only, so the
-   * section rules (R9.2) hold for every access it serves; writes use it only while nothing logs
-   * the region's pages. Separate windows for reads and writes, like the TLBs.
+   * section rules (R9.2) hold for every access it serves; while some client logs the range, the
+   * write window covers only pages already dirty for every such client (see setDirtyWindow).
+   * Separate windows for reads and writes, like the TLBs.
    */
   private readWin: RamWindow = NO_WINDOW;
   private writeWin: RamWindow = NO_WINDOW;
-  // What the inline probes read: the windows above, or NO_WINDOW while armed (see publish()).
-  // Read window: views that start at the window's first byte and end with it, so that an index
-  // outside the window, or a fraction (an unaligned or non-integer address), reads `undefined`:
-  // the typed array's own bounds check is the window check.
+  // What the inline probes read: the windows above, or NO_WINDOW while armed (see publish()):
+  // the first guest address, the views, and their lengths in elements. A probe computes the
+  // element index j, takes k = j | 0 and hits when k === j (an integer, so an aligned address)
+  // and k >>> 0 < length (in the window). Never reading outside a typed array matters: once V8
+  // has seen one out-of-bounds read at a site it compiles every later access there in a mode that
+  // made hits 3-4x slower (measured), and emulators miss the window all the time (devices, other
+  // RAM ranges).
   private rLo = 0;
   private rU8: Uint8Array = EMPTY_U8;
   private rU16: Uint16Array = EMPTY_U16;
   private rU32: Uint32Array = EMPTY_U32;
   private rU64: BigUint64Array = EMPTY_U64;
-  // Write window: the same views. A store cannot tell it fell outside, so stores read an element
-  // first (the 8-byte one reads the 32-bit view, since a 64-bit read would make a bigint).
+  private rN8 = 0;
+  private rN16 = 0;
+  private rN32 = 0;
+  private rN64 = 0;
   private wLo = 0;
   private wU8: Uint8Array = EMPTY_U8;
   private wU16: Uint16Array = EMPTY_U16;
   private wU32: Uint32Array = EMPTY_U32;
   private wU64: BigUint64Array = EMPTY_U64;
-  private wF64: Float64Array = EMPTY_F64;
+  private wN8 = 0;
+  private wN16 = 0;
+  private wN32 = 0;
+  private wN64 = 0;
   /** Device pages, for register accesses that skip the flat-view search. */
   private readonly it = new IoTlb<MemoryRegion>();
   // Device pages per kind of typed access (see DevicePages): reads and writes of 1 byte, and of 2
@@ -701,71 +712,25 @@ export class AddressSpace {
   // Typed loads and stores (QEMU address_space_ld*/st*). Addresses are numbers below 2^53 or, through
   // load()/store(), bigints. Values of up to 4 bytes are numbers, 8-byte values bigints.
   //
-  // Each helper is the TLB probe and nothing else, so that V8 inlines it into the caller's loop.
-  // The probe also validates: `addr & PAGE_MASK` of a fraction, a negative number or NaN never
-  // reproduces a cached tag, so bad addresses always reach the slow path, which throws.
+  // Each helper is one probe (the RAM window, or the TLB for big-endian ones) and a call to the
+  // shared miss path, so that V8 inlines it into the caller's loop. The probes also validate: a
+  // fraction, a negative number or NaN never hits the window or reproduces a cached tag, so bad
+  // addresses always reach the slow path, which throws.
 
   /** Loads a byte. */
   ldub(addr: number): number {
-    const v = this.rU8[addr - this.rLo];
-    if (v !== undefined) {
-      return v;
-    }
-    return this.ldubTlb(addr);
-  }
-
-  /** The rest of {@link ldub}: TLB, device page, then the general path (kept out of line). */
-  private ldubTlb(addr: number): number {
-    if (this.armed) this.disarm();
-    const t = this.rt;
-    const e = t.e;
-    const off = addr & PAGE_MASK;
-    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-    if (e[i] === addr - off) {
-      return t.u8[e[i + 2]! | 0]![(e[i + 1]! | 0) + off]!;
-    }
-    const d = this.dR1;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xfff)) {
-      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 1, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK; // a nested access inside the callback may have failed
-      return typeof r === 'number' ? r & 0xff : Number(BigInt.asUintN(8, r));
-    }
-    const v = this.ioLoad(addr, 1, false);
-    return v >= 0 ? v : (this.loadSlow(addr, 1, false) as number);
+    const j = addr - this.rLo;
+    const k = j | 0;
+    if (k === j && k >>> 0 < this.rN8) return this.rU8[k]!;
+    return this.loadMiss(addr, 1, false) as number;
   }
 
   /** Loads a little-endian 16-bit value. */
   lduwLe(addr: number): number {
-    const v = this.rU16[(addr - this.rLo) * 0.5];
-    if (v !== undefined) {
-      return v;
-    }
-    return this.lduwLeTlb(addr);
-  }
-
-  /** The rest of {@link lduwLe}: TLB, device page, then the general path (kept out of line). */
-  private lduwLeTlb(addr: number): number {
-    if (this.armed) this.disarm();
-    const t = this.rt;
-    const e = t.e;
-    const off = addr & PAGE_MASK;
-    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-    if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
-      const b = (e[i + 1]! | 0) + off;
-      return HOST_LE && (b & 1) === 0
-        ? t.u16[e[i + 2]! | 0]![b >>> 1]!
-        : t.dv[e[i + 2]! | 0]!.getUint16(b, true);
-    }
-    const d = this.dR2l;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffe)) {
-      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 2, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK; // a nested access inside the callback may have failed
-      return typeof r === 'number' ? r & 0xffff : Number(BigInt.asUintN(16, r));
-    }
-    const v = this.ioLoad(addr, 2, false);
-    return v >= 0 ? v : (this.loadSlow(addr, 2, false) as number);
+    const j = (addr - this.rLo) * 0.5;
+    const k = j | 0;
+    if (k === j && k >>> 0 < this.rN16) return this.rU16[k]!;
+    return this.loadMiss(addr, 2, false) as number;
   }
 
   /** Loads a big-endian 16-bit value. */
@@ -778,48 +743,15 @@ export class AddressSpace {
       this.res = MEMTX_OK;
       return t.dv[e[i + 2]! | 0]!.getUint16((e[i + 1]! | 0) + off, false);
     }
-    const d = this.dR2b;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffe)) {
-      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 2, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK; // a nested access inside the callback may have failed
-      return typeof r === 'number' ? r & 0xffff : Number(BigInt.asUintN(16, r));
-    }
-    const v = this.ioLoad(addr, 2, true);
-    return v >= 0 ? v : (this.loadSlow(addr, 2, true) as number);
+    return this.loadMiss(addr, 2, true) as number;
   }
 
   /** Loads a little-endian 32-bit value. */
   ldlLe(addr: number): number {
-    const v = this.rU32[(addr - this.rLo) * 0.25];
-    if (v !== undefined) {
-      return v;
-    }
-    return this.ldlLeTlb(addr);
-  }
-
-  /** The rest of {@link ldlLe}: TLB, device page, then the general path (kept out of line). */
-  private ldlLeTlb(addr: number): number {
-    if (this.armed) this.disarm();
-    const t = this.rt;
-    const e = t.e;
-    const off = addr & PAGE_MASK;
-    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-    if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
-      const b = (e[i + 1]! | 0) + off;
-      return HOST_LE && (b & 3) === 0
-        ? t.u32[e[i + 2]! | 0]![b >>> 2]!
-        : t.dv[e[i + 2]! | 0]!.getUint32(b, true);
-    }
-    const d = this.dR4l;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffc)) {
-      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 4, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK; // a nested access inside the callback may have failed
-      return typeof r === 'number' ? r >>> 0 : Number(BigInt.asUintN(32, r));
-    }
-    const v = this.ioLoad(addr, 4, false);
-    return v >= 0 ? v : (this.loadSlow(addr, 4, false) as number);
+    const j = (addr - this.rLo) * 0.25;
+    const k = j | 0;
+    if (k === j && k >>> 0 < this.rN32) return this.rU32[k]!;
+    return this.loadMiss(addr, 4, false) as number;
   }
 
   /** Loads a big-endian 32-bit value. */
@@ -832,40 +764,15 @@ export class AddressSpace {
       this.res = MEMTX_OK;
       return t.dv[e[i + 2]! | 0]!.getUint32((e[i + 1]! | 0) + off, false);
     }
-    const d = this.dR4b;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffc)) {
-      const r = d.ops[j]!.read!(d.base[j]! + (addr & PAGE_MASK), 4, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK; // a nested access inside the callback may have failed
-      return typeof r === 'number' ? r >>> 0 : Number(BigInt.asUintN(32, r));
-    }
-    const v = this.ioLoad(addr, 4, true);
-    return v >= 0 ? v : (this.loadSlow(addr, 4, true) as number);
+    return this.loadMiss(addr, 4, true) as number;
   }
 
   /** Loads a little-endian 64-bit value. */
   ldqLe(addr: number): bigint {
-    const v = this.rU64[(addr - this.rLo) * 0.125];
-    if (v !== undefined) {
-      return v;
-    }
-    return this.ldqLeTlb(addr);
-  }
-
-  /** The rest of {@link ldqLe}: TLB, device page, then the general path (kept out of line). */
-  private ldqLeTlb(addr: number): bigint {
-    if (this.armed) this.disarm();
-    const t = this.rt;
-    const e = t.e;
-    const off = addr & PAGE_MASK;
-    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-    if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
-      const b = (e[i + 1]! | 0) + off;
-      return HOST_LE && (b & 7) === 0
-        ? t.u64[e[i + 2]! | 0]![b >>> 3]!
-        : t.dv[e[i + 2]! | 0]!.getBigUint64(b, true);
-    }
-    return this.loadSlow(addr, 8, false) as bigint;
+    const j = (addr - this.rLo) * 0.125;
+    const k = j | 0;
+    if (k === j && k >>> 0 < this.rN64) return this.rU64[k]!;
+    return this.loadMiss(addr, 8, false) as bigint;
   }
 
   /** Loads a big-endian 64-bit value. */
@@ -878,75 +785,29 @@ export class AddressSpace {
       this.res = MEMTX_OK;
       return t.dv[e[i + 2]! | 0]!.getBigUint64((e[i + 1]! | 0) + off, false);
     }
-    return this.loadSlow(addr, 8, true) as bigint;
+    return this.loadMiss(addr, 8, true) as bigint;
   }
 
   /** Stores a byte (the value is truncated to 8 bits). */
   stb(addr: number, value: number): void {
-    // Reading the element first is the window check (undefined outside it or when unaligned).
-    const u = this.wU8;
-    const k = addr - this.wLo;
-    if (u[k] !== undefined) {
-      u[k] = value;
+    const j = addr - this.wLo;
+    const k = j | 0;
+    if (k === j && k >>> 0 < this.wN8) {
+      this.wU8[k] = value;
       return;
     }
-    this.stbTlb(addr, value);
-  }
-
-  /** The rest of {@link stb}: TLB, device page, then the general path (kept out of line). */
-  private stbTlb(addr: number, value: number): void {
-    if (this.armed) this.disarm();
-    const t = this.wt;
-    const e = t.e;
-    const off = addr & PAGE_MASK;
-    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-    if (e[i] === addr - off) {
-      t.u8[e[i + 2]! | 0]![(e[i + 1]! | 0) + off] = value;
-      return;
-    }
-    const d = this.dW1;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xfff)) {
-      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xff, 1, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK;
-      return;
-    }
-    if (!this.ioStore(addr, 1, value, false)) this.storeSlow(addr, 1, value, false);
+    this.storeMiss(addr, 1, value, false);
   }
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
   stwLe(addr: number, value: number): void {
-    // Reading the element first is the window check (undefined outside it or when unaligned).
-    const u = this.wU16;
-    const k = (addr - this.wLo) * 0.5;
-    if (u[k] !== undefined) {
-      u[k] = value;
+    const j = (addr - this.wLo) * 0.5;
+    const k = j | 0;
+    if (k === j && k >>> 0 < this.wN16) {
+      this.wU16[k] = value;
       return;
     }
-    this.stwLeTlb(addr, value);
-  }
-
-  /** The rest of {@link stwLe}: TLB, device page, then the general path (kept out of line). */
-  private stwLeTlb(addr: number, value: number): void {
-    if (this.armed) this.disarm();
-    const t = this.wt;
-    const e = t.e;
-    const off = addr & PAGE_MASK;
-    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-    if (e[i] === addr - off && off <= PAGE_SIZE - 2) {
-      const b = (e[i + 1]! | 0) + off;
-      if (HOST_LE && (b & 1) === 0) t.u16[e[i + 2]! | 0]![b >>> 1] = value;
-      else t.dv[e[i + 2]! | 0]!.setUint16(b, value, true);
-      return;
-    }
-    const d = this.dW2l;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffe)) {
-      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xffff, 2, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK;
-      return;
-    }
-    if (!this.ioStore(addr, 2, value, false)) this.storeSlow(addr, 2, value, false);
+    this.storeMiss(addr, 2, value, false);
   }
 
   /** Stores a big-endian 16-bit value. */
@@ -960,49 +821,18 @@ export class AddressSpace {
       t.dv[e[i + 2]! | 0]!.setUint16((e[i + 1]! | 0) + off, value, false);
       return;
     }
-    const d = this.dW2b;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffe)) {
-      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value & 0xffff, 2, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK;
-      return;
-    }
-    if (!this.ioStore(addr, 2, value, true)) this.storeSlow(addr, 2, value, true);
+    this.storeMiss(addr, 2, value, true);
   }
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
   stlLe(addr: number, value: number): void {
-    // Reading the element first is the window check (undefined outside it or when unaligned).
-    const u = this.wU32;
-    const k = (addr - this.wLo) * 0.25;
-    if (u[k] !== undefined) {
-      u[k] = value;
+    const j = (addr - this.wLo) * 0.25;
+    const k = j | 0;
+    if (k === j && k >>> 0 < this.wN32) {
+      this.wU32[k] = value;
       return;
     }
-    this.stlLeTlb(addr, value);
-  }
-
-  /** The rest of {@link stlLe}: TLB, device page, then the general path (kept out of line). */
-  private stlLeTlb(addr: number, value: number): void {
-    if (this.armed) this.disarm();
-    const t = this.wt;
-    const e = t.e;
-    const off = addr & PAGE_MASK;
-    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-    if (e[i] === addr - off && off <= PAGE_SIZE - 4) {
-      const b = (e[i + 1]! | 0) + off;
-      if (HOST_LE && (b & 3) === 0) t.u32[e[i + 2]! | 0]![b >>> 2] = value;
-      else t.dv[e[i + 2]! | 0]!.setUint32(b, value, true);
-      return;
-    }
-    const d = this.dW4l;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffc)) {
-      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value >>> 0, 4, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK;
-      return;
-    }
-    if (!this.ioStore(addr, 4, value, false)) this.storeSlow(addr, 4, value, false);
+    this.storeMiss(addr, 4, value, false);
   }
 
   /** Stores a big-endian 32-bit value. */
@@ -1016,43 +846,18 @@ export class AddressSpace {
       t.dv[e[i + 2]! | 0]!.setUint32((e[i + 1]! | 0) + off, value, false);
       return;
     }
-    const d = this.dW4b;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & 0xffc)) {
-      d.ops[j]!.write!(d.base[j]! + (addr & PAGE_MASK), value >>> 0, 4, MEMTXATTRS_UNSPECIFIED);
-      this.res = MEMTX_OK;
-      return;
-    }
-    if (!this.ioStore(addr, 4, value, true)) this.storeSlow(addr, 4, value, true);
+    this.storeMiss(addr, 4, value, true);
   }
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
   stqLe(addr: number, value: bigint): void {
-    // The window check reads the same element through a Float64Array view: a 64-bit integer read
-    // would make a bigint, while a double read allocates nothing (measured: as fast as the store
-    // alone). Outside the window, or for a fraction, it reads undefined.
-    const k = (addr - this.wLo) * 0.125;
-    if (this.wF64[k] !== undefined) {
+    const j = (addr - this.wLo) * 0.125;
+    const k = j | 0;
+    if (k === j && k >>> 0 < this.wN64) {
       this.wU64[k] = value;
       return;
     }
-    this.stqLeTlb(addr, value);
-  }
-
-  /** The rest of {@link stqLe}: TLB, device page, then the general path (kept out of line). */
-  private stqLeTlb(addr: number, value: bigint): void {
-    if (this.armed) this.disarm();
-    const t = this.wt;
-    const e = t.e;
-    const off = addr & PAGE_MASK;
-    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-    if (e[i] === addr - off && off <= PAGE_SIZE - 8) {
-      const b = (e[i + 1]! | 0) + off;
-      if (HOST_LE && (b & 7) === 0) t.u64[e[i + 2]! | 0]![b >>> 3] = value;
-      else t.dv[e[i + 2]! | 0]!.setBigUint64(b, value, true);
-      return;
-    }
-    this.storeSlow(addr, 8, value, false);
+    this.storeMiss(addr, 8, value, false);
   }
 
   /** Stores a big-endian 64-bit value. */
@@ -1066,7 +871,107 @@ export class AddressSpace {
       t.dv[e[i + 2]! | 0]!.setBigUint64((e[i + 1]! | 0) + off, value, false);
       return;
     }
-    this.storeSlow(addr, 8, value, true);
+    this.storeMiss(addr, 8, value, true);
+  }
+
+  /**
+   * The rest of every typed load: the TLB, the device page of this kind of access, the general
+   * device probe, then the exact path. One function for all sizes and byte orders on purpose: its
+   * bytecode exceeds what V8 inlines, so it is never inlined into the helpers, whose optimized code
+   * then stays small enough for V8 to inline them into the caller's loop (once V8 has optimized a
+   * helper together with its miss path, it counts that whole size against inlining the helper).
+   */
+  private loadMiss(addr: number, size: number, bigEndian: boolean): number | bigint {
+    if (this.armed) this.disarm();
+    const t = this.rt;
+    const e = t.e;
+    const off = addr & PAGE_MASK;
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - size) {
+      const b = (e[i + 1]! | 0) + off;
+      const c = e[i + 2]! | 0;
+      if (HOST_LE && !bigEndian) {
+        switch (size) {
+          case 1:
+            return t.u8[c]![b]!;
+          case 2:
+            if ((b & 1) === 0) return t.u16[c]![b >>> 1]!;
+            break;
+          case 4:
+            if ((b & 3) === 0) return t.u32[c]![b >>> 2]!;
+            break;
+          default:
+            if ((b & 7) === 0) return t.u64[c]![b >>> 3]!;
+        }
+      }
+      return readDv(t.dv[c]!, b, size, bigEndian);
+    }
+    if (size !== 8) {
+      const d = this.dev[AddressSpace.kindOf(false, size, bigEndian)]!;
+      const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+      if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
+        const r = d.ops[j]!.read!(d.base[j]! + off, size, MEMTXATTRS_UNSPECIFIED);
+        this.res = MEMTX_OK; // a nested access inside the callback may have failed
+        return maskNumber(typeof r === 'number' ? r : Number(BigInt.asUintN(32, r)), size);
+      }
+      const v = this.ioLoad(addr, size, bigEndian);
+      if (v >= 0) return v;
+    }
+    return this.loadSlow(addr, size, bigEndian);
+  }
+
+  /** The rest of every typed store (see {@link loadMiss}, whose layout it shares). */
+  private storeMiss(addr: number, size: number, value: number | bigint, bigEndian: boolean): void {
+    if (this.armed) this.disarm();
+    const t = this.wt;
+    const e = t.e;
+    const off = addr & PAGE_MASK;
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (
+      e[i] === addr - off &&
+      off <= PAGE_SIZE - size &&
+      typeof value === (size === 8 ? 'bigint' : 'number')
+    ) {
+      const b = (e[i + 1]! | 0) + off;
+      const c = e[i + 2]! | 0;
+      if (HOST_LE && !bigEndian) {
+        switch (size) {
+          case 1:
+            t.u8[c]![b] = value as number;
+            return;
+          case 2:
+            if ((b & 1) === 0) {
+              t.u16[c]![b >>> 1] = value as number;
+              return;
+            }
+            break;
+          case 4:
+            if ((b & 3) === 0) {
+              t.u32[c]![b >>> 2] = value as number;
+              return;
+            }
+            break;
+          default:
+            if ((b & 7) === 0) {
+              t.u64[c]![b >>> 3] = value as bigint;
+              return;
+            }
+        }
+      }
+      writeDv(t.dv[c]!, b, size, value, bigEndian);
+      return;
+    }
+    if (size !== 8 && typeof value === 'number') {
+      const d = this.dev[AddressSpace.kindOf(true, size, bigEndian)]!;
+      const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+      if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
+        d.ops[j]!.write!(d.base[j]! + off, maskNumber(value, size), size, MEMTXATTRS_UNSPECIFIED);
+        this.res = MEMTX_OK;
+        return;
+      }
+      if (this.ioStore(addr, size, value, bigEndian)) return;
+    }
+    this.storeSlow(addr, size, value, bigEndian);
   }
 
   /**
@@ -1369,7 +1274,11 @@ export class AddressSpace {
     if (co + PAGE_SIZE > RAM_CHUNK_SIZE) return false;
     const chunk = block.chunk(ci);
     (isWrite ? this.wt : this.rt).fill(page, chunk, co);
-    if (HOST_LE && (isWrite ? mask === 0 : true)) this.setWindow(fr, ci, chunk, isWrite);
+    if (HOST_LE) {
+      if (!isWrite || mask === 0) this.setWindow(fr, ci, chunk, isWrite, 0, SAFE_LIMIT);
+      else if ((block.offset + off) % PAGE_SIZE === 0)
+        this.setDirtyWindow(fr, ci, chunk, page, co, block.offset + off, mask);
+    }
     return true;
   }
 
@@ -1377,15 +1286,22 @@ export class AddressSpace {
    * Points the read or write RAM window at the whole-page section of `fr` that lies in host chunk
    * `ci`, if that is more than a couple of pages and page aligned in the chunk.
    */
-  private setWindow(fr: FlatRange, ci: number, chunk: Uint8Array, isWrite: boolean): void {
+  private setWindow(
+    fr: FlatRange,
+    ci: number,
+    chunk: Uint8Array,
+    isWrite: boolean,
+    minLo: number,
+    maxHi: number,
+  ): void {
     if (fr.endN > SAFE_LIMIT) return;
     const chunkStart = ci * RAM_CHUNK_SIZE;
     // Guest addresses of the whole-page section and of the chunk.
     let lo = Math.ceil(fr.startN / PAGE_SIZE) * PAGE_SIZE;
     let hi = Math.floor(fr.endN / PAGE_SIZE) * PAGE_SIZE;
     const chunkLo = fr.startN + (chunkStart - fr.offsetN);
-    lo = Math.max(lo, chunkLo);
-    hi = Math.min(hi, chunkLo + chunk.length);
+    lo = Math.max(lo, chunkLo, minLo);
+    hi = Math.min(hi, chunkLo + chunk.length, maxHi);
     if (hi - lo < 2 * PAGE_SIZE) return;
     const base = fr.offsetN + (lo - fr.startN) - chunkStart;
     if (base % PAGE_SIZE !== 0) return;
@@ -1396,11 +1312,38 @@ export class AddressSpace {
     const u16 = new Uint16Array(buf, at, size >>> 1);
     const u32 = new Uint32Array(buf, at, size >>> 2);
     const u64 = new BigUint64Array(buf, at, size >>> 3);
-    const f64 = new Float64Array(buf, at, size >>> 3);
-    const win: RamWindow = { lo, u8, u16, u32, u64, f64 };
+    const win: RamWindow = { lo, u8, u16, u32, u64 };
     if (isWrite) this.writeWin = win;
     else this.readWin = win;
     this.publish();
+  }
+
+  /**
+   * The write window while some client logs the range (QEMU keeps such pages TLB_NOTDIRTY until
+   * written): the run of pages around guest page `page` (at byte `co` of the chunk, ram_addr
+   * `ramAddr`) that are already dirty for every logging client, since writes there have nothing
+   * to mark. A sequential writer grows the run page by page; each growth extends the current
+   * window instead of scanning back over it. Any clear of dirty bits drops the window.
+   */
+  private setDirtyWindow(
+    fr: FlatRange,
+    ci: number,
+    chunk: Uint8Array,
+    page: number,
+    co: number,
+    ramAddr: number,
+    mask: number,
+  ): void {
+    const dirty = this.system.dirty;
+    const rp = ramAddr / PAGE_SIZE;
+    const w = this.writeWin;
+    const adjacent =
+      w.u8.buffer === chunk.buffer &&
+      w.lo + w.u8.length === page &&
+      w.u8.byteOffset + w.u8.length === chunk.byteOffset + co;
+    const lo = adjacent ? w.lo : page - (rp - dirty.dirtyRunStart(rp, mask, rp - DIRTY_SCAN)) * PAGE_SIZE;
+    const hi = page + (dirty.dirtyRunEnd(rp, mask, rp + DIRTY_SCAN) - rp) * PAGE_SIZE;
+    this.setWindow(fr, ci, chunk, true, lo, hi);
   }
 
   /**
@@ -1415,13 +1358,20 @@ export class AddressSpace {
     this.rU16 = r.u16;
     this.rU32 = r.u32;
     this.rU64 = r.u64;
+    this.rN8 = r.u8.length;
+    this.rN16 = r.u16.length;
+    this.rN32 = r.u32.length;
+    this.rN64 = r.u64.length;
     const w = off ? NO_WINDOW : this.writeWin;
     this.wLo = w.lo;
     this.wU8 = w.u8;
     this.wU16 = w.u16;
     this.wU32 = w.u32;
     this.wU64 = w.u64;
-    this.wF64 = w.f64;
+    this.wN8 = w.u8.length;
+    this.wN16 = w.u16.length;
+    this.wN32 = w.u32.length;
+    this.wN64 = w.u64.length;
     const d = this.dev;
     const none = this.noDev;
     this.dR1 = off ? none : d[0]!;
@@ -1486,7 +1436,6 @@ const EMPTY_U8 = new Uint8Array(0);
 const EMPTY_U16 = new Uint16Array(0);
 const EMPTY_U32 = new Uint32Array(0);
 const EMPTY_U64 = new BigUint64Array(0);
-const EMPTY_F64 = new Float64Array(0);
 
 /** Views of one RAM window (see {@link AddressSpace}'s window fields). */
 interface RamWindow {
@@ -1496,8 +1445,6 @@ interface RamWindow {
   readonly u16: Uint16Array;
   readonly u32: Uint32Array;
   readonly u64: BigUint64Array;
-  /** The 8-byte elements as doubles: only read, as the 8-byte store's window check. */
-  readonly f64: Float64Array;
 }
 
 /** No window: every probe misses. Immutable, so one instance serves every address space. */
@@ -1507,7 +1454,6 @@ const NO_WINDOW: RamWindow = Object.freeze({
   u16: EMPTY_U16,
   u32: EMPTY_U32,
   u64: EMPTY_U64,
-  f64: EMPTY_F64,
 });
 
 /** QEMU `memory_access_is_direct` for reads. */

@@ -129,6 +129,42 @@ export class DirtyMemory {
     return true;
   }
 
+  /** The 32 pages of bitmap word `w` that are dirty for every client in `mask`, as a bit mask. */
+  private wordDirtyForAll(w: number, mask: number): number {
+    let bits = -1;
+    for (let c = 0; c < DIRTY_MEMORY_NUM; c++) if (mask & (1 << c)) bits &= this.maps[c]![w] ?? 0;
+    return bits;
+  }
+
+  /**
+   * The first page of the run of pages dirty for every client in `mask` that ends at `page` (itself
+   * dirty), looking no further back than `limit`. Whole words are checked at once.
+   */
+  dirtyRunStart(page: number, mask: number, limit: number): number {
+    let p = page;
+    while (p > limit) {
+      const q = p - 1;
+      if ((q & 31) === 31 && q - 31 >= limit && this.wordDirtyForAll(q >>> 5, mask) === -1) p -= 32;
+      else if (this.pageDirtyForAll(q, mask)) p = q;
+      else break;
+    }
+    return p;
+  }
+
+  /**
+   * The end (exclusive) of the run of pages dirty for every client in `mask` that starts at `page`
+   * (itself dirty), looking no further than `limit`. Whole words are checked at once.
+   */
+  dirtyRunEnd(page: number, mask: number, limit: number): number {
+    let p = page + 1;
+    while (p < limit) {
+      if ((p & 31) === 0 && p + 32 <= limit && this.wordDirtyForAll(p >>> 5, mask) === -1) p += 32;
+      else if (this.pageDirtyForAll(p, mask)) p++;
+      else break;
+    }
+    return Math.min(p, limit);
+  }
+
   /** QEMU `cpu_physical_memory_is_clean`: clean for all three clients. */
   isClean(addr: number): boolean {
     return this.rangeIncludesClean(addr, 1, DIRTY_CLIENTS_ALL) === DIRTY_CLIENTS_ALL;
