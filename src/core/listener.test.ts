@@ -199,3 +199,64 @@ describe('MemoryListener', () => {
     assert.deepEqual(log, ['del 2000-27ff dev 2700+100']);
   });
 });
+
+describe('global dirty logging and the guest run state (R11.8, R11.9)', () => {
+  // Expectations follow QEMU 7.2's memory_global_dirty_log_start/stop and the postponed stop
+  // (softmmu/memory.c): a stop while the VM is stopped waits for the VM to run again. Log masks
+  // are client bits: MIGRATION is client 2, so logging adds 1 << 2 = 4.
+  function machine() {
+    const ms = new MemorySystem();
+    const sys = ms.container('sys', 0x100000);
+    sys.addSubregion(0, ms.ram('ram', 0x10000));
+    const as = ms.addressSpace(sys);
+    const log: string[] = [];
+    as.addListener({
+      logGlobalStart: () => log.push('global start'),
+      logGlobalStop: () => log.push('global stop'),
+      logStart: (s, o, n) => log.push(`start ${s.mr?.name} ${o}->${n}`),
+      logStop: (s, o, n) => log.push(`stop ${s.mr?.name} ${o}->${n}`),
+    });
+    return { ms, log };
+  }
+
+  it('stops at once while the guest runs', () => {
+    const { ms, log } = machine();
+    ms.globalDirtyLogStart(1);
+    ms.globalDirtyLogStop(1);
+    assert.equal(ms.globalDirtyTracking, 0);
+    assert.deepEqual(log, ['global start', 'start ram 0->4', 'stop ram 4->0', 'global stop']);
+  });
+
+  it('postpones a stop while the guest is stopped, until it runs again', () => {
+    const { ms, log } = machine();
+    ms.globalDirtyLogStart(1);
+    ms.setRunning(false);
+    ms.globalDirtyLogStop(1);
+    assert.equal(ms.globalDirtyTracking, 1, 'still logging');
+    assert.deepEqual(log, ['global start', 'start ram 0->4']);
+    ms.setRunning(true);
+    assert.equal(ms.globalDirtyTracking, 0);
+    assert.deepEqual(log.slice(2), ['stop ram 4->0', 'global stop']);
+    ms.setRunning(false);
+    ms.setRunning(true); // nothing postponed: nothing happens
+    assert.equal(log.length, 4);
+  });
+
+  it('cancels a postponed stop of the reasons started again, and batches the others', () => {
+    const { ms, log } = machine();
+    ms.globalDirtyLogStart(1 | 2);
+    ms.setRunning(false);
+    ms.globalDirtyLogStop(1);
+    // start(1) removes 1 from the postponed stop, which is then empty: logging just goes on.
+    ms.globalDirtyLogStart(1);
+    assert.equal(ms.globalDirtyTracking, 3);
+    ms.globalDirtyLogStop(1);
+    ms.globalDirtyLogStop(2);
+    assert.equal(ms.globalDirtyTracking, 3);
+    // start(4) settles the postponed stop of 1 and 2 first (the set empties: listeners hear the
+    // stop), then starts 4 as a first reason (listeners hear the start again).
+    ms.globalDirtyLogStart(4);
+    assert.equal(ms.globalDirtyTracking, 4);
+    assert.deepEqual(log.slice(2), ['stop ram 4->0', 'global stop', 'global start', 'start ram 0->4']);
+  });
+});

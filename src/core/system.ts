@@ -116,6 +116,11 @@ export class MemorySystem {
   ioeventfdCount = 0;
   /** Active global dirty tracking reasons (QEMU `global_dirty_tracking`). */
   globalDirtyTracking = 0;
+  private runState = true;
+  // A global dirty-log stop requested while the guest was stopped (QEMU's postponed_stop_flags and
+  // its registered vmstate_change handler).
+  private postponedStopFlags = 0;
+  private stopPostponed = false;
   /** Dirty bitmaps of this machine's ram_addr space. */
   readonly dirty = new DirtyMemory();
   /**
@@ -516,11 +521,35 @@ export class MemorySystem {
   // Dirty logging
 
   /**
+   * Whether the guest is running (QEMU `runstate_is_running()`); true until {@link setRunning}
+   * says otherwise. The memory core uses it only to postpone a global dirty-log stop while the
+   * guest is stopped (R11.9).
+   */
+  get running(): boolean {
+    return this.runState;
+  }
+
+  /**
+   * Tells the memory system that the guest stopped or started running (what QEMU's run-state
+   * change handlers hear from `vm_stop` / `vm_start`). A dirty-log stop requested while the guest
+   * was stopped takes effect when it runs again.
+   */
+  setRunning(running: boolean): void {
+    this.runState = running;
+    if (running && this.stopPostponed) this.runPostponedStop();
+  }
+
+  /**
    * QEMU `memory_global_dirty_log_start`: adds tracking reasons (`GLOBAL_DIRTY_MIGRATION` = 1,
-   * `DIRTY_RATE` = 2, `LIMIT` = 4). The first reason tells listeners (`logGlobalStart`) and then
+   * `DIRTY_RATE` = 2, `LIMIT` = 4). A stop postponed while the guest was stopped is settled first,
+   * minus the reasons being started. The first reason tells listeners (`logGlobalStart`) and then
    * re-renders, which adds the MIGRATION client to RAM ranges (listeners hear `logStart`).
    */
   globalDirtyLogStart(flags = 1): void {
+    if (this.stopPostponed) {
+      this.postponedStopFlags &= ~flags;
+      this.runPostponedStop();
+    }
     const add = flags & ~this.globalDirtyTracking;
     if (!add) return;
     const old = this.globalDirtyTracking;
@@ -534,10 +563,30 @@ export class MemorySystem {
   }
 
   /**
-   * QEMU `memory_global_dirty_log_stop` (for a running machine): removes tracking reasons; when none
-   * is left, re-renders (listeners hear `logStop`) and then calls `logGlobalStop` in reverse order.
+   * QEMU `memory_global_dirty_log_stop`: removes tracking reasons; when none is left, re-renders
+   * (listeners hear `logStop`) and then calls `logGlobalStop` in reverse order. While the guest is
+   * stopped ({@link running} false) the stop is postponed, and batched with later ones, until it
+   * runs again or logging is started again.
    */
   globalDirtyLogStop(flags = 1): void {
+    if (!this.runState) {
+      this.postponedStopFlags |= flags;
+      this.stopPostponed = true;
+      return;
+    }
+    this.doGlobalDirtyLogStop(flags);
+  }
+
+  /** QEMU `memory_global_dirty_log_stop_postponed_run`. */
+  private runPostponedStop(): void {
+    const flags = this.postponedStopFlags;
+    this.postponedStopFlags = 0;
+    this.stopPostponed = false;
+    if (flags) this.doGlobalDirtyLogStop(flags);
+  }
+
+  /** QEMU `memory_global_dirty_log_do_stop`. */
+  private doGlobalDirtyLogStop(flags: number): void {
     const del = flags & this.globalDirtyTracking;
     if (!del) return;
     this.globalDirtyTracking &= ~del;

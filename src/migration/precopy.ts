@@ -357,7 +357,13 @@ class Outgoing {
   private async stopGuest(): Promise<void> {
     if (!this.guestStopped) {
       this.guestStopped = true;
-      await this.opt.guest?.stop();
+      const guest = this.opt.guest;
+      if (guest) {
+        await guest.stop();
+        // As QEMU's vm_stop: the memory core now postpones the dirty-log stop (R11.9), so a source
+        // that stays stopped after the migration keeps logging until it runs again.
+        this.ms.setRunning(false);
+      }
     }
   }
 
@@ -481,7 +487,11 @@ class Outgoing {
         ms.dirty.setRange(block.offset, block.usedLength, 1 << DIRTY_MEMORY_MIGRATION);
       if (this.guestStopped && !this.stats.postcopy) {
         this.guestStopped = false;
-        await this.opt.guest?.resume();
+        const guest = this.opt.guest;
+        if (guest) {
+          ms.setRunning(true); // runs the postponed dirty-log stop, as vm_start does
+          await guest.resume();
+        }
       }
       try {
         await this.conn.close();
