@@ -79,6 +79,15 @@ export function run() {
   const raw32 = new Uint32Array(raw.buffer);
   const raw64 = new BigUint64Array(raw.buffer);
   const as = big.as;
+  // The hot set holds random bytes on both sides, as guest memory does: a path that boxed large
+  // word values would show here, and not with all-zero memory.
+  {
+    const next = rng(11);
+    const bytes = new Uint8Array(16 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = next() & 0xff;
+    raw.set(bytes);
+    as.write(0, bytes);
+  }
 
   for (const [setName, span] of [
     ['16KiB-hot-set', 16 * 1024],

@@ -701,7 +701,9 @@ export class AddressSpace {
   // load()/store(), bigints. Values of up to 4 bytes are numbers, 8-byte values bigints.
   //
   // Each helper is one probe (the RAM window, or the TLB for big-endian ones) and a call to the
-  // shared miss path, so that V8 inlines it into the caller's loop. The probes also validate: a
+  // shared miss path, so that V8 inlines it into the caller's loop. `>>> 0` on what the miss path
+  // returns tells V8 both paths yield a uint32: otherwise it merges them as tagged values, and every
+  // window hit tagged its value (allocating a heap number for words of 2^31 and above). The probes also validate: a
   // fraction, a negative number or NaN never hits the window or reproduces a cached tag, so bad
   // addresses always reach the slow path, which throws.
 
@@ -710,7 +712,7 @@ export class AddressSpace {
     const j = addr - this.rLo;
     const k = j | 0;
     if (k === j && k >>> 0 < this.rN8) return this.rU8[k]!;
-    return this.loadMiss(addr, 1, false) as number;
+    return (this.loadMiss(addr, 1, false) as number) >>> 0;
   }
 
   /** Loads a little-endian 16-bit value. */
@@ -718,7 +720,7 @@ export class AddressSpace {
     const j = (addr - this.rLo) * 0.5;
     const k = j | 0;
     if (k === j && k >>> 0 < this.rN16) return this.rU16[k]!;
-    return this.loadMiss(addr, 2, false) as number;
+    return (this.loadMiss(addr, 2, false) as number) >>> 0;
   }
 
   /** Loads a big-endian 16-bit value. */
@@ -731,7 +733,7 @@ export class AddressSpace {
       this.res = MEMTX_OK;
       return t.dv[e[i + 2]! | 0]!.getUint16((e[i + 1]! | 0) + off, false);
     }
-    return this.loadMiss(addr, 2, true) as number;
+    return (this.loadMiss(addr, 2, true) as number) >>> 0;
   }
 
   /** Loads a little-endian 32-bit value. */
@@ -739,7 +741,7 @@ export class AddressSpace {
     const j = (addr - this.rLo) * 0.25;
     const k = j | 0;
     if (k === j && k >>> 0 < this.rN32) return this.rU32[k]!;
-    return this.loadMiss(addr, 4, false) as number;
+    return (this.loadMiss(addr, 4, false) as number) >>> 0;
   }
 
   /** Loads a big-endian 32-bit value. */
@@ -752,7 +754,7 @@ export class AddressSpace {
       this.res = MEMTX_OK;
       return t.dv[e[i + 2]! | 0]!.getUint32((e[i + 1]! | 0) + off, false);
     }
-    return this.loadMiss(addr, 4, true) as number;
+    return (this.loadMiss(addr, 4, true) as number) >>> 0;
   }
 
   /** Loads a little-endian 64-bit value. */
