@@ -143,30 +143,26 @@ export class AddressSpace {
   private readWin: RamWindow = NO_WINDOW;
   private writeWin: RamWindow = NO_WINDOW;
   // What the inline probes read: the windows above, or NO_WINDOW while armed (see publish()):
-  // the first guest address, the views, and their lengths in elements. A probe computes the
-  // element index j, takes k = j | 0 and hits when k === j (an integer, so an aligned address)
-  // and k >>> 0 < length (in the window). Never reading outside a typed array matters: once V8
-  // has seen one out-of-bounds read at a site it compiles every later access there in a mode that
-  // made hits 3-4x slower (measured), and emulators miss the window all the time (devices, other
-  // RAM ranges).
+  // the first guest address, the views, and the length in bytes. A probe takes the offset o in
+  // the window and k = o | 0, and hits when k === o (an integer), k is aligned for the size and
+  // 0 <= k < length: int32 operations only (measured 10-25% faster than an index computed in
+  // floating point and an unsigned compare, which V8 does in floating point). Whole pages make
+  // an aligned k below the length a whole element. Never reading outside a typed array matters:
+  // once V8 has seen one out-of-bounds read at a site it compiles every later access there in a
+  // mode that made hits 3-4x slower (measured), and emulators miss the window all the time
+  // (devices, other RAM ranges).
   private rLo = 0;
   private rU8: Uint8Array = EMPTY_U8;
   private rU16: Uint16Array = EMPTY_U16;
   private rU32: Uint32Array = EMPTY_U32;
   private rU64: BigUint64Array = EMPTY_U64;
   private rN8 = 0;
-  private rN16 = 0;
-  private rN32 = 0;
-  private rN64 = 0;
   private wLo = 0;
   private wU8: Uint8Array = EMPTY_U8;
   private wU16: Uint16Array = EMPTY_U16;
   private wU32: Uint32Array = EMPTY_U32;
   private wU64: BigUint64Array = EMPTY_U64;
   private wN8 = 0;
-  private wN16 = 0;
-  private wN32 = 0;
-  private wN64 = 0;
   /** Device pages, for register accesses that skip the flat-view search. */
   private readonly it = new IoTlb<MemoryRegion>();
   // Device pages per kind of typed access (see DevicePages): reads and writes of 1 byte, and of 2
@@ -713,18 +709,18 @@ export class AddressSpace {
 
   /** Loads a byte. */
   ldub(addr: number): number {
-    const j = addr - this.rLo;
-    const k = j | 0;
-    if (k === j && k >>> 0 < this.rN8) return this.rU8[k]!;
+    const o = addr - this.rLo;
+    const k = o | 0;
+    if (k === o && k >= 0 && k < this.rN8) return this.rU8[k]!;
     this.missAddr = addr;
     return (this.loadMiss(1, false) as number) >>> 0;
   }
 
   /** Loads a little-endian 16-bit value. */
   lduwLe(addr: number): number {
-    const j = (addr - this.rLo) * 0.5;
-    const k = j | 0;
-    if (k === j && k >>> 0 < this.rN16) return this.rU16[k]!;
+    const o = addr - this.rLo;
+    const k = o | 0;
+    if (k === o && (k & 1) === 0 && k >= 0 && k < this.rN8) return this.rU16[k >> 1]!;
     this.missAddr = addr;
     return (this.loadMiss(2, false) as number) >>> 0;
   }
@@ -745,9 +741,9 @@ export class AddressSpace {
 
   /** Loads a little-endian 32-bit value. */
   ldlLe(addr: number): number {
-    const j = (addr - this.rLo) * 0.25;
-    const k = j | 0;
-    if (k === j && k >>> 0 < this.rN32) return this.rU32[k]!;
+    const o = addr - this.rLo;
+    const k = o | 0;
+    if (k === o && (k & 3) === 0 && k >= 0 && k < this.rN8) return this.rU32[k >> 2]!;
     this.missAddr = addr;
     return (this.loadMiss(4, false) as number) >>> 0;
   }
@@ -768,9 +764,9 @@ export class AddressSpace {
 
   /** Loads a little-endian 64-bit value. */
   ldqLe(addr: number): bigint {
-    const j = (addr - this.rLo) * 0.125;
-    const k = j | 0;
-    if (k === j && k >>> 0 < this.rN64) return this.rU64[k]!;
+    const o = addr - this.rLo;
+    const k = o | 0;
+    if (k === o && (k & 7) === 0 && k >= 0 && k < this.rN8) return this.rU64[k >> 3]!;
     this.missAddr = addr;
     return this.loadMiss(8, false) as bigint;
   }
@@ -791,9 +787,9 @@ export class AddressSpace {
 
   /** Stores a byte (the value is truncated to 8 bits). */
   stb(addr: number, value: number): void {
-    const j = addr - this.wLo;
-    const k = j | 0;
-    if (k === j && k >>> 0 < this.wN8) {
+    const o = addr - this.wLo;
+    const k = o | 0;
+    if (k === o && k >= 0 && k < this.wN8) {
       this.wU8[k] = value;
       return;
     }
@@ -803,10 +799,10 @@ export class AddressSpace {
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
   stwLe(addr: number, value: number): void {
-    const j = (addr - this.wLo) * 0.5;
-    const k = j | 0;
-    if (k === j && k >>> 0 < this.wN16) {
-      this.wU16[k] = value;
+    const o = addr - this.wLo;
+    const k = o | 0;
+    if (k === o && (k & 1) === 0 && k >= 0 && k < this.wN8) {
+      this.wU16[k >> 1] = value;
       return;
     }
     this.missAddr = addr;
@@ -830,10 +826,10 @@ export class AddressSpace {
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
   stlLe(addr: number, value: number): void {
-    const j = (addr - this.wLo) * 0.25;
-    const k = j | 0;
-    if (k === j && k >>> 0 < this.wN32) {
-      this.wU32[k] = value;
+    const o = addr - this.wLo;
+    const k = o | 0;
+    if (k === o && (k & 3) === 0 && k >= 0 && k < this.wN8) {
+      this.wU32[k >> 2] = value;
       return;
     }
     this.missAddr = addr;
@@ -857,10 +853,10 @@ export class AddressSpace {
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
   stqLe(addr: number, value: bigint): void {
-    const j = (addr - this.wLo) * 0.125;
-    const k = j | 0;
-    if (k === j && k >>> 0 < this.wN64) {
-      this.wU64[k] = value;
+    const o = addr - this.wLo;
+    const k = o | 0;
+    if (k === o && (k & 7) === 0 && k >= 0 && k < this.wN8) {
+      this.wU64[k >> 3] = value;
       return;
     }
     this.missAddr = addr;
@@ -1369,9 +1365,6 @@ export class AddressSpace {
     this.rU32 = r.u32;
     this.rU64 = r.u64;
     this.rN8 = r.u8.length;
-    this.rN16 = r.u16.length;
-    this.rN32 = r.u32.length;
-    this.rN64 = r.u64.length;
     const w = off ? NO_WINDOW : this.writeWin;
     this.wLo = w.lo;
     this.wU8 = w.u8;
@@ -1379,9 +1372,6 @@ export class AddressSpace {
     this.wU32 = w.u32;
     this.wU64 = w.u64;
     this.wN8 = w.u8.length;
-    this.wN16 = w.u16.length;
-    this.wN32 = w.u32.length;
-    this.wN64 = w.u64.length;
   }
 
   /** Records a result of the slow path; a failure disables the inline probes (see {@link res}). */
