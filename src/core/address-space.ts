@@ -4,14 +4,17 @@
  * `AddressSpace`, `flatview_translate`, `flatview_read/write`, the `address_space_ld*` and `st*` helpers,
  * `address_space_map`).
  *
- * Hot path. Typed loads and stores go through a software TLB, the idea of QEMU's per-CPU TLB: a
- * direct-mapped table from guest page to the host chunk that holds it and the index of the page in
- * that chunk. A hit costs a few integer operations and one typed-array access; no bigint, no
- * allocation, no range object on the way. Separate tables serve reads and writes (a ROM page is
- * readable but not writable directly). Only pages that one direct RAM range covers entirely are
- * cached; everything else (I/O, sub-page ranges, IOMMUs, dirty-logged RAM) takes the exact slow path.
- * The table starts small and grows while it keeps missing (QEMU sizes its TLB dynamically too), and
- * is dropped whenever the address space switches to a new flat view.
+ * Hot path. A typed load or store first checks the RAM window (the RAM range of the last TLB
+ * fill, as typed-array views): a few int32 operations and one element access. Everything else goes
+ * to one shared miss path: the device page of that kind of access, then a software TLB (the idea
+ * of QEMU's per-CPU TLB: a direct-mapped table from guest page to the host chunk that holds it and
+ * the index of the page in that chunk), then the exact slow path. No bigint and no allocation on
+ * the way to RAM. Separate tables serve reads and writes (a ROM page is readable but not writable
+ * directly). Only pages that one direct RAM range covers entirely are cached; everything else
+ * (sub-page ranges, IOMMUs, pages some dirty-logging client still sees clean) takes the exact slow
+ * path. The TLB starts small and grows while it keeps missing (QEMU sizes its TLB dynamically too),
+ * and every cache is dropped whenever the address space switches to a new flat view. The shape of
+ * the helpers follows what V8 does with them; docs/architecture.md lists the measured rules.
  */
 
 import { checkRange, SIZE_2_64, toU64, U64_MAX, type U64Input } from './address.js';
