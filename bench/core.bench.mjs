@@ -306,6 +306,33 @@ export function run() {
       baselineNs: r.baselineNs,
       target: 0.5,
     });
+    // The floor of any dispatch against the same direct call: a bare device-page probe with no
+    // model behind it (one direct-mapped table of page tags and callback tables, everything
+    // inlined, no window, no validity, no byte order). Informational: it shows how much of the
+    // target is reachable at all when the baseline is a call V8 inlines into the loop.
+    const tags = new Int32Array(64).fill(-1);
+    const tables = new Array(64).fill(null);
+    tags[(0xfe000000 >>> 12) & 63] = 0xfe000000 >>> 12;
+    tables[(0xfe000000 >>> 12) & 63] = ops;
+    const probe = (addr) => {
+      const p = addr >>> 12;
+      const k = p & 63;
+      return tags[k] === p ? tables[k].read(addr & 0xfff, 4) >>> 0 : -1;
+    };
+    const f = compare(
+      (n) => {
+        let s = 0;
+        for (let i = 0; i < n; i++) s = (s + probe(0xfe000000 + ((i & 63) << 2))) | 0;
+        sink ^= s;
+      },
+      (n) => {
+        let s = 0;
+        for (let i = 0; i < n; i++) s = (s + ops.read((i & 63) << 2, 4)) | 0;
+        sink ^= s;
+      },
+      { iterations: 1 << 20 },
+    );
+    results.push({ name: 'io-floor-bare-page-probe', ratio: f.ratio, ns: f.ns, baselineNs: f.baselineNs });
     if (sink === 0.5) console.error('unreachable');
   }
 
