@@ -27,7 +27,7 @@ import {
   sectionEndBig,
   sectionFromRange,
 } from './flatview.js';
-import { bswapNum } from './io-dispatch.js';
+import { bswapNum, type ReentrancyGuard } from './io-dispatch.js';
 import { IOMMU_RO, IOMMU_WO } from './iommu.js';
 import type { MemoryListener } from './listener.js';
 import { RAM_CHUNK_SIZE } from './ramblock.js';
@@ -170,7 +170,7 @@ export class AddressSpace {
   private readonly it = new IoTlb<MemoryRegion>();
   // Device pages per kind of typed access (see DevicePages): reads and writes of 1 byte, and of 2
   // and 4 bytes in little and big endian, indexed as in kindOf().
-  private readonly dev = Array.from({ length: 10 }, () => new DevicePages<MemoryRegionOps>());
+  private readonly dev = Array.from({ length: 10 }, () => new DevicePages<MemoryRegionOps, MemoryRegion>());
 
   // Outputs of translate(), kept in fields so that translation allocates nothing.
   private tMr!: MemoryRegion;
@@ -898,9 +898,17 @@ export class AddressSpace {
       const d = this.dev[AddressSpace.kindOf(false, size, bigEndian)]!;
       const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
       if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
-        const r = d.ops[j]!.read!(d.base[j]! + off, size, MEMTXATTRS_UNSPECIFIED);
-        this.res = MEMTX_OK; // a nested access inside the callback may have failed
-        return maskNumber(typeof r === 'number' ? r : Number(BigInt.asUintN(32, r)), size);
+        const g = d.guard[j] as ReentrancyGuard | null;
+        // A device re-entering itself falls through: the general path refuses it and warns.
+        if (g === null || !g.engaged) {
+          const o = d.base[j]! + off;
+          const r =
+            g === null
+              ? d.ops[j]!.read!(o, size, MEMTXATTRS_UNSPECIFIED)
+              : this.guardedRead(d.mr[j]!, o, size);
+          this.res = MEMTX_OK; // a nested access inside the callback may have failed
+          return maskNumber(typeof r === 'number' ? r : Number(BigInt.asUintN(32, r)), size);
+        }
       }
     }
     const t = this.rt;
@@ -941,9 +949,14 @@ export class AddressSpace {
       const d = this.dev[AddressSpace.kindOf(true, size, bigEndian)]!;
       const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
       if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
-        d.ops[j]!.write!(d.base[j]! + off, maskNumber(value, size), size, MEMTXATTRS_UNSPECIFIED);
-        this.res = MEMTX_OK;
-        return;
+        const g = d.guard[j] as ReentrancyGuard | null;
+        if (g === null || !g.engaged) {
+          const o = d.base[j]! + off;
+          if (g === null) d.ops[j]!.write!(o, maskNumber(value, size), size, MEMTXATTRS_UNSPECIFIED);
+          else this.guardedWrite(d.mr[j]!, o, maskNumber(value, size), size);
+          this.res = MEMTX_OK;
+          return;
+        }
       }
     }
     const t = this.wt;
@@ -1061,7 +1074,7 @@ export class AddressSpace {
     const raw =
       mr.guard === null ? mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED) : this.guardedRead(mr, o, size);
     this.res = MEMTX_OK;
-    if (mr.guard === null && (size === 1 || mr.bigEndianOps === bigEndian)) {
+    if (size === 1 || mr.bigEndianOps === bigEndian) {
       this.deviceFill(this.dev[AddressSpace.kindOf(false, size, bigEndian)]!, addr, o, size, mr);
     }
     const v = maskNumber(typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw)), size);
@@ -1079,7 +1092,7 @@ export class AddressSpace {
    * for `size`, so that guest alignment is region alignment and the offset stays an int32.
    */
   private deviceFill(
-    d: DevicePages<MemoryRegionOps>,
+    d: DevicePages<MemoryRegionOps, MemoryRegion>,
     addr: number,
     o: number,
     size: number,
@@ -1087,7 +1100,7 @@ export class AddressSpace {
   ): void {
     const base = o - (addr & PAGE_MASK);
     if (base >= 0 && base <= 0x7fffefff && (base & (size - 1)) === 0)
-      d.fill(addr - (addr & PAGE_MASK), base, mr.ops);
+      d.fill(addr - (addr & PAGE_MASK), base, mr.ops, mr, mr.guard);
   }
 
   /** Drops the write kinds of the device-page caches (a region's ioeventfds changed). */
@@ -1110,7 +1123,7 @@ export class AddressSpace {
     if (mr.guard === null) mr.ops.write!(o, dv, size, MEMTXATTRS_UNSPECIFIED);
     else this.guardedWrite(mr, o, dv, size);
     this.res = MEMTX_OK;
-    if (mr.guard === null && (size === 1 || mr.bigEndianOps === bigEndian)) {
+    if (size === 1 || mr.bigEndianOps === bigEndian) {
       this.deviceFill(this.dev[AddressSpace.kindOf(true, size, bigEndian)]!, addr, o, size, mr);
     }
     return true;
