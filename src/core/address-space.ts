@@ -50,6 +50,11 @@ const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SIZE - 1;
 const SAFE_LIMIT = 2 ** 53;
 const DEVICE_MASK = DEVICE_PAGES - 1;
+// The window probes test "k >= 0 and k is size-aligned" as one AND with the sign bit and the
+// alignment bits (A/B: 5-8% faster than two tests).
+const SIGN_OR_ODD = 0x80000001 | 0;
+const SIGN_OR_MISALIGNED_4 = 0x80000003 | 0;
+const SIGN_OR_MISALIGNED_8 = 0x80000007 | 0;
 // Pages a dirty-run search looks at in each direction (whole bitmap words at a time).
 const DIRTY_SCAN = 1 << 16;
 
@@ -723,7 +728,7 @@ export class AddressSpace {
   lduwLe(addr: number): number {
     const o = addr - this.rLo;
     const k = o | 0;
-    if (k === o && (k & 1) === 0 && k >= 0 && k < this.rN8) return this.rU16[k >> 1]!;
+    if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.rN8) return this.rU16[k >> 1]!;
     this.missAddr = addr;
     return (this.loadMiss(2, false) as number) >>> 0;
   }
@@ -746,7 +751,7 @@ export class AddressSpace {
   ldlLe(addr: number): number {
     const o = addr - this.rLo;
     const k = o | 0;
-    if (k === o && (k & 3) === 0 && k >= 0 && k < this.rN8) return this.rU32[k >> 2]!;
+    if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.rN8) return this.rU32[k >> 2]!;
     this.missAddr = addr;
     return (this.loadMiss(4, false) as number) >>> 0;
   }
@@ -769,7 +774,7 @@ export class AddressSpace {
   ldqLe(addr: number): bigint {
     const o = addr - this.rLo;
     const k = o | 0;
-    if (k === o && (k & 7) === 0 && k >= 0 && k < this.rN8) return this.rU64[k >> 3]!;
+    if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.rN8) return this.rU64[k >> 3]!;
     this.missAddr = addr;
     return this.loadMiss(8, false) as bigint;
   }
@@ -804,7 +809,7 @@ export class AddressSpace {
   stwLe(addr: number, value: number): void {
     const o = addr - this.wLo;
     const k = o | 0;
-    if (k === o && (k & 1) === 0 && k >= 0 && k < this.wN8) {
+    if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.wN8) {
       this.wU16[k >> 1] = value;
       return;
     }
@@ -831,7 +836,7 @@ export class AddressSpace {
   stlLe(addr: number, value: number): void {
     const o = addr - this.wLo;
     const k = o | 0;
-    if (k === o && (k & 3) === 0 && k >= 0 && k < this.wN8) {
+    if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.wN8) {
       this.wU32[k >> 2] = value;
       return;
     }
@@ -858,7 +863,7 @@ export class AddressSpace {
   stqLe(addr: number, value: bigint): void {
     const o = addr - this.wLo;
     const k = o | 0;
-    if (k === o && (k & 7) === 0 && k >= 0 && k < this.wN8) {
+    if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.wN8) {
       this.wU64[k >> 3] = value;
       return;
     }
