@@ -9,7 +9,8 @@
  * - RAM: direct, in the access's byte order; a store marks its pages dirty for MIGRATION while
  *   global logging is on (and only then); clearing forgets them.
  * - Unassigned (R9.18): loads give 0, stores are dropped, both with MEMTX_DECODE_ERROR.
- * - The device (little-endian, implementation sizes 1..4, no `valid.unaligned`): an unaligned
+ * - The devices (little-endian, implementation sizes 1..4, no `valid.unaligned`; one with an
+ *   owner, whose calls take the re-entrancy guard): an unaligned
  *   access is refused with MEMTX_DECODE_ERROR before the device sees it (memory_region_access_valid);
  *   an aligned one of 1, 2 or 4 bytes is one callback, byte-swapped for a big-endian access
  *   (adjust_endianness); 8 bytes are two 4-byte callbacks, low offset first, combined
@@ -31,9 +32,10 @@ const A_SIZE = 0x20000;
 const B_SIZE = 0x10000;
 const B_BASES = [0x40000000, 0x80000000];
 const DEV = 0xfe000000;
+const ODEV = 0xfe001000; // the same device model with an owner: its calls take the re-entrancy guard
 const NONE = 0x30000000;
 
-type Target = 'a' | 'b' | 'dev' | 'none';
+type Target = 'a' | 'b' | 'dev' | 'odev' | 'none';
 type Op =
   | { t: 'ld' | 'st'; size: 1 | 2 | 4 | 8; be: boolean; to: Target; off: number; value: number }
   | { t: 'move' }
@@ -46,7 +48,7 @@ const accessArb: fc.Arbitrary<Op> = fc
     t: fc.constantFrom('ld' as const, 'st' as const),
     size: fc.constantFrom(1 as const, 2 as const, 4 as const, 8 as const),
     be: fc.boolean(),
-    to: fc.constantFrom<Target>('a', 'a', 'a', 'b', 'b', 'dev', 'none'),
+    to: fc.constantFrom<Target>('a', 'a', 'a', 'b', 'b', 'dev', 'odev', 'none'),
     // Offsets cluster on a few pages, so pages are hit again and the caches fill.
     off: fc.oneof(
       {
@@ -59,7 +61,7 @@ const accessArb: fc.Arbitrary<Op> = fc
     ),
     value: fc.integer({ min: 0, max: 0xffffffff }),
   })
-  .map((o) => ({ ...o, off: Math.min(o.off, (o.to === 'dev' ? PAGE : B_SIZE) - o.size) }));
+  .map((o) => ({ ...o, off: Math.min(o.off, (o.to === 'dev' || o.to === 'odev' ? PAGE : B_SIZE) - o.size) }));
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 30, arbitrary: accessArb },
@@ -110,6 +112,20 @@ describe('typed accesses through the fast paths vs a byte model', () => {
         sys.addSubregion(A_BASE, a);
         sys.addSubregion(B_BASES[0]!, b);
         sys.addSubregion(DEV, dev);
+        const odev = ms.io(
+          'odev',
+          PAGE,
+          {
+            read: (o, s) => {
+              calls.push(`r ${o} ${s}`);
+              return devValue(o, s);
+            },
+            write: (o, v, s) => calls.push(`w ${o} ${s} ${v}`),
+            endianness: 'little',
+          },
+          { owner: { name: 'owned-device' } },
+        );
+        sys.addSubregion(ODEV, odev);
         const as = ms.addressSpace(sys, 'memory');
         const mem = { a: new Uint8Array(A_SIZE), b: new Uint8Array(B_SIZE) };
         const blocks = { a: a.ramBlock!, b: b.ramBlock! };
@@ -149,7 +165,16 @@ describe('typed accesses through the fast paths vs a byte model', () => {
             continue;
           }
           const { size, be, to, off } = op;
-          const base = to === 'a' ? A_BASE : to === 'b' ? B_BASES[bBase]! : to === 'dev' ? DEV : NONE;
+          const base =
+            to === 'a'
+              ? A_BASE
+              : to === 'b'
+                ? B_BASES[bBase]!
+                : to === 'dev'
+                  ? DEV
+                  : to === 'odev'
+                    ? ODEV
+                    : NONE;
           const addr = base + off;
           const v64 = (BigInt(op.value) << 32n) | BigInt((op.value ^ 0x5a5a5a5a) >>> 0);
           const value = size === 8 ? v64 : BigInt.asUintN(size * 8, BigInt(op.value));
