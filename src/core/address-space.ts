@@ -710,10 +710,10 @@ export class AddressSpace {
   //
   // Each helper is one probe (the RAM window, or the TLB for big-endian ones) and a call to the
   // shared miss path, so that V8 inlines it into the caller's loop. `>>> 0` on what the miss path
-  // returns tells V8 both paths yield a uint32: otherwise it merges them as tagged values, and every
-  // window hit tagged its value (allocating a heap number for words of 2^31 and above). The probes also validate: a
-  // fraction, a negative number or NaN never hits the window or reproduces a cached tag, so bad
-  // addresses always reach the slow path, which throws.
+  // returns tells V8 both paths yield a uint32: otherwise it merges them as tagged values, and
+  // every window hit tagged its value (allocating a heap number for words of 2^31 and above).
+  // The probes also validate: a fraction, a negative number or NaN never hits the window or
+  // reproduces a cached tag, so bad addresses always reach the slow path, which throws.
 
   /** Loads a byte. */
   ldub(addr: number): number {
