@@ -174,7 +174,7 @@ export class AddressSpace {
   /** Device pages, for register accesses that skip the flat-view search. */
   private readonly it = new IoTlb<MemoryRegion>();
   // Device pages per kind of typed access (see DevicePages): reads and writes of 1 byte, and of 2
-  // and 4 bytes in little and big endian, indexed as in kindOf().
+  // and 4 bytes in little and big endian, indexed as in deviceKind().
   private readonly dev = Array.from({ length: 10 }, () => new DevicePages<MemoryRegionOps, MemoryRegion>());
 
   // Outputs of translate(), kept in fields so that translation allocates nothing.
@@ -900,7 +900,7 @@ export class AddressSpace {
     // The device page first: a register access is a call either way, while a RAM access that
     // got here is already on the slower TLB path (A/B: registers 12% faster, TLB path unchanged).
     if (size !== 8) {
-      const d = this.dev[AddressSpace.kindOf(false, size, bigEndian)]!;
+      const d = this.dev[deviceKind(false, size, bigEndian)]!;
       const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
       if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
         const g = d.guard[j] as ReentrancyGuard | null;
@@ -951,7 +951,7 @@ export class AddressSpace {
     if (this.armed) this.disarm();
     const off = addr & PAGE_MASK;
     if (size !== 8 && typeof value === 'number') {
-      const d = this.dev[AddressSpace.kindOf(true, size, bigEndian)]!;
+      const d = this.dev[deviceKind(true, size, bigEndian)]!;
       const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
       if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
         const g = d.guard[j] as ReentrancyGuard | null;
@@ -1080,15 +1080,10 @@ export class AddressSpace {
       mr.guard === null ? mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED) : this.guardedRead(mr, o, size);
     this.res = MEMTX_OK;
     if (size === 1 || mr.bigEndianOps === bigEndian) {
-      this.deviceFill(this.dev[AddressSpace.kindOf(false, size, bigEndian)]!, addr, o, size, mr);
+      this.deviceFill(this.dev[deviceKind(false, size, bigEndian)]!, addr, o, size, mr);
     }
     const v = maskNumber(typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw)), size);
     return mr.bigEndianOps === bigEndian ? v : bswapNum(v, size);
-  }
-
-  /** Index in {@link dev} of a kind of access. */
-  private static kindOf(isWrite: boolean, size: number, bigEndian: boolean): number {
-    return (isWrite ? 5 : 0) + (size === 1 ? 0 : size === 2 ? 1 : 3) + (size !== 1 && bigEndian ? 1 : 0);
   }
 
   /**
@@ -1129,7 +1124,7 @@ export class AddressSpace {
     else this.guardedWrite(mr, o, dv, size);
     this.res = MEMTX_OK;
     if (size === 1 || mr.bigEndianOps === bigEndian) {
-      this.deviceFill(this.dev[AddressSpace.kindOf(true, size, bigEndian)]!, addr, o, size, mr);
+      this.deviceFill(this.dev[deviceKind(true, size, bigEndian)]!, addr, o, size, mr);
     }
     return true;
   }
@@ -1444,6 +1439,11 @@ export class AddressSpace {
 }
 
 const SAFE_LIMIT_BIG = 2n ** 53n;
+
+/** Index in an address space's device-page caches of a kind of typed access. */
+function deviceKind(isWrite: boolean, size: number, bigEndian: boolean): number {
+  return (isWrite ? 5 : 0) + (size === 1 ? 0 : size === 2 ? 1 : 3) + (size !== 1 && bigEndian ? 1 : 0);
+}
 
 const EMPTY_U8 = new Uint8Array(0);
 const EMPTY_U16 = new Uint16Array(0);
