@@ -27,7 +27,7 @@ import {
   sectionEndBig,
   sectionFromRange,
 } from './flatview.js';
-import { bswapNum, type ReentrancyGuard } from './io-dispatch.js';
+import type { ReentrancyGuard } from './io-dispatch.js';
 import { IOMMU_RO, IOMMU_WO } from './iommu.js';
 import type { MemoryListener } from './listener.js';
 import { RAM_CHUNK_SIZE } from './ramblock.js';
@@ -938,10 +938,6 @@ export class AddressSpace {
       }
       return readDv(t.dv[c]!, b, size, bigEndian);
     }
-    if (size !== 8) {
-      const v = this.ioLoad(addr, size, bigEndian);
-      if (v >= 0) return v;
-    }
     return this.loadSlow(addr, size, bigEndian);
   }
 
@@ -1001,7 +997,6 @@ export class AddressSpace {
       writeDv(t.dv[c]!, b, size, value, bigEndian);
       return;
     }
-    if (size !== 8 && typeof value === 'number' && this.ioStore(addr, size, value, bigEndian)) return;
     this.storeSlow(addr, size, value, bigEndian);
   }
 
@@ -1065,28 +1060,6 @@ export class AddressSpace {
   private ioOffset = 0;
 
   /**
-   * The device-register probe of the 1-, 2- and 4-byte loads: the value if the page is a cached
-   * device page and the access is one plain callback in QEMU's dispatch, else -1 (never a value).
-   */
-  private ioLoad(addr: number, size: number, bigEndian: boolean): number {
-    if (this.armed) this.disarm();
-    const it = this.it;
-    const k = (addr >>> PAGE_BITS) & it.mask;
-    if (it.tag[k] !== addr - (addr & PAGE_MASK)) return -1;
-    const mr = it.mr[k]!;
-    const o = addr + it.delta[k]!;
-    if ((mr.fastReadSizes & size) === 0 || (o & (size - 1)) !== 0 || mr.guard?.engaged === true) return -1;
-    const raw =
-      mr.guard === null ? mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED) : this.guardedRead(mr, o, size);
-    this.res = MEMTX_OK;
-    if (size === 1 || mr.bigEndianOps === bigEndian) {
-      this.deviceFill(this.dev[deviceKind(false, size, bigEndian)]!, addr, o, size, mr);
-    }
-    const v = maskNumber(typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw)), size);
-    return mr.bigEndianOps === bigEndian ? v : bswapNum(v, size);
-  }
-
-  /**
    * Caches the page of `addr` (offset `o` in `mr`, where one `size`-byte callback in the device's
    * byte order just served it) for the inline probe, if the page starts at a small offset aligned
    * for `size`, so that guest alignment is region alignment and the offset stays an int32.
@@ -1106,27 +1079,6 @@ export class AddressSpace {
   /** Drops the write kinds of the device-page caches (a region's ioeventfds changed). */
   flushDeviceWrites(): void {
     for (let i = 5; i < 10; i++) this.dev[i]!.flush();
-  }
-
-  /** The device-register probe of the 1-, 2- and 4-byte stores; false when the general path must run. */
-  private ioStore(addr: number, size: number, value: number, bigEndian: boolean): boolean {
-    if (this.armed) this.disarm();
-    const it = this.it;
-    const k = (addr >>> PAGE_BITS) & it.mask;
-    if (it.tag[k] !== addr - (addr & PAGE_MASK)) return false;
-    const mr = it.mr[k]!;
-    const o = addr + it.delta[k]!;
-    if ((mr.fastWriteSizes & size) === 0 || (o & (size - 1)) !== 0 || mr.guard?.engaged === true)
-      return false;
-    const v = maskNumber(value, size);
-    const dv = mr.bigEndianOps === bigEndian ? v : bswapNum(v, size);
-    if (mr.guard === null) mr.ops.write!(o, dv, size, MEMTXATTRS_UNSPECIFIED);
-    else this.guardedWrite(mr, o, dv, size);
-    this.res = MEMTX_OK;
-    if (size === 1 || mr.bigEndianOps === bigEndian) {
-      this.deviceFill(this.dev[deviceKind(true, size, bigEndian)]!, addr, o, size, mr);
-    }
-    return true;
   }
 
   /**
@@ -1170,11 +1122,13 @@ export class AddressSpace {
         if (mr !== null) {
           // Exactly QEMU's path for a valid access whose size the device implements: one call,
           // masked to the size, then swapped if the device's byte order differs from the request.
-          const raw =
-            mr.guard === null
-              ? mr.ops.read!(this.ioOffset, size, attrs)
-              : this.guardedRead(mr, this.ioOffset, size);
+          const o = this.ioOffset;
+          const raw = mr.guard === null ? mr.ops.read!(o, size, attrs) : this.guardedRead(mr, o, size);
           this.res = MEMTX_OK;
+          // Later accesses of this kind find the page in the miss path's device cache.
+          if (size !== 8 && (size === 1 || mr.bigEndianOps === bigEndian)) {
+            this.deviceFill(this.dev[deviceKind(false, size, bigEndian)]!, n, o, size, mr);
+          }
           const v =
             size === 8
               ? BigInt.asUintN(64, BigInt(raw))
@@ -1226,9 +1180,13 @@ export class AddressSpace {
         if (mr !== null) {
           const v = truncate(value, size);
           const dv = mr.bigEndianOps === bigEndian ? v : swap(v, size);
-          if (mr.guard === null) mr.ops.write!(this.ioOffset, dv, size, attrs);
-          else this.guardedWrite(mr, this.ioOffset, dv, size);
+          const o = this.ioOffset;
+          if (mr.guard === null) mr.ops.write!(o, dv, size, attrs);
+          else this.guardedWrite(mr, o, dv, size);
           this.res = MEMTX_OK;
+          if (size !== 8 && (size === 1 || mr.bigEndianOps === bigEndian)) {
+            this.deviceFill(this.dev[deviceKind(true, size, bigEndian)]!, n, o, size, mr);
+          }
           return;
         }
       }

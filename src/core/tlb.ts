@@ -124,8 +124,8 @@ export const DEVICE_PAGES = 64;
 /**
  * Device pages on which one kind of typed access (its size, direction and byte order) is exactly
  * one callback of the same size in the device's byte order: no splitting, widening, byte swap or
- * ioeventfd. The typed helpers' miss path probes it first, before the TLB and the general device
- * probe.
+ * ioeventfd. The typed helpers' miss path probes it first, before the TLB; the exact path's
+ * general device probe fills it.
  *
  * The tag holds the guest page address; the probe compares it with `addr - (addr & (PAGE_MASK &
  * ~(size - 1)))`, which equals the page address only when `addr` is size-aligned, so one compare
