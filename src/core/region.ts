@@ -468,11 +468,7 @@ export class MemoryRegion {
     let i = 0;
     while (i < this.ioeventfds.length && ioeventfdBefore(this.ioeventfds[i]!, fd)) i++;
     this.ioeventfds.splice(i, 0, fd);
-    this.system.ioeventfdCount++;
-    this.fastWriteSizes = 0;
-    // Writes here must now be matched against the ioeventfd: no cached direct callback may skip it.
-    for (const as of this.system.addressSpaces) as.flushDeviceWrites();
-    if (this.enabled) this.system.ioeventfdChanged();
+    this.ioeventfdsChanged(1);
     this.system.commit();
   }
 
@@ -516,10 +512,18 @@ export class MemoryRegion {
     }
     this.system.begin();
     this.ioeventfds.splice(i, 1);
-    this.system.ioeventfdCount--;
-    if (this.ioeventfds.length === 0) this.fastWriteSizes = this.fastWriteBase;
-    if (this.enabled) this.system.ioeventfdChanged();
+    this.ioeventfdsChanged(-1);
     this.system.commit();
+  }
+
+  /** After an ioeventfd was added (+1) or removed (-1), inside the caller's transaction. */
+  private ioeventfdsChanged(delta: 1 | -1): void {
+    this.system.ioeventfdCount += delta;
+    // While the region has ioeventfds, writes must be matched against them: no direct callback,
+    // and none cached by an address space, may skip them.
+    this.fastWriteSizes = this.ioeventfds.length === 0 ? this.fastWriteBase : 0;
+    for (const as of this.system.addressSpaces) as.flushDeviceWrites();
+    if (this.enabled) this.system.ioeventfdChanged();
   }
 
   /** Marks the whole region as coalesced MMIO (QEMU `memory_region_set_coalescing`). */

@@ -117,10 +117,9 @@ export class MemorySystem {
   /** Active global dirty tracking reasons (QEMU `global_dirty_tracking`). */
   globalDirtyTracking = 0;
   private runState = true;
-  // A global dirty-log stop requested while the guest was stopped (QEMU's postponed_stop_flags and
-  // its registered vmstate_change handler).
+  // Reasons of a global dirty-log stop requested while the guest was stopped (QEMU's
+  // postponed_stop_flags; non-zero exactly while QEMU keeps its vmstate_change handler for it).
   private postponedStopFlags = 0;
-  private stopPostponed = false;
   /** Dirty bitmaps of this machine's ram_addr space. */
   readonly dirty = new DirtyMemory();
   /**
@@ -536,7 +535,7 @@ export class MemorySystem {
    */
   setRunning(running: boolean): void {
     this.runState = running;
-    if (running && this.stopPostponed) this.runPostponedStop();
+    if (running && this.postponedStopFlags) this.runPostponedStop();
   }
 
   /**
@@ -546,7 +545,7 @@ export class MemorySystem {
    * re-renders, which adds the MIGRATION client to RAM ranges (listeners hear `logStart`).
    */
   globalDirtyLogStart(flags = 1): void {
-    if (this.stopPostponed) {
+    if (this.postponedStopFlags) {
       this.postponedStopFlags &= ~flags;
       this.runPostponedStop();
     }
@@ -571,7 +570,6 @@ export class MemorySystem {
   globalDirtyLogStop(flags = 1): void {
     if (!this.runState) {
       this.postponedStopFlags |= flags;
-      this.stopPostponed = true;
       return;
     }
     this.doGlobalDirtyLogStop(flags);
@@ -581,7 +579,6 @@ export class MemorySystem {
   private runPostponedStop(): void {
     const flags = this.postponedStopFlags;
     this.postponedStopFlags = 0;
-    this.stopPostponed = false;
     if (flags) this.doGlobalDirtyLogStop(flags);
   }
 
