@@ -27,7 +27,6 @@ import {
   sectionEndBig,
   sectionFromRange,
 } from './flatview.js';
-import type { ReentrancyGuard } from './io-dispatch.js';
 import { IOMMU_RO, IOMMU_WO } from './iommu.js';
 import type { MemoryListener } from './listener.js';
 import { RAM_CHUNK_SIZE } from './ramblock.js';
@@ -39,7 +38,6 @@ import {
   MEMTX_ACCESS_ERROR,
   MEMTX_OK,
   MEMTXATTRS_UNSPECIFIED,
-  type MemoryRegionOps,
   type MemTxAttrs,
   type MemTxResult,
 } from './types.js';
@@ -175,7 +173,7 @@ export class AddressSpace {
   private readonly it = new IoTlb<MemoryRegion>();
   // Device pages per kind of typed access (see DevicePages): reads and writes of 1 byte, and of 2
   // and 4 bytes in little and big endian, indexed as in deviceKind().
-  private readonly dev = Array.from({ length: 10 }, () => new DevicePages<MemoryRegionOps, MemoryRegion>());
+  private readonly dev = Array.from({ length: 10 }, () => new DevicePages<MemoryRegion>());
 
   // Outputs of translate(), kept in fields so that translation allocates nothing.
   private tMr!: MemoryRegion;
@@ -903,14 +901,13 @@ export class AddressSpace {
       const d = this.dev[deviceKind(false, size, bigEndian)]!;
       const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
       if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
-        const g = d.guard[j] as ReentrancyGuard | null;
+        const mr = d.mr[j]!;
+        const g = mr.guard;
         // A device re-entering itself falls through: the general path refuses it and warns.
         if (g === null || !g.engaged) {
           const o = d.base[j]! + off;
           const r =
-            g === null
-              ? d.ops[j]!.read!(o, size, MEMTXATTRS_UNSPECIFIED)
-              : this.guardedRead(d.mr[j]!, o, size);
+            g === null ? mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED) : this.guardedRead(mr, o, size);
           this.res = MEMTX_OK; // a nested access inside the callback may have failed
           return maskNumber(typeof r === 'number' ? r : Number(BigInt.asUintN(32, r)), size);
         }
@@ -950,11 +947,12 @@ export class AddressSpace {
       const d = this.dev[deviceKind(true, size, bigEndian)]!;
       const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
       if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
-        const g = d.guard[j] as ReentrancyGuard | null;
+        const mr = d.mr[j]!;
+        const g = mr.guard;
         if (g === null || !g.engaged) {
           const o = d.base[j]! + off;
-          if (g === null) d.ops[j]!.write!(o, maskNumber(value, size), size, MEMTXATTRS_UNSPECIFIED);
-          else this.guardedWrite(d.mr[j]!, o, maskNumber(value, size), size);
+          if (g === null) mr.ops.write!(o, maskNumber(value, size), size, MEMTXATTRS_UNSPECIFIED);
+          else this.guardedWrite(mr, o, maskNumber(value, size), size);
           this.res = MEMTX_OK;
           return;
         }
@@ -1065,7 +1063,7 @@ export class AddressSpace {
    * for `size`, so that guest alignment is region alignment and the offset stays an int32.
    */
   private deviceFill(
-    d: DevicePages<MemoryRegionOps, MemoryRegion>,
+    d: DevicePages<MemoryRegion>,
     addr: number,
     o: number,
     size: number,
@@ -1073,7 +1071,7 @@ export class AddressSpace {
   ): void {
     const base = o - (addr & PAGE_MASK);
     if (base >= 0 && base <= 0x7fffefff && (base & (size - 1)) === 0)
-      d.fill(addr - (addr & PAGE_MASK), base, mr.ops, mr, mr.guard);
+      d.fill(addr - (addr & PAGE_MASK), base, mr);
   }
 
   /** Drops the write kinds of the device-page caches (a region's ioeventfds changed). */

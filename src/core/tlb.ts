@@ -132,38 +132,25 @@ export const DEVICE_PAGES = 64;
  * checks the page and the alignment. The offset of the page inside its region is an int32 (pages
  * at larger offsets are not cached), which keeps the offset arithmetic in integers.
  */
-export class DevicePages<O, R> {
+export class DevicePages<R> {
   readonly tag = new Float64Array(DEVICE_PAGES).fill(-1);
   readonly base = new Int32Array(DEVICE_PAGES);
-  readonly ops: (O | null)[] = new Array<O | null>(DEVICE_PAGES).fill(null);
-  /** The region, for the re-entrancy guard of devices with an owner. */
   readonly mr: (R | null)[] = new Array<R | null>(DEVICE_PAGES).fill(null);
-  /** The owner's re-entrancy state, or null for a region without an owner (no guard to take). */
-  readonly guard: ({ engaged: boolean } | null)[] = new Array<{ engaged: boolean } | null>(DEVICE_PAGES).fill(
-    null,
-  );
   private used = false;
 
-  /**
-   * Caches guest page `page` (its address): its first byte is at offset `base` of region `mr`, with
-   * callbacks `ops` and re-entrancy state `guard`.
-   */
-  fill(page: number, base: number, ops: O, mr: R, guard: { engaged: boolean } | null): void {
+  /** Caches guest page `page` (its address): its first byte is at offset `base` of region `mr`. */
+  fill(page: number, base: number, mr: R): void {
     const k = (page / 4096) & (DEVICE_PAGES - 1);
     this.tag[k] = page;
     this.base[k] = base;
-    this.ops[k] = ops;
     this.mr[k] = mr;
-    this.guard[k] = guard;
     this.used = true;
   }
 
   flush(): void {
     if (!this.used) return;
     this.tag.fill(-1);
-    this.ops.fill(null);
     this.mr.fill(null);
-    this.guard.fill(null);
     this.used = false;
   }
 }
