@@ -799,31 +799,35 @@ const MAX_ORIGINS = 64;
 /**
  * The guest-address intervals of the view of `root` where `changes` may show: every place each
  * changed node is rendered, found by walking up from the node through containers and through the
- * aliases that target it. Sorted, merged and clipped to [0, 2^64); null when there are too many.
+ * aliases that target it, the root included (an alias of the root, or of one of its ancestors,
+ * shows the root's own contents again). Sorted, merged and clipped to [0, 2^64). null when the
+ * walk meets a loop (a region shown inside itself: QEMU's render clips such a loop, and only a
+ * full render clips it the same way) or when there are too many places: render from scratch then.
  */
 function affectedIntervals(root: MemoryRegion, changes: Change[]): Array<[bigint, bigint]> | null {
   const memo = new Map<MemoryRegion, bigint[]>();
+  const walking = new Set<MemoryRegion>();
   let budget = 4096;
   // Absolute guest addresses of offset 0 of `n` in this view (one per path from the root).
   const origins = (n: MemoryRegion): bigint[] | null => {
     const known = memo.get(n);
     if (known) return known;
-    if (--budget < 0) return null;
-    memo.set(n, []); // cycle guard; adding a subregion refuses cycles, but stay safe
+    if (walking.has(n) || --budget < 0) return null;
+    walking.add(n);
     const out: bigint[] = [];
+    // render_memory_region starts the root at base 0 plus its own address.
     if (n === root) out.push(root.addr);
-    else {
-      if (n.container) {
-        const up = origins(n.container);
-        if (up === null) return null;
-        for (const o of up) out.push(o + n.addr);
-      }
-      for (const a of n.aliasedBy) {
-        const up = origins(a);
-        if (up === null) return null;
-        for (const o of up) out.push(o - a.aliasOffset);
-      }
+    if (n.container) {
+      const up = origins(n.container);
+      if (up === null) return null;
+      for (const o of up) out.push(o + n.addr);
     }
+    for (const a of n.aliasedBy) {
+      const up = origins(a);
+      if (up === null) return null;
+      for (const o of up) out.push(o - a.aliasOffset);
+    }
+    walking.delete(n);
     if (out.length > MAX_ORIGINS) return null;
     memo.set(n, out);
     return out;
