@@ -58,3 +58,79 @@ describe('incremental re-render (issue #10 bug 1)', () => {
     assert.deepEqual(rows(as.currentView.ranges), rows(generateFlatView(top).ranges));
   });
 });
+
+describe('nested dispatch (issue #10 bug 2)', () => {
+  /**
+   * A machine with RAM at 0, a device at 0x1000 whose callback does DMA (`dma`) in the middle of its
+   * own read, and a failing device at 0x2000 that answers 0x77 with MEMTX_ERROR.
+   */
+  function machine(dma: (as: import('./address-space.js').AddressSpace) => void) {
+    const ms = new MemorySystem();
+    const root = ms.container('root', 0x10000);
+    root.addSubregion(0, ms.ram('ram', 0x1000));
+    let as!: import('./address-space.js').AddressSpace;
+    const outer: MemoryRegionOps = {
+      endianness: 'little',
+      readWithAttrs: (_o, _s, _a, data) => {
+        // The device fills in its answer first, then does DMA, as a device model may.
+        data.value = 0xc0ffee;
+        dma(as);
+        return MEMTX_OK;
+      },
+      writeWithAttrs: () => {
+        dma(as);
+        return MEMTX_OK;
+      },
+    };
+    const failing: MemoryRegionOps = {
+      endianness: 'little',
+      readWithAttrs: (_o, _s, _a, data) => {
+        data.value = 0x77;
+        return MEMTX_ERROR;
+      },
+      writeWithAttrs: () => MEMTX_ERROR,
+    };
+    root.addSubregion(0x1000, ms.io('outer', 0x100, outer, { owner: {} }));
+    root.addSubregion(0x2000, ms.io('failing', 0x100, failing, { owner: {} }));
+    as = ms.addressSpace(root, 'as');
+    return as;
+  }
+
+  it('a read whose callback does failing DMA keeps its own value and result', () => {
+    const seen: Array<[number, number]> = [];
+    const as = machine((as) => {
+      const v = as.ldlLe(0x2000);
+      seen.push([v, as.lastResult]);
+    });
+    assert.equal(as.ldlLe(0x1000), 0xc0ffee);
+    assert.equal(as.lastResult, MEMTX_OK);
+    // The nested access reported its own outcome too.
+    assert.deepEqual(seen, [[0x77, MEMTX_ERROR]]);
+    const buf = new Uint8Array(4);
+    assert.equal(as.read(0x1000, buf), MEMTX_OK);
+    assert.deepEqual([...buf], [0xee, 0xff, 0xc0, 0]);
+    assert.equal(as.load(0x1000, 4), 0xc0ffee);
+    assert.equal(as.lastResult, MEMTX_OK);
+  });
+
+  it('a read whose callback does DMA into RAM and into nothing keeps its own result', () => {
+    const as = machine((as) => {
+      as.stlLe(0x10, 0x12345678);
+      as.ldub(0x9000); // unassigned: a decode error of the nested access only
+      assert.equal(as.lastResult, MEMTX_DECODE_ERROR);
+    });
+    assert.equal(as.ldlLe(0x1000), 0xc0ffee);
+    assert.equal(as.lastResult, MEMTX_OK);
+    assert.equal(as.ldlLe(0x10), 0x12345678);
+  });
+
+  it('a write whose callback does failing DMA reports its own result', () => {
+    const as = machine((as) => {
+      as.stlLe(0x2000, 1);
+      assert.equal(as.lastResult, MEMTX_ERROR);
+    });
+    as.stlLe(0x1000, 5);
+    assert.equal(as.lastResult, MEMTX_OK);
+    assert.equal(as.write(0x1000, new Uint8Array(4)), MEMTX_OK);
+  });
+});
