@@ -1081,12 +1081,14 @@ export class AddressSpace {
 
   /**
    * One read callback of a device-owned region (`mr.guard` set, not engaged), under its owner's
-   * re-entrancy guard as QEMU's `access_with_adjusted_size` handles it: engaged for the call unless
-   * the region is exempt, and cleared afterwards either way.
+   * re-entrancy guard as QEMU's `access_with_adjusted_size` handles it: engaged for the call and
+   * released afterwards, unless the region is exempt; then the guard is left alone, as whoever
+   * engaged it is the one to release it.
    */
   private guardedRead(mr: MemoryRegion, o: number, size: number): number | bigint {
+    if (!mr.guarded) return mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED);
     const g = mr.guard!;
-    g.engaged = mr.guarded;
+    g.engaged = true;
     try {
       return mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED);
     } finally {
@@ -1096,8 +1098,12 @@ export class AddressSpace {
 
   /** The write counterpart of {@link guardedRead}. */
   private guardedWrite(mr: MemoryRegion, o: number, v: number | bigint, size: number): void {
+    if (!mr.guarded) {
+      mr.ops.write!(o, v, size, MEMTXATTRS_UNSPECIFIED);
+      return;
+    }
     const g = mr.guard!;
-    g.engaged = mr.guarded;
+    g.engaged = true;
     try {
       mr.ops.write!(o, v, size, MEMTXATTRS_UNSPECIFIED);
     } finally {

@@ -211,8 +211,10 @@ export class IoDispatcher {
     const minA = ops.impl?.minAccessSize || 1;
     const maxA = ops.impl?.maxAccessSize || 4;
     const a = Math.max(Math.min(size, maxA), minA);
-    const guard = mr.guard;
-    if (guard !== null && mr.guarded) {
+    // Only the access that engaged the guard releases it (QEMU 7.2.x stable, "stricter checks
+    // prior to unsetting engaged_in_io"): an exempt access nested in a guarded one leaves it set.
+    const guard = mr.guarded ? mr.guard : null;
+    if (guard !== null) {
       if (guard.engaged) {
         this.blocked(mr, offset);
         this.result = MEMTX_ACCESS_ERROR;
@@ -231,7 +233,6 @@ export class IoDispatcher {
         ? this.writeWide(mr, offset, BigInt(value), size, a, be, attrs)
         : this.readWide(mr, offset, size, a, be, attrs);
     } finally {
-      // QEMU clears the flag after any access to a device-owned region, exempt or not.
       if (guard !== null) guard.engaged = false;
     }
   }

@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateFlatView } from './flatview.js';
 import { MemorySystem } from './system.js';
-import { MEMTX_DECODE_ERROR, MEMTX_ERROR, MEMTX_OK, type MemoryRegionOps } from './types.js';
+import {
+  MEMTX_ACCESS_ERROR,
+  MEMTX_DECODE_ERROR,
+  MEMTX_ERROR,
+  MEMTX_OK,
+  type MemoryRegionOps,
+} from './types.js';
 
 /** `start-end name` rows of a view, for comparing views by eye and by value. */
 function rows(ranges: readonly { start: bigint; end: bigint; mr: { name: string | null } }[]): string[] {
@@ -133,4 +139,96 @@ describe('nested dispatch (issue #10 bug 2)', () => {
     assert.equal(as.lastResult, MEMTX_OK);
     assert.equal(as.write(0x1000, new Uint8Array(4)), MEMTX_OK);
   });
+});
+
+describe('re-entrancy guard release (issue #10 bug 4)', () => {
+  /**
+   * One device (one owner) with a guarded register bank at 0x1000 and an exempt one at 0x2000
+   * (`disableReentrancyGuard`, as QEMU devices opt out). `viaAttrs` makes the callbacks
+   * `readWithAttrs`, which takes the general dispatch instead of the direct device call.
+   */
+  function device(viaAttrs: boolean, onGuarded: () => void, onExempt: () => void) {
+    const ms = new MemorySystem();
+    const root = ms.container('root', 0x10000);
+    const owner = { name: 'dev' };
+    const calls = { guarded: 0, exempt: 0 };
+    const ops = (hook: () => void, which: 'guarded' | 'exempt'): MemoryRegionOps =>
+      viaAttrs
+        ? {
+            endianness: 'little',
+            readWithAttrs: (_o, _s, _a, data) => {
+              calls[which]++;
+              hook();
+              data.value = 1;
+              return MEMTX_OK;
+            },
+          }
+        : {
+            endianness: 'little',
+            read: () => {
+              calls[which]++;
+              hook();
+              return 1;
+            },
+          };
+    root.addSubregion(0x1000, ms.io('guarded', 0x100, ops(onGuarded, 'guarded'), { owner }));
+    const exempt = ms.io('exempt', 0x100, ops(onExempt, 'exempt'), { owner });
+    exempt.disableReentrancyGuard = true;
+    root.addSubregion(0x2000, exempt);
+    return { as: ms.addressSpace(root, 'as'), calls };
+  }
+
+  for (const viaAttrs of [false, true]) {
+    const how = viaAttrs ? 'general dispatch' : 'direct device call';
+    it(`an exempt access nested in a guarded one does not release the guard (${how})`, () => {
+      let depth = 0;
+      const results: number[] = [];
+      let as!: import('./address-space.js').AddressSpace;
+      const d = device(
+        viaAttrs,
+        () => {
+          if (depth++ > 0) return;
+          as.ldub(0x2000); // the exempt bank: allowed, and must leave the guard engaged
+          results.push(as.lastResult);
+          as.ldub(0x1004); // re-entering the guarded bank: QEMU 7.2.x refuses it
+          results.push(as.lastResult);
+        },
+        () => {},
+      );
+      as = d.as;
+      assert.equal(as.ldub(0x1000), 1);
+      assert.equal(as.lastResult, MEMTX_OK);
+      assert.deepEqual(results, [MEMTX_OK, MEMTX_ACCESS_ERROR]);
+      assert.deepEqual(d.calls, { guarded: 1, exempt: 1 });
+      // Afterwards the guard is free again.
+      assert.equal(as.ldub(0x1000), 1);
+      assert.equal(d.calls.guarded, 2);
+    });
+
+    it(`a guarded access nested in an exempt one takes and releases the guard (${how})`, () => {
+      const results: number[] = [];
+      let as!: import('./address-space.js').AddressSpace;
+      let inGuarded = 0;
+      const d = device(
+        viaAttrs,
+        () => {
+          if (inGuarded++ > 0) return;
+          as.ldub(0x2004); // exempt, from inside the guarded callback
+        },
+        () => {
+          if (inGuarded === 0) {
+            as.ldub(0x1000); // guarded, from the exempt bank: allowed
+            results.push(as.lastResult);
+          } else {
+            as.ldub(0x1008); // guarded again while the guarded callback runs: refused
+            results.push(as.lastResult);
+          }
+        },
+      );
+      as = d.as;
+      assert.equal(as.ldub(0x2000), 1);
+      assert.deepEqual(results, [MEMTX_ACCESS_ERROR, MEMTX_OK]);
+      assert.deepEqual(d.calls, { guarded: 1, exempt: 2 });
+    });
+  }
 });
