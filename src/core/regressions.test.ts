@@ -232,3 +232,34 @@ describe('re-entrancy guard release (issue #10 bug 4)', () => {
     });
   }
 });
+
+describe('RAM devices in ram_addr space (issue #10 bug 3)', () => {
+  it('gives a RAM device its own block after the RAM, as ram_block_add does', () => {
+    const ms = new MemorySystem({ translatesCode: true });
+    const root = ms.container('root', 2n ** 32n);
+    const ram = ms.ram('pc.ram', 0x100000);
+    root.addSubregion(0, ram);
+    const bar = ms.ramDevice('bar', 0x2000);
+    root.addSubregion(0x10000000, bar);
+    const as = ms.addressSpace(root, 'memory');
+    // find_ram_offset by hand: the first gap after pc.ram, aligned to 64 pages, is 0x100000.
+    assert.equal(bar.ramBlock!.offset, 0x100000);
+    assert.deepEqual(
+      ms.ramList.blocks.map((b) => [b.mr === ram ? 'pc.ram' : b.mr === bar ? 'bar' : '?', b.offset]),
+      [
+        ['pc.ram', 0],
+        ['bar', 0x100000],
+      ],
+    );
+    // A RAM device has no id of its own (QEMU registers none for migration).
+    assert.equal(bar.ramBlock!.idstr, '');
+    // A loader's writeRom into the device reports a code write in the device's ram_addr range,
+    // once the emulator has translated code from it (CODE clean there).
+    ms.dirty.testAndClear(0, 0x102000, 1);
+    const writes: Array<[number, number]> = [];
+    ms.onCodeWrite = (start, length) => writes.push([start, length]);
+    as.writeRom(0x10000010, new Uint8Array([1, 2, 3, 4]));
+    assert.deepEqual(writes, [[0x100010, 4]]);
+    assert.equal(as.ldlLe(0x10000010), 0x04030201);
+  });
+});

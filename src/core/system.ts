@@ -32,6 +32,7 @@ import type { MemoryListener } from './listener.js';
 import {
   HOST_PAGE_SIZE,
   RAM_MIGRATABLE,
+  RAM_PREALLOC,
   RAM_RESIZEABLE,
   RAMBlock,
   RAMList,
@@ -251,8 +252,9 @@ export class MemorySystem {
    * byte-transparent callbacks (never directly), e.g. a BAR of an assigned host device.
    */
   ramDevice(name: string, size: U64Input, options: RegionOptions = {}): MemoryRegion {
-    const s = Number(toSize(size, `size of region "${name}"`));
-    const block = new RAMBlock(s);
+    const s = Number(this.ramSize('RAM device', name, size));
+    // qemu_ram_alloc_from_ptr: a preallocated block with no id, placed like any other.
+    const block = new RAMBlock(s, s, RAM_PREALLOC);
     let mr: MemoryRegion | null = null;
     // QEMU's ram_device_mem_ops: byte-transparent over host memory, host (little-endian) order.
     const ops: MemoryRegionOps = {
@@ -268,7 +270,23 @@ export class MemorySystem {
       ramBlock: block,
     });
     block.mr = mr;
+    this.addBlock(block);
     return mr;
+  }
+
+  /** Checks the size of a RAM-backed region. */
+  private ramSize(what: string, name: string, size: U64Input): bigint {
+    const s = toSize(size, `size of region "${name}"`);
+    if (s > 2n ** 52n) throw new InvalidArgumentError(`${what} region "${name}": ${s} bytes is too large`);
+    // QEMU asserts this in find_ram_offset: an empty block would share its offset with the next.
+    if (s === 0n) throw new InvalidArgumentError(`${what} region "${name}": size must not be 0`);
+    return s;
+  }
+
+  /** QEMU `ram_block_add`: places the block in ram_addr space; its pages start dirty for every client. */
+  private addBlock(block: RAMBlock): void {
+    this.ramList.add(block);
+    this.dirty.setRange(block.offset, block.usedLength, DIRTY_CLIENTS_ALL);
   }
 
   private ramLike(
@@ -278,12 +296,9 @@ export class MemorySystem {
     options: RamOptions,
     ops: MemoryRegionOps | undefined,
   ): MemoryRegion {
-    const s = toSize(size, `size of region "${name}"`);
-    if (s > 2n ** 52n) throw new InvalidArgumentError(`RAM region "${name}": ${s} bytes is too large`);
-    // QEMU asserts this in find_ram_offset: an empty block would share its offset with the next.
-    if (s === 0n) throw new InvalidArgumentError(`RAM region "${name}": size must not be 0`);
+    const s = this.ramSize('RAM', name, size);
     const n = Number(s);
-    const block = new RAMBlock(n, options.maxSize ?? n, options.maxSize !== undefined ? 4 : 0);
+    const block = new RAMBlock(n, options.maxSize ?? n, options.maxSize !== undefined ? RAM_RESIZEABLE : 0);
     if (options.resized) block.resized = options.resized;
     const mr = new MemoryRegion(this, kind, name, s, { owner: options.owner ?? null, ops, ramBlock: block });
     block.mr = mr;
@@ -291,9 +306,7 @@ export class MemorySystem {
       this.ramList.setIdstr(block, name, options.owner?.devicePath);
       block.flags |= RAM_MIGRATABLE;
     }
-    this.ramList.add(block);
-    // R10.3: a new block starts dirty for every client.
-    this.dirty.setRange(block.offset, block.usedLength, DIRTY_CLIENTS_ALL);
+    this.addBlock(block);
     return mr;
   }
 
