@@ -129,6 +129,8 @@ class Outgoing {
   private shutStatus: number | null = null;
   private readonly waiters: Array<() => void> = [];
   private readonly requests: Array<{ block: string; start: number; length: number }> = [];
+  /** Block of the last page request that named one (QEMU `last_req_rb`). */
+  private lastReqBlock: string | null = null;
   private guestStopped = false;
   private cursor = { block: 0, page: 0 };
   private stats: MigrationStats = {
@@ -198,7 +200,16 @@ class Outgoing {
           this.pongs++;
           this.wake();
         } else if (msg.type === 'req-pages') {
-          const block = msg.block ?? this.requests[this.requests.length - 1]?.block ?? '';
+          // QEMU ram_save_queue_pages: no name means the block of the previous named request
+          // (last_req_rb), whether or not that request is still queued.
+          const block = msg.block ?? this.lastReqBlock;
+          if (block === null) {
+            this.fail(
+              new MigrationError('corrupt', 'page request without a block name before any named one'),
+            );
+            continue;
+          }
+          if (msg.block !== null) this.lastReqBlock = msg.block;
           const st = this.blocks.find((b) => b.block.idstr === block);
           if (!st || msg.start + msg.length > st.block.usedLength) {
             this.fail(
