@@ -800,7 +800,7 @@ export class AddressSpace {
 
   /** Stores a byte (the value is truncated to 8 bits). */
   stb(addr: number, value: number): void {
-    if (typeof addr !== 'number' || typeof value !== 'number') return this.badAccess(addr, value, 1);
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 1);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && k >= 0 && k < this.wN8) {
@@ -813,7 +813,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
   stwLe(addr: number, value: number): void {
-    if (typeof addr !== 'number' || typeof value !== 'number') return this.badAccess(addr, value, 2);
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 2);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.wN8) {
@@ -826,7 +826,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 16-bit value. */
   stwBe(addr: number, value: number): void {
-    if (typeof addr !== 'number' || typeof value !== 'number') return this.badAccess(addr, value, 2);
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 2);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -842,7 +842,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
   stlLe(addr: number, value: number): void {
-    if (typeof addr !== 'number' || typeof value !== 'number') return this.badAccess(addr, value, 4);
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 4);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.wN8) {
@@ -855,7 +855,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 32-bit value. */
   stlBe(addr: number, value: number): void {
-    if (typeof addr !== 'number' || typeof value !== 'number') return this.badAccess(addr, value, 4);
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 4);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -871,7 +871,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
   stqLe(addr: number, value: bigint): void {
-    if (typeof addr !== 'number' || typeof value !== 'bigint') return this.badAccess(addr, value, 8);
+    if (typeof addr !== 'number' || typeof value !== 'bigint') this.badAccess(addr, value, 8);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.wN8) {
@@ -884,7 +884,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 64-bit value. */
   stqBe(addr: number, value: bigint): void {
-    if (typeof addr !== 'number' || typeof value !== 'bigint') return this.badAccess(addr, value, 8);
+    if (typeof addr !== 'number' || typeof value !== 'bigint') this.badAccess(addr, value, 8);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
