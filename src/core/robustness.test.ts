@@ -213,3 +213,45 @@ describe('garbage arguments are typed errors (issue #11)', () => {
     assertRefused(ms, regions, 'ERR_INVALID_ARGUMENT', () => r.setLog(bad('on'), DIRTY_MEMORY_VGA));
   });
 });
+
+describe('large inputs stay cheap (issue #11)', () => {
+  it('a 64 TiB RAM region starts dirty without a bitmap of its size and works at its last page', () => {
+    const ms = new MemorySystem();
+    const system = ms.container('system', 2n ** 64n - 1n);
+    const TiB = 2 ** 40;
+    const big = ms.ram('big', 64 * TiB);
+    system.addSubregion(0, big);
+    const as = ms.addressSpace(system, 'memory');
+    for (let c = 0; c < 3; c++) assert.equal(ms.dirty.allocatedWords(c), 0);
+    ms.globalDirtyLogStart(1);
+    const snap = ms.snapshotAndClearDirty(big, 64 * TiB - 0x40000, 0x40000, DIRTY_MEMORY_MIGRATION);
+    assert.equal(ms.snapshotGetDirty(big, snap, 64 * TiB - 0x1000, 0x1000), true);
+    as.stlLe(64 * TiB - 4, 0xdeadbeef);
+    assert.equal(as.ldlLe(64 * TiB - 4), 0xdeadbeef);
+    assert.equal(ms.dirty.getDirty(64 * TiB - 0x1000, 0x1000, DIRTY_MEMORY_MIGRATION), true);
+    assert.equal(ms.dirty.getDirty(64 * TiB - 0x2000, 0x1000, DIRTY_MEMORY_MIGRATION), false);
+    // Only the one bitmap block that was partly cleared exists as words.
+    assert.ok(ms.dirty.allocatedWords(DIRTY_MEMORY_MIGRATION) <= 4096);
+  });
+
+  it('3,000 RAM siblings get the ram_addr places find_ram_offset gives them', () => {
+    const ms = new MemorySystem();
+    const system = ms.container('system', 2n ** 64n - 1n);
+    const regions: MemoryRegion[] = [];
+    ms.transaction(() => {
+      for (let i = 0; i < 3000; i++) {
+        const r = ms.ram(`r${i}`, 0x1000 * (1 + (i % 3)));
+        system.addSubregion(i * 0x4000, r);
+        regions.push(r);
+      }
+    });
+    // By hand: every block fits the gap after the last one, at the next 64-page (0x40000) boundary.
+    regions.forEach((r, i) => assert.equal(r.ramBlock!.offset, i * 0x40000));
+    // Freeing one leaves a hole that the next block of a size that fits takes (smallest gap).
+    ms.freeRegion(ms.ram('tmp', 0x1000)); // placed at the end, then removed again
+    system.delSubregion(regions[10]!);
+    ms.freeRegion(regions[10]!);
+    const again = ms.ram('again', 0x1000);
+    assert.equal(again.ramBlock!.offset, 10 * 0x40000);
+  });
+});
