@@ -246,7 +246,10 @@ describe('large inputs stay cheap (issue #11)', () => {
       }
     });
     // By hand: every block fits the gap after the last one, at the next 64-page (0x40000) boundary.
-    regions.forEach((r, i) => assert.equal(r.ramBlock!.offset, i * 0x40000));
+    assert.deepEqual(
+      regions.map((r) => r.ramBlock!.offset),
+      regions.map((_, i) => i * 0x40000),
+    );
     // Freeing one leaves a hole that the next block of a size that fits takes (smallest gap).
     ms.freeRegion(ms.ram('tmp', 0x1000)); // placed at the end, then removed again
     system.delSubregion(regions[10]!);
