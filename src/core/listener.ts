@@ -35,8 +35,6 @@ export interface MemoryListener {
   logSync?(section: MemoryRegionSection): void;
   /** Synchronise all dirty bitmaps at once (exclusive with `logSync`). */
   logSyncGlobal?(): void;
-  /** Clear the remote dirty log of a range. */
-  logClear?(section: MemoryRegionSection): void;
   /** Global dirty logging started. */
   logGlobalStart?(): void;
   /** Global dirty logging stopped. */

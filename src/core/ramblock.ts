@@ -20,16 +20,13 @@ export const RAM_CHUNK_SIZE = 2 ** RAM_CHUNK_SHIFT;
 /** Host page size used to round block lengths (QEMU `qemu_host_page_size` on the reference host). */
 export const HOST_PAGE_SIZE = 4096;
 
-/** RAMBlock flags (QEMU `RAM_*`). */
+/** RAMBlock flags (QEMU `RAM_*`), those the model uses. */
+/** Host memory handed in from outside (RAM devices: QEMU `qemu_ram_alloc_from_ptr`). */
 export const RAM_PREALLOC = 1 << 0;
-export const RAM_SHARED = 1 << 1;
+/** The used length can change up to the max length (QEMU `qemu_ram_resize`). */
 export const RAM_RESIZEABLE = 1 << 2;
-export const RAM_UF_ZEROPAGE = 1 << 3;
+/** The block takes part in migration (QEMU `qemu_ram_set_migratable`). */
 export const RAM_MIGRATABLE = 1 << 4;
-export const RAM_PMEM = 1 << 5;
-export const RAM_UF_WRITEPROTECT = 1 << 6;
-export const RAM_NORESERVE = 1 << 7;
-export const RAM_PROTECTED = 1 << 8;
 
 const EMPTY = new Uint8Array(0);
 // Copies up to this many bytes (typed accesses on the slow path) go byte by byte: a subarray view

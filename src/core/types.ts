@@ -32,8 +32,6 @@ export interface MemTxAttrs {
   readonly memory?: boolean;
   /** Requester id (PCI BDF) of the bus master. */
   readonly requesterId?: number;
-  /** Invert the byte order of the access. */
-  readonly byteSwap?: boolean;
 }
 
 /** `MEMTXATTRS_UNSPECIFIED`: attributes of an access whose initiator did not set any. */
