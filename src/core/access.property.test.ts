@@ -1,6 +1,6 @@
 /**
  * @module core/access.property.test
- * Property tests of guest accesses (spec section 9) against a reference byte model: one byte array per
+ * Property tests of guest accesses against a reference byte model: one byte array per
  * RAM/ROM region and the per-address mapping of the independent painter in `test-support/ref-model.ts`.
  *
  * Random RAM/ROM/container/alias trees (no I/O) are laid out in units of 512 bytes, so that whole
@@ -9,14 +9,14 @@
  * stores, buffer reads and writes across range boundaries, and map/unmap are compared with what the
  * reference derives from the rules:
  *
- * - R9.18: unassigned reads give 0, writes are dropped, both with MEMTX_DECODE_ERROR (2); buffer
- *   chunks that start unassigned are sized by `accessSize` and are not clamped (R9.9), so they may
+ * - unassigned reads give 0, writes are dropped, both with MEMTX_DECODE_ERROR (2); buffer
+ *   chunks that start unassigned are sized by `accessSize` and are not clamped, so they may
  *   swallow the first bytes of RAM that follows.
- * - R9.6/R9.27: ROM reads are direct, bus writes to ROM are dropped with DECODE_ERROR; only the
- *   region's own readonly flag matters, not one inherited through an alias (R9.7).
- * - R9.25: a typed access that does not fit in the section it starts in makes one dispatch on that
+ * - ROM reads are direct, bus writes to ROM are dropped with DECODE_ERROR; only the
+ *   region's own readonly flag matters, not one inherited through an alias.
+ * - a typed access that does not fit in the section it starts in makes one dispatch on that
  *   region, which for RAM means 0 / dropped with DECODE_ERROR.
- * - R9.2: sections are the pieces of flat ranges split at page boundaries; the reference models this.
+ * - sections are the pieces of flat ranges split at page boundaries; the reference models this.
  */
 
 import assert from 'node:assert/strict';
@@ -140,7 +140,7 @@ class Ref {
     );
   }
 
-  /** The flat range containing byte `a` (R6.9: maximal run of mergeable pieces), in bytes. */
+  /** The flat range containing byte `a` (maximal run of mergeable pieces), in bytes. */
   flatRange(a: number): [number, number] {
     const u = Math.floor(a / G);
     let s = u;
@@ -150,7 +150,7 @@ class Ref {
     return [s * G, e * G];
   }
 
-  /** End of the section containing byte `a`: the flat range piece split at pages (R9.2). */
+  /** End of the section containing byte `a`: the flat range piece split at pages. */
   sectionEnd(a: number): number {
     const [s, e] = this.flatRange(a);
     const up = Math.ceil(s / PAGE) * PAGE;
@@ -174,11 +174,11 @@ class Ref {
   }
 
   static directWrite(h: RefHit): boolean {
-    // RAM and ROM are both `ram`; the region's own readonly flag decides (R9.6, R9.7).
+    // RAM and ROM are both `ram`; the region's own readonly flag decides.
     return (h.node.kind === 'ram' || h.node.kind === 'rom') && !h.node.readonly;
   }
 
-  /** R9.4 buffer access; returns the result, fills `buf` on reads. */
+  /** A buffer access (address_space_rw); returns the result, fills `buf` on reads. */
   rw(addr: number, buf: Uint8Array, write: boolean): number {
     let pos = 0;
     let res = MEMTX_OK;
@@ -262,7 +262,7 @@ function fromBytes(b: Uint8Array, be: boolean): bigint {
   return v;
 }
 
-describe('guest accesses vs a reference byte model (R9.4-R9.10, R9.18, R9.25, R9.27, R9.31)', () => {
+describe('guest accesses vs a reference byte model', () => {
   it('typed accesses, buffers and map/unmap agree with the reference through topology changes', () => {
     fc.assert(
       fc.property(worldArb(OPTS), fc.array(opArb, { minLength: 1, maxLength: 40 }), (recipe, ops) => {
@@ -388,7 +388,7 @@ describe('guest accesses vs a reference byte model (R9.4-R9.10, R9.18, R9.25, R9
     assert.equal(as.lastResult, MEMTX_OK);
   });
 
-  it('R9.2 + R9.25: a typed load crossing a page boundary inside one RAM flat range whose end is not page aligned', () => {
+  it('a typed load crossing a page boundary inside one RAM flat range whose end is not page aligned', () => {
     // ram "r" (0x1800 bytes) at 0 renders one flat range [0, 0x1800). QEMU registers it as a
     // whole-page section [0, 0x1000) and a sub-page section [0x1000, 0x1800)
     // (flatview_add_to_dispatch), and address_space_translate_internal clamps a RAM length to the

@@ -25,8 +25,8 @@ function recorder(
   } satisfies MemoryRegionOps;
 }
 
-describe('MMIO dispatch (spec 9.4, 9.5)', () => {
-  it('gives a whole port access to the region at its first byte, split for the device (R9.9)', () => {
+describe('MMIO dispatch', () => {
+  it('gives a whole port access to the region at its first byte, split for the device', () => {
     const ms = new MemorySystem();
     const bgLog: string[] = [];
     const rtcLog: string[] = [];
@@ -49,7 +49,7 @@ describe('MMIO dispatch (spec 9.4, 9.5)', () => {
     assert.equal(hex(buf), 'ffffffff');
   });
 
-  it('clamps RAM chunks to their range, so a read spans ROM and RAM (R9.10)', () => {
+  it('clamps RAM chunks to their range, so a read spans ROM and RAM', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const rom = ms.rom('rom', 0x1000);
@@ -64,7 +64,7 @@ describe('MMIO dispatch (spec 9.4, 9.5)', () => {
     assert.equal(hex(buf), 'aabbccdd');
   });
 
-  it('never splits a typed load: one straddling the end of RAM fails whole (R9.25)', () => {
+  it('never splits a typed load: one straddling the end of RAM fails whole', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     sys.addSubregion(0x2000, ms.ram('ram', 0x1000));
@@ -78,7 +78,7 @@ describe('MMIO dispatch (spec 9.4, 9.5)', () => {
     assert.equal(hex(buf), '11000000');
   });
 
-  it('reads unassigned memory as 0 with DECODE_ERROR and drops writes (R9.18)', () => {
+  it('reads unassigned memory as 0 with DECODE_ERROR and drops writes', () => {
     const ms = new MemorySystem();
     const as = ms.addressSpace(ms.container('empty', 0x10000));
     const buf = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
@@ -100,7 +100,7 @@ describe('MMIO dispatch (spec 9.4, 9.5)', () => {
     assert.deepEqual(log, []);
   });
 
-  it('drops bus writes to ROM but lets them through a read-only alias of RAM (R9.7, R9.27)', () => {
+  it('drops bus writes to ROM but lets them through a read-only alias of RAM', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const rom = ms.rom('rom', 0x1000);
@@ -121,7 +121,7 @@ describe('MMIO dispatch (spec 9.4, 9.5)', () => {
     assert.equal(as.ldub(0x10), 0xab);
   });
 
-  it('switches a ROM device between memory reads and callback reads (R9.28)', () => {
+  it('switches a ROM device between memory reads and callback reads', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const log: string[] = [];
@@ -144,7 +144,7 @@ describe('MMIO dispatch (spec 9.4, 9.5)', () => {
   });
 });
 
-describe('access sizes and byte order (R9.11-R9.14, 9.7)', () => {
+describe('access sizes and byte order', () => {
   function device(ops: MemoryRegionOps) {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
@@ -211,7 +211,7 @@ describe('access sizes and byte order (R9.11-R9.14, 9.7)', () => {
     assert.deepEqual(log, ['r 2 2', 'r 4 4', 'r 8 2']);
   });
 
-  it('rejects invalid sizes and unaligned accesses before the device sees them (R9.12)', () => {
+  it('rejects invalid sizes and unaligned accesses before the device sees them', () => {
     const log: string[] = [];
     const as = device(recorder(log, { valid: { minAccessSize: 4, maxAccessSize: 4 } }));
     assert.equal(as.ldub(0x1000), 0);
@@ -227,7 +227,7 @@ describe('access sizes and byte order (R9.11-R9.14, 9.7)', () => {
   });
 });
 
-describe('ioeventfds (8.6)', () => {
+describe('ioeventfds', () => {
   it('signals the notifier instead of the device for a matching write, and tells listeners', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x100000);
@@ -394,7 +394,7 @@ describe('lastResult through the fast paths', () => {
     sys.addSubregion(0, ram);
     sys.addSubregion(0x20000, ms.io('dev', 0x1000, { read: () => 5, write: () => {}, endianness: 'little' }));
     const as = ms.addressSpace(sys);
-    const bad = 0x30000; // nothing mapped: QEMU reads 0 with MEMTX_DECODE_ERROR (R9.18)
+    const bad = 0x30000; // nothing mapped: QEMU reads 0 with MEMTX_DECODE_ERROR
     const loads = [
       (a: number) => as.ldub(a),
       (a: number) => as.lduwLe(a),
@@ -469,7 +469,7 @@ describe('lastResult through the fast paths', () => {
   });
 });
 
-describe('map and unmap (9.10)', () => {
+describe('map and unmap', () => {
   it('gives RAM as a zero-copy view and I/O through the single bounce buffer', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x100000);
@@ -502,7 +502,7 @@ describe('map and unmap (9.10)', () => {
   });
 });
 
-describe('IOMMU (9.2, 9.11)', () => {
+describe('IOMMU', () => {
   it('translates device accesses into the target address space and enforces permissions', () => {
     const ms = new MemorySystem();
     const system = ms.container('system', 2n ** 64n);
@@ -554,13 +554,13 @@ describe('64-bit addresses', () => {
     assert.throws(() => as.read(2n ** 64n - 4n, buf), { code: 'ERR_ADDRESS_OVERFLOW' });
     assert.throws(() => as.load(2n ** 64n - 4n, 8), { code: 'ERR_ADDRESS_OVERFLOW' });
     assert.throws(() => as.read(-1, buf), { code: 'ERR_INVALID_ARGUMENT' });
-    assert.throws(() => as.ldub(1.5), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => as.ldub, { code: 'ERR_INVALID_ARGUMENT' });
     assert.throws(() => as.ldub(-4096), { code: 'ERR_INVALID_ARGUMENT' });
   });
 });
 
 describe('re-entrancy and topology changes during an access', () => {
-  it('blocks a device re-entering its own I/O regions (R9.16)', () => {
+  it('blocks a device re-entering its own I/O regions', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const owner = { name: 'dev' };
@@ -625,7 +625,7 @@ describe('re-entrancy and topology changes during an access', () => {
   });
 });
 
-describe('dirty tracking through the access paths (11.4)', () => {
+describe('dirty tracking through the access paths', () => {
   it('marks pages for MIGRATION only while global logging is on, also after a clear', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x100000);

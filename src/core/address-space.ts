@@ -50,7 +50,7 @@ const PAGE_MASK = PAGE_SIZE - 1;
 const SAFE_LIMIT = 2 ** 53;
 const DEVICE_MASK = DEVICE_PAGES - 1;
 // The window probes test "k >= 0 and k is size-aligned" as one AND with the sign bit and the
-// alignment bits (A/B: 5-8% faster than two tests).
+// alignment bits (faster than two tests; docs/architecture.md has the figures).
 const SIGN_OR_ODD = 0x80000001 | 0;
 const SIGN_OR_MISALIGNED_4 = 0x80000003 | 0;
 const SIGN_OR_MISALIGNED_8 = 0x80000007 | 0;
@@ -125,13 +125,13 @@ export class AddressSpace {
   private destroyed = false;
 
   // The result of the last typed access. The inline window probes do not write it: storing it
-  // cost ~0.5 ns of a ~1.8 ns hot access (measured). Instead, whenever it is not MEMTX_OK the
+  // cost a quarter of a hot access. Instead, whenever it is not MEMTX_OK the
   // windows those probes read are replaced by empty ones ("armed"), so the next access takes the
   // out-of-line path, which restores them and resets the result first.
   private res: MemTxResult = MEMTX_OK;
   // The address of an access that missed the inline probe, handed to the miss path in a field: as
   // an argument, an address above 2^30 (not a small integer) would be boxed on every call, and
-  // device registers live up there (measured: a register access 15% faster).
+  // device registers live up there.
   private missAddr = 0.5;
   private armed = false;
 
@@ -143,7 +143,7 @@ export class AddressSpace {
    * (a "huge page" entry in front of the TLB). A hit costs a subtraction, a range check and one
    * typed-array access, which is what lets sequential and random accesses inside a large RAM
    * region run near the speed of a plain typed array. It covers whole-page sections only, so the
-   * section rules (R9.2) hold for every access it serves; while some client logs the range, the
+   * section rules hold for every access it serves; while some client logs the range, the
    * write window covers only pages already dirty for every such client (see setDirtyWindow).
    * Separate windows for reads and writes, like the TLBs.
    */
@@ -152,11 +152,11 @@ export class AddressSpace {
   // What the inline probes read: the windows above, or NO_WINDOW while armed (see publish()):
   // the first guest address, the views, and the length in bytes. A probe takes the offset o in
   // the window and k = o | 0, and hits when k === o (an integer), k is aligned for the size and
-  // 0 <= k < length: int32 operations only (measured 10-25% faster than an index computed in
+  // 0 <= k < length: int32 operations only (faster than an index computed in
   // floating point and an unsigned compare, which V8 does in floating point). Whole pages make
   // an aligned k below the length a whole element. Never reading outside a typed array matters:
   // once V8 has seen one out-of-bounds read at a site it compiles every later access there in a
-  // mode that made hits 3-4x slower (measured), and emulators miss the window all the time
+  // mode that made hits several times slower, and emulators miss the window all the time
   // (devices, other RAM ranges).
   private rLo = 0;
   private rU8: Uint8Array = EMPTY_U8;
@@ -234,7 +234,7 @@ export class AddressSpace {
     if (i >= 0) this.listenerList.splice(i, 1);
   }
 
-  /** @internal QEMU `address_space_set_flatview` with the topology diff (section 8.3 of the spec). */
+  /** @internal QEMU `address_space_set_flatview` with the topology diff (`address_space_update_topology_pass`). */
   setFlatView(next: FlatView): void {
     const old = this.view;
     if (old === next && next === this.system.emptyView) return;
@@ -945,7 +945,7 @@ export class AddressSpace {
     if (this.armed) this.disarm();
     const off = addr & PAGE_MASK;
     // The device page first: a register access is a call either way, while a RAM access that
-    // got here is already on the slower TLB path (A/B: registers 12% faster, TLB path unchanged).
+    // got here is already on the slower TLB path.
     if (size !== 8) {
       const d = this.dev[deviceKind(false, size, bigEndian)]!;
       const j = (addr >>> PAGE_BITS) & DEVICE_MASK;

@@ -4,7 +4,7 @@ import { CpuAccess } from './cpu-access.js';
 import { MemorySystem } from './system.js';
 import { MEMTX_DECODE_ERROR, MEMTX_OK } from './types.js';
 
-describe('CPU stores versus bus writes (R9.7, R9.27)', () => {
+describe('CPU stores versus bus writes', () => {
   function pc() {
     const ms = new MemorySystem();
     const sys = ms.container('system', 0x100000);

@@ -1,7 +1,7 @@
 /**
  * @module core/cpu-access
  * Guest accesses as an emulated CPU makes them, as opposed to a bus master. QEMU treats the two
- * differently in one place (spec R9.7): a write that reaches RAM through a read-only section — ROM,
+ * differently in one place: a write that reaches RAM through a read-only section — ROM,
  * or RAM mapped through a read-only alias such as a PAM `pam-rom` window — is silently discarded by
  * the CPU (TCG's `TLB_DISCARD_WRITE`), while a bus write (`address_space_write`) goes through to
  * the RAM unless the region itself is read-only, and reports `MEMTX_DECODE_ERROR` for ROM.

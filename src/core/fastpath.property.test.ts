@@ -8,7 +8,7 @@
  *
  * - RAM: direct, in the access's byte order; a store marks its pages dirty for MIGRATION while
  *   global logging is on (and only then); clearing forgets them.
- * - Unassigned (R9.18): loads give 0, stores are dropped, both with MEMTX_DECODE_ERROR.
+ * - Unassigned: loads give 0, stores are dropped, both with MEMTX_DECODE_ERROR.
  * - The devices (little-endian, implementation sizes 1..4, no `valid.unaligned`; one with an
  *   owner, whose calls take the re-entrancy guard): an unaligned
  *   access is refused with MEMTX_DECODE_ERROR before the device sees it (memory_region_access_valid);

@@ -11,7 +11,7 @@ function ranges(view: FlatView): string[] {
   );
 }
 
-/** The synthetic tree of spec section 6.3. */
+/** A synthetic tree: RAM, a device, and a window of higher priority over both. */
 function spec63() {
   const ms = new MemorySystem();
   const sys = ms.container('sys', 0x10000);
@@ -30,9 +30,9 @@ function spec63() {
 }
 
 describe('FlatView rendering', () => {
-  it('renders the worked example of spec 6.3', () => {
+  it('renders a window over RAM and a device, worked by hand', () => {
     const { as } = spec63();
-    // From the spec: win (prio 1) paints dev only and leaves holes through which ram0 shows;
+    // By hand: win (prio 1) paints dev only and leaves holes through which ram0 shows;
     // mirror maps ram0 offset 0x6000 at 0xc000; bg (prio -1) fills what remains.
     assert.deepEqual(ranges(as.currentView), [
       '0-4fff ram0 @0',
@@ -44,7 +44,7 @@ describe('FlatView rendering', () => {
     ]);
   });
 
-  it('lets equal-priority siblings win newest first (R6.1, 15.8)', () => {
+  it('lets equal-priority siblings win newest first', () => {
     const ms = new MemorySystem();
     const io = ms.io('io', 0x1000, { read: () => 0xff });
     const first = ms.io('isa-debugcon', 1, { read: () => 1 });
@@ -56,7 +56,7 @@ describe('FlatView rendering', () => {
     assert.equal(as.ldub(0x402), 2);
   });
 
-  it("ignores the alias target's own address and composes alias chains (R6.4)", () => {
+  it("ignores the alias target's own address and composes alias chains", () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x100000);
     const holder = ms.container('holder', 0x100000);
@@ -70,7 +70,7 @@ describe('FlatView rendering', () => {
     assert.deepEqual(ranges(as.currentView), ['20000-20fff ram @1800']);
   });
 
-  it('inherits readonly and nonvolatile down the path but names the terminal region (R6.5, R6.6)', () => {
+  it('inherits readonly and nonvolatile down the path but names the terminal region', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const ram = ms.ram('ram', 0x4000);
@@ -91,7 +91,7 @@ describe('FlatView rendering', () => {
     ]);
   });
 
-  it('shows lower-priority siblings through the holes of a container and of an alias to a disabled target (R6.2)', () => {
+  it('shows lower-priority siblings through the holes of a container and of an alias to a disabled target', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const ram = ms.ram('ram', 0x10000);
@@ -124,7 +124,7 @@ describe('FlatView rendering', () => {
     assert.deepEqual(ranges(as.currentView), ['80-ff wide @0']);
   });
 
-  it("adds the resolved root region's own address (R6.7)", () => {
+  it("adds the resolved root region's own address", () => {
     const ms = new MemorySystem();
     const outer = ms.container('outer', 0x10000);
     const inner = ms.ram('inner', 0x100);
@@ -133,7 +133,7 @@ describe('FlatView rendering', () => {
     assert.deepEqual(ranges(as.currentView), ['500-5ff inner @0']);
   });
 
-  it('merges adjacent pieces of one region reached by different paths (R6.9)', () => {
+  it('merges adjacent pieces of one region reached by different paths', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const ram = ms.ram('ram', 0x10000);
@@ -145,7 +145,7 @@ describe('FlatView rendering', () => {
   });
 });
 
-describe('FlatView sharing (R7.1, R7.2)', () => {
+describe('FlatView sharing', () => {
   it('shares one view among address spaces whose roots resolve to the same region', () => {
     const ms = new MemorySystem();
     const system = ms.container('system', 2n ** 64n);
@@ -161,7 +161,7 @@ describe('FlatView sharing (R7.1, R7.2)', () => {
     assert.equal(memory.currentView, cpu.currentView);
     assert.equal(dev.currentView, memory.currentView);
     assert.equal(dev.currentView.root, system);
-    // Bus mastering off: the only child is disabled, so the root resolves to nothing (15.5).
+    // Bus mastering off: the only child is disabled, so the root resolves to nothing.
     bm.setEnabled(false);
     assert.equal(dev.currentView, ms.emptyView);
     assert.equal(dev.currentView.root, null);
@@ -185,7 +185,7 @@ describe('FlatView sharing (R7.1, R7.2)', () => {
     smmRoot.addSubregion(0, ms.alias('memory', system, 0, 0x10000));
     smmRoot.addSubregionOverlap(0, ms.alias('smram', ms.container('smram', 0x1000), 0, 0x1000), 1);
     const smm = ms.addressSpace(smmRoot, 'cpu-smm-0');
-    // Two enabled children: a separate view with the same content (spec 15.4).
+    // Two enabled children: a separate view with the same content.
     assert.notEqual(smm.currentView, memory.currentView);
     assert.equal(smm.currentView.root, smmRoot);
     assert.deepEqual(ranges(smm.currentView), ranges(memory.currentView));

@@ -52,7 +52,7 @@ const entry = (iova: bigint, mask: bigint, perm: number): IommuTlbEntry => ({
   perm,
 });
 
-describe('IOMMU notifiers (R9.36-R9.38)', () => {
+describe('IOMMU notifiers', () => {
   it('registers through aliases, tells the IOMMU when the union of flags changes, and can be refused', () => {
     const { mr, alias, flagChanges, setRefuse } = iommu();
     const a = { flags: IOMMU_NOTIFIER_MAP, start: 0n, end: 0xffffn, notify: () => {} };

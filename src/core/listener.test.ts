@@ -22,7 +22,7 @@ function recording(log: string[], tag: string, priority = 0): MemoryListener {
   };
 }
 
-/** The tree of spec 6.3. */
+/** A small tree: RAM, a device and a window over them (the shape of a PC's low memory). */
 function spec63() {
   const ms = new MemorySystem();
   const sys = ms.container('sys', 0x10000);
@@ -38,7 +38,7 @@ function spec63() {
 }
 
 describe('MemoryListener', () => {
-  it('replays the current view on registration and removes it on unregistration (R8.2, R8.3)', () => {
+  it('replays the current view on registration and removes it on unregistration', () => {
     const { as } = spec63();
     const log: string[] = [];
     const l = recording(log, 'L');
@@ -61,7 +61,7 @@ describe('MemoryListener', () => {
     assert.throws(() => as.removeListener(l), { code: 'ERR_LISTENER' });
   });
 
-  it('hears the topology diff of spec 8.3: all deletions, then adds and nops in address order', () => {
+  it('hears the topology diff of address_space_update_topology_pass: all deletions, then adds and nops in address order', () => {
     const { as, dev } = spec63();
     const log: string[] = [];
     as.addListener(recording(log, 'L'));
@@ -82,7 +82,7 @@ describe('MemoryListener', () => {
     ]);
   });
 
-  it('calls additions forward and deletions in reverse priority order (R8.1, R8.4)', () => {
+  it('calls additions forward and deletions in reverse priority order', () => {
     const { as, dev, ms } = spec63();
     const log: string[] = [];
     as.addListener(recording(log, 'high', 10));
@@ -110,7 +110,7 @@ describe('MemoryListener', () => {
     assert.deepEqual(log.slice(-3), ['low commit', 'low2 commit', 'high commit']);
   });
 
-  it('coalesces nested transactions into one update at the outermost commit (R5.3)', () => {
+  it('coalesces nested transactions into one update at the outermost commit', () => {
     const { as, dev, ms, sys } = spec63();
     const log: string[] = [];
     as.addListener(recording(log, 'L'));
@@ -141,11 +141,11 @@ describe('MemoryListener', () => {
     assert.equal(log.filter((e) => e.includes(' nop ')).length, view.ranges.length);
     assert.ok(!log.some((e) => e.includes(' add ') || e.includes(' del ')));
     log.length = 0;
-    loose.setEnabled(true); // already enabled: a no-op, no transaction at all (R3.6)
+    loose.setEnabled(true); // already enabled: a no-op, no transaction at all
     assert.deepEqual(log, []);
   });
 
-  it('reports dirty logging changes as nop + logStart/logStop, not del/add (R8.5)', () => {
+  it('reports dirty logging changes as nop + logStart/logStop, not del/add', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const vram = ms.ram('vga.vram', 0x2000);
@@ -178,7 +178,7 @@ describe('MemoryListener', () => {
     ]);
   });
 
-  it('announces coalesced MMIO ranges at once, clipped to the flat ranges (R8.13)', () => {
+  it('announces coalesced MMIO ranges at once, clipped to the flat ranges', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const dev = ms.io('dev', 0x1000, { read: () => 0 });
@@ -200,7 +200,7 @@ describe('MemoryListener', () => {
   });
 });
 
-describe('global dirty logging and the guest run state (R11.8, R11.9)', () => {
+describe('global dirty logging and the guest run state', () => {
   // Expectations follow QEMU 7.2's memory_global_dirty_log_start/stop and the postponed stop
   // (softmmu/memory.c): a stop while the VM is stopped waits for the VM to run again. Log masks
   // are client bits: MIGRATION is client 2, so logging adds 1 << 2 = 4.

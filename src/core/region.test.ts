@@ -6,7 +6,7 @@ import { MemorySystem } from './system.js';
 const names = (list: { name: string | null }[]) => list.map((r) => r.name);
 
 describe('MemoryRegion subregions', () => {
-  it('orders subregions by priority, newest first among equals (R3.2)', () => {
+  it('orders subregions by priority, newest first among equals', () => {
     const ms = new MemorySystem();
     const c = ms.container('c', 0x1000);
     const a = ms.ram('a', 0x100);
@@ -24,7 +24,7 @@ describe('MemoryRegion subregions', () => {
     assert.equal(a.container, c);
   });
 
-  it('setAddress re-adds the region in front of its equal-priority siblings (R3.4)', () => {
+  it('setAddress re-adds the region in front of its equal-priority siblings', () => {
     const ms = new MemorySystem();
     const c = ms.container('c', 0x1000);
     const a = ms.ram('a', 0x100);
@@ -44,7 +44,7 @@ describe('MemoryRegion subregions', () => {
     assert.equal(ms.container('y', 0x10).size, 0x10n);
   });
 
-  it('counts aliases that map a region (mappedViaAlias, R3.1/R3.3)', () => {
+  it('counts aliases that map a region (mappedViaAlias)', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
     const ram = ms.ram('ram', 0x1000);

@@ -542,7 +542,7 @@ export class MemorySystem {
   /**
    * Whether the guest is running (QEMU `runstate_is_running()`); true until {@link setRunning}
    * says otherwise. The memory core uses it only to postpone a global dirty-log stop while the
-   * guest is stopped (R11.9).
+   * guest is stopped.
    */
   get running(): boolean {
     return this.runState;

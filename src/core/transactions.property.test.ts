@@ -1,14 +1,14 @@
 /**
  * @module core/transactions.property.test
- * Property tests of transactions, view sharing and listener diffs (spec sections 5, 7 and 8).
+ * Property tests of transactions, view sharing and listener diffs.
  *
  * Random topology changes run one by one or inside nested begin/commit pairs on a machine with
  * several address spaces: two sharing the main root, one rooted at an alias of a container, one whose
  * root resolves to nothing, and some on random regions. After every outermost topology commit each
- * address space must hold exactly what a fresh render of its resolved root gives (R5.1, R7.4); spaces
+ * address space must hold exactly what a fresh render of its resolved root gives; spaces
  * whose roots resolve to the same region share one view object and null roots get the system's empty
- * view (R7.2). Nothing may change while a transaction is open (R5.3, R5.4). Listeners must hear, per
- * commit, all deletions before any addition (R8.6) and a sequence whose replay rebuilds the new view.
+ * view. Nothing may change while a transaction is open. Listeners must hear, per
+ * commit, all deletions before any addition and a sequence whose replay rebuilds the new view.
  */
 
 import assert from 'node:assert/strict';
@@ -163,7 +163,7 @@ class ReplayListener implements MemoryListener {
   }
 }
 
-describe('transactions, view sharing and listener diffs (R5.1-R5.4, R7.1-R7.4, R8.2-R8.6)', () => {
+describe('transactions, view sharing and listener diffs', () => {
   it('after every outermost commit each AS holds a fresh render of its resolved root', () => {
     fc.assert(
       fc.property(
@@ -196,16 +196,12 @@ describe('transactions, view sharing and listener diffs (R5.1-R5.4, R7.1-R7.4, R
             ...picks.map((p) => w.nodes[p % w.nodes.length]!),
           ];
           const ases = roots.map((r, i) => ms.addressSpace(r.mr, `as${i}`));
-          assert.equal(
-            ases[3]!.currentView,
-            ms.emptyView,
-            'R7.2: a root resolving to nothing has the empty view',
-          );
+          assert.equal(ases[3]!.currentView, ms.emptyView, 'a root resolving to nothing has the empty view');
           let stepNo = -1;
           const ctx = () => `after step ${stepNo}\n${describeWorld(w)}`;
           const listeners = [new ReplayListener(ases[0]!, ctx), new ReplayListener(ases[2]!, ctx)];
           const register = (l: ReplayListener) => {
-            // R8.2: registration announces the current view as additions, inside begin/commit.
+            // registration announces the current view as additions, inside begin/commit.
             l.as.addListener(l);
             assert.equal(l.failure, null, l.failure ?? '');
           };
@@ -218,14 +214,13 @@ describe('transactions, view sharing and listener diffs (R5.1-R5.4, R7.1-R7.4, R
               assert.equal(
                 physmr,
                 refResolveRoot(roots[i]!)?.mr ?? null,
-                `R7.1 resolution of ${as.name}: ${ctx()}`,
+                `root resolution of ${as.name}: ${ctx()}`,
               );
               const v = as.currentView;
               if (physmr === null)
                 assert.equal(v, ms.emptyView, `${as.name} should have the empty view (${why})`);
               const shared = byRoot.get(physmr);
-              if (shared)
-                assert.equal(v, shared, `R7.2: ${as.name} must share the view of its resolved root`);
+              if (shared) assert.equal(v, shared, `${as.name} must share the view of its resolved root`);
               byRoot.set(physmr, v);
               // The oracle: the independent reference painter, address by address.
               const bad = viewMismatch(v, refPaint(refResolveRoot(roots[i]!), LIMIT), LIMIT);
@@ -269,7 +264,7 @@ describe('transactions, view sharing and listener diffs (R5.1-R5.4, R7.1-R7.4, R
             }
             for (const l of listeners) assert.equal(l.failure, null, l.failure ?? '');
             if (depth > 0) {
-              // R5.4: nothing is visible before the outermost commit.
+              // nothing is visible before the outermost commit.
               ases.forEach((as, i) => {
                 assert.equal(as.currentView, before[i], `${as.name} changed inside a transaction: ${ctx()}`);
               });
@@ -281,7 +276,7 @@ describe('transactions, view sharing and listener diffs (R5.1-R5.4, R7.1-R7.4, R
               continue;
             }
             if (listeners[0]!.commits !== commitsSeen) {
-              // R5.3: one update per outermost commit.
+              // one update per outermost commit.
               assert.equal(listeners[0]!.commits, commitsSeen + 1, 'nested commits must coalesce');
               commitsSeen = listeners[0]!.commits;
               checkViews(`commit at step ${stepNo}`);

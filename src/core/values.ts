@@ -1,7 +1,7 @@
 /**
  * @module core/values
  * Device values and bytes: the conversions between the `number | bigint` values that callbacks and
- * typed accesses carry and the bytes a byte-addressed bus master sees (spec 9.7: a value of N bytes
+ * typed accesses carry and the bytes a byte-addressed bus master sees (a value of N bytes
  * appears as its serialisation in the device's byte order).
  */
 

@@ -2,13 +2,14 @@
  * @module core/test-support/ref-model
  * A deliberately simple reference model of QEMU's region tree for property tests. Every node is
  * mirrored: the test applies each operation to a core {@link MemoryRegion} and to a plain
- * {@link RefNode}, then compares what the core renders with what the reference derives from the spec
- * rules (section 3 for sibling order, 6 for rendering, 7 for root resolution) one address at a time.
+ * {@link RefNode}, then compares what the core renders with what the reference derives from QEMU's
+ * rules (sibling order of `memory_region_add_subregion_common`, `render_memory_region`, root
+ * resolution of `memory_region_get_flatview_root`) one address at a time.
  *
  * The reference shares no code with the core's rendering: it never calls `generateFlatView`, never
  * reads the core's subregion list order, and answers "who serves address a" by walking the tree
- * top-down (R6.1: subregions in priority order, newest first among equals, before the region itself;
- * R6.3 clipping; R6.4 alias arithmetic written directly as "target byte t at aliasStart - offset + t").
+ * top-down (subregions in priority order, newest first among equals, before the region itself;
+ * clipping to every region on the path; alias arithmetic written directly as "target byte t at aliasStart - offset + t").
  * Test-only; excluded from the build.
  */
 
@@ -36,7 +37,7 @@ export interface RefNode {
   readonly: boolean;
   nonvolatile: boolean;
   parent: RefNode | null;
-  /** Children in no particular order; the reference sorts them itself (R3.2). */
+  /** Children in no particular order; the reference sorts them itself. */
   readonly children: RefNode[];
   readonly target: RefNode | null;
   aliasOffset: number;
@@ -112,7 +113,7 @@ export class RefWorld {
       priority: 0,
       seq: 0,
       enabled: true,
-      // A ROM is RAM with the readonly flag set (spec section 2).
+      // A ROM is RAM with the readonly flag set.
       readonly: kind === 'rom',
       nonvolatile: false,
       parent: null,
@@ -149,7 +150,7 @@ export class RefWorld {
     }
   }
 
-  /** R3.1: `addSubregionOverlap(addr, child, priority)`; false if the core refused an endless loop. */
+  /** `addSubregionOverlap(addr, child, priority)`; false if the core refused an endless loop. */
   add(parent: RefNode, child: RefNode, addr: number, priority: number): boolean {
     const link = () => {
       child.parent = parent;
@@ -180,7 +181,7 @@ export class RefWorld {
     return true;
   }
 
-  /** R3.3 */
+  /** `memory_region_del_subregion`. */
   del(child: RefNode): void {
     const p = child.parent;
     if (!p) throw new Error('not mapped');
@@ -201,7 +202,7 @@ export class RefWorld {
     n.enabled = v;
   }
 
-  /** R3.4: moving re-adds the region, so it becomes the newest of its priority. */
+  /** moving re-adds the region, so it becomes the newest of its priority. */
   setAddress(n: RefNode, addr: number): void {
     if (
       !this.tryCore(
@@ -299,7 +300,7 @@ const ENDLESS_DEPTH = 1024;
 
 /**
  * Whether rendering `root` never ends: a walk over every region a render visits — all enabled
- * subregions, alias targets shifted by the alias arithmetic (R6.4), each clipped to the region
+ * subregions, alias targets shifted by the alias arithmetic, each clipped to the region
  * above — that is still going after {@link ENDLESS_DEPTH} levels. A loop whose window shrinks dies
  * out; one that shows the same window again does not. Written apart from the core's renderer.
  */
@@ -341,7 +342,7 @@ export function refTerminates(n: RefNode): boolean {
   return n.kind !== 'container' && n.kind !== 'alias';
 }
 
-/** R3.2: priority descending, and among equal priorities the most recently added first. */
+/** priority descending, and among equal priorities the most recently added first. */
 function ordered(n: RefNode, cache: Map<RefNode, RefNode[]>): RefNode[] {
   let c = cache.get(n);
   if (!c) {
@@ -354,7 +355,7 @@ function ordered(n: RefNode, cache: Map<RefNode, RefNode[]>): RefNode[] {
 /**
  * Who serves address `a` when `n` sits with its first byte at absolute address `nStart`, having
  * inherited `ro`/`nv` from the path above. The first terminating region found in the visiting order
- * wins (R6.1); an address outside the region is never served by it or its subtree (R6.3).
+ * wins; an address outside the region is never served by it or its subtree.
  */
 function serve(
   n: RefNode,
@@ -369,8 +370,8 @@ function serve(
   ro ||= n.readonly;
   nv ||= n.nonvolatile;
   if (n.kind === 'alias') {
-    // R6.4: the target's byte t appears at aliasStart - aliasOffset + t; its own addr is irrelevant.
-    // R2.4: the alias's own subregions are never rendered.
+    // the target's byte t appears at aliasStart - aliasOffset + t; its own addr is irrelevant.
+    // the alias's own subregions are never rendered.
     return serve(n.target!, a, nStart - n.aliasOffset, ro, nv, cache);
   }
   for (const c of ordered(n, cache)) {
@@ -381,7 +382,7 @@ function serve(
 }
 
 /**
- * Per-address answers for a view rendered from `root` over `[0, limit)`. R6.7: the root's own addr
+ * Per-address answers for a view rendered from `root` over `[0, limit)`. the root's own addr
  * shifts the view.
  */
 export function refPaint(root: RefNode | null, limit: number): Array<RefHit | null> {
@@ -392,7 +393,7 @@ export function refPaint(root: RefNode | null, limit: number): Array<RefHit | nu
   return out;
 }
 
-/** R7.1: the region a view is really rendered from, or null for the shared empty view. */
+/** the region a view is really rendered from, or null for the shared empty view. */
 export function refResolveRoot(r: RefNode): RefNode | null {
   for (;;) {
     if (!r.enabled) return null;

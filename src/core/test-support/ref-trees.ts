@@ -6,7 +6,7 @@
  * A recipe is a list of subtrees built in order; an alias may only target a node of an earlier
  * subtree, and a subtree may only be mounted into a later one (or the main root), so the graph of
  * subregion and alias links never has a cycle while still producing alias chains, aliases of
- * containers, and alias targets that are themselves mapped elsewhere at a non-zero address (R6.4).
+ * containers, and alias targets that are themselves mapped elsewhere at a non-zero address.
  * Test-only; excluded from the build.
  */
 
