@@ -106,8 +106,10 @@ export class AddressSpace {
   /** Name (`anonymous` by default); not unique. */
   readonly name: string;
   /**
-   * Result of the last typed load or store ({@link ldub} ... {@link stqBe}); kept here so that the
-   * hot path returns plain values and allocates nothing.
+   * Result of the last typed load or store ({@link ldub} ... {@link stqBe}, {@link load},
+   * {@link store}) made on this address space; kept here so that the hot path returns plain values
+   * and allocates nothing. A device callback that makes accesses of its own in the middle of one
+   * (DMA) sees their results here while it runs; when the outer access returns, this is its result.
    */
   get lastResult(): MemTxResult {
     return this.res;
@@ -475,7 +477,8 @@ export class AddressSpace {
    * Reads `buf.length` bytes at guest address `addr` (QEMU `address_space_read`). The access is
    * split at range boundaries: RAM is copied, I/O regions get callbacks sized as QEMU sizes them.
    * Returns the OR of the results of all pieces; unassigned bytes read as 0 with
-   * `MEMTX_DECODE_ERROR`.
+   * `MEMTX_DECODE_ERROR`. The result is returned, not stored: {@link lastResult} belongs to the
+   * typed helpers and is left as it was.
    */
   read(addr: U64Input, buf: Uint8Array, attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED): MemTxResult {
     return this.rw(addr, buf, false, attrs);

@@ -48,7 +48,7 @@ function firstPage(start: number): number {
   return Math.floor(start / PAGE_SIZE);
 }
 
-function endPage(start: number, length: number): number {
+function endPage(ramAddr: number, length: number): number {
   return Math.ceil((start + length) / PAGE_SIZE);
 }
 
@@ -78,12 +78,17 @@ function checkClient(client: number): void {
   }
 }
 
-/** The three dirty bitmaps of one machine (ram_addr page numbers; see the module comment). */
+/**
+ * The three dirty bitmaps of one machine (see the module comment). Every `ramAddr` here is a byte
+ * address in ram_addr space (a block's `offset` plus an offset in the block) and every `length` a
+ * byte count; `page` arguments are ram_addr page numbers. {@link MemorySystem.setDirty} and its
+ * siblings take region offsets instead and convert.
+ */
 export class DirtyMemory {
   // Per client, the blocks by index: undefined = all clean, FULL = all dirty (shared).
   private readonly maps: Array<Array<Uint32Array | undefined>> = [[], [], []];
   /** Called after bits were cleared, with the ram_addr range; the system drops cached write paths. */
-  onClear: ((start: number, length: number) => void) | null = null;
+  onClear: ((ramAddr: number, length: number) => void) | null = null;
 
   /** Word `w` of client `c`'s bitmap. */
   private word(c: number, w: number): number {
@@ -123,10 +128,10 @@ export class DirtyMemory {
   }
 
   /** QEMU `cpu_physical_memory_set_dirty_range`: marks the pages of ram_addr `[start, start+length)`. */
-  setRange(start: number, length: number, mask: number): void {
+  setRange(ramAddr: number, length: number, mask: number): void {
     if (mask === 0 || length <= 0) return;
-    const p0 = firstPage(start);
-    const p1 = endPage(start, length);
+    const p0 = firstPage(ramAddr);
+    const p1 = endPage(ramAddr, length);
     for (let c = 0; c < DIRTY_MEMORY_NUM; c++) {
       if (!(mask & (1 << c))) continue;
       const m = this.maps[c]!;
@@ -174,10 +179,10 @@ export class DirtyMemory {
   }
 
   /** QEMU `cpu_physical_memory_get_dirty`: whether any page of the range is dirty for `client`. */
-  getDirty(start: number, length: number, client: number): boolean {
+  getDirty(ramAddr: number, length: number, client: number): boolean {
     checkClient(client);
-    const p0 = firstPage(start);
-    const p1 = endPage(start, length);
+    const p0 = firstPage(ramAddr);
+    const p1 = endPage(ramAddr, length);
     return this.someBlock(client, p0, p1, (b, bi, w0, w1) => {
       if (b === undefined) return false;
       for (let w = w0; w < w1; w++) {
@@ -188,10 +193,10 @@ export class DirtyMemory {
   }
 
   /** QEMU `cpu_physical_memory_all_dirty`: whether every page of the range is dirty for `client`. */
-  allDirty(start: number, length: number, client: number): boolean {
+  allDirty(ramAddr: number, length: number, client: number): boolean {
     checkClient(client);
-    const p0 = firstPage(start);
-    const p1 = endPage(start, length);
+    const p0 = firstPage(ramAddr);
+    const p1 = endPage(ramAddr, length);
     const clean = this.someBlock(client, p0, p1, (b, bi, w0, w1) => {
       if (b === FULL) return false;
       if (b === undefined) return true;
@@ -205,7 +210,7 @@ export class DirtyMemory {
   }
 
   /** QEMU `cpu_physical_memory_range_includes_clean`: the clients of `mask` with a clean page in range. */
-  rangeIncludesClean(start: number, length: number, mask: number): number {
+  rangeIncludesClean(ramAddr: number, length: number, mask: number): number {
     let r = 0;
     for (let c = 0; c < DIRTY_MEMORY_NUM; c++) {
       if (mask & (1 << c) && !this.allDirty(start, length, c)) r |= 1 << c;
@@ -263,10 +268,10 @@ export class DirtyMemory {
    * QEMU `cpu_physical_memory_test_and_clear_dirty`: clears `client`'s bits for the range and
    * returns whether any was set.
    */
-  testAndClear(start: number, length: number, client: number): boolean {
+  testAndClear(ramAddr: number, length: number, client: number): boolean {
     checkClient(client);
-    const p0 = firstPage(start);
-    const p1 = endPage(start, length);
+    const p0 = firstPage(ramAddr);
+    const p1 = endPage(ramAddr, length);
     const m = this.maps[client]!;
     let any = false;
     this.someBlock(client, p0, p1, (b, bi, w0, w1) => {
@@ -285,7 +290,7 @@ export class DirtyMemory {
       for (let w = w0; w < w1; w++) if (this.clearWord(client, w, wordMask(w, p0, p1))) any = true;
       return false;
     });
-    if (any) this.onClear?.(start, length);
+    if (any) this.onClear?.(ramAddr, length);
     return any;
   }
 
@@ -293,11 +298,11 @@ export class DirtyMemory {
    * QEMU `cpu_physical_memory_snapshot_and_clear_dirty`: copies and clears `client`'s bits for the
    * range widened to 64-page boundaries.
    */
-  snapshotAndClear(start: number, length: number, client: number): DirtyBitmapSnapshot {
+  snapshotAndClear(ramAddr: number, length: number, client: number): DirtyBitmapSnapshot {
     checkClient(client);
     const align = 64 * PAGE_SIZE;
-    const s = Math.floor(start / align) * align;
-    const e = Math.ceil((start + length) / align) * align;
+    const s = Math.floor(ramAddr / align) * align;
+    const e = Math.ceil((ramAddr + length) / align) * align;
     const p0 = s / PAGE_SIZE;
     const bits = new Uint32Array(Math.ceil((e - s) / PAGE_SIZE / 32));
     const w0 = wordOf(p0);
@@ -316,14 +321,14 @@ export class DirtyMemory {
   }
 
   /** QEMU `cpu_physical_memory_snapshot_get_dirty`: whether the snapshot has a dirty page in range. */
-  snapshotGetDirty(snap: DirtyBitmapSnapshot, start: number, length: number): boolean {
-    if (start < snap.start || start + length > snap.end) {
+  snapshotGetDirty(snap: DirtyBitmapSnapshot, ramAddr: number, length: number): boolean {
+    if (ramAddr < snap.start || ramAddr + length > snap.end) {
       throw new InvalidArgumentError(
-        `range 0x${start.toString(16)}+0x${length.toString(16)} is outside the snapshot`,
+        `range 0x${ramAddr.toString(16)}+0x${length.toString(16)} is outside the snapshot`,
       );
     }
-    const p1 = endPage(start, length) - snap.start / PAGE_SIZE;
-    for (let p = firstPage(start) - snap.start / PAGE_SIZE; p < p1; p++) {
+    const p1 = endPage(ramAddr, length) - snap.start / PAGE_SIZE;
+    for (let p = firstPage(ramAddr) - snap.start / PAGE_SIZE; p < p1; p++) {
       if (snap.bits[p >>> 5]! & (1 << (p & 31))) return true;
     }
     return false;

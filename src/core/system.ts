@@ -651,6 +651,9 @@ export class MemorySystem {
   /**
    * QEMU `memory_region_snapshot_and_clear_dirty`: syncs `mr`, then takes and clears `client`'s
    * dirty bits for `[offset, offset+size)` of the region (widened to 64 pages).
+   * @param offset byte offset in the region (not a ram_addr).
+   * @param size bytes; the range must lie inside the region's RAM.
+   * @param client `DIRTY_MEMORY_VGA`, `DIRTY_MEMORY_CODE` or `DIRTY_MEMORY_MIGRATION`.
    */
   snapshotAndClearDirty(mr: MemoryRegion, offset: number, size: number, client: number): DirtyBitmapSnapshot {
     const rb = this.dirtyRange(mr, offset, size, 'snapshotAndClearDirty');
@@ -667,7 +670,11 @@ export class MemorySystem {
     return this.dirty.snapshotGetDirty(snap, rb.offset + offset, size);
   }
 
-  /** QEMU `memory_region_set_dirty`: marks `[offset, offset+size)` of `mr` dirty for its clients. */
+  /**
+   * QEMU `memory_region_set_dirty`: marks `[offset, offset+size)` of `mr` dirty for its clients.
+   * @param offset byte offset in the region (not a ram_addr).
+   * @param size bytes; the range must lie inside the region's RAM.
+   */
   setDirty(mr: MemoryRegion, offset: number, size: number): void {
     const rb = this.dirtyRange(mr, offset, size, 'setDirty');
     this.dirty.setRange(rb.offset + offset, size, this.regionDirtyMask(mr));
