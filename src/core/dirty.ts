@@ -49,7 +49,7 @@ function firstPage(start: number): number {
 }
 
 function endPage(ramAddr: number, length: number): number {
-  return Math.ceil((start + length) / PAGE_SIZE);
+  return Math.ceil((ramAddr + length) / PAGE_SIZE);
 }
 
 /** The bitmap word of page `p` (ram_addr pages go beyond 2^32 for 16 TiB of RAM: no `>>>`). */
@@ -213,7 +213,7 @@ export class DirtyMemory {
   rangeIncludesClean(ramAddr: number, length: number, mask: number): number {
     let r = 0;
     for (let c = 0; c < DIRTY_MEMORY_NUM; c++) {
-      if (mask & (1 << c) && !this.allDirty(start, length, c)) r |= 1 << c;
+      if (mask & (1 << c) && !this.allDirty(ramAddr, length, c)) r |= 1 << c;
     }
     return r;
   }
