@@ -2,7 +2,7 @@
 // I/O dispatch against a direct call, bulk copies against TypedArray.prototype.set, and the cost
 // of a one-region commit in a 10,000-region tree.
 
-import { MemorySystem } from '../dist/index.js';
+import { CpuAccess, MemorySystem } from '../dist/index.js';
 import { compare, rng, timeMs } from './harness.mjs';
 
 const GiB = 2 ** 30;
@@ -179,6 +179,32 @@ export function run() {
       });
     }
     if (sink === 0.5 || bsink === -1n) console.error('unreachable');
+  }
+
+  // CPU-side stores (CpuAccess: TCG's discard of stores to read-only RAM sections) at random
+  // addresses in the hot set, against the same stores into a raw typed array: the check for a
+  // read-only section must cost no more than a compare on top of the plain helper.
+  {
+    const cpu = new CpuAccess(as);
+    const a4 = addresses(16 * 1024, 4);
+    const warm = (n) => {
+      for (let i = 0; i < n; i++) cpu.stlLe(a4[i & (N - 1)], i);
+    };
+    warm(1 << 12);
+    const r = compare(
+      warm,
+      (n) => {
+        for (let i = 0; i < n; i++) raw32[a4[i & (N - 1)] / 4] = i;
+      },
+      { iterations: N },
+    );
+    results.push({
+      name: 'cpu-access-store-4-16KiB-hot-set',
+      ratio: r.ratio,
+      ns: r.ns,
+      baselineNs: r.baselineNs,
+      target: 0.5,
+    });
   }
 
   // A CPU interpreter's view: one loop dispatching over all eight LE helpers (loads and stores of

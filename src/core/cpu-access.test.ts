@@ -57,3 +57,57 @@ describe('CPU stores versus bus writes', () => {
     assert.equal(cpu.ldqLe(0x1000), 0x0102030405060708n);
   });
 });
+
+describe('CPU stores on the fast path (issue #10 bug 6)', () => {
+  function machine() {
+    const ms = new MemorySystem();
+    const sys = ms.container('system', 0x100000);
+    const ram = ms.ram('ram', 0x100000);
+    sys.addSubregion(0, ram);
+    const win = ms.alias('win', ram, 0x8000, 0x2000);
+    sys.addSubregionOverlap(0x8000, win, 1);
+    const as = ms.addressSpace(sys, 'memory');
+    return { ms, as, ram, win, cpu: new CpuAccess(as) };
+  }
+
+  it('does not search the flat view again for stores to a page it has seen', () => {
+    const { as, cpu } = machine();
+    const view = as.currentView;
+    let searches = 0;
+    const indexOf = view.indexOf.bind(view);
+    view.indexOf = (addr: number) => {
+      searches++;
+      return indexOf(addr);
+    };
+    for (let i = 0; i < 1000; i++) cpu.stlLe(0x1000 + (i & 0x3ff) * 4, i);
+    // Before: one binary search of the view per store (1000). Now: the first store of the page.
+    assert.ok(searches <= 4, `${searches} searches`);
+    assert.equal(as.ldlLe(0x1000 + (999 & 0x3ff) * 4), 999);
+  });
+
+  it('forgets what it knew when the view changes: a page made read-only discards at once', () => {
+    const { as, cpu, win } = machine();
+    cpu.stlLe(0x8010, 1);
+    cpu.stlLe(0x8010, 2);
+    assert.equal(as.ldlLe(0x8010), 2);
+    win.setReadonly(true);
+    cpu.stlLe(0x8010, 3);
+    assert.equal(cpu.lastResult, MEMTX_OK);
+    assert.equal(as.ldlLe(0x8010), 2);
+    win.setReadonly(false);
+    cpu.stlLe(0x8010, 4);
+    assert.equal(as.ldlLe(0x8010), 4);
+  });
+
+  it('does not remember a page that a read-only section covers only in part', () => {
+    const { ms, as, cpu, ram } = machine();
+    const ro = ms.alias('ro', ram, 0x20800, 0x100);
+    ro.setReadonly(true);
+    ms.transaction(() => as.root.addSubregionOverlap(0x20800, ro, 2));
+    cpu.stb(0x20000, 1); // the writable start of the page
+    cpu.stb(0x20810, 5); // the read-only part: discarded
+    assert.equal(as.ldub(0x20000), 1);
+    assert.equal(as.ldub(0x20810), 0);
+    assert.throws(() => cpu.stb(-1, 0), { code: 'ERR_INVALID_ARGUMENT' });
+  });
+});

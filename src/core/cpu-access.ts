@@ -10,10 +10,25 @@
  */
 
 import type { AddressSpace } from './address-space.js';
+import type { FlatView } from './flatview.js';
+
+const PAGE_SIZE = 4096;
+/** Entries of the table of pages known to take CPU stores (a power of two). */
+const PASS_PAGES = 256;
 
 /** CPU-side typed accesses to an address space (loads as the bus; stores honour read-only sections). */
 export class CpuAccess {
-  constructor(readonly as: AddressSpace) {}
+  // Pages of the current view where a CPU store is known not to be discarded: one flat range
+  // that is not a read-only RAM section covers the whole page. A direct-mapped table of page
+  // addresses, probed before each store, so that a store to such a page costs a compare on top
+  // of the address space's own helper instead of a search of the view (QEMU's TLB keeps
+  // TLB_DISCARD_WRITE per entry for the same reason). Emptied whenever the view changes.
+  private readonly passPages = new Float64Array(PASS_PAGES).fill(-1);
+  private view: FlatView;
+
+  constructor(readonly as: AddressSpace) {
+    this.view = as.currentView;
+  }
 
   /** Result of the last access (as {@link AddressSpace.lastResult}). */
   get lastResult(): number {
@@ -30,6 +45,41 @@ export class CpuAccess {
     if (i < 0) return false;
     const fr = view.ranges[i]!;
     return fr.readonly && fr.mr.ram && !fr.mr.ramDevice;
+  }
+
+  /** The inline probe: `addr` lies in a page known to take stores, in the current view. */
+  private passes(addr: number): boolean {
+    return (
+      typeof addr === 'number' &&
+      this.passPages[(addr >>> 12) & (PASS_PAGES - 1)] === addr - (addr & (PAGE_SIZE - 1)) &&
+      this.as.currentView === this.view
+    );
+  }
+
+  /**
+   * The rest of every store: whether it goes through to the address space. A discarded store
+   * completes with MEMTX_OK, as TCG's does; a page that one non-discarding range covers is
+   * remembered. Anything but a number address goes through, for the helper to refuse.
+   */
+  private admit(addr: number): boolean {
+    if (typeof addr !== 'number') return true;
+    const view = this.as.currentView;
+    if (view !== this.view) {
+      this.passPages.fill(-1);
+      this.view = view;
+    }
+    const i = view.indexOf(addr);
+    if (i < 0) return true;
+    const fr = view.ranges[i]!;
+    if (fr.readonly && fr.mr.ram && !fr.mr.ramDevice) {
+      this.as.resultOk();
+      return false;
+    }
+    const page = addr - (addr & (PAGE_SIZE - 1));
+    if (Number.isSafeInteger(addr) && fr.startN <= page && page + PAGE_SIZE <= fr.endN) {
+      this.passPages[(addr >>> 12) & (PASS_PAGES - 1)] = page;
+    }
+    return true;
   }
 
   ldub(addr: number): number {
@@ -56,31 +106,24 @@ export class CpuAccess {
 
   /** Stores a byte; discarded (with MEMTX_OK) on a read-only RAM section. */
   stb(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.resultOk();
-    else this.as.stb(addr, value);
+    if (this.passes(addr) || this.admit(addr)) this.as.stb(addr, value);
   }
   stwLe(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.resultOk();
-    else this.as.stwLe(addr, value);
+    if (this.passes(addr) || this.admit(addr)) this.as.stwLe(addr, value);
   }
   stwBe(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.resultOk();
-    else this.as.stwBe(addr, value);
+    if (this.passes(addr) || this.admit(addr)) this.as.stwBe(addr, value);
   }
   stlLe(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.resultOk();
-    else this.as.stlLe(addr, value);
+    if (this.passes(addr) || this.admit(addr)) this.as.stlLe(addr, value);
   }
   stlBe(addr: number, value: number): void {
-    if (this.discards(addr)) this.as.resultOk();
-    else this.as.stlBe(addr, value);
+    if (this.passes(addr) || this.admit(addr)) this.as.stlBe(addr, value);
   }
   stqLe(addr: number, value: bigint): void {
-    if (this.discards(addr)) this.as.resultOk();
-    else this.as.stqLe(addr, value);
+    if (this.passes(addr) || this.admit(addr)) this.as.stqLe(addr, value);
   }
   stqBe(addr: number, value: bigint): void {
-    if (this.discards(addr)) this.as.resultOk();
-    else this.as.stqBe(addr, value);
+    if (this.passes(addr) || this.admit(addr)) this.as.stqBe(addr, value);
   }
 }
