@@ -18,6 +18,7 @@ export class ByteReader {
   private readonly queue: Uint8Array[] = [];
   private queued = 0;
   private done = false;
+  private closed = false;
   private readonly it: AsyncIterator<Uint8Array> | null;
   private readonly scratch = new Uint8Array(8);
   private readonly scratchView = new DataView(this.scratch.buffer);
@@ -108,6 +109,52 @@ export class ByteReader {
     this.pos = 0;
     this.queue.length = 0;
     this.queued = 0;
+  }
+
+  /**
+   * Lets go of the source: an iterator that was not read to its end is told to finish
+   * (`return()`), so a file stream closes its descriptor and a generator runs its `finally`. Every
+   * reader of a finite source calls this when it is done, on success and on failure alike.
+   */
+  async close(): Promise<void> {
+    const it = this.it;
+    this.done = true;
+    this.cur = EMPTY;
+    this.pos = 0;
+    this.queue.length = 0;
+    this.queued = 0;
+    if (!it || this.closed) return;
+    this.closed = true;
+    try {
+      await it.return?.();
+    } catch {
+      // The source failed while closing: nothing is left to release.
+    }
+  }
+
+  /**
+   * Reads to the end of the stream and returns its last `keep` bytes (all of them when the stream
+   * is shorter) and how many bytes there were in all; memory stays bounded by `keep`.
+   */
+  async tail(keep: number): Promise<{ bytes: Uint8Array; total: number }> {
+    const parts: Uint8Array[] = [];
+    let held = 0;
+    let total = 0;
+    while (await this.ensure(1)) {
+      const n = this.available;
+      const v = this.view(n).slice();
+      total += n;
+      parts.push(v);
+      held += v.length;
+      while (parts.length > 1 && held - parts[0]!.length >= keep) held -= parts.shift()!.length;
+    }
+    const all = new Uint8Array(held);
+    let o = 0;
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
+    return { bytes: all.length > keep ? all.subarray(all.length - keep) : all, total };
   }
 
   /** Whether the stream has ended with nothing left to read. */
@@ -212,24 +259,6 @@ export class ByteReader {
   countedString(): string {
     const n = this.u8();
     return latin1(this.view(n));
-  }
-
-  /** Everything that is left, up to `limit` bytes. */
-  async rest(limit = 64 * 1024 * 1024): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    while (total < limit && (await this.ensure(1))) {
-      const n = Math.min(this.available, limit - total);
-      parts.push(this.view(n).slice());
-      total += n;
-    }
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
   }
 }
 

@@ -341,7 +341,23 @@ export async function decodeStream(
         const versionId = r.u32();
         if (idstr !== 'ram') {
           summary.skipped.push({ idstr, instanceId, sectionId, versionId });
-          if (options.readTail) summary.skipped.push(...describeTail(await r.rest(), idstr, instanceId));
+          if (options.readTail) {
+            // Device state is not ours to parse, but the stream's end is checked: QEMU ends it with
+            // the EOF byte, then (qemu_savevm_state_complete_precopy_non_iterable) the JSON
+            // description of the devices, unless the machine suppresses it or postcopy ran.
+            const { bytes: tail, total } = await r.tail(TAIL_KEEP);
+            const end = streamEnd(tail);
+            summary.bytes = r.consumed;
+            if (!end.eof) {
+              throw new MigrationError(
+                'truncated',
+                `stream truncated at offset ${r.consumed}: the ${total} bytes of device state after the RAM section do not end with QEMU's EOF record`,
+                { offset: r.consumed },
+              );
+            }
+            summary.reachedEof = true;
+            if (end.devices) summary.skipped.push(...afterFirst(end.devices, idstr, instanceId));
+          }
           summary.bytes = r.consumed;
           return summary;
         }
@@ -631,34 +647,49 @@ export function xbzrleDecode(enc: Uint8Array, page: Uint8Array): boolean {
   return true;
 }
 
-/** Device sections named by QEMU's trailing JSON description, after the one already reported. */
-function describeTail(tail: Uint8Array, firstId: string, firstInstance: number): SkippedSection[] {
-  // The description is `0x06, u32 len, JSON` at the very end, after the EOF byte.
-  for (let i = tail.length - 6; i >= 0; i--) {
-    if (tail[i] !== QEMU_VM_VMDESCRIPTION || tail[i + 5] !== 0x7b) continue;
+/** How much of the stream's end is kept to find its EOF record and device description. */
+const TAIL_KEEP = 16 << 20;
+
+/**
+ * Whether the bytes after the first device section end as a complete QEMU stream, and the devices
+ * its trailing JSON description names. With a description the stream ends `0x00 (EOF), 0x06, u32
+ * len, JSON` exactly; without one (a machine with `suppress-vmdesc`, or after postcopy) the last
+ * device section's footer (`0x7E`, u32 section id) comes right before the final EOF byte.
+ */
+function streamEnd(tail: Uint8Array): { eof: boolean; devices?: SkippedSection[] } {
+  for (let i = tail.length - 6; i >= 1; i--) {
+    if (tail[i] !== QEMU_VM_VMDESCRIPTION || tail[i + 5] !== 0x7b || tail[i - 1] !== QEMU_VM_EOF) continue;
     const len = ((tail[i + 1]! << 24) | (tail[i + 2]! << 16) | (tail[i + 3]! << 8) | tail[i + 4]!) >>> 0;
     if (i + 5 + len !== tail.length) continue;
-    try {
-      const json = JSON.parse(new TextDecoder().decode(tail.subarray(i + 5))) as {
-        devices?: Array<{ name?: unknown; instance_id?: unknown }>;
-      };
-      const out: SkippedSection[] = [];
-      let seenFirst = false;
-      for (const d of json.devices ?? []) {
-        if (typeof d.name !== 'string') continue;
-        const inst = typeof d.instance_id === 'number' ? d.instance_id : 0;
-        if (!seenFirst && d.name === firstId && inst === firstInstance) {
-          seenFirst = true;
-          continue;
-        }
-        out.push({ idstr: d.name, instanceId: inst });
-      }
-      return out;
-    } catch {
-      return [];
-    }
+    const devices = describeDevices(tail.subarray(i + 5));
+    if (devices) return { eof: true, devices };
   }
-  return [];
+  const n = tail.length;
+  return { eof: n >= 6 && tail[n - 1] === QEMU_VM_EOF && tail[n - 6] === QEMU_VM_SECTION_FOOTER };
+}
+
+/** The devices of QEMU's JSON description, or null when it is not one. */
+function describeDevices(json: Uint8Array): SkippedSection[] | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
+  } catch {
+    return null;
+  }
+  const devices = (parsed as { devices?: unknown } | null)?.devices;
+  if (!Array.isArray(devices)) return null;
+  const out: SkippedSection[] = [];
+  for (const d of devices as Array<{ name?: unknown; instance_id?: unknown } | null>) {
+    if (typeof d?.name !== 'string') continue;
+    out.push({ idstr: d.name, instanceId: typeof d.instance_id === 'number' ? d.instance_id : 0 });
+  }
+  return out;
+}
+
+/** The described devices after the one already reported (the first device section). */
+function afterFirst(devices: SkippedSection[], firstId: string, firstInstance: number): SkippedSection[] {
+  const i = devices.findIndex((d) => d.idstr === firstId && d.instanceId === firstInstance);
+  return i >= 0 ? [...devices.slice(0, i), ...devices.slice(i + 1)] : devices;
 }
 
 export { ByteWriter };

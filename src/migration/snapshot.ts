@@ -325,7 +325,20 @@ async function readSnapshot(
   source: AsyncIterable<Uint8Array> | Uint8Array,
   apply: ((b: RAMBlock) => RAMBlock) | null,
 ): Promise<Header> {
-  const c = new CrcReader(new ByteReader(source));
+  const reader = new ByteReader(source);
+  try {
+    return await readSnapshotFrom(ms, name, new CrcReader(reader), apply);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function readSnapshotFrom(
+  ms: MemorySystem,
+  name: string,
+  c: CrcReader,
+  apply: ((b: RAMBlock) => RAMBlock) | null,
+): Promise<Header> {
   const h = await readHeader(c, name);
   const blocks: RAMBlock[] = [];
   for (const e of h.blocks) {
