@@ -30,7 +30,8 @@ export function readTar(tar: Buffer): Map<string, string> {
     const size = Number.parseInt(field(124, 12).trim() || '0', 8);
     const type = field(156, 1);
     off += 512;
-    if (type === '0' || type === '') out.set(name.replace(/^\.\//, ''), tar.toString('utf8', off, off + size));
+    if (type === '0' || type === '')
+      out.set(name.replace(/^\.\//, ''), tar.toString('utf8', off, off + size));
     off += Math.ceil(size / 512) * 512;
   }
   return out;
