@@ -381,14 +381,22 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     );
     const secName = (k: number) => sections[k]!.block.names[0];
     let chosen: Cls | null = null;
-    if (
+    const nextFits =
       next < sections.length &&
       secName(next) === name &&
-      (existing.length === 0 || fits(line, cls(sections[next]!)))
-    ) {
+      (existing.length === 0 || fits(line, cls(sections[next]!)));
+    // Several same-named targets fit (one `pci_bridge_pci` per PCI bridge): the one with
+    // something inside the alias window, if only one has.
+    const fitting = existing.filter((e) => fits(line, e));
+    const candidates = nextFits ? [...fitting, cls(sections[next]!)] : fitting;
+    const filled =
+      candidates.length > 1 ? candidates.filter((t) => hasChildIn(t, line.alias) && !isAncestor(t, c)) : [];
+    if (filled.length === 1 && filled[0] !== (nextFits ? cls(sections[next]!) : null)) {
+      chosen = filled[0]!;
+    } else if (nextFits) {
       chosen = takeSection(next, o);
     } else if (existing.length) {
-      chosen = existing.find((e) => fits(line, e)) ?? existing[0]!;
+      chosen = fitting[0] ?? existing[0]!;
     } else if (!exact) {
       for (let k = next; k < sections.length; k++) {
         if (!sectionUsed[k] && secName(k) === name) {
@@ -584,6 +592,20 @@ function textTerminates(c: Cls, wellKnown: boolean): boolean {
   return c.children.length === 0;
 }
 
+/** Whether `a` contains `c` (an alias into its own container would be a loop). */
+function isAncestor(a: Cls, c: Cls): boolean {
+  for (let p = c.parent, n = 0; p && n < 100_000; p = p.parent, n++) if (p === a) return true;
+  return false;
+}
+
+/** Whether an enabled child of `t` intersects the alias window `w` (offsets inside `t`). */
+function hasChildIn(t: Cls, w: RegionLine['alias']): boolean {
+  if (!w) return false;
+  return t.children.some(
+    (ch) => !ch.rep.line?.disabled && ch.size > 0n && ch.addr <= w.offsetEnd && ch.addr + ch.size > w.offset,
+  );
+}
+
 function printed(c: Cls): string {
   return c.rep.line ? c.rep.line.name : '(hidden)';
 }
@@ -662,8 +684,16 @@ function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: Flat
       placed.add(c);
       // Flat ranges of this region at a position consistent with this placement. QEMU merges
       // neighbouring ranges of one region (flatview_simplify), so a range may reach past it.
+      // A child of the same name at offset 0 (i.MX `imx8mp.analog`) prints the same ranges: those
+      // inside it are the child's.
+      let twinEnd = start;
+      for (const ch of c.children) {
+        if (ch.addr === 0n && ch.rep.line?.name === l.name && start + ch.size > twinEnd)
+          twinEnd = start + ch.size;
+      }
       const hits = (byName.get(l.name) ?? []).filter(
-        ({ view, r }) => views.has(view) && r.start < b && r.end >= a && r.start - r.offset === start,
+        ({ view, r }) =>
+          views.has(view) && r.start < b && r.end >= a && r.start - r.offset === start && r.end >= twinEnd,
       );
       if (l.type === 'i/o' && hits.length) termYes.add(c);
       if (l.type === 'ram') {
@@ -782,7 +812,8 @@ function learnSiblingOrder(
         const x = byStart[i]!;
         for (let j = i + 1; j < byStart.length && byStart[j]!.addr < x.addr + x.size; j++) {
           const y = byStart[j]!;
-          if (x.rep.priority !== y.rep.priority) continue;
+          // At one address the printed order already is the list order (mtree_print_mr).
+          if (x.rep.priority !== y.rep.priority || x.addr === y.addr) continue;
           const olo = start + y.addr > a ? start + y.addr : a;
           const xe = x.addr + x.size < y.addr + y.size ? x.addr + x.size : y.addr + y.size;
           const ohi = start + xe < b ? start + xe : b;
