@@ -60,3 +60,29 @@ test('without -D a depth jump is a hidden disabled region, and its children prin
   // The hidden parent is disabled, so acpi-evt does not render.
   assert.doesNotMatch(formatFlat(r.system), /acpi-evt/);
 });
+
+test('the flat dump decides which of two overlapping equal-priority siblings wins', () => {
+  // As on Aspeed boards: a large "unimplemented device" at prio -1000 added after a smaller one it
+  // covers. The tree prints both in address order; only the flat view shows that the big one,
+  // newer in the list, hides the small one.
+  const tree =
+    'address-space: memory\n  0000000000000000-000000000000ffff (prio 0, i/o): system\n    0000000000001000-0000000000004fff (prio -1000, i/o): big\n    0000000000002000-0000000000002fff (prio -1000, i/o): small\n\n';
+  const flat =
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000001000-0000000000004fff (prio -1000, i/o): big\n\n';
+  const d = parseMtreeText(tree);
+  assert.equal(formatFlat(rebuild(d, parseFlatText(flat)).system), flat);
+  // And when the small one wins, the big one shows around it.
+  const flat2 =
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000001000-0000000000001fff (prio -1000, i/o): big\n  0000000000002000-0000000000002fff (prio -1000, i/o): small\n  0000000000003000-0000000000004fff (prio -1000, i/o): big @0000000000002000\n\n';
+  assert.equal(formatFlat(rebuild(d, parseFlatText(flat2)).system), flat2);
+});
+
+test('a read-only alias is found although QEMU merged its flat range with a neighbour', () => {
+  // PAM after SeaBIOS ran: two adjacent read-only aliases of pc.ram print as one merged `rom`
+  // range (flatview_simplify), which reaches past each alias.
+  const tree =
+    'address-space: memory\n  0000000000000000-000000000000ffff (prio 0, i/o): system\n    0000000000000000-000000000000ffff (prio 0, ram): alias ram-below @pc.ram 0000000000000000-000000000000ffff\n    000000000000c000-000000000000c3ff (prio 1, ram): alias pam-rom @pc.ram 000000000000c000-000000000000c3ff\n    000000000000c400-000000000000c7ff (prio 1, ram): alias pam-rom @pc.ram 000000000000c400-000000000000c7ff\n\nmemory-region: pc.ram\n  0000000000000000-000000000000ffff (prio 0, ram): pc.ram\n\n';
+  const flat =
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000000000-000000000000bfff (prio 0, ram): pc.ram\n  000000000000c000-000000000000c7ff (prio 0, rom): pc.ram @000000000000c000\n  000000000000c800-000000000000ffff (prio 0, ram): pc.ram @000000000000c800\n\n';
+  assert.equal(formatFlat(rebuild(parseMtreeText(tree), parseFlatText(flat)).system), flat);
+});

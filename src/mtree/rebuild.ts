@@ -57,6 +57,7 @@ import { MemorySystem } from '../core/system.js';
 import type { MemoryRegionOps } from '../core/types.js';
 import {
   type FlatDump,
+  type FlatRangeLine,
   type FlatViewBlock,
   type MtreeDump,
   type MtreeType,
@@ -108,6 +109,8 @@ interface Cls {
   rwVotes: number;
   mr: MemoryRegion | null;
   aliasDepth: number;
+  /** Equal-priority siblings this region must precede in its container's list (it wins over them). */
+  beats?: Set<Cls>;
 }
 
 const MOD = SIZE_2_64;
@@ -378,14 +381,22 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     );
     const secName = (k: number) => sections[k]!.block.names[0];
     let chosen: Cls | null = null;
-    if (
+    const nextFits =
       next < sections.length &&
       secName(next) === name &&
-      (existing.length === 0 || fits(line, cls(sections[next]!)))
-    ) {
+      (existing.length === 0 || fits(line, cls(sections[next]!)));
+    // Several same-named targets fit (one `pci_bridge_pci` per PCI bridge): the one with
+    // something inside the alias window, if only one has.
+    const fitting = existing.filter((e) => fits(line, e));
+    const candidates = nextFits ? [...fitting, cls(sections[next]!)] : fitting;
+    const filled =
+      candidates.length > 1 ? candidates.filter((t) => hasChildIn(t, line.alias) && !isAncestor(t, c)) : [];
+    if (filled.length === 1 && filled[0] !== (nextFits ? cls(sections[next]!) : null)) {
+      chosen = filled[0]!;
+    } else if (nextFits) {
       chosen = takeSection(next, o);
     } else if (existing.length) {
-      chosen = existing.find((e) => fits(line, e)) ?? existing[0]!;
+      chosen = fitting[0] ?? existing[0]!;
     } else if (!exact) {
       for (let k = next; k < sections.length; k++) {
         if (!sectionUsed[k] && secName(k) === name) {
@@ -489,6 +500,7 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     // aliases of RAM (hw/pci-host/pam.c sets them read-only when it creates them).
     if (wellKnown && !flat && c.target && c.rep.line?.name === 'pam-rom') c.readonly = true;
   }
+  if (flat) learnSiblingOrder(groups, flat, warnings);
 
   // ---- 7. build the core regions
   const system = new MemorySystem();
@@ -499,8 +511,9 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     for (const c of all) c.mr = makeRegion(system, c, dump);
     for (const c of all) {
       const mr = c.mr!;
-      // Desired list order: priority descending, printed order on ties; add in reverse.
-      const order = [...c.children].sort((a, b) => b.rep.priority - a.rep.priority);
+      // Desired list order: priority descending, printed order on ties (unless the flat dump
+      // showed which of two overlapping siblings wins); add in reverse.
+      const order = siblingOrder(c.children);
       for (let k = order.length - 1; k >= 0; k--) {
         const ch = order[k]!;
         if (ch.mr!.container) continue;
@@ -579,6 +592,20 @@ function textTerminates(c: Cls, wellKnown: boolean): boolean {
   return c.children.length === 0;
 }
 
+/** Whether `a` contains `c` (an alias into its own container would be a loop). */
+function isAncestor(a: Cls, c: Cls): boolean {
+  for (let p = c.parent, n = 0; p && n < 100_000; p = p.parent, n++) if (p === a) return true;
+  return false;
+}
+
+/** Whether an enabled child of `t` intersects the alias window `w` (offsets inside `t`). */
+function hasChildIn(t: Cls, w: RegionLine['alias']): boolean {
+  if (!w) return false;
+  return t.children.some(
+    (ch) => !ch.rep.line?.disabled && ch.size > 0n && ch.addr <= w.offsetEnd && ch.addr + ch.size > w.offset,
+  );
+}
+
 function printed(c: Cls): string {
   return c.rep.line ? c.rep.line.name : '(hidden)';
 }
@@ -655,15 +682,26 @@ function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: Flat
       }
       for (const ch of c.children) walk(ch, start, a, b, aliases);
       placed.add(c);
+      // Flat ranges of this region at a position consistent with this placement. QEMU merges
+      // neighbouring ranges of one region (flatview_simplify), so a range may reach past it.
+      // A child of the same name at offset 0 (i.MX `imx8mp.analog`) prints the same ranges: those
+      // inside it are the child's.
+      let twinEnd = start;
+      for (const ch of c.children) {
+        if (ch.addr === 0n && ch.rep.line?.name === l.name && start + ch.size > twinEnd)
+          twinEnd = start + ch.size;
+      }
       const hits = (byName.get(l.name) ?? []).filter(
-        ({ view, r }) => views.has(view) && r.start >= a && r.end < b && r.start - r.offset === start,
+        ({ view, r }) =>
+          views.has(view) && r.start < b && r.end >= a && r.start - r.offset === start && r.end >= twinEnd,
       );
       if (l.type === 'i/o' && hits.length) termYes.add(c);
       if (l.type === 'ram') {
         for (const { r } of hits) {
           for (const al of aliases) {
             if (r.type === 'rom') al.roVotes++;
-            else al.rwVotes++;
+            // A writable range that reaches past this placement may come through a neighbour.
+            else if (r.start >= a && r.end < b) al.rwVotes++;
           }
         }
       }
@@ -675,4 +713,162 @@ function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: Flat
       c.terminates = termYes.has(c);
     }
   }
+}
+
+/**
+ * The list order of a container's children: priority descending; among equal priorities the
+ * printed order, except where the flat dump showed that a sibling wins over another
+ * ({@link Cls.beats}): a stable topological sort (QEMU `render_memory_region` lets the first
+ * sibling in the list win, and `memory_region_add_subregion_common` puts the newest of equal
+ * priority first).
+ */
+function siblingOrder(children: readonly Cls[]): Cls[] {
+  const sorted = [...children].sort((a, b) => b.rep.priority - a.rep.priority);
+  if (!sorted.some((c) => c.beats?.size)) return sorted;
+  const index = new Map(sorted.map((c, i) => [c, i]));
+  const indegree = new Map<Cls, number>(sorted.map((c) => [c, 0]));
+  for (const c of sorted) {
+    for (const d of c.beats ?? []) if (index.has(d)) indegree.set(d, indegree.get(d)! + 1);
+  }
+  const out: Cls[] = [];
+  const done = new Set<Cls>();
+  while (out.length < sorted.length) {
+    // The first (in printed order) sibling that nothing still pending must precede.
+    let pick = sorted.find((c) => !done.has(c) && indegree.get(c) === 0);
+    // A cycle (contradictory evidence): fall back to the printed order for what is left.
+    pick ??= sorted.find((c) => !done.has(c))!;
+    done.add(pick);
+    out.push(pick);
+    for (const d of pick.beats ?? []) if (index.has(d)) indegree.set(d, indegree.get(d)! - 1);
+  }
+  return out;
+}
+
+/** Whether region `c` shows something (is not a gap) at `offset` inside it. */
+function solidAt(c: Cls, offset: bigint, depth = 0): boolean {
+  const l = c.rep.line;
+  if (!l || l.disabled || offset < 0n || offset >= c.size || depth > 64) return false;
+  if (c.target) return solidAt(c.target, offset + l.alias!.offset, depth + 1);
+  if (l.type !== 'i/o' || c.terminates) return true;
+  for (const ch of c.children) {
+    if (solidAt(ch, (((offset - ch.addr) % MOD) + MOD) % MOD, depth + 1)) return true;
+  }
+  return false;
+}
+
+/** One visit of a region by the placement walk, linked to the visit of its container. */
+interface Visit {
+  readonly cls: Cls;
+  readonly start: bigint;
+  readonly up: Visit | null;
+}
+
+/**
+ * Which of two overlapping equal-priority siblings wins. The tree text prints siblings in address
+ * order (QEMU `mtree_print_mr`), which hides their list order when they start at different
+ * addresses. The flat dump shows the winner: where both show something, the flat range there
+ * belongs to one of them (its name at a consistent position, range start − offset = region start).
+ */
+function learnSiblingOrder(
+  groups: Array<{ block: TreeBlock; top: Cls }>,
+  flat: FlatDump,
+  warnings: string[],
+): void {
+  for (const g of groups) {
+    const views = flat.views.filter((v) =>
+      v.spaces.some((a) => g.block.names.includes(a.name) && a.root === printed(g.top)),
+    );
+    if (views.length === 0) continue;
+    const visits = new Map<string, Visit[]>();
+    const overlaps: Array<{ visit: Visit; a: Cls; b: Cls; lo: bigint; hi: bigint }> = [];
+    let budget = 2_000_000;
+    // Iterative walk (input-controlled depth must not recurse).
+    const stack: Array<{ c: Cls; base: bigint; lo: bigint; hi: bigint; up: Visit | null }> = [
+      { c: g.top, base: 0n, lo: 0n, hi: SIZE_2_64, up: null },
+    ];
+    while (stack.length && --budget > 0) {
+      const { c, base, lo, hi, up } = stack.pop()!;
+      const l = c.rep.line;
+      if (!l || l.disabled) continue;
+      const start = base + c.addr;
+      const a = start > lo ? start : lo;
+      const b = start + c.size < hi ? start + c.size : hi;
+      if (a >= b) continue;
+      const visit: Visit = { cls: c, start, up };
+      const key = `${start}:${l.name}`;
+      const vl = visits.get(key);
+      if (vl) vl.push(visit);
+      else visits.set(key, [visit]);
+      if (c.target) {
+        stack.push({ c: c.target, base: start - c.target.addr - l.alias!.offset, lo: a, hi: b, up: visit });
+        continue;
+      }
+      const kids = c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
+      for (const k of kids) stack.push({ c: k, base: start, lo: a, hi: b, up: visit });
+      if (kids.length < 2) continue;
+      // Overlapping equal-priority siblings: sweep in address order.
+      const byStart = [...kids].sort((x, y) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0));
+      for (let i = 0; i < byStart.length; i++) {
+        const x = byStart[i]!;
+        for (let j = i + 1; j < byStart.length && byStart[j]!.addr < x.addr + x.size; j++) {
+          const y = byStart[j]!;
+          // At one address the printed order already is the list order (mtree_print_mr).
+          if (x.rep.priority !== y.rep.priority || x.addr === y.addr) continue;
+          const olo = start + y.addr > a ? start + y.addr : a;
+          const xe = x.addr + x.size < y.addr + y.size ? x.addr + x.size : y.addr + y.size;
+          const ohi = start + xe < b ? start + xe : b;
+          if (olo < ohi) overlaps.push({ visit, a: x, b: y, lo: olo, hi: ohi });
+        }
+      }
+    }
+    for (const o of overlaps) {
+      let aWins = false;
+      let bWins = false;
+      for (const v of views) {
+        for (const r of rangesIn(v.ranges, o.lo, o.hi)) {
+          const child = childVisitOf(visits.get(`${r.start - r.offset}:${r.name}`), o.visit);
+          if (!child) continue;
+          const x = r.start > o.lo ? r.start : o.lo;
+          const base = o.visit.start;
+          if (child === o.a && solidAt(o.b, x - base - o.b.addr)) aWins = true;
+          if (child === o.b && solidAt(o.a, x - base - o.a.addr)) bWins = true;
+        }
+      }
+      if (aWins && bWins) {
+        warnings.push(
+          `regions "${printed(o.a)}" and "${printed(o.b)}" each win part of their overlap in the flat dump`,
+        );
+        continue;
+      }
+      const [w, los] = aWins ? [o.a, o.b] : bWins ? [o.b, o.a] : [null, null];
+      if (!w || !los) continue;
+      w.beats ??= new Set();
+      w.beats.add(los);
+      los.beats?.delete(w);
+    }
+  }
+}
+
+/** Flat ranges of a view (sorted by start) that intersect [lo, hi). */
+function rangesIn(ranges: readonly FlatRangeLine[], lo: bigint, hi: bigint): FlatRangeLine[] {
+  let l = 0;
+  let h = ranges.length;
+  while (l < h) {
+    const m = (l + h) >> 1;
+    if (ranges[m]!.end < lo) l = m + 1;
+    else h = m;
+  }
+  const out: FlatRangeLine[] = [];
+  for (let i = l; i < ranges.length && ranges[i]!.start < hi; i++) out.push(ranges[i]!);
+  return out;
+}
+
+/** The child (of the container visited by `container`) through which one of `visits` was reached. */
+function childVisitOf(visits: Visit[] | undefined, container: Visit): Cls | null {
+  for (const v of visits ?? []) {
+    for (let x: Visit | null = v; x; x = x.up) {
+      if (x.up === container) return x.cls;
+    }
+  }
+  return null;
 }
