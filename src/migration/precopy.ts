@@ -493,7 +493,8 @@ class Outgoing {
         this.failure ??
         (e instanceof MigrationError ? e : new MigrationError('connection', (e as Error).message));
       // Leave the source as it was: running, logging off, the migrated blocks dirty for MIGRATION.
-      ms.globalDirtyLogStop(1);
+      // (Logging may be off already, if the failure came after the normal stop.)
+      if (ms.globalDirtyTracking & 1) ms.globalDirtyLogStop(1);
       for (const { block } of this.blocks)
         ms.dirty.setRange(block.offset, block.usedLength, 1 << DIRTY_MEMORY_MIGRATION);
       if (this.guestStopped && !this.stats.postcopy) {
