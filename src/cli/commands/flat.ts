@@ -73,8 +73,9 @@ Options:
   -d, --dispatch
                 add each view's dispatch sections and page-map nodes (as \`info mtree -f -d\`,
                 without QEMU's run-time [MRU] marker)
-  --page-bits N the target's page size for -d: 12 (default; x86, RISC-V, Arm virt and
-                sbsa-ref) or 10 (other Arm boards, which keep 1 KiB pages)
+  --page-bits N the target's page size for -d (8 to 16); by default the one that reproduces
+                the Dispatch sections of FLAT when it is an \`info mtree -f -d\` dump, else 12
+                (x86, RISC-V, Arm virt; most other Arm boards keep 1 KiB pages: 10)
   --json        print the views as JSON
   -h, --help    show this help
 `;
@@ -114,9 +115,9 @@ export const flatCommand: Command = {
       io.stdout.write(`${JSON.stringify({ views }, null, 2)}\n`);
       return 0;
     }
-    const bits = values['page-bits'] === undefined ? 12 : Number(values['page-bits']);
-    if (!Number.isInteger(bits) || bits < 10 || bits > 16) {
-      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 10 to 16`);
+    const bits = values['page-bits'] === undefined ? (r.pageBits ?? 12) : Number(values['page-bits']);
+    if (!Number.isInteger(bits) || bits < 8 || bits > 16) {
+      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 8 to 16`);
     }
     io.stdout.write(formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits }));
     return 0;
