@@ -55,6 +55,7 @@ import type { AddressSpace } from '../core/address-space.js';
 import type { MemoryRegion } from '../core/region.js';
 import { MemorySystem } from '../core/system.js';
 import type { MemoryRegionOps } from '../core/types.js';
+import { formatDispatch } from './dispatch.js';
 import {
   type FlatDump,
   type FlatRangeLine,
@@ -76,6 +77,11 @@ export interface Rebuilt {
   readonly regionOfLine: Map<RegionLine, MemoryRegion>;
   /** Things the rebuild had to guess or could not make consistent. */
   readonly warnings: string[];
+  /**
+   * The target page size (in bits) that reproduces the Dispatch sections of the flat dump, when
+   * it was an `info mtree -f -d` dump; undefined otherwise.
+   */
+  readonly pageBits?: number;
 }
 
 /** One printed occurrence of a region (or a placeholder for a hidden one). */
@@ -551,7 +557,8 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
   }
   for (const p of pending) spaces.push(system.addressSpace(p.g.top.mr!, p.name));
-  return { system, spaces, regionOfLine, warnings };
+  const pageBits = flat ? pageBitsOfDispatch(spaces, flat) : undefined;
+  return { system, spaces, regionOfLine, warnings, ...(pageBits === undefined ? {} : { pageBits }) };
 }
 
 /**
@@ -590,6 +597,28 @@ function textTerminates(c: Cls, wellKnown: boolean): boolean {
   if (c.parent && isWindowChild(c, c.parent)) return false;
   if (wellKnown && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
   return c.children.length === 0;
+}
+
+/**
+ * The target page size QEMU used, read from the Dispatch section of an `info mtree -f -d` dump:
+ * the page map's leaves count pages (QEMU `phys_page_set`), so only the true page size gives back
+ * the printed nodes. Tried on the smallest view that has one; 12 bits first (x86, RISC-V, Arm
+ * `virt`), then 10 (other Arm boards: `TARGET_PAGE_BITS_MIN`), 8 (AVR), then the rest.
+ */
+function pageBitsOfDispatch(spaces: readonly AddressSpace[], flat: FlatDump): number | undefined {
+  const strip = (l: string) => l.replace(/ \[(MRU|iommu)\]/g, '');
+  const views = flat.views
+    .filter((v) => v.dispatch.length > 0 && v.root !== null)
+    .sort((a, b) => a.ranges.length - b.ranges.length);
+  for (const v of views.slice(0, 3)) {
+    const as = spaces.find((a) => v.spaces.some((s) => s.name === a.name));
+    if (!as) continue;
+    const want = v.dispatch.map(strip).join('\n');
+    for (const bits of [12, 10, 8, 11, 13, 14, 15, 16]) {
+      if (formatDispatch(as.currentView, bits).map(strip).join('\n') === want) return bits;
+    }
+  }
+  return undefined;
 }
 
 /** Whether `a` contains `c` (an alias into its own container would be a loop). */

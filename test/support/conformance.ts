@@ -44,7 +44,7 @@ export function checkMode(files: ReadonlyMap<string, string>, mode: Mode): strin
         if (t === undefined) return null;
         const fd = parseFlatText(t, 'flat-d.txt');
         const r = rebuild(dump, fd);
-        ours = formatFlat(r.system, { dispatch: true, pageBits: 12 });
+        ours = formatFlat(r.system, { dispatch: true, pageBits: r.pageBits ?? 12 });
         qemu = t.replace(/ \[MRU\]/g, '');
         // Whether an i/o region is an IOMMU is not in the dumps: compare the rest.
         if (qemu.includes(' [iommu]')) {

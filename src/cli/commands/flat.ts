@@ -76,8 +76,9 @@ Options:
   -d, --dispatch
                 add each view's dispatch sections and page-map nodes (as \`info mtree -f -d\`,
                 without QEMU's run-time [MRU] marker)
-  --page-bits N the target's page size for -d: 12 (default; x86, RISC-V, Arm virt and
-                sbsa-ref) or 10 (other Arm boards, which keep 1 KiB pages)
+  --page-bits N the target's page size for -d (8 to 16); by default the one that reproduces
+                the Dispatch sections of FLAT when it is an \`info mtree -f -d\` dump, else 12
+                (x86, RISC-V, Arm virt; most other Arm boards keep 1 KiB pages: 10)
   --json        print the views as JSON:
                 {"views": [{"spaces": [{"name", "root"}], "root",
                             "ranges": [{"start", "end", "region", "offset", "priority",
@@ -105,9 +106,12 @@ export const flatCommand: Command = {
       allowPositionals: true,
     });
     if (positionals.length !== 1) throw new UsageError('expected exactly one DUMP (see --help)');
-    const bits = values['page-bits'] === undefined ? 12 : Number(values['page-bits']);
-    if (!Number.isInteger(bits) || bits < 10 || bits > 16) {
-      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 10 to 16`);
+    const explicitBits = values['page-bits'] === undefined ? undefined : Number(values['page-bits']);
+    if (
+      explicitBits !== undefined &&
+      (!Number.isInteger(explicitBits) || explicitBits < 8 || explicitBits > 16)
+    ) {
+      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 8 to 16`);
     }
     const paths = treeAndFlatPaths(io, positionals[0]!, values.flat as string | undefined);
     const r = await loadTreeDump(io, paths.tree, paths.flat);
@@ -130,6 +134,7 @@ export const flatCommand: Command = {
       io.stdout.write(`${JSON.stringify({ views }, null, 2)}\n`);
       return 0;
     }
+    const bits = explicitBits ?? r.pageBits ?? 12;
     io.stdout.write(formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits }));
     return 0;
   },
