@@ -255,3 +255,211 @@ sub:  mv a5, ra
     assert.equal(reg(m, 15), reg(m, 16));
   });
 });
+
+/** Enables the FPU (mstatus.FS = Initial). */
+const FS_ON = `
+      li t0, 0x2000
+      csrs mstatus, t0
+`;
+
+describe('F and D', { skip }, () => {
+  it('rounds 1 + 2^-24 (a tie in single precision) in each rounding mode, flagging inexact', () => {
+    const m = runAsm(`${FS_ON}
+      li t0, 0x3f800000
+      fmv.w.x f1, t0          # 1.0
+      li t0, 0x33800000
+      fmv.w.x f2, t0          # 2^-24
+      fadd.s f3, f1, f2, rne
+      fmv.x.w a0, f3
+      fadd.s f3, f1, f2, rtz
+      fmv.x.w a1, f3
+      fadd.s f3, f1, f2, rdn
+      fmv.x.w a2, f3
+      fadd.s f3, f1, f2, rup
+      fmv.x.w a3, f3
+      fadd.s f3, f1, f2, rmm
+      fmv.x.w a4, f3
+      fneg.s f4, f1
+      fsub.s f3, f4, f2, rdn  # -(1 + 2^-24) toward -inf
+      fmv.x.w a5, f3
+      csrr a6, fflags
+      li t0, 2                # frm = RDN, used by the dynamic mode
+      csrw frm, t0
+      fadd.s f3, f1, f2
+      fmv.x.w a7, f3
+      csrr s2, fcsr
+      EXIT
+    `);
+    assert.equal(reg(m, 10), '0x3f800000');
+    assert.equal(reg(m, 11), '0x3f800000');
+    assert.equal(reg(m, 12), '0x3f800000');
+    assert.equal(reg(m, 13), '0x3f800001');
+    assert.equal(reg(m, 14), '0x3f800001');
+    assert.equal(reg(m, 15), '0xffffffffbf800001');
+    assert.equal(reg(m, 16), '0x1'); // NX
+    assert.equal(reg(m, 17), '0x3f800000');
+    assert.equal(reg(m, 18), '0x41'); // frm 2, NX
+  });
+
+  it('divides, square-roots and fuses exactly', () => {
+    const m = runAsm(`${FS_ON}
+      li t0, 0x3ff0000000000000
+      fmv.d.x f1, t0          # 1.0
+      li t0, 0x4008000000000000
+      fmv.d.x f2, t0          # 3.0
+      fdiv.d f3, f1, f2, rne
+      fmv.x.d a0, f3
+      fdiv.d f3, f1, f2, rup
+      fmv.x.d a1, f3
+      li t0, 0x40000000
+      fmv.w.x f4, t0          # 2.0f
+      fsqrt.s f5, f4, rne
+      fmv.x.w a2, f5
+      fsqrt.s f5, f4, rup
+      fmv.x.w a3, f5
+      # (1 + 2^-30)(1 - 2^-30) - 1 = -2^-60 when fused; the rounded product would give 0
+      li t0, 0x3ff0000000400000
+      fmv.d.x f6, t0
+      li t0, 0x3fefffffff800000
+      fmv.d.x f7, t0
+      fneg.d f8, f1
+      fmadd.d f9, f6, f7, f8
+      fmv.x.d a4, f9
+      fnmsub.d f9, f6, f7, f1 # -(a*b) + 1 = 2^-60
+      fmv.x.d a5, f9
+      EXIT
+    `);
+    assert.equal(reg(m, 10), '0x3fd5555555555555');
+    assert.equal(reg(m, 11), '0x3fd5555555555556');
+    assert.equal(reg(m, 12), '0x3fb504f3');
+    assert.equal(reg(m, 13), '0x3fb504f4');
+    assert.equal(reg(m, 14), '0xbc30000000000000');
+    assert.equal(reg(m, 15), '0x3c30000000000000');
+  });
+
+  it('NaN-boxes singles: an unboxed value reads as the canonical NaN', () => {
+    const m = runAsm(`${FS_ON}
+      li t0, 0x3f800000
+      fmv.w.x f1, t0
+      fmv.x.d a0, f1          # upper 32 bits all ones
+      fmv.d.x f2, t0          # same bits, not boxed
+      fadd.s f3, f2, f1
+      fmv.x.w a1, f3          # canonical NaN
+      fclass.s a2, f2         # quiet NaN
+      csrr a3, fflags         # a quiet NaN operand raises nothing
+      flw f4, word, t1
+      fmv.x.d a4, f4          # flw boxes too
+      EXIT
+      .align 2
+word: .word 0xc0000000
+    `);
+    assert.equal(reg(m, 10), '0xffffffff3f800000');
+    assert.equal(reg(m, 11), '0x7fc00000');
+    assert.equal(reg(m, 12), '0x200');
+    assert.equal(reg(m, 13), '0x0');
+    assert.equal(reg(m, 14), '0xffffffffc0000000');
+  });
+
+  it('flags invalid, divide-by-zero; saturates conversions; orders -0 below +0', () => {
+    const m = runAsm(`${FS_ON}
+      li t0, 0xbf800000
+      fmv.w.x f1, t0          # -1.0f
+      fsqrt.s f2, f1
+      fmv.x.w a0, f2          # canonical NaN
+      csrrw a1, fflags, zero  # NV
+      fmv.w.x f3, zero        # +0
+      li t0, 0x3f800000
+      fmv.w.x f4, t0
+      fdiv.s f5, f4, f3
+      fmv.x.w a2, f5          # +inf
+      csrrw a3, fflags, zero  # DZ
+      fcvt.w.s a4, f2         # NaN -> 2^31 - 1, NV
+      fcvt.wu.s a5, f1        # -1 -> 0, NV
+      csrrw a6, fflags, zero
+      li t0, 0x4004000000000000
+      fmv.d.x f6, t0          # 2.5
+      fcvt.w.d a7, f6, rne    # 2
+      fcvt.w.d s2, f6, rmm    # 3
+      fneg.d f7, f6
+      fcvt.l.d s3, f7, rdn    # -3
+      fcvt.l.d s4, f7, rtz    # -2
+      csrrw s5, fflags, zero  # NX
+      li t0, 0x43f0000000000000
+      fmv.d.x f8, t0          # 2^64
+      fcvt.lu.d s6, f8        # saturates: 2^64 - 1
+      li t0, 0x80000000
+      fmv.w.x f9, t0          # -0
+      fmin.s f10, f3, f9
+      fmv.x.w s7, f10         # -0
+      fmax.s f10, f9, f3
+      fmv.x.w s8, f10         # +0
+      flt.s s9, f9, f3        # -0 < +0 is false
+      feq.s s10, f2, f2       # NaN != NaN, quiet
+      EXIT
+    `);
+    assert.equal(reg(m, 10), '0x7fc00000');
+    assert.equal(reg(m, 11), '0x10');
+    assert.equal(reg(m, 12), '0x7f800000');
+    assert.equal(reg(m, 13), '0x8');
+    assert.equal(reg(m, 14), '0x7fffffff');
+    assert.equal(reg(m, 15), '0x0');
+    assert.equal(reg(m, 16), '0x10');
+    assert.equal(reg(m, 17), '0x2');
+    assert.equal(reg(m, 18), '0x3');
+    assert.equal(reg(m, 19), '0xfffffffffffffffd');
+    assert.equal(reg(m, 20), '0xfffffffffffffffe');
+    assert.equal(reg(m, 21), '0x1');
+    assert.equal(reg(m, 22), '0xffffffffffffffff');
+    assert.equal(reg(m, 23), '0xffffffff80000000');
+    assert.equal(reg(m, 24), '0x0');
+    assert.equal(reg(m, 25), '0x0');
+    assert.equal(reg(m, 26), '0x0');
+  });
+
+  it('converts between formats and from integers with rounding', () => {
+    const m = runAsm(`${FS_ON}
+      li t0, 0x3fd5555555555555
+      fmv.d.x f1, t0          # 1/3
+      fcvt.s.d f2, f1, rne
+      fmv.x.w a0, f2          # 0x3eaaaaab
+      fcvt.s.d f2, f1, rtz
+      fmv.x.w a1, f2          # 0x3eaaaaaa
+      fcvt.d.s f3, f2
+      fmv.x.d a2, f3          # exact widening
+      li t0, 0x1000001        # 2^24 + 1 is not a single
+      fcvt.s.w f4, t0, rne
+      fmv.x.w a3, f4          # 2^24 (tie to even)
+      fcvt.s.w f4, t0, rup
+      fmv.x.w a4, f4          # 2^24 + 2
+      li t0, -1
+      fcvt.d.lu f5, t0, rtz   # 2^64 - 1 -> 0x43efffffffffffff
+      fmv.x.d a5, f5
+      fcvt.d.l f5, t0         # -1.0
+      fmv.x.d a6, f5
+      EXIT
+    `);
+    assert.equal(reg(m, 10), '0x3eaaaaab');
+    assert.equal(reg(m, 11), '0x3eaaaaaa');
+    assert.equal(reg(m, 12), '0x3fd5555540000000');
+    assert.equal(reg(m, 13), '0x4b800000');
+    assert.equal(reg(m, 14), '0x4b800001');
+    assert.equal(reg(m, 15), '0x43efffffffffffff');
+    assert.equal(reg(m, 16), '0xbff0000000000000');
+  });
+
+  it('is illegal while mstatus.FS is Off, with the instruction in mtval', () => {
+    const m = runAsm(`
+      la t0, handler
+      csrw mtvec, t0
+      fadd.d f1, f2, f3       # FS is Off after reset
+      EXIT
+handler:
+      csrr a0, mcause
+      csrr a1, mtval
+      EXIT
+    `);
+    assert.equal(reg(m, 10), '0x2');
+    // fadd.d f1, f2, f3 (rm dyn) = 0000001 00011 00010 111 00001 1010011
+    assert.equal(reg(m, 11), '0x23170d3');
+  });
+});
