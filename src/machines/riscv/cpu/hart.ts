@@ -175,6 +175,9 @@ export class RiscvHart {
   private mcountinhibit = 0;
   private menvcfg = 0n;
   private senvcfg = 0n;
+  /** mhpmcounter3..18 (QEMU 7.2's default pmu-num of 16; they count nothing) and mhpmevent3..31. */
+  private readonly hpmCounter: bigint[] = new Array<bigint>(32).fill(0n);
+  private readonly hpmEvent: bigint[] = new Array<bigint>(32).fill(0n);
   private readonly pmpcfg = new Uint8Array(16);
   private readonly pmpaddr: bigint[] = new Array<bigint>(16).fill(0n);
 
@@ -295,6 +298,8 @@ export class RiscvHart {
     this.senvcfg = 0n;
     this.pmpcfg.fill(0);
     this.pmpaddr.fill(0n);
+    this.hpmCounter.fill(0n);
+    this.hpmEvent.fill(0n);
     this.resAddr = -1;
     this.xlateChanged();
   }
@@ -382,6 +387,8 @@ export class RiscvHart {
         instretOff: h(this.instretOff),
         pmpcfg: [...this.pmpcfg],
         pmpaddr: this.pmpaddr.map(h),
+        hpmCounter: this.hpmCounter.map(h),
+        hpmEvent: this.hpmEvent.map(h),
       },
       reservation: this.resAddr,
     };
@@ -429,6 +436,10 @@ export class RiscvHart {
     this.instretOff = b(c.instretOff);
     this.pmpcfg.set(c.pmpcfg);
     for (let i = 0; i < 16; i++) this.pmpaddr[i] = b(c.pmpaddr[i]);
+    for (let i = 0; i < 32; i++) {
+      this.hpmCounter[i] = b(c.hpmCounter[i]);
+      this.hpmEvent[i] = b(c.hpmEvent[i]);
+    }
     this.resAddr = o.reservation;
     this.xlateChanged();
   }
@@ -1512,11 +1523,12 @@ export class RiscvHart {
       return v;
     }
     if (csr >= 0x3b0 && csr <= 0x3bf) return this.pmpaddr[csr - 0x3b0]!;
-    // hpm counters and events: present, hardwired to zero
-    if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return 0n;
-    if (csr >= 0xc03 && csr <= 0xc1f) {
+    // QEMU 7.2 (mctr/ctr): counters 3..18 exist, 19..31 are illegal; events 3..31 all exist
+    if (csr >= 0xb03 && csr <= 0xb12) return this.hpmCounter[csr - 0xb00]!;
+    if (csr >= 0x323 && csr <= 0x33f) return this.hpmEvent[csr - 0x320]!;
+    if (csr >= 0xc03 && csr <= 0xc12) {
       this.counterOk(csr - 0xc00);
-      return 0n;
+      return this.hpmCounter[csr - 0xc00]!;
     }
     this.illegal();
   }
@@ -1674,7 +1686,14 @@ export class RiscvHart {
       this.pmpaddr[idx] = v;
       return;
     }
-    if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return;
+    if (csr >= 0xb03 && csr <= 0xb12) {
+      this.hpmCounter[csr - 0xb00] = v;
+      return;
+    }
+    if (csr >= 0x323 && csr <= 0x33f) {
+      this.hpmEvent[csr - 0x320] = v;
+      return;
+    }
     this.illegal();
   }
 
