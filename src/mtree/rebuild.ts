@@ -56,6 +56,7 @@ import type { MemoryRegion } from '../core/region.js';
 import { MemorySystem } from '../core/system.js';
 import type { MemoryRegionOps } from '../core/types.js';
 import { formatDispatch } from './dispatch.js';
+import { type NameKinds, nameKindsFor } from './names/index.js';
 import {
   type FlatDump,
   type FlatRangeLine,
@@ -138,6 +139,11 @@ export interface RebuildOptions {
    * (default true; false leaves only the structural rules).
    */
   wellKnown?: boolean;
+  /**
+   * QEMU version (`MAJOR.MINOR`) whose table of region names (generated from its source, see
+   * src/mtree/names) settles container vs I/O region from the text alone. Default `7.2`.
+   */
+  qemu?: string;
 }
 
 /**
@@ -147,6 +153,7 @@ export interface RebuildOptions {
  */
 export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOptions = {}): Rebuilt {
   const wellKnown = options.wellKnown ?? true;
+  const names = wellKnown ? nameKindsFor(options.qemu ?? '7.2') : null;
   const warnings: string[] = [];
   const occs: Occ[] = [];
 
@@ -500,13 +507,14 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     .filter((g) => g.block.kind === 'address-space');
   if (flat) learnFromFlat(groups, flat);
   for (const c of clsOf.values()) {
-    if (c.terminates === null) c.terminates = textTerminates(c, wellKnown);
+    if (c.terminates === null) c.terminates = textTerminates(c, wellKnown ? names : null);
     if (c.roVotes > 0 && c.rwVotes === 0 && c.target) c.readonly = true;
     // Without a flat dump to say so, QEMU's PAM `pam-rom` windows are known to be read-only
     // aliases of RAM (hw/pci-host/pam.c sets them read-only when it creates them).
-    if (wellKnown && !flat && c.target && c.rep.line?.name === 'pam-rom') c.readonly = true;
+    if (names && !flat && c.target && c.rep.line && names.readonlyAlias(c.rep.line.name)) c.readonly = true;
   }
   if (flat) learnSiblingOrder(groups, flat, warnings);
+  else guessSiblingOrder(allCls);
 
   // ---- 7. build the core regions
   const system = new MemorySystem();
@@ -581,10 +589,13 @@ const WELL_KNOWN_CONTAINERS = new Set(['platform bus']);
  * except a bus window: a region whose only child is an `i/o` leaf of exactly its extent (PCI host
  * windows: the window is a terminating background, the bus inside is an empty container).
  */
-function textTerminates(c: Cls, wellKnown: boolean): boolean {
-  const known =
-    wellKnown && c.rep.line ? WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) : undefined;
+function textTerminates(c: Cls, names: NameKinds | null): boolean {
+  const known = names && c.rep.line ? WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) : undefined;
   if (known !== undefined) return known;
+  // What QEMU's source creates under this name, where the structure alone would guess wrong: an
+  // empty container (machine `none`'s `system`), or an I/O region with subregions.
+  const fromSource = names && c.rep.line ? names.terminates(c.rep.line.name) : undefined;
+  if (fromSource !== undefined) return fromSource;
   const only = c.children.length === 1 ? c.children[0]! : null;
   const isWindowChild = (x: Cls, p: Cls) =>
     p.children.length === 1 &&
@@ -595,7 +606,7 @@ function textTerminates(c: Cls, wellKnown: boolean): boolean {
     x.rep.line?.type === 'i/o';
   if (only && isWindowChild(only, c)) return true;
   if (c.parent && isWindowChild(c, c.parent)) return false;
-  if (wellKnown && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
+  if (names && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
   return c.children.length === 0;
 }
 
@@ -771,6 +782,30 @@ function siblingOrder(children: readonly Cls[]): Cls[] {
     for (const d of pick.beats ?? []) if (index.has(d)) indegree.set(d, indegree.get(d)! - 1);
   }
   return out;
+}
+
+/**
+ * Without a flat dump: of two overlapping equal-priority siblings at different addresses, the one
+ * that starts higher is taken as newer, so it wins (QEMU lists the newest first). Boards map a
+ * catch-all region first and the devices inside it afterwards (Aspeed's `aspeed.io`, NPCM's and
+ * MPS2's unimplemented-device windows); measured on the corpus (docs/mtree-rebuild.md), this beats
+ * "the lower address wins" and "the inner one wins".
+ */
+function guessSiblingOrder(all: readonly Cls[]): void {
+  for (const c of all) {
+    const kids = c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
+    if (kids.length < 2) continue;
+    const byStart = [...kids].sort((x, y) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0));
+    for (let i = 0; i < byStart.length; i++) {
+      const x = byStart[i]!;
+      for (let j = i + 1; j < byStart.length && byStart[j]!.addr < x.addr + x.size; j++) {
+        const y = byStart[j]!;
+        if (x.rep.priority !== y.rep.priority || x.addr === y.addr) continue;
+        y.beats ??= new Set();
+        y.beats.add(x);
+      }
+    }
+  }
 }
 
 /** Whether region `c` shows something (is not a gap) at `offset` inside it. */
