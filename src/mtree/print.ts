@@ -13,6 +13,7 @@ import type { FlatView } from '../core/flatview.js';
 import type { MemoryRegion } from '../core/region.js';
 import type { MemorySystem } from '../core/system.js';
 import { formatDispatch } from './dispatch.js';
+import type { FlatDump } from './parse.js';
 
 /** Options of {@link formatMtree}. */
 export interface MtreeOptions {
@@ -196,6 +197,28 @@ export function formatFlat(system: MemorySystem, options: FlatOptions = {}): str
     }
     for (const fr of view.ranges) out.push(`  ${formatFlatRange(fr)}`);
     if (options.dispatch && view.root) out.push(...formatDispatch(view, options.pageBits));
+    out.push('');
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+/**
+ * A parsed `info mtree -f [-d]` dump printed back as QEMU printed it (the Dispatch sections only
+ * with `dispatch`): what memtree prints when its rebuild cannot reproduce the dump it was given.
+ */
+export function formatFlatDump(flat: FlatDump, options: { dispatch?: boolean } = {}): string {
+  const out: string[] = [];
+  for (const v of flat.views) {
+    out.push(`FlatView #${v.number}`);
+    for (const a of v.spaces) {
+      out.push(
+        ` AS "${a.name}", root: ${a.root}${a.rootAlias === undefined ? '' : `, alias ${a.rootAlias}`}`,
+      );
+    }
+    out.push(` Root memory region: ${v.root ?? '(none)'}`);
+    if (v.ranges.length === 0) out.push('  No rendered FlatView');
+    for (const r of v.ranges) out.push(r.text);
+    if (options.dispatch) out.push(...v.dispatch);
     out.push('');
   }
   return out.length ? `${out.join('\n')}\n` : '';

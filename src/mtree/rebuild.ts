@@ -68,6 +68,7 @@ import {
   type TreeBlock,
   type TreeNode,
 } from './parse.js';
+import { formatFlatRange } from './print.js';
 
 /** The result of {@link rebuild}. */
 export interface Rebuilt {
@@ -79,10 +80,27 @@ export interface Rebuilt {
   /** Things the rebuild had to guess or could not make consistent. */
   readonly warnings: string[];
   /**
+   * Set when a flat dump was given and the rebuilt regions do not render to it: the first flat
+   * range that differs. QEMU's flat view is then the authority (see {@link flatRangeAt}).
+   */
+  readonly mismatch?: FlatMismatch;
+  /** The flat dump the rebuild was given, if any. */
+  readonly flat?: FlatDump;
+  /**
    * The target page size (in bits) that reproduces the Dispatch sections of the flat dump, when
    * it was an `info mtree -f -d` dump; undefined otherwise.
    */
   readonly pageBits?: number;
+}
+
+/** Where a rebuilt flat view first differs from QEMU's. */
+export interface FlatMismatch {
+  /** The address space whose view differs. */
+  readonly space: string;
+  /** QEMU's flat range line there (without the indent), or null if QEMU has none. */
+  readonly qemu: string | null;
+  /** The rebuilt range line there, or null if the rebuild has none. */
+  readonly ours: string | null;
 }
 
 /** One printed occurrence of a region (or a placeholder for a hidden one). */
@@ -566,7 +584,16 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
   }
   for (const p of pending) spaces.push(system.addressSpace(p.g.top.mr!, p.name));
   const pageBits = flat ? pageBitsOfDispatch(spaces, flat) : undefined;
-  return { system, spaces, regionOfLine, warnings, ...(pageBits === undefined ? {} : { pageBits }) };
+  const mismatch = flat ? firstMismatch(spaces, flat) : undefined;
+  return {
+    system,
+    spaces,
+    regionOfLine,
+    warnings,
+    ...(flat ? { flat } : {}),
+    ...(mismatch ? { mismatch } : {}),
+    ...(pageBits === undefined ? {} : { pageBits }),
+  };
 }
 
 /**
@@ -608,6 +635,49 @@ function textTerminates(c: Cls, names: NameKinds | null): boolean {
   if (c.parent && isWindowChild(c, c.parent)) return false;
   if (names && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
   return c.children.length === 0;
+}
+
+/** The first flat range where the rebuilt views differ from QEMU's (compared per address space). */
+function firstMismatch(spaces: readonly AddressSpace[], flat: FlatDump): FlatMismatch | undefined {
+  const byName = new Map<string, AddressSpace>();
+  for (const a of spaces) if (!byName.has(a.name)) byName.set(a.name, a);
+  const done = new Set<unknown>();
+  for (const v of flat.views) {
+    for (const sp of v.spaces) {
+      const as = byName.get(sp.name);
+      if (!as) return { space: sp.name, qemu: v.ranges[0]?.text.trim() ?? null, ours: null };
+      if (done.has(as.currentView)) continue;
+      done.add(as.currentView);
+      const ours = as.currentView.ranges;
+      const n = Math.max(ours.length, v.ranges.length);
+      for (let i = 0; i < n; i++) {
+        const q = v.ranges[i]?.text.trim() ?? null;
+        const o = ours[i] ? formatFlatRange(ours[i]!) : null;
+        if (q !== o) return { space: sp.name, qemu: q, ours: o };
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The flat range of QEMU's own flat dump that holds `addr` in address space `space`, for answers
+ * that must not depend on a rebuild that failed to reproduce it ({@link Rebuilt.mismatch}).
+ */
+export function flatRangeAt(flat: FlatDump, space: string, addr: bigint): FlatRangeLine | null {
+  for (const v of flat.views) {
+    if (!v.spaces.some((a) => a.name === space)) continue;
+    let lo = 0;
+    let hi = v.ranges.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (v.ranges[m]!.end < addr) lo = m + 1;
+      else hi = m;
+    }
+    const r = v.ranges[lo];
+    return r && r.start <= addr && addr <= r.end ? r : null;
+  }
+  return null;
 }
 
 /**
