@@ -44,3 +44,45 @@ test('a rebuild that reproduces the flat dump prints no warning', async () => {
   assert.equal(r.err, '');
   assert.equal(r.out, ok);
 });
+
+// Issue #11: input-controlled depth and alias loops end in one error line, never a stack overflow.
+const deep = (n: number) => {
+  const lines = ['address-space: memory', '  0000000000000000-000000000000ffff (prio 0, i/o): system'];
+  for (let i = 0; i < n; i++)
+    lines.push(`${'  '.repeat(i + 2)}0000000000000000-000000000000ffff (prio 0, i/o): c${i}`);
+  lines.push(`${'  '.repeat(n + 2)}0000000000000000-0000000000000fff (prio 0, ram): ram0`);
+  lines.push(`${'  '.repeat(n + 2)}0000000000002000-0000000000002fff (prio 0, ram): ram1`);
+  return `${lines.join('\n')}\n\n`;
+};
+
+test('a dump nested 5,000 levels deep is read, printed and looked up without recursion', async () => {
+  const tree = deep(5000);
+  const flat =
+    'FlatView #0\n AS "memory", root: system\n Root memory region: c4999\n  0000000000000000-0000000000000fff (prio 0, ram): ram0\n  0000000000002000-0000000000002fff (prio 0, ram): ram1\n\n';
+  const f = { 'deep.txt': tree, 'flat.txt': flat };
+  const r = await runCli(['flat', 'deep.txt', '--flat', 'flat.txt'], f);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.err, '');
+  assert.equal(r.out, flat);
+  const m = await runCli(['mtree', 'deep.txt'], f);
+  assert.equal(m.code, 0, m.err);
+  assert.equal(m.out, tree);
+  const l = await runCli(['lookup', 'deep.txt', '0x2010', '--json'], f);
+  assert.equal(l.code, 0, l.err);
+  const path = JSON.parse(l.out).answers[0].path;
+  assert.equal(path.length, 5002);
+  assert.equal(path[5001].region, 'ram1');
+});
+
+test('an alias that maps its own container into itself, with --flat: one error line, exit 1', async () => {
+  const w = '0000000000008000-0000000000008fff';
+  const sys = `  0000000000000000-000000000000ffff (prio 0, i/o): system\n    0000000000000000-0000000000000fff (prio 0, ram): ram0\n    ${w} (prio 0, i/o): alias loop @system ${w}\n`;
+  const tree = `address-space: memory\n${sys}\nmemory-region: system\n${sys}\n`;
+  const flat =
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000000000-0000000000000fff (prio 0, ram): ram0\n\n';
+  const r = await runCli(['flat', 'loop.txt', '--flat', 'flat.txt'], { 'loop.txt': tree, 'flat.txt': flat });
+  assert.equal(r.code, 1);
+  assert.equal(r.out, '');
+  assert.equal(r.err.trimEnd().split('\n').length, 1, r.err);
+  assert.match(r.err, /loop/);
+});
