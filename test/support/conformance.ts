@@ -14,7 +14,7 @@ export type Mode = 'flat' | 'mtree-D' | 'mtree' | 'flat-d' | 'text-only';
 export const MODES: readonly Mode[] = ['flat', 'mtree-D', 'mtree', 'flat-d', 'text-only'];
 
 /** Compares canonically; returns null when equal, else the first difference (or the error). */
-export function checkMode(files: ReadonlyMap<string, string>, mode: Mode): string | null {
+export function checkMode(files: ReadonlyMap<string, string>, mode: Mode, version = '7.2'): string | null {
   const get = (f: string) => files.get(f);
   const D = get('mtree-D.txt')!;
   const flatText = get('flat.txt')!;
@@ -54,7 +54,7 @@ export function checkMode(files: ReadonlyMap<string, string>, mode: Mode): strin
         break;
       }
       case 'text-only':
-        ours = formatFlat(rebuild(dump).system);
+        ours = formatFlat(rebuild(dump, undefined, { qemu: version }).system);
         qemu = flatText;
         break;
     }

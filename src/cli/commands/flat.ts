@@ -9,7 +9,13 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { hex16 } from '../../core/address.js';
 import { MemtreeError } from '../../core/errors.js';
 import { type FlatDump, isFlatText, parseFlatText, parseMtreeText } from '../../mtree/parse.js';
-import { flatViewGroups, formatFlat, formatFlatRange, printedName } from '../../mtree/print.js';
+import {
+  flatViewGroups,
+  formatFlat,
+  formatFlatDump,
+  formatFlatRange,
+  printedName,
+} from '../../mtree/print.js';
 import { type Rebuilt, rebuild } from '../../mtree/rebuild.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { treeAndFlatPaths } from '../dump-paths.js';
@@ -59,6 +65,12 @@ export function parseCommandArgs<T extends ParseArgsConfig>(
 /** Writes rebuild warnings to stderr. */
 export function reportWarnings(io: CliIo, command: string, r: Rebuilt): void {
   for (const w of r.warnings) io.stderr.write(`memtree ${command}: warning: ${oneLine(w)}\n`);
+  const m = r.mismatch;
+  if (m) {
+    io.stderr.write(
+      `memtree ${command}: warning: ${oneLine(`the rebuilt regions do not reproduce QEMU's flat view of AS "${m.space}": QEMU ${m.qemu ?? '(no range)'}, rebuilt ${m.ours ?? '(no range)'}; using QEMU's flat view`)}\n`,
+    );
+  }
 }
 
 const help = `Usage: memtree flat DUMP [--flat FLAT] [-d [--page-bits N]] [--json]
@@ -135,7 +147,9 @@ export const flatCommand: Command = {
       return 0;
     }
     const bits = explicitBits ?? r.pageBits ?? 12;
-    io.stdout.write(formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits }));
+    // Never print a map that contradicts the dump the user gave: QEMU's own, then.
+    if (r.mismatch && r.flat) io.stdout.write(formatFlatDump(r.flat, { dispatch: values.dispatch === true }));
+    else io.stdout.write(formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits }));
     return 0;
   },
 };
