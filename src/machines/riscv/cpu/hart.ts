@@ -1,6 +1,6 @@
 /**
  * @module machines/riscv/cpu/hart
- * An RV64GC hart (RV64IMAFDC, Zicsr, Zifencei; M, S and U privilege; Sv39, Sv48 and Sv57 paging)
+ * An RV64GC hart (RV64IMAFDC, Zicsr, Zifencei; M, S and U privilege; Sv39 and Sv48 paging)
  * that reaches memory only through a {@link Bus}. The rules follow the RISC-V unprivileged spec
  * 20191213 and privileged spec 1.12, and where those leave a choice, QEMU 7.2's target/riscv (the
  * function each rule comes from is named beside it).
@@ -1128,8 +1128,7 @@ export class RiscvHart {
     const half = 2 ** (vaBits - 1);
     if (va < -half || va >= half) this.pageFault(va, acc);
     const priv = acc === ACC_X ? this.priv : this.dataPriv;
-    // The VPN of the sign-extended address read as unsigned: from the page number, because for
-    // Sv57 `va + 2^57` is past 2^53 and would round (into the next page near a page's end)
+    // The VPN of the sign-extended address read as unsigned
     const vpn = Math.floor(va / 4096);
     const vpnAll = vpn < 0 ? vpn + 2 ** (vaBits - 12) : vpn;
     let base = this.rootPpn * 4096;
@@ -1638,8 +1637,10 @@ export class RiscvHart {
       case 0x180: {
         if (this.priv === PRV_S && (this.mstatus & MS_TVM) !== 0) this.illegal();
         // WARL: a write with an unsupported mode is ignored (write_satp / validate_vm)
+        // Sv57 (which QEMU 7.2 also has) is left out: its 57-bit virtual addresses do not fit
+        // the 53 exact bits of the numbers this hart computes addresses with. Linux then uses Sv48.
         const mode = Number(v >> 60n);
-        if (mode !== 0 && mode !== 8 && mode !== 9 && mode !== 10) return;
+        if (mode !== 0 && mode !== 8 && mode !== 9) return;
         // QEMU keeps 16 ASID bits writable and the 44-bit PPN
         this.satp = v & ((0xfn << 60n) | (0xffffn << 44n) | ((1n << 44n) - 1n));
         this.xlateChanged();
@@ -1746,7 +1747,7 @@ export class RiscvHart {
    */
   private xlateChanged(): void {
     const mode = Number(this.satp >> 60n);
-    const levels = mode === 8 ? 3 : mode === 9 ? 4 : mode === 10 ? 5 : 0;
+    const levels = mode === 8 ? 3 : mode === 9 ? 4 : 0;
     this.rootPpn = Number(this.satp & ((1n << 44n) - 1n));
     this.fetchLevels = this.priv === PRV_M ? 0 : levels;
     this.dataPriv =
