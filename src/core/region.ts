@@ -266,6 +266,7 @@ export class MemoryRegion {
     }
     const loop = closesLoop(this, sub);
     const oldPriority = sub.priority;
+    const oldAddr = sub.addr;
     sub.priority = prio;
     this.system.begin();
     try {
@@ -279,6 +280,7 @@ export class MemoryRegion {
         } catch (e) {
           this.unlink(sub);
           sub.priority = oldPriority;
+          sub.addr = oldAddr;
           throw e;
         }
       }
