@@ -68,7 +68,7 @@ import {
   type TreeBlock,
   type TreeNode,
 } from './parse.js';
-import { formatFlatRange, printedName } from './print.js';
+import { type FlatSuffixes, flatRangeKey, formatFlatRange, printedName } from './print.js';
 
 /** The result of {@link rebuild}. */
 export interface Rebuilt {
@@ -86,6 +86,10 @@ export interface Rebuilt {
   readonly mismatch?: FlatMismatch;
   /** The flat dump the rebuild was given, if any. */
   readonly flat?: FlatDump;
+  /** The QEMU version whose rules were used (the option, or what the dump looks like). */
+  readonly qemu: string;
+  /** What newer QEMU prints after lines, read from the dumps: `-o` owners, ` KVM` marks. */
+  readonly suffixes: FlatSuffixes;
   /**
    * The target page size (in bits) that reproduces the Dispatch sections of the flat dump, when
    * it was an `info mtree -f -d` dump; undefined otherwise.
@@ -159,7 +163,8 @@ export interface RebuildOptions {
   wellKnown?: boolean;
   /**
    * QEMU version (`MAJOR.MINOR`) whose table of region names (generated from its source, see
-   * src/mtree/names) settles container vs I/O region from the text alone. Default `7.2`.
+   * src/mtree/names) settles container vs I/O region from the text alone. Default: what the dump
+   * looks like ({@link dumpDialect}).
    */
   qemu?: string;
 }
@@ -171,7 +176,8 @@ export interface RebuildOptions {
  */
 export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOptions = {}): Rebuilt {
   const wellKnown = options.wellKnown ?? true;
-  const names = wellKnown ? nameKindsFor(options.qemu ?? '7.2') : null;
+  const qemu = options.qemu ?? dumpDialect(dump);
+  const names = wellKnown ? nameKindsFor(qemu) : null;
   const warnings: string[] = [];
   const occs: Occ[] = [];
 
@@ -545,6 +551,8 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     .filter((g) => g.block.kind === 'address-space');
   if (flat) learnFromFlat(groups, flat);
   for (const c of clsOf.values()) {
+    // Newer QEMU prints pure containers as `container`: the text alone is decisive then.
+    if (c.rep.line?.container && !c.target) c.terminates = false;
     if (c.terminates === null) c.terminates = textTerminates(c, wellKnown ? names : null);
     if (c.roVotes > 0 && c.rwVotes === 0 && c.target) c.readonly = true;
     // Without a flat dump to say so, QEMU's PAM `pam-rom` windows are known to be read-only
@@ -605,11 +613,20 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
   for (const p of pending) spaces.push(system.addressSpace(p.g.top.mr!, p.name));
   const pageBits = flat ? pageBitsOfDispatch(spaces, flat) : undefined;
   const mismatch = flat ? firstMismatch(spaces, flat) : undefined;
+  const owners = new Map<MemoryRegion, string>();
+  for (const [line, mr] of regionOfLine)
+    if (line.owner !== undefined && !owners.has(mr)) owners.set(mr, line.owner);
+  const accel = new Map<string, string>();
+  for (const v of flat?.views ?? []) {
+    for (const r of v.ranges) if (r.accel) accel.set(flatRangeKey(r.start, r.end, r.name), r.accel);
+  }
   return {
     system,
     spaces,
     regionOfLine,
     warnings,
+    qemu,
+    suffixes: { ...(owners.size ? { owners } : {}), ...(accel.size ? { accel } : {}) },
     ...(flat ? { flat } : {}),
     ...(mismatch ? { mismatch } : {}),
     ...(pageBits === undefined ? {} : { pageBits }),
@@ -657,6 +674,14 @@ function textTerminates(c: Cls, names: NameKinds | null): boolean {
   return c.children.length === 0;
 }
 
+/** A flat range line as QEMU prints it without `-o` and accelerator suffixes. */
+function withoutSuffixes(r: FlatRangeLine): string {
+  let t = r.text.trim();
+  if (r.accel) t = t.slice(0, -r.accel.length);
+  if (r.owner !== undefined) t = t.slice(0, -(r.owner.length + 1));
+  return t;
+}
+
 /** The first flat range where the rebuilt views differ from QEMU's (compared per address space). */
 function firstMismatch(spaces: readonly AddressSpace[], flat: FlatDump): FlatMismatch | undefined {
   const byName = new Map<string, AddressSpace>();
@@ -676,7 +701,7 @@ function firstMismatch(spaces: readonly AddressSpace[], flat: FlatDump): FlatMis
       const ours = as.currentView.ranges;
       const n = Math.max(ours.length, v.ranges.length);
       for (let i = 0; i < n; i++) {
-        const q = v.ranges[i]?.text.trim() ?? null;
+        const q = v.ranges[i] ? withoutSuffixes(v.ranges[i]!) : null;
         const o = ours[i] ? formatFlatRange(ours[i]!) : null;
         if (q !== o) return { space: sp.name, qemu: q, ours: o };
       }
@@ -726,6 +751,17 @@ function pageBitsOfDispatch(spaces: readonly AddressSpace[], flat: FlatDump): nu
   }
   return undefined;
 }
+
+/**
+ * The QEMU version a dump's text looks like: `10.1` when it prints the `container` type (QEMU
+ * 10.0's `memory_region_type` does not), else `7.2`.
+ */
+export function dumpDialect(dump: MtreeDump): string {
+  return dump.hasContainerType ? CONTAINER_TYPE_SINCE : '7.2';
+}
+
+/** The first QEMU version assumed to print pure containers as `container` (10.0 does not). */
+export const CONTAINER_TYPE_SINCE = '10.1';
 
 /** Whether `a` contains `c` (an alias into its own container would be a loop). */
 function isAncestor(a: Cls, c: Cls): boolean {
