@@ -204,6 +204,13 @@ export class RiscvHart {
   /** Virtual and physical base of the page the last instruction came from (NaN: none). */
   private fetchV = Number.NaN;
   private fetchP = 0;
+  /** The same for the last data read and the last data write. */
+  private rdV = Number.NaN;
+  private rdP = 0;
+  private wrV = Number.NaN;
+  private wrP = 0;
+  /** Whether a superpage was put in the TLB since the last full flush (SFENCE.VMA of one page then flushes all). */
+  private tlbHasSuper = false;
 
   /** Trap in flight. */
   private trapCause = 0;
@@ -1161,6 +1168,7 @@ export class RiscvHart {
       if (!ok) this.pageFault(va, acc);
       const span = 2 ** (9 * level);
       if (ppn % span !== 0) this.pageFault(va, acc);
+      if (level > 0) this.tlbHasSuper = true;
       const want = lo | 0x40 | (acc === ACC_W ? 0x80 : 0);
       if (want !== lo) {
         this.q32[0] = want;
@@ -1173,10 +1181,32 @@ export class RiscvHart {
     this.pageFault(va, acc);
   }
 
+  /** Physical address of a data read at `va` (not crossing a page). */
+  private rdAddr(va: number): number {
+    const off = va - this.rdV;
+    if (off >= 0 && off < 4096) return this.rdP + off;
+    const pa = this.dataAddr(va, ACC_R);
+    const poff = va & 0xfff;
+    this.rdV = va - poff;
+    this.rdP = pa - poff;
+    return pa;
+  }
+
+  /** Physical address of a data write at `va` (not crossing a page). */
+  private wrAddr(va: number): number {
+    const off = va - this.wrV;
+    if (off >= 0 && off < 4096) return this.wrP + off;
+    const pa = this.dataAddr(va, ACC_W);
+    const poff = va & 0xfff;
+    this.wrV = va - poff;
+    this.wrP = pa - poff;
+    return pa;
+  }
+
   /** Loads 1, 2 or 4 bytes, zero-extended. */
   private load(va: number, size: number): number {
     if ((va & (size - 1)) !== 0 && (va & 0xfff) + size > 4096) return this.loadSplit(va, size);
-    const pa = this.dataAddr(va, ACC_R);
+    const pa = this.rdAddr(va);
     const bus = this.bus;
     const v = size === 4 ? bus.ldlLe(pa) : size === 2 ? bus.lduwLe(pa) : bus.ldub(pa);
     if (bus.lastResult !== 0) this.accessFault(va, ACC_R);
@@ -1207,7 +1237,7 @@ export class RiscvHart {
       this.rh = hi | 0;
       return;
     }
-    const pa = this.dataAddr(va, ACC_R);
+    const pa = this.rdAddr(va);
     const v = this.bus.ldqLe(pa);
     if (this.bus.lastResult !== 0) this.accessFault(va, ACC_R);
     this.q64[0] = v;
@@ -1220,7 +1250,7 @@ export class RiscvHart {
       this.storeSplit(va, size, v, 0);
       return;
     }
-    const pa = this.dataAddr(va, ACC_W);
+    const pa = this.wrAddr(va);
     const bus = this.bus;
     if (size === 4) bus.stlLe(pa, v >>> 0);
     else if (size === 2) bus.stwLe(pa, v & 0xffff);
@@ -1243,7 +1273,7 @@ export class RiscvHart {
       this.storeSplit(va, 8, lo, hi);
       return;
     }
-    const pa = this.dataAddr(va, ACC_W);
+    const pa = this.wrAddr(va);
     this.q32[0] = lo;
     this.q32[1] = hi;
     this.bus.stqLe(pa, this.q64[0]!);
@@ -1365,7 +1395,9 @@ export class RiscvHart {
         // SFENCE.VMA (TVM traps it in S-mode; U-mode never has it)
         if (rd !== 0) this.illegal();
         if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & MS_TVM) !== 0)) this.illegal();
-        this.flushTlb();
+        // rs1 names one page (the ASID in rs2 is ignored: entries are not tagged by ASID)
+        if (rs1 !== 0) this.flushPage(this.xnum(rs1));
+        else this.flushTlb();
         return;
       }
       if (rd !== 0 || rs1 !== 0) this.illegal();
@@ -1761,12 +1793,32 @@ export class RiscvHart {
     this.fetchSet = this.priv === PRV_U ? 0 : 3 * TLB_N;
     this.dataSet = this.dataPriv === PRV_U ? 0 : 3 * TLB_N;
     this.fetchV = Number.NaN;
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
     this.updateIrq();
   }
 
   private flushTlb(): void {
     this.fetchV = Number.NaN;
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
+    this.tlbHasSuper = false;
     this.tlbTag.fill(Number.NaN);
+  }
+
+  /** SFENCE.VMA with an address: drops that page from every table (all of them if a superpage may cover it). */
+  private flushPage(va: number): void {
+    if (this.tlbHasSuper) {
+      this.flushTlb();
+      return;
+    }
+    this.fetchV = Number.NaN;
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
+    const vpn = Math.floor(va / 4096);
+    const k = vpn & TLB_MASK;
+    for (let t = 0; t < 6; t++)
+      if (this.tlbTag[t * TLB_N + k] === vpn) this.tlbTag[t * TLB_N + k] = Number.NaN;
   }
 
   // ---------------------------------------------------------------------------------------------
