@@ -37,6 +37,12 @@ export interface QmpClientOptions {
   readonly timeoutMs?: number;
   /** Called for every asynchronous event; events are otherwise dropped. */
   readonly onEvent?: (event: QmpEvent) => void;
+  /**
+   * Longest message (in UTF-16 code units of its JSON text) accepted from the peer; a longer one
+   * fails the connection with a `protocol` {@link QmpError} instead of growing memory without
+   * bound. Default 64 Mi, far above the `info mtree` text of any real machine.
+   */
+  readonly maxMessageLength?: number;
 }
 
 /** Per-command options. */
@@ -46,6 +52,7 @@ export interface QmpExecuteOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
 
 /**
  * Reads a QMP address as the CLI takes it: `tcp:HOST:PORT`, `HOST:PORT` (no slash, numeric port),
@@ -72,6 +79,9 @@ function describeTarget(t: QmpTarget): string {
  * `\r\n`, but with `pretty=on` a message spans many lines, so this counts braces instead of lines.
  */
 export class JsonObjectSplitter {
+  /** @param maxLength longest object accepted; a longer one makes {@link push} throw. */
+  constructor(private readonly maxLength = DEFAULT_MAX_MESSAGE) {}
+
   private buf = '';
   private depth = 0;
   private inString = false;
@@ -117,6 +127,9 @@ export class JsonObjectSplitter {
       this.buf = this.buf.slice(this.start);
       this.scanned = this.buf.length;
       this.start = 0;
+      if (this.buf.length > this.maxLength) {
+        throw new QmpError('protocol', `QMP message longer than ${this.maxLength} characters`);
+      }
     }
     return out;
   }
@@ -191,7 +204,7 @@ export class QmpClient {
     const where = describeTarget(t);
     const socket = 'path' in t ? createConnection(t.path) : createConnection(t.port, t.host);
     socket.setEncoding('utf8');
-    const splitter = new JsonObjectSplitter();
+    const splitter = new JsonObjectSplitter(options.maxMessageLength ?? DEFAULT_MAX_MESSAGE);
     let greeting: QmpGreeting;
     try {
       greeting = await new Promise<QmpGreeting>((resolve, reject) => {
