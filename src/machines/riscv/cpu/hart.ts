@@ -188,23 +188,29 @@ export class RiscvHart {
   private rootPpn = 0;
   private irqPending = false;
 
-  /** Software TLB: virtual page number tags and physical page bases, per access kind. */
-  private readonly tlbTag = [
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-  ] as const;
-  private readonly tlbPhys = [
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-  ] as const;
+  /**
+   * Software TLB: virtual page number tags and physical page bases, one table per privilege (U,
+   * S) and access kind (read, write, execute), as QEMU keeps one per MMU index: a permission is
+   * checked once at fill time for that privilege, so changing privilege needs no flush.
+   */
+  private readonly tlbTag = new Float64Array(6 * TLB_N);
+  private readonly tlbPhys = new Float64Array(6 * TLB_N);
+  /** Offsets of the fetch and data tables of the current (effective) privilege. */
+  private fetchSet = 0;
+  private dataSet = 0;
 
   /** LR/SC reservation (virtual address; -1 for none). */
   private resAddr = -1;
   /** Virtual and physical base of the page the last instruction came from (NaN: none). */
   private fetchV = Number.NaN;
   private fetchP = 0;
+  /** The same for the last data read and the last data write. */
+  private rdV = Number.NaN;
+  private rdP = 0;
+  private wrV = Number.NaN;
+  private wrP = 0;
+  /** Whether a superpage was put in the TLB since the last full flush (SFENCE.VMA of one page then flushes all). */
+  private tlbHasSuper = false;
 
   /** Trap in flight. */
   private trapCause = 0;
@@ -304,6 +310,7 @@ export class RiscvHart {
     this.hpmCounter.fill(0n);
     this.hpmEvent.fill(0n);
     this.resAddr = -1;
+    this.flushTlb();
     this.xlateChanged();
   }
 
@@ -444,6 +451,7 @@ export class RiscvHart {
       this.hpmEvent[i] = b(c.hpmEvent[i]);
     }
     this.resAddr = o.reservation;
+    this.flushTlb();
     this.xlateChanged();
   }
 
@@ -1108,12 +1116,12 @@ export class RiscvHart {
   /** Virtual to physical through the TLB; walks the page table on a miss. */
   private translate(va: number, acc: number): number {
     const vpn = Math.floor(va / 4096);
-    const i = vpn & TLB_MASK;
+    const i = (acc === ACC_X ? this.fetchSet : this.dataSet) + acc * TLB_N + (vpn & TLB_MASK);
     const base = vpn * 4096;
-    if (this.tlbTag[acc as 0]![i] === vpn) return this.tlbPhys[acc as 0]![i]! + (va - base);
+    if (this.tlbTag[i] === vpn) return this.tlbPhys[i]! + (va - base);
     const pbase = this.walk(va, acc);
-    this.tlbTag[acc as 0]![i] = vpn;
-    this.tlbPhys[acc as 0]![i] = pbase;
+    this.tlbTag[i] = vpn;
+    this.tlbPhys[i] = pbase;
     return pbase + (va - base);
   }
 
@@ -1160,6 +1168,7 @@ export class RiscvHart {
       if (!ok) this.pageFault(va, acc);
       const span = 2 ** (9 * level);
       if (ppn % span !== 0) this.pageFault(va, acc);
+      if (level > 0) this.tlbHasSuper = true;
       const want = lo | 0x40 | (acc === ACC_W ? 0x80 : 0);
       if (want !== lo) {
         this.q32[0] = want;
@@ -1172,10 +1181,32 @@ export class RiscvHart {
     this.pageFault(va, acc);
   }
 
+  /** Physical address of a data read at `va` (not crossing a page). */
+  private rdAddr(va: number): number {
+    const off = va - this.rdV;
+    if (off >= 0 && off < 4096) return this.rdP + off;
+    const pa = this.dataAddr(va, ACC_R);
+    const poff = va & 0xfff;
+    this.rdV = va - poff;
+    this.rdP = pa - poff;
+    return pa;
+  }
+
+  /** Physical address of a data write at `va` (not crossing a page). */
+  private wrAddr(va: number): number {
+    const off = va - this.wrV;
+    if (off >= 0 && off < 4096) return this.wrP + off;
+    const pa = this.dataAddr(va, ACC_W);
+    const poff = va & 0xfff;
+    this.wrV = va - poff;
+    this.wrP = pa - poff;
+    return pa;
+  }
+
   /** Loads 1, 2 or 4 bytes, zero-extended. */
   private load(va: number, size: number): number {
     if ((va & (size - 1)) !== 0 && (va & 0xfff) + size > 4096) return this.loadSplit(va, size);
-    const pa = this.dataAddr(va, ACC_R);
+    const pa = this.rdAddr(va);
     const bus = this.bus;
     const v = size === 4 ? bus.ldlLe(pa) : size === 2 ? bus.lduwLe(pa) : bus.ldub(pa);
     if (bus.lastResult !== 0) this.accessFault(va, ACC_R);
@@ -1206,7 +1237,7 @@ export class RiscvHart {
       this.rh = hi | 0;
       return;
     }
-    const pa = this.dataAddr(va, ACC_R);
+    const pa = this.rdAddr(va);
     const v = this.bus.ldqLe(pa);
     if (this.bus.lastResult !== 0) this.accessFault(va, ACC_R);
     this.q64[0] = v;
@@ -1219,7 +1250,7 @@ export class RiscvHart {
       this.storeSplit(va, size, v, 0);
       return;
     }
-    const pa = this.dataAddr(va, ACC_W);
+    const pa = this.wrAddr(va);
     const bus = this.bus;
     if (size === 4) bus.stlLe(pa, v >>> 0);
     else if (size === 2) bus.stwLe(pa, v & 0xffff);
@@ -1242,7 +1273,7 @@ export class RiscvHart {
       this.storeSplit(va, 8, lo, hi);
       return;
     }
-    const pa = this.dataAddr(va, ACC_W);
+    const pa = this.wrAddr(va);
     this.q32[0] = lo;
     this.q32[1] = hi;
     this.bus.stqLe(pa, this.q64[0]!);
@@ -1364,7 +1395,9 @@ export class RiscvHart {
         // SFENCE.VMA (TVM traps it in S-mode; U-mode never has it)
         if (rd !== 0) this.illegal();
         if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & MS_TVM) !== 0)) this.illegal();
-        this.flushTlb();
+        // rs1 names one page (the ASID in rs2 is ignored: entries are not tagged by ASID)
+        if (rs1 !== 0) this.flushPage(this.xnum(rs1));
+        else this.flushTlb();
         return;
       }
       if (rd !== 0 || rs1 !== 0) this.illegal();
@@ -1643,6 +1676,7 @@ export class RiscvHart {
         if (mode !== 0 && mode !== 8 && mode !== 9) return;
         // QEMU keeps 16 ASID bits writable and the 44-bit PPN
         this.satp = v & ((0xfn << 60n) | (0xffffn << 44n) | ((1n << 44n) - 1n));
+        this.flushTlb();
         this.xlateChanged();
         return;
       }
@@ -1737,13 +1771,16 @@ export class RiscvHart {
 
   private setMstatus(ms: number): void {
     if ((ms & MS_MPP) === 2 << 11) ms &= ~MS_MPP;
+    // SUM and MXR change what the filled entries allow (QEMU write_mstatus flushes on them; its
+    // MPRV/MPP flush is for its MMU index choice, which here is the table choice in xlateChanged)
+    if (((ms ^ this.mstatus) & (MS_SUM | MS_MXR)) !== 0) this.flushTlb();
     this.mstatus = ms;
     this.xlateChanged();
   }
 
   /**
-   * Recomputes what translation applies to fetches and data (M-mode and MPRV included) and flushes
-   * the TLB: QEMU flushes on satp writes, privilege changes and mstatus MXR/SUM/MPRV/MPP changes.
+   * Recomputes what translation applies to fetches and data (M-mode and MPRV included) after a
+   * change of privilege, satp or mstatus, and which TLB tables serve them.
    */
   private xlateChanged(): void {
     const mode = Number(this.satp >> 60n);
@@ -1753,13 +1790,35 @@ export class RiscvHart {
     this.dataPriv =
       this.priv === PRV_M && (this.mstatus & MS_MPRV) !== 0 ? (this.mstatus & MS_MPP) >>> 11 : this.priv;
     this.dataLevels = this.dataPriv === PRV_M ? 0 : levels;
-    this.flushTlb();
+    this.fetchSet = this.priv === PRV_U ? 0 : 3 * TLB_N;
+    this.dataSet = this.dataPriv === PRV_U ? 0 : 3 * TLB_N;
+    this.fetchV = Number.NaN;
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
     this.updateIrq();
   }
 
   private flushTlb(): void {
     this.fetchV = Number.NaN;
-    for (const t of this.tlbTag) t.fill(Number.NaN);
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
+    this.tlbHasSuper = false;
+    this.tlbTag.fill(Number.NaN);
+  }
+
+  /** SFENCE.VMA with an address: drops that page from every table (all of them if a superpage may cover it). */
+  private flushPage(va: number): void {
+    if (this.tlbHasSuper) {
+      this.flushTlb();
+      return;
+    }
+    this.fetchV = Number.NaN;
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
+    const vpn = Math.floor(va / 4096);
+    const k = vpn & TLB_MASK;
+    for (let t = 0; t < 6; t++)
+      if (this.tlbTag[t * TLB_N + k] === vpn) this.tlbTag[t * TLB_N + k] = Number.NaN;
   }
 
   // ---------------------------------------------------------------------------------------------
