@@ -17,7 +17,7 @@
  * the helpers follows what V8 does with them; docs/architecture.md lists the measured rules.
  */
 
-import { checkRange, SIZE_2_64, toU64, U64_MAX, type U64Input } from './address.js';
+import { checkRange, printable, SIZE_2_64, toU64, U64_MAX, type U64Input } from './address.js';
 import { AddressOverflowError, InvalidArgumentError } from './errors.js';
 import {
   type FlatRange,
@@ -715,6 +715,7 @@ export class AddressSpace {
 
   /** Loads a byte. */
   ldub(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 1);
     const o = addr - this.rLo;
     const k = o | 0;
     if (k === o && k >= 0 && k < this.rN8) return this.rU8[k]!;
@@ -724,6 +725,7 @@ export class AddressSpace {
 
   /** Loads a little-endian 16-bit value. */
   lduwLe(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 2);
     const o = addr - this.rLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.rN8) return this.rU16[k >> 1]!;
@@ -733,6 +735,7 @@ export class AddressSpace {
 
   /** Loads a big-endian 16-bit value. */
   lduwBe(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 2);
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -747,6 +750,7 @@ export class AddressSpace {
 
   /** Loads a little-endian 32-bit value. */
   ldlLe(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 4);
     const o = addr - this.rLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.rN8) return this.rU32[k >> 2]!;
@@ -756,6 +760,7 @@ export class AddressSpace {
 
   /** Loads a big-endian 32-bit value. */
   ldlBe(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 4);
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -770,6 +775,7 @@ export class AddressSpace {
 
   /** Loads a little-endian 64-bit value. */
   ldqLe(addr: number): bigint {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 8);
     const o = addr - this.rLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.rN8) return this.rU64[k >> 3]!;
@@ -779,6 +785,7 @@ export class AddressSpace {
 
   /** Loads a big-endian 64-bit value. */
   ldqBe(addr: number): bigint {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 8);
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -793,6 +800,7 @@ export class AddressSpace {
 
   /** Stores a byte (the value is truncated to 8 bits). */
   stb(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 1);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && k >= 0 && k < this.wN8) {
@@ -805,6 +813,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
   stwLe(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 2);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.wN8) {
@@ -817,6 +826,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 16-bit value. */
   stwBe(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 2);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -832,6 +842,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
   stlLe(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 4);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.wN8) {
@@ -844,6 +855,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 32-bit value. */
   stlBe(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 4);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -859,6 +871,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
   stqLe(addr: number, value: bigint): void {
+    if (typeof addr !== 'number' || typeof value !== 'bigint') this.badAccess(addr, value, 8);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.wN8) {
@@ -871,6 +884,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 64-bit value. */
   stqBe(addr: number, value: bigint): void {
+    if (typeof addr !== 'number' || typeof value !== 'bigint') this.badAccess(addr, value, 8);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -882,6 +896,22 @@ export class AddressSpace {
     }
     this.missAddr = addr;
     this.storeMiss(8, value, true);
+  }
+
+  /**
+   * A typed helper called with something other than a number address (or, for a store, a value of
+   * the wrong type): throws the typed error. Kept out of line so that the helpers stay small, and
+   * reached before the bad value can be stored in a field the hot path reads.
+   */
+  private badAccess(addr: unknown, value: unknown, size: number): never {
+    if (typeof addr !== 'number') {
+      throw new InvalidArgumentError(
+        `access in "${this.name}": address ${printable(addr)} is not a number (the typed helpers take number addresses; use load/store for bigint ones)`,
+      );
+    }
+    throw new InvalidArgumentError(
+      `store of ${size} bytes in "${this.name}": value ${printable(value)} must be a ${size === 8 ? 'bigint' : 'number'}`,
+    );
   }
 
   /**

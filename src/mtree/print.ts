@@ -13,6 +13,7 @@ import type { FlatView } from '../core/flatview.js';
 import type { MemoryRegion } from '../core/region.js';
 import type { MemorySystem } from '../core/system.js';
 import { formatDispatch } from './dispatch.js';
+import type { FlatDump } from './parse.js';
 
 /** Options of {@link formatMtree}. */
 export interface MtreeOptions {
@@ -40,48 +41,50 @@ export function printedName(mr: MemoryRegion | null): string {
 export function addressSpaceGroups(system: MemorySystem): AddressSpace[][] {
   const groups = new Map<MemoryRegion, AddressSpace[]>();
   for (const as of system.addressSpaces) {
-    let g = groups.get(as.root);
-    if (!g) {
-      g = [];
-      groups.set(as.root, g);
-    }
-    // g_slist_insert_sorted with strcmp: before the first member whose name is >= the new one.
-    let i = 0;
-    while (i < g.length && compareNames(as.name, g[i]!.name) > 0) i++;
-    g.splice(i, 0, as);
+    const g = groups.get(as.root);
+    if (g) g.push(as);
+    else groups.set(as.root, [as]);
   }
-  return [...groups.values()];
+  // QEMU builds each group with g_slist_insert_sorted and strcmp: a new name goes before the
+  // first member whose name is >= it, so equal names end up newest first. The same order as one
+  // sort (O(n log n) where the insertions are O(n^2)).
+  return [...groups.values()].map((g) => {
+    const index = new Map(g.map((as, i) => [as, i]));
+    return g.sort((a, b) => compareNames(a.name, b.name) || index.get(b)! - index.get(a)!);
+  });
 }
 
-/** strcmp on the UTF-8 bytes of two names. */
+/**
+ * strcmp on the UTF-8 bytes of two names. UTF-8 byte order is code point order, so the names are
+ * compared code point by code point, without encoding them.
+ */
 export function compareNames(a: string, b: string): number {
-  const ea = new TextEncoder().encode(a);
-  const eb = new TextEncoder().encode(b);
-  const n = Math.min(ea.length, eb.length);
-  for (let i = 0; i < n; i++) {
-    if (ea[i] !== eb[i]) return ea[i]! - eb[i]!;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a.codePointAt(i)!;
+    const cb = b.codePointAt(j)!;
+    if (ca !== cb) return ca - cb;
+    i += ca > 0xffff ? 2 : 1;
+    j += cb > 0xffff ? 2 : 1;
   }
-  return ea.length - eb.length;
+  return a.length - i - (b.length - j) === 0 ? 0 : i < a.length ? 1 : -1;
 }
 
-/** Children in print order: stable by address ascending, then priority descending (list order on ties). */
+/**
+ * Children in print order (QEMU `mtree_print_mr`): by address ascending, then priority descending,
+ * list order on ties. A stable sort gives the order QEMU's insertion into its print queue gives.
+ */
 export function printOrder(mr: MemoryRegion): MemoryRegion[] {
-  const out: MemoryRegion[] = [];
-  for (const c of mr.subregions) {
-    let i = 0;
-    while (i < out.length) {
-      const o = out[i]!;
-      if (c.addr < o.addr || (c.addr === o.addr && c.priority > o.priority)) break;
-      i++;
-    }
-    out.splice(i, 0, c);
-  }
-  return out;
+  return [...mr.subregions].sort((c, o) =>
+    c.addr < o.addr ? -1 : c.addr > o.addr ? 1 : o.priority - c.priority,
+  );
 }
 
 class TreePrinter {
   readonly lines: string[] = [];
   readonly queue: MemoryRegion[] = [];
+  private readonly queued = new Set<MemoryRegion>();
   private pending = '';
 
   constructor(private readonly showDisabled: boolean) {}
@@ -99,26 +102,37 @@ class TreePrinter {
     this.emit('');
   }
 
-  region(mr: MemoryRegion, level: number, base: bigint): void {
+  /** Prints `mr` and everything below it, depth first without recursion (depth comes from input). */
+  region(top: MemoryRegion, topLevel: number, topBase: bigint): void {
     const MOD = 1n << 64n;
-    const start = (base + mr.addr) % MOD;
-    const end = (start + (mr.size === 0n ? 0n : mr.size - 1n)) % MOD;
-    if (start < base || end < start) this.pending += '[DETECTED OVERFLOW!] ';
-    const visible = mr.enabled || this.showDisabled;
-    const head = `${'  '.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${regionTypeName(mr)}): `;
-    const tail = mr.enabled ? '' : ' [disabled]';
-    if (mr.alias) {
-      if (!this.queue.includes(mr.alias)) this.queue.push(mr.alias);
-      if (visible) {
-        const aend = mr.aliasOffset + (mr.size === 0n ? 0n : mr.size - 1n);
-        this.emit(
-          `${head}alias ${printedName(mr)} @${printedName(mr.alias)} ${hex16(mr.aliasOffset)}-${hex16(aend)}${tail}`,
-        );
+    const stack: Array<{ mr: MemoryRegion; level: number; base: bigint }> = [
+      { mr: top, level: topLevel, base: topBase },
+    ];
+    for (let f = stack.pop(); f; f = stack.pop()) {
+      const { mr, level, base } = f;
+      const start = (base + mr.addr) % MOD;
+      const end = (start + (mr.size === 0n ? 0n : mr.size - 1n)) % MOD;
+      if (start < base || end < start) this.pending += '[DETECTED OVERFLOW!] ';
+      const visible = mr.enabled || this.showDisabled;
+      const head = `${'  '.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${regionTypeName(mr)}): `;
+      const tail = mr.enabled ? '' : ' [disabled]';
+      if (mr.alias) {
+        if (!this.queued.has(mr.alias)) {
+          this.queued.add(mr.alias);
+          this.queue.push(mr.alias);
+        }
+        if (visible) {
+          const aend = mr.aliasOffset + (mr.size === 0n ? 0n : mr.size - 1n);
+          this.emit(
+            `${head}alias ${printedName(mr)} @${printedName(mr.alias)} ${hex16(mr.aliasOffset)}-${hex16(aend)}${tail}`,
+          );
+        }
+      } else if (visible) {
+        this.emit(`${head}${printedName(mr)}${tail}`);
       }
-    } else if (visible) {
-      this.emit(`${head}${printedName(mr)}${tail}`);
+      const kids = printOrder(mr);
+      for (let k = kids.length - 1; k >= 0; k--) stack.push({ mr: kids[k]!, level: level + 1, base: start });
     }
-    for (const c of printOrder(mr)) this.region(c, level + 1, start);
   }
 
   finish(): string {
@@ -196,6 +210,28 @@ export function formatFlat(system: MemorySystem, options: FlatOptions = {}): str
     }
     for (const fr of view.ranges) out.push(`  ${formatFlatRange(fr)}`);
     if (options.dispatch && view.root) out.push(...formatDispatch(view, options.pageBits));
+    out.push('');
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+/**
+ * A parsed `info mtree -f [-d]` dump printed back as QEMU printed it (the Dispatch sections only
+ * with `dispatch`): what memtree prints when its rebuild cannot reproduce the dump it was given.
+ */
+export function formatFlatDump(flat: FlatDump, options: { dispatch?: boolean } = {}): string {
+  const out: string[] = [];
+  for (const v of flat.views) {
+    out.push(`FlatView #${v.number}`);
+    for (const a of v.spaces) {
+      out.push(
+        ` AS "${a.name}", root: ${a.root}${a.rootAlias === undefined ? '' : `, alias ${a.rootAlias}`}`,
+      );
+    }
+    out.push(` Root memory region: ${v.root ?? '(none)'}`);
+    if (v.ranges.length === 0) out.push('  No rendered FlatView');
+    for (const r of v.ranges) out.push(r.text);
+    if (options.dispatch) out.push(...v.dispatch);
     out.push('');
   }
   return out.length ? `${out.join('\n')}\n` : '';

@@ -1,6 +1,6 @@
 /**
  * @module machines/riscv/cpu/hart
- * An RV64GC hart (RV64IMAFDC, Zicsr, Zifencei; M, S and U privilege; Sv39, Sv48 and Sv57 paging)
+ * An RV64GC hart (RV64IMAFDC, Zicsr, Zifencei; M, S and U privilege; Sv39 and Sv48 paging)
  * that reaches memory only through a {@link Bus}. The rules follow the RISC-V unprivileged spec
  * 20191213 and privileged spec 1.12, and where those leave a choice, QEMU 7.2's target/riscv (the
  * function each rule comes from is named beside it).
@@ -175,6 +175,9 @@ export class RiscvHart {
   private mcountinhibit = 0;
   private menvcfg = 0n;
   private senvcfg = 0n;
+  /** mhpmcounter3..18 (QEMU 7.2's default pmu-num of 16; they count nothing) and mhpmevent3..31. */
+  private readonly hpmCounter: bigint[] = new Array<bigint>(32).fill(0n);
+  private readonly hpmEvent: bigint[] = new Array<bigint>(32).fill(0n);
   private readonly pmpcfg = new Uint8Array(16);
   private readonly pmpaddr: bigint[] = new Array<bigint>(16).fill(0n);
 
@@ -199,6 +202,9 @@ export class RiscvHart {
 
   /** LR/SC reservation (virtual address; -1 for none). */
   private resAddr = -1;
+  /** Virtual and physical base of the page the last instruction came from (NaN: none). */
+  private fetchV = Number.NaN;
+  private fetchP = 0;
 
   /** Trap in flight. */
   private trapCause = 0;
@@ -295,6 +301,8 @@ export class RiscvHart {
     this.senvcfg = 0n;
     this.pmpcfg.fill(0);
     this.pmpaddr.fill(0n);
+    this.hpmCounter.fill(0n);
+    this.hpmEvent.fill(0n);
     this.resAddr = -1;
     this.xlateChanged();
   }
@@ -382,6 +390,8 @@ export class RiscvHart {
         instretOff: h(this.instretOff),
         pmpcfg: [...this.pmpcfg],
         pmpaddr: this.pmpaddr.map(h),
+        hpmCounter: this.hpmCounter.map(h),
+        hpmEvent: this.hpmEvent.map(h),
       },
       reservation: this.resAddr,
     };
@@ -429,6 +439,10 @@ export class RiscvHart {
     this.instretOff = b(c.instretOff);
     this.pmpcfg.set(c.pmpcfg);
     for (let i = 0; i < 16; i++) this.pmpaddr[i] = b(c.pmpaddr[i]);
+    for (let i = 0; i < 32; i++) {
+      this.hpmCounter[i] = b(c.hpmCounter[i]);
+      this.hpmEvent[i] = b(c.hpmEvent[i]);
+    }
     this.resAddr = o.reservation;
     this.xlateChanged();
   }
@@ -556,39 +570,71 @@ export class RiscvHart {
 
   private step(): void {
     const pc = this.pc;
+    const bus = this.bus;
     let inst: number;
     let len: number;
-    if ((pc & 1) !== 0) this.raise(EXC_INST_MISALIGNED, BigInt.asUintN(64, BigInt(pc)));
-    const pa = this.fetchLevels ? this.translate(pc, ACC_X) : this.bareAddr(pc, ACC_X);
-    const lo = this.bus.lduwLe(pa);
-    if (this.bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc)));
+    // The page of the last fetch is remembered (virtual and physical base), so that straight-line
+    // code skips the TLB; a 4-byte read when aligned fetches a whole 32-bit instruction at once.
+    const off = pc - this.fetchV;
+    let pa: number;
+    if (off >= 0 && off <= 4092) pa = this.fetchP + off;
+    else pa = this.fetchSlow(pc);
+    if ((pa & 3) === 0) {
+      const w = bus.ldlLe(pa);
+      if (bus.lastResult === 0) {
+        if ((w & 3) === 3) {
+          this.inst = w | 0;
+          this.npc = pc + 4;
+          this.exec(w | 0, 4);
+          this.pc = this.npc;
+          return;
+        }
+        inst = this.expand(w & 0xffff);
+        this.npc = pc + 2;
+        this.exec(inst, 2);
+        this.pc = this.npc;
+        return;
+      }
+    }
+    const lo = bus.lduwLe(pa);
+    if (bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc)));
     if ((lo & 3) === 3) {
       const pc2 = pc + 2;
-      const pa2 =
-        (pc2 & 0xfff) === 0
-          ? this.fetchLevels
-            ? this.translate(pc2, ACC_X)
-            : this.bareAddr(pc2, ACC_X)
-          : pa + 2;
-      const hi = this.bus.lduwLe(pa2);
-      if (this.bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc2)));
+      const pa2 = (pc2 & 0xfff) === 0 ? this.fetchSlow(pc2) : pa + 2;
+      const hi = bus.lduwLe(pa2);
+      if (bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc2)));
       inst = lo | (hi << 16);
+      this.inst = inst;
       len = 4;
     } else {
-      let e = this.rvc[lo]!;
-      if (e === 0) {
-        e = expandCompressed(lo, this.hasF, this.hasD);
-        this.rvc[lo] = e;
-      }
-      this.inst = lo;
-      if (e === 1) this.illegal();
-      inst = e;
+      inst = this.expand(lo);
       len = 2;
     }
-    if (len === 4) this.inst = inst;
     this.npc = pc + len;
     this.exec(inst, len);
     this.pc = this.npc;
+  }
+
+  /** The 32-bit form of a compressed instruction (illegal instruction if it has none). */
+  private expand(h: number): number {
+    this.inst = h;
+    let e = this.rvc[h]!;
+    if (e === 0) {
+      e = expandCompressed(h, this.hasF, this.hasD);
+      this.rvc[h] = e;
+    }
+    if (e === 1) this.illegal();
+    return e;
+  }
+
+  /** Translates a fetch address and remembers its page for the next fetches. */
+  private fetchSlow(pc: number): number {
+    if ((pc & 1) !== 0) this.raise(EXC_INST_MISALIGNED, BigInt.asUintN(64, BigInt(pc)));
+    const pa = this.fetchLevels ? this.translate(pc, ACC_X) : this.bareAddr(pc, ACC_X);
+    const poff = pc & 0xfff;
+    this.fetchV = pc - poff;
+    this.fetchP = pa - poff;
+    return pa;
   }
 
   private exec(inst: number, len: number): void {
@@ -1082,8 +1128,9 @@ export class RiscvHart {
     const half = 2 ** (vaBits - 1);
     if (va < -half || va >= half) this.pageFault(va, acc);
     const priv = acc === ACC_X ? this.priv : this.dataPriv;
-    const uva = va < 0 ? va + 2 ** vaBits : va;
-    const vpnAll = Math.floor(uva / 4096);
+    // The VPN of the sign-extended address read as unsigned
+    const vpn = Math.floor(va / 4096);
+    const vpnAll = vpn < 0 ? vpn + 2 ** (vaBits - 12) : vpn;
     let base = this.rootPpn * 4096;
     for (let level = levels - 1; level >= 0; level--) {
       const idx = Math.floor(vpnAll / 2 ** (9 * level)) % 512;
@@ -1512,11 +1559,12 @@ export class RiscvHart {
       return v;
     }
     if (csr >= 0x3b0 && csr <= 0x3bf) return this.pmpaddr[csr - 0x3b0]!;
-    // hpm counters and events: present, hardwired to zero
-    if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return 0n;
-    if (csr >= 0xc03 && csr <= 0xc1f) {
+    // QEMU 7.2 (mctr/ctr): counters 3..18 exist, 19..31 are illegal; events 3..31 all exist
+    if (csr >= 0xb03 && csr <= 0xb12) return this.hpmCounter[csr - 0xb00]!;
+    if (csr >= 0x323 && csr <= 0x33f) return this.hpmEvent[csr - 0x320]!;
+    if (csr >= 0xc03 && csr <= 0xc12) {
       this.counterOk(csr - 0xc00);
-      return 0n;
+      return this.hpmCounter[csr - 0xc00]!;
     }
     this.illegal();
   }
@@ -1589,8 +1637,10 @@ export class RiscvHart {
       case 0x180: {
         if (this.priv === PRV_S && (this.mstatus & MS_TVM) !== 0) this.illegal();
         // WARL: a write with an unsupported mode is ignored (write_satp / validate_vm)
+        // Sv57 (which QEMU 7.2 also has) is left out: its 57-bit virtual addresses do not fit
+        // the 53 exact bits of the numbers this hart computes addresses with. Linux then uses Sv48.
         const mode = Number(v >> 60n);
-        if (mode !== 0 && mode !== 8 && mode !== 9 && mode !== 10) return;
+        if (mode !== 0 && mode !== 8 && mode !== 9) return;
         // QEMU keeps 16 ASID bits writable and the 44-bit PPN
         this.satp = v & ((0xfn << 60n) | (0xffffn << 44n) | ((1n << 44n) - 1n));
         this.xlateChanged();
@@ -1674,7 +1724,14 @@ export class RiscvHart {
       this.pmpaddr[idx] = v;
       return;
     }
-    if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return;
+    if (csr >= 0xb03 && csr <= 0xb12) {
+      this.hpmCounter[csr - 0xb00] = v;
+      return;
+    }
+    if (csr >= 0x323 && csr <= 0x33f) {
+      this.hpmEvent[csr - 0x320] = v;
+      return;
+    }
     this.illegal();
   }
 
@@ -1690,7 +1747,7 @@ export class RiscvHart {
    */
   private xlateChanged(): void {
     const mode = Number(this.satp >> 60n);
-    const levels = mode === 8 ? 3 : mode === 9 ? 4 : mode === 10 ? 5 : 0;
+    const levels = mode === 8 ? 3 : mode === 9 ? 4 : 0;
     this.rootPpn = Number(this.satp & ((1n << 44n) - 1n));
     this.fetchLevels = this.priv === PRV_M ? 0 : levels;
     this.dataPriv =
@@ -1701,6 +1758,7 @@ export class RiscvHart {
   }
 
   private flushTlb(): void {
+    this.fetchV = Number.NaN;
     for (const t of this.tlbTag) t.fill(Number.NaN);
   }
 

@@ -395,3 +395,52 @@ handler:
     assert.equal(reg(m, 10), '0x8000000000000003');
   });
 });
+
+describe('Sv48', { skip }, () => {
+  it('walks four levels for a kernel address, and ignores a write of the Sv57 mode', () => {
+    // Tables for VA 0xffffffff80000000 (VPN[3..0] = 0x1ff, 0x1fe, 0, 0): levels 3..0 at
+    // 0x80001000..0x80004000; VA page 0 -> 0x80006000, VA page 1 -> 0x80007000. The data
+    // accesses are translated from M-mode through MPRV with MPP = S.
+    const m = runAsm(`
+      li t0, 0x80001000 + 0x1ff*8
+      li t1, (0x80002 << 10) | 1
+      sd t1, 0(t0)
+      li t0, 0x80002000 + 0x1fe*8
+      li t1, (0x80003 << 10) | 1
+      sd t1, 0(t0)
+      li t0, 0x80003000
+      li t1, (0x80004 << 10) | 1
+      sd t1, 0(t0)
+      li t0, 0x80004000
+      li t1, (0x80006 << 10) | 0xc3      # V R A D
+      sd t1, 0(t0)
+      li t1, (0x80007 << 10) | 0xc3
+      sd t1, 8(t0)
+      li t0, 0x80006ff9
+      li t1, 0xaa
+      sb t1, 0(t0)
+      li t0, 0x80007000
+      li t1, 0xbb
+      sb t1, 0(t0)
+      li t0, (10 << 60) | 0x80001
+      csrw satp, t0                      # Sv57: not supported, satp keeps 0
+      csrr a2, satp
+      li t0, (9 << 60) | 0x80001
+      csrw satp, t0
+      li t0, 0x1800
+      csrc mstatus, t0
+      li t0, 0x20800                     # MPRV, MPP = S
+      csrs mstatus, t0
+      li t0, 0xffffffff80000ff9
+      lbu a0, 0(t0)
+      li t0, 0xffffffff80001000
+      lbu a1, 0(t0)
+      li t0, 0x20000
+      csrc mstatus, t0
+      EXIT
+    `);
+    assert.equal(reg(m, 10), '0xaa');
+    assert.equal(reg(m, 11), '0xbb');
+    assert.equal(reg(m, 12), '0x0');
+  });
+});

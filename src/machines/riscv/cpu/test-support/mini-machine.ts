@@ -125,8 +125,8 @@ export function miniMachine(ramSize = 128 * 2 ** 20): MiniMachine {
   };
 }
 
-/** QEMU's reset vector for a 64-bit hart (riscv_setup_rom_reset_vec) with its fw_dynamic_info, entering `start` with a1 = `fdt`. */
-export function resetVector(start: number, fdt: number): Uint8Array {
+/** QEMU's reset vector for a 64-bit hart (riscv_setup_rom_reset_vec) with its fw_dynamic_info, entering `start` with a1 = `fdt`; firmware continues at `next` in S-mode. */
+export function resetVector(start: number, fdt: number, next = 0): Uint8Array {
   const words = [
     0x00000297, // auipc t0, 0
     0x02828613, // addi a2, t0, 40: fw_dynamic_info follows the two addresses
@@ -146,7 +146,7 @@ export function resetVector(start: number, fdt: number): Uint8Array {
   const info = words.length * 4;
   dv.setBigUint64(info, 0x4942534fn, true);
   dv.setBigUint64(info + 8, 2n, true);
-  dv.setBigUint64(info + 16, 0n, true);
+  dv.setBigUint64(info + 16, BigInt(next), true);
   dv.setBigUint64(info + 24, 1n, true);
   dv.setBigUint64(info + 32, 0n, true);
   dv.setBigUint64(info + 40, 0n, true);
