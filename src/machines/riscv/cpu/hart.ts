@@ -188,17 +188,16 @@ export class RiscvHart {
   private rootPpn = 0;
   private irqPending = false;
 
-  /** Software TLB: virtual page number tags and physical page bases, per access kind. */
-  private readonly tlbTag = [
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-  ] as const;
-  private readonly tlbPhys = [
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-  ] as const;
+  /**
+   * Software TLB: virtual page number tags and physical page bases, one table per privilege (U,
+   * S) and access kind (read, write, execute), as QEMU keeps one per MMU index: a permission is
+   * checked once at fill time for that privilege, so changing privilege needs no flush.
+   */
+  private readonly tlbTag = new Float64Array(6 * TLB_N);
+  private readonly tlbPhys = new Float64Array(6 * TLB_N);
+  /** Offsets of the fetch and data tables of the current (effective) privilege. */
+  private fetchSet = 0;
+  private dataSet = 0;
 
   /** LR/SC reservation (virtual address; -1 for none). */
   private resAddr = -1;
@@ -304,6 +303,7 @@ export class RiscvHart {
     this.hpmCounter.fill(0n);
     this.hpmEvent.fill(0n);
     this.resAddr = -1;
+    this.flushTlb();
     this.xlateChanged();
   }
 
@@ -444,6 +444,7 @@ export class RiscvHart {
       this.hpmEvent[i] = b(c.hpmEvent[i]);
     }
     this.resAddr = o.reservation;
+    this.flushTlb();
     this.xlateChanged();
   }
 
@@ -1108,12 +1109,12 @@ export class RiscvHart {
   /** Virtual to physical through the TLB; walks the page table on a miss. */
   private translate(va: number, acc: number): number {
     const vpn = Math.floor(va / 4096);
-    const i = vpn & TLB_MASK;
+    const i = (acc === ACC_X ? this.fetchSet : this.dataSet) + acc * TLB_N + (vpn & TLB_MASK);
     const base = vpn * 4096;
-    if (this.tlbTag[acc as 0]![i] === vpn) return this.tlbPhys[acc as 0]![i]! + (va - base);
+    if (this.tlbTag[i] === vpn) return this.tlbPhys[i]! + (va - base);
     const pbase = this.walk(va, acc);
-    this.tlbTag[acc as 0]![i] = vpn;
-    this.tlbPhys[acc as 0]![i] = pbase;
+    this.tlbTag[i] = vpn;
+    this.tlbPhys[i] = pbase;
     return pbase + (va - base);
   }
 
@@ -1643,6 +1644,7 @@ export class RiscvHart {
         if (mode !== 0 && mode !== 8 && mode !== 9) return;
         // QEMU keeps 16 ASID bits writable and the 44-bit PPN
         this.satp = v & ((0xfn << 60n) | (0xffffn << 44n) | ((1n << 44n) - 1n));
+        this.flushTlb();
         this.xlateChanged();
         return;
       }
@@ -1737,13 +1739,16 @@ export class RiscvHart {
 
   private setMstatus(ms: number): void {
     if ((ms & MS_MPP) === 2 << 11) ms &= ~MS_MPP;
+    // SUM and MXR change what the filled entries allow (QEMU write_mstatus flushes on them; its
+    // MPRV/MPP flush is for its MMU index choice, which here is the table choice in xlateChanged)
+    if (((ms ^ this.mstatus) & (MS_SUM | MS_MXR)) !== 0) this.flushTlb();
     this.mstatus = ms;
     this.xlateChanged();
   }
 
   /**
-   * Recomputes what translation applies to fetches and data (M-mode and MPRV included) and flushes
-   * the TLB: QEMU flushes on satp writes, privilege changes and mstatus MXR/SUM/MPRV/MPP changes.
+   * Recomputes what translation applies to fetches and data (M-mode and MPRV included) after a
+   * change of privilege, satp or mstatus, and which TLB tables serve them.
    */
   private xlateChanged(): void {
     const mode = Number(this.satp >> 60n);
@@ -1753,13 +1758,15 @@ export class RiscvHart {
     this.dataPriv =
       this.priv === PRV_M && (this.mstatus & MS_MPRV) !== 0 ? (this.mstatus & MS_MPP) >>> 11 : this.priv;
     this.dataLevels = this.dataPriv === PRV_M ? 0 : levels;
-    this.flushTlb();
+    this.fetchSet = this.priv === PRV_U ? 0 : 3 * TLB_N;
+    this.dataSet = this.dataPriv === PRV_U ? 0 : 3 * TLB_N;
+    this.fetchV = Number.NaN;
     this.updateIrq();
   }
 
   private flushTlb(): void {
     this.fetchV = Number.NaN;
-    for (const t of this.tlbTag) t.fill(Number.NaN);
+    this.tlbTag.fill(Number.NaN);
   }
 
   // ---------------------------------------------------------------------------------------------
