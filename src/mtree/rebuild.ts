@@ -582,9 +582,12 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
     for (const c of all) {
       const mr = c.mr!;
-      if (!mr.container) {
-        mr.addr = c.addr;
-        mr.priority = c.rep.priority;
+      if (!mr.container && (mr.addr !== c.addr || mr.priority !== c.rep.priority)) {
+        // A region in no container keeps the address and priority of its last mapping, as in
+        // QEMU: map it once in a scratch container and take it out again.
+        const holder = system.container(null, 2n ** 64n - 1n);
+        holder.addSubregionOverlap(c.addr, mr, c.rep.priority);
+        holder.delSubregion(mr);
       }
       const l = c.rep.line;
       if (l?.nonvolatile) mr.setNonvolatile(true);
