@@ -99,6 +99,12 @@ export const RAM_SECTION_VERSION = 4;
 
 const hex = (v: number) => `0x${v.toString(16)}`;
 
+/**
+ * The most RAM a stream may declare (all blocks together): 4 TiB. Readers keep bitmaps of 1 bit
+ * per page (128 MiB at this size), so a corrupt length must not decide how much memory they take.
+ */
+export const MAX_STREAM_RAM = 2 ** 42;
+
 /** A RAM block as the stream's MEM_SIZE list describes it. */
 export interface StreamBlock {
   readonly id: string;
@@ -689,6 +695,13 @@ async function readRamPayload(
     switch (flags & ~RAM_SAVE_FLAG_CONTINUE) {
       case RAM_SAVE_FLAG_MEM_SIZE: {
         let total = addr;
+        if (total > MAX_STREAM_RAM) {
+          throw new MigrationError(
+            'corrupt',
+            `MEM_SIZE of ${hex(total)} bytes at stream offset ${at}: more RAM than memtree reads (at most ${hex(MAX_STREAM_RAM)})`,
+            { offset: at },
+          );
+        }
         const list: StreamBlock[] = [];
         while (total > 0) {
           await r.need(1, 'the MEM_SIZE block list');
@@ -706,6 +719,17 @@ async function readRamPayload(
           }
           list.push({ id: bid, length });
           total -= length;
+        }
+        // Several MEM_SIZE records may not add up to more than one could declare.
+        const listed = new Set(list.map((b) => b.id));
+        let declared = total === 0 ? addr : addr - total;
+        for (const [id, length] of st.blocks) if (!listed.has(id)) declared += length;
+        if (declared > MAX_STREAM_RAM) {
+          throw new MigrationError(
+            'corrupt',
+            `MEM_SIZE at stream offset ${at}: ${hex(declared)} bytes of RAM declared in all, more than memtree reads`,
+            { offset: at },
+          );
         }
         if (h.blockList) await h.blockList(list);
         for (const b of list) st.blocks.set(b.id, b.length);
