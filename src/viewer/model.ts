@@ -87,6 +87,11 @@ export interface MachineModel {
   readonly label: string;
   readonly system: MemorySystem;
   readonly spaces: readonly SpaceModel[];
+  /**
+   * Set when the dump came with QEMU's flat view and the page's own re-render of the regions does
+   * not reproduce it: where they first differ, in words.
+   */
+  readonly mismatch?: string;
 }
 
 const MOD = 1n << 64n;
