@@ -682,32 +682,60 @@ function withoutSuffixes(r: FlatRangeLine): string {
   return t;
 }
 
-/** The first flat range where the rebuilt views differ from QEMU's (compared per address space). */
+/**
+ * The first flat range where the rebuilt views differ from QEMU's. Each of QEMU's views is paired
+ * with a rebuilt address space of the same name and root; names repeat (three Aspeed SMC
+ * controllers each have an "aspeed.smc.dma-flash"), so an identical one is preferred.
+ */
 function firstMismatch(spaces: readonly AddressSpace[], flat: FlatDump): FlatMismatch | undefined {
-  const byName = new Map<string, AddressSpace>();
-  for (const a of spaces) if (!byName.has(a.name)) byName.set(a.name, a);
-  const done = new Set<unknown>();
-  for (const v of flat.views) {
-    for (const sp of v.spaces) {
-      const as = byName.get(sp.name);
-      if (!as) return { space: sp.name, qemu: v.ranges[0]?.text.trim() ?? null, ours: null };
-      if (done.has(as.currentView)) continue;
-      done.add(as.currentView);
+  const used = new Set<AddressSpace>();
+  const rendered = new Map<AddressSpace, string[]>();
+  const lines = (as: AddressSpace): string[] => {
+    let l = rendered.get(as);
+    if (!l) {
       const root = as.currentView.root ? printedName(as.currentView.root) : null;
-      if (root !== v.root) {
-        const line = (r: string | null) => `Root memory region: ${r ?? '(none)'}`;
-        return { space: sp.name, qemu: line(v.root), ours: line(root) };
+      l = [
+        `Root memory region: ${root ?? '(none)'}`,
+        ...as.currentView.ranges.map((r) => formatFlatRange(r)),
+      ];
+      rendered.set(as, l);
+    }
+    return l;
+  };
+  const byName = new Map<string, AddressSpace[]>();
+  for (const a of spaces) {
+    const l = byName.get(a.name);
+    if (l) l.push(a);
+    else byName.set(a.name, [a]);
+  }
+  let first: FlatMismatch | undefined;
+  for (const v of flat.views) {
+    const want = [`Root memory region: ${v.root ?? '(none)'}`, ...v.ranges.map(withoutSuffixes)];
+    for (const sp of v.spaces) {
+      const named = (byName.get(sp.name) ?? []).filter((a) => !used.has(a));
+      const cands = named.filter((a) => printedName(a.root) === sp.root);
+      const any = cands.length ? cands : named;
+      if (any.length === 0) {
+        first ??= { space: sp.name, qemu: want[1] ?? want[0]!, ours: null };
+        continue;
       }
-      const ours = as.currentView.ranges;
-      const n = Math.max(ours.length, v.ranges.length);
-      for (let i = 0; i < n; i++) {
-        const q = v.ranges[i] ? withoutSuffixes(v.ranges[i]!) : null;
-        const o = ours[i] ? formatFlatRange(ours[i]!) : null;
-        if (q !== o) return { space: sp.name, qemu: q, ours: o };
+      const same = any.find((a) => {
+        const l = lines(a);
+        return l.length === want.length && l.every((x, k) => x === want[k]);
+      });
+      const as = same ?? any[0]!;
+      used.add(as);
+      if (same || first) continue;
+      const ours = lines(as);
+      for (let k = 0; k < Math.max(ours.length, want.length); k++) {
+        if (ours[k] !== want[k]) {
+          first = { space: sp.name, qemu: want[k] ?? null, ours: ours[k] ?? null };
+          break;
+        }
       }
     }
   }
-  return undefined;
+  return first;
 }
 
 /**
