@@ -303,8 +303,13 @@ export async function loadRamStream(
   options: DecodeOptions & RamLoaderOptions = {},
 ): Promise<StreamSummary & { loader: RamLoader }> {
   const loader = new RamLoader(ms, options);
-  const summary = await decodeStream(new ByteReader(source), loader, options);
-  return { ...summary, loader };
+  const reader = new ByteReader(source);
+  try {
+    const summary = await decodeStream(reader, loader, options);
+    return { ...summary, loader };
+  } finally {
+    await reader.close();
+  }
 }
 
 /** Reads a stream and counts pages per block (see {@link StreamInventory}). */
@@ -313,8 +318,13 @@ export async function inspectStream(
   options: DecodeOptions & { extract?: string; makeTarget?: (length: number) => ExtractTarget } = {},
 ): Promise<StreamSummary & { inventory: StreamInventory }> {
   const inv = new StreamInventory(options.extract ?? null, options.makeTarget);
-  const summary = await decodeStream(new ByteReader(source), inv, options);
-  return { ...summary, inventory: inv };
+  const reader = new ByteReader(source);
+  try {
+    const summary = await decodeStream(reader, inv, options);
+    return { ...summary, inventory: inv };
+  } finally {
+    await reader.close();
+  }
 }
 
 /**

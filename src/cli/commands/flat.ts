@@ -18,6 +18,8 @@ import {
 } from '../../mtree/print.js';
 import { type Rebuilt, rebuild } from '../../mtree/rebuild.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
+import { treeAndFlatPaths } from '../dump-paths.js';
+import { oneLine } from '../text.js';
 
 /** The name a path is reported under. */
 export function sourceName(path: string): string {
@@ -70,17 +72,17 @@ export function parseCommandArgs<T extends ParseArgsConfig>(
   try {
     return parseArgs<T>({ ...config, args, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError((e as Error).message.replace(/\s*\n\s*/g, ' '));
   }
 }
 
 /** Writes rebuild warnings to stderr. */
 export function reportWarnings(io: CliIo, command: string, r: Rebuilt): void {
-  for (const w of r.warnings) io.stderr.write(`memtree ${command}: warning: ${w}\n`);
+  for (const w of r.warnings) io.stderr.write(`memtree ${command}: warning: ${oneLine(w)}\n`);
   const m = r.mismatch;
   if (m) {
     io.stderr.write(
-      `memtree ${command}: warning: the rebuilt regions do not reproduce QEMU's flat view of AS "${m.space}": QEMU ${m.qemu ?? '(no range)'}, rebuilt ${m.ours ?? '(no range)'}; using QEMU's flat view\n`,
+      `memtree ${command}: warning: ${oneLine(`the rebuilt regions do not reproduce QEMU's flat view of AS "${m.space}": QEMU ${m.qemu ?? '(no range)'}, rebuilt ${m.ours ?? '(no range)'}; using QEMU's flat view`)}\n`,
     );
   }
 }
@@ -88,7 +90,8 @@ export function reportWarnings(io: CliIo, command: string, r: Rebuilt): void {
 const help = `Usage: memtree flat DUMP [--flat FLAT] [-d [--page-bits N]] [--qemu VERSION] [--json]
 
 Rebuilds the memory regions of an \`info mtree -D\` dump (DUMP; '-' reads standard input) and
-prints the flat views QEMU's \`info mtree -f\` shows for them.
+prints the flat views QEMU's \`info mtree -f\` shows for them. DUMP may be a folder written by
+\`memtree capture\`: its mtree-D.txt is read, with its flat.txt as --flat.
 
 The tree text does not say whether an i/o region is a container or a device that fills its gaps,
 nor whether an alias is read-only. --flat FLAT (an \`info mtree -f\` dump taken at the same moment)
@@ -105,8 +108,16 @@ Options:
   --qemu VERSION
                 the QEMU version whose rules and text to use (e.g. 7.2, 10.0); by default what
                 the dump looks like (7.2 unless it prints the newer \`container\` type)
-  --json        print the views as JSON
+  --json        print the views as JSON:
+                {"views": [{"spaces": [{"name", "root"}], "root",
+                            "ranges": [{"start", "end", "region", "offset", "priority",
+                                        "readonly", "nonvolatile", "text"}]}]}
+                (addresses and offsets are "0x..." strings; text is QEMU's line)
   -h, --help    show this help
+
+Examples:
+  memtree flat pc/mtree-D.txt --flat pc/flat.txt
+  memtree flat pc                     # a capture folder
 `;
 
 export const flatCommand: Command = {
@@ -125,8 +136,16 @@ export const flatCommand: Command = {
       allowPositionals: true,
     });
     if (positionals.length !== 1) throw new UsageError('expected exactly one DUMP (see --help)');
+    const explicitBits = values['page-bits'] === undefined ? undefined : Number(values['page-bits']);
+    if (
+      explicitBits !== undefined &&
+      (!Number.isInteger(explicitBits) || explicitBits < 8 || explicitBits > 16)
+    ) {
+      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 8 to 16`);
+    }
     const qemu = parseQemuVersion(values.qemu);
-    const r = await loadTreeDump(io, positionals[0]!, values.flat as string | undefined, qemu);
+    const paths = treeAndFlatPaths(io, positionals[0]!, values.flat as string | undefined);
+    const r = await loadTreeDump(io, paths.tree, paths.flat, qemu);
     reportWarnings(io, 'flat', r);
     if (values.json) {
       const views = flatViewGroups(r.system).map(({ view, spaces }) => ({
@@ -146,10 +165,7 @@ export const flatCommand: Command = {
       io.stdout.write(`${JSON.stringify({ views }, null, 2)}\n`);
       return 0;
     }
-    const bits = values['page-bits'] === undefined ? (r.pageBits ?? 12) : Number(values['page-bits']);
-    if (!Number.isInteger(bits) || bits < 8 || bits > 16) {
-      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 8 to 16`);
-    }
+    const bits = explicitBits ?? r.pageBits ?? 12;
     // Never print a map that contradicts the dump the user gave: QEMU's own, then.
     if (r.mismatch && r.flat) io.stdout.write(formatFlatDump(r.flat, { dispatch: values.dispatch === true }));
     else {

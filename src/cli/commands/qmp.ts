@@ -5,12 +5,12 @@
  * and `lookup` commands under virtual file names, so a live machine and a saved dump behave alike.
  */
 
-import { parseArgs } from 'node:util';
 import { MemtreeError } from '../../core/errors.js';
 import { QmpClient } from '../../qmp/client.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { commands } from '../registry.js';
 import { parseTimeout } from './capture.js';
+import { parseCommandArgs } from './flat.js';
 
 /** Virtual file names the inner command can read, and the monitor command behind each. */
 export const QMP_VIRTUAL_FILES: Readonly<Record<string, string>> = {
@@ -40,9 +40,31 @@ each is fetched when the command first reads it.
 Options (before SOCKET):
   --timeout MS   how long to wait for each answer from QEMU (default 30000)
 
-Example:
+--json after flat, mtree or lookup prints JSON as those commands do. An hmp command line
+that QEMU's monitor refuses (unknown command, bad argument) is an error (exit 1).
+
+Examples:
   memtree qmp /tmp/qmp.sock lookup 0xfee00000 --as memory
+  memtree qmp tcp:127.0.0.1:4444 flat --json
+  memtree qmp /tmp/qmp.sock hmp 'info ramblock'
 `;
+
+/**
+ * QEMU's complaint if HMP output is the monitor refusing the command line rather than its answer.
+ * `human-monitor-command` succeeds whatever the monitor says, so this reads the two texts QEMU 7.2's
+ * monitor/hmp.c prints for a command line it cannot run: "unknown command: '...'"
+ * (monitor_parse_command) and a final `Try "help ..." for more information` after an argument
+ * error (handle_hmp_command).
+ */
+export function hmpRefusal(output: string): string | undefined {
+  const lines = output.split('\n').filter((l) => l !== '');
+  if (lines.length === 0) return undefined;
+  if (/^unknown command: '/.test(lines[0]!)) return lines[0]!;
+  if (/^Try "help .*" for more information$/.test(lines[lines.length - 1]!)) {
+    return lines.slice(0, -1).join(' ') || lines[lines.length - 1]!;
+  }
+  return undefined;
+}
 
 /** Splits `qmp`'s own arguments (up to COMMAND) from the ones passed on to the inner command. */
 function splitArgs(args: string[]): { own: string[]; rest: string[] } {
@@ -82,8 +104,7 @@ export const qmpCommand: Command = {
   help,
   async run(args: string[], io: CliIo): Promise<number> {
     const { own, rest } = splitArgs(args);
-    const { values, positionals } = parseArgs({
-      args: own,
+    const { values, positionals } = parseCommandArgs(own, {
       options: { timeout: { type: 'string' } },
       allowPositionals: true,
     });
@@ -95,7 +116,12 @@ export const qmpCommand: Command = {
       if (rest.length !== 1) throw new UsageError("hmp wants one quoted command line, e.g. 'info mtree -f'");
       const client = await QmpClient.connect(socket, { timeoutMs });
       try {
-        io.stdout.write(await client.hmp(rest[0]!));
+        const out = await client.hmp(rest[0]!);
+        const refusal = hmpRefusal(out);
+        if (refusal !== undefined) {
+          throw new MemtreeError('ERR_QMP', `QEMU's monitor refused '${rest[0]}': ${refusal}`);
+        }
+        io.stdout.write(out);
       } finally {
         await client.close();
       }
@@ -113,6 +139,7 @@ export const qmpCommand: Command = {
       const io2: CliIo = {
         stdout: io.stdout,
         stderr: io.stderr,
+        entryKind: (path: string) => (path in QMP_VIRTUAL_FILES ? 'file' : (io.entryKind?.(path) ?? 'file')),
         readText(path: string): Promise<string> {
           const monitorCommand = QMP_VIRTUAL_FILES[path];
           if (monitorCommand === undefined) return io.readText(path);

@@ -155,7 +155,13 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!hostAllowed(req, options.host)) return send(res, 403, 'text/plain', 'forbidden host\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'GET only\n');
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      // A malformed percent escape (`/%ZZ`) or URL is the client's mistake.
+      return send(res, 400, 'text/plain', 'bad request: malformed URL\n');
+    }
     if (path === '/api/dumps') {
       return sendJson(res, 200, {
         dumps: dumps.map((d) => ({ id: d.id, label: d.label })),
