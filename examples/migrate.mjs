@@ -15,6 +15,18 @@ import { migrateOutgoing } from '../dist/migration/precopy.js';
 
 const MiB = 1024 * 1024;
 
+/**
+ * One step of the guest's pseudo-random numbers (the ANSI C LCG, modulo 2^32). The product must be
+ * taken in exact 32-bit arithmetic: as a double, seed * 1103515245 exceeds 2^53 and loses its low
+ * bits, and the sequence then falls into a short cycle that leaves RAM unchanged.
+ */
+export function nextSeed(seed) {
+  return (Math.imul(seed, 1103515245) + 12345) >>> 0;
+}
+
+// Imported (by the tests, for nextSeed) rather than run: do nothing.
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+
 function machine() {
   const ms = new MemorySystem();
   const root = ms.container('system', 2n ** 32n);
@@ -40,7 +52,9 @@ function checksum(ms) {
   return h.digest('hex').slice(0, 16);
 }
 
-if (process.argv.includes('--destination')) {
+if (!isMain) {
+  // nothing to run
+} else if (process.argv.includes('--destination')) {
   const m = machine();
   const server = createServer(async (sock) => {
     const stats = await migrateIncoming(m.ms, socketConnection(sock), {
@@ -70,7 +84,7 @@ if (process.argv.includes('--destination')) {
   const tick = () => {
     if (!running) return;
     for (let i = 0; i < 16; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
+      seed = nextSeed(seed);
       m.as.stlLe(((seed >>> 10) % (4 * MiB)) & ~3, seed);
       writes++;
     }

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +16,7 @@ import { MemorySystem } from '../src/core/system.js';
 import { MigrationError } from '../src/migration/errors.js';
 import { inspectStream, loadRamStream } from '../src/migration/ram-load.js';
 import { formatRamblock } from '../src/mtree/ramblock.js';
+import { runCli } from './support/run-cli.js';
 
 const QEMU = 'qemu-system-x86_64';
 const BIOS = '/usr/share/seabios/bios-256k.bin';
@@ -177,6 +178,21 @@ describe('reading a real QEMU 7.2 migration stream', { skip }, () => {
     const first = new Uint8Array(1);
     ms.readRam(ram, 0, first);
     assert.equal(first[0], 0xaa, 'no page was loaded');
+  });
+
+  it('a copy cut anywhere in the device sections after RAM is truncated: migrate-info exits 1', async () => {
+    const bytes = new Uint8Array(readFileSync(file));
+    // Where the RAM section ends and QEMU's device sections begin.
+    const ramEnd = (await inspectStream(bytes)).bytes;
+    assert.ok(ramEnd > 256 * KiB && ramEnd < bytes.length - 1000, `${ramEnd} of ${bytes.length}`);
+    for (const n of [ramEnd + 1, ramEnd + 200, Math.floor((ramEnd + bytes.length) / 2), bytes.length - 1]) {
+      const cutFile = join(dir, `cut-${n}.mig`);
+      writeFileSync(cutFile, bytes.subarray(0, n));
+      const r = await runCli(['migrate-info', cutFile]);
+      assert.equal(r.code, 1, `cut at ${n} of ${bytes.length}: ${r.out}`);
+      assert.match(r.err, /truncated/);
+      rmSync(cutFile);
+    }
   });
 
   it('reports a truncated copy of the file as truncated', async () => {

@@ -30,6 +30,13 @@ export class CpuAccess {
     this.view = as.currentView;
   }
 
+  // The last writable RAM range a store hit, in the view it belongs to: stores there skip the
+  // flat-view search (an emulated CPU stores to the same RAM range nearly every time). Any new
+  // view (map change) misses, so the cache can never outlive the range it describes.
+  private okView: unknown = null;
+  private okLo = 0;
+  private okHi = 0;
+
   /** Result of the last access (as {@link AddressSpace.lastResult}). */
   get lastResult(): number {
     return this.as.lastResult;
@@ -41,10 +48,17 @@ export class CpuAccess {
    */
   discards(addr: number | bigint): boolean {
     const view = this.as.currentView;
+    if (view === this.okView && (addr as number) >= this.okLo && (addr as number) < this.okHi) return false;
     const i = typeof addr === 'number' ? view.indexOf(addr) : view.indexOfBig(addr);
     if (i < 0) return false;
     const fr = view.ranges[i]!;
-    return fr.readonly && fr.mr.ram && !fr.mr.ramDevice;
+    const discard = fr.readonly && fr.mr.ram && !fr.mr.ramDevice;
+    if (!discard && fr.mr.ram) {
+      this.okView = view;
+      this.okLo = fr.startN;
+      this.okHi = fr.endN;
+    }
+    return discard;
   }
 
   /** The inline probe: `addr` lies in a page known to take stores, in the current view. */

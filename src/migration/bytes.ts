@@ -7,6 +7,7 @@
  * and hands them to a sink that may apply back-pressure.
  */
 
+import { Crc32 } from './crc32.js';
 import { MigrationError } from './errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -18,6 +19,11 @@ export class ByteReader {
   private readonly queue: Uint8Array[] = [];
   private queued = 0;
   private done = false;
+  private closed = false;
+  /** CRC of the bytes consumed since the last mark, when an integrity check runs. */
+  private digest: Crc32 | null = null;
+  /** Where in `cur` the bytes not yet hashed begin. */
+  private hashPos = 0;
   private readonly it: AsyncIterator<Uint8Array> | null;
   private readonly scratch = new Uint8Array(8);
   private readonly scratchView = new DataView(this.scratch.buffer);
@@ -59,8 +65,10 @@ export class ByteReader {
           : new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.length);
       if (c.length === 0) continue;
       if (this.pos === this.cur.length && this.queued === 0) {
+        if (this.digest) this.hashCur();
         this.cur = c;
         this.pos = 0;
+        this.hashPos = 0;
       } else {
         this.queue.push(c);
         this.queued += c.length;
@@ -110,6 +118,52 @@ export class ByteReader {
     this.queued = 0;
   }
 
+  /**
+   * Lets go of the source: an iterator that was not read to its end is told to finish
+   * (`return()`), so a file stream closes its descriptor and a generator runs its `finally`. Every
+   * reader of a finite source calls this when it is done, on success and on failure alike.
+   */
+  async close(): Promise<void> {
+    const it = this.it;
+    this.done = true;
+    this.cur = EMPTY;
+    this.pos = 0;
+    this.queue.length = 0;
+    this.queued = 0;
+    if (!it || this.closed) return;
+    this.closed = true;
+    try {
+      await it.return?.();
+    } catch {
+      // The source failed while closing: nothing is left to release.
+    }
+  }
+
+  /**
+   * Reads to the end of the stream and returns its last `keep` bytes (all of them when the stream
+   * is shorter) and how many bytes there were in all; memory stays bounded by `keep`.
+   */
+  async tail(keep: number): Promise<{ bytes: Uint8Array; total: number }> {
+    const parts: Uint8Array[] = [];
+    let held = 0;
+    let total = 0;
+    while (await this.ensure(1)) {
+      const n = this.available;
+      const v = this.view(n).slice();
+      total += n;
+      parts.push(v);
+      held += v.length;
+      while (parts.length > 1 && held - parts[0]!.length >= keep) held -= parts.shift()!.length;
+    }
+    const all = new Uint8Array(held);
+    let o = 0;
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
+    return { bytes: all.length > keep ? all.subarray(all.length - keep) : all, total };
+  }
+
   /** Whether the stream has ended with nothing left to read. */
   async atEnd(): Promise<boolean> {
     return !(await this.ensure(1));
@@ -117,10 +171,42 @@ export class ByteReader {
 
   private advance(): void {
     while (this.pos === this.cur.length && this.queue.length) {
+      if (this.digest) this.hashCur();
       this.cur = this.queue.shift()!;
       this.queued -= this.cur.length;
       this.pos = 0;
+      this.hashPos = 0;
     }
+  }
+
+  /** Hashes the consumed bytes of the current chunk that are not hashed yet. */
+  private hashCur(): void {
+    if (this.pos > this.hashPos) this.digest!.update(this.cur, this.hashPos, this.pos);
+    this.hashPos = this.pos;
+  }
+
+  /**
+   * Starts the integrity check: from here on every consumed byte is hashed (CRC-32) until the next
+   * {@link mark}. Hashing happens per chunk, not per read, so the record loop pays nothing for it.
+   */
+  startDigest(): void {
+    this.digest = new Crc32();
+    this.hashPos = this.pos;
+  }
+
+  /** Whether {@link startDigest} was called. */
+  get digesting(): boolean {
+    return this.digest !== null;
+  }
+
+  /** CRC-32 and length of the bytes consumed since the previous mark (or the start), then restarts. */
+  mark(): { crc: number; length: number } {
+    const d = this.digest;
+    if (!d) throw new RangeError('ByteReader.mark: no digest was started');
+    this.hashCur();
+    const r = { crc: d.value, length: d.length };
+    d.reset();
+    return r;
   }
 
   /** Copies `n` available bytes into `dst` at `off`. */
@@ -182,6 +268,23 @@ export class ByteReader {
     return this.small(1).getUint8(0);
   }
 
+  /** The next `n` bytes without consuming them (after `ensure(n)`). */
+  peekBytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let c = this.cur;
+    let p = this.pos;
+    let qi = 0;
+    for (let k = 0; k < n; ) {
+      if (p >= c.length) {
+        c = this.queue[qi++]!;
+        p = 0;
+        continue;
+      }
+      out[k++] = c[p++]!;
+    }
+    return out;
+  }
+
   /** The next byte without consuming it (after `ensure(1)`). */
   peekU8(): number {
     this.advance();
@@ -212,24 +315,6 @@ export class ByteReader {
   countedString(): string {
     const n = this.u8();
     return latin1(this.view(n));
-  }
-
-  /** Everything that is left, up to `limit` bytes. */
-  async rest(limit = 64 * 1024 * 1024): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    while (total < limit && (await this.ensure(1))) {
-      const n = Math.min(this.available, limit - total);
-      parts.push(this.view(n).slice());
-      total += n;
-    }
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
   }
 }
 
@@ -264,6 +349,10 @@ export class ByteWriter {
   private readonly free: Uint8Array[] = [];
   /** Bytes written so far (including bytes not yet flushed). */
   written = 0;
+  /** CRC of the bytes written since the last mark, when an integrity check runs. */
+  private digest: Crc32 | null = null;
+  /** Where in `buf` the bytes not yet hashed begin. */
+  private hashPos = 0;
 
   constructor(
     private readonly sink: ByteSink,
@@ -282,6 +371,7 @@ export class ByteWriter {
 
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
+    if (this.digest) this.hashBuf();
     if (this.pos > 0) this.pending.push(this.buf.subarray(0, this.pos));
     this.fresh(Math.max(this.capacity, n));
   }
@@ -292,6 +382,37 @@ export class ByteWriter {
     this.buf = reused ?? new Uint8Array(size);
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.pos = 0;
+    this.hashPos = 0;
+  }
+
+  /**
+   * Hashes the bytes of the current buffer not hashed yet. Hashing is lazy (when a buffer is handed
+   * on, or at a mark), so a window from {@link reserve} is hashed after the caller filled it.
+   */
+  private hashBuf(): void {
+    if (this.pos > this.hashPos) this.digest!.update(this.buf, this.hashPos, this.pos);
+    this.hashPos = this.pos;
+  }
+
+  /** Starts the integrity check: every byte written from here on is hashed until the next mark. */
+  startDigest(): void {
+    this.digest = new Crc32();
+    this.hashPos = this.pos;
+  }
+
+  /** Whether {@link startDigest} was called. */
+  get digesting(): boolean {
+    return this.digest !== null;
+  }
+
+  /** CRC-32 and length of the bytes written since the previous mark (or the start), then restarts. */
+  mark(): { crc: number; length: number } {
+    const d = this.digest;
+    if (!d) throw new RangeError('ByteWriter.mark: no digest was started');
+    this.hashBuf();
+    const r = { crc: d.value, length: d.length };
+    d.reset();
+    return r;
   }
 
   /** Hands a chunk to the sink, offering to take its buffer back when the sink is done with it. */
@@ -369,6 +490,7 @@ export class ByteWriter {
 
   /** Sends every buffered byte to the sink. */
   async flush(): Promise<void> {
+    if (this.digest) this.hashBuf();
     if (this.pos > 0) {
       this.pending.push(this.buf.subarray(0, this.pos));
       this.fresh(this.capacity);

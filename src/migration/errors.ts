@@ -29,9 +29,25 @@ export type MigrationFailure =
   /** The migration was cancelled (e.g. a migrated block was resized). */
   | 'cancelled'
   /** The machine is in a state that does not allow the operation. */
-  | 'state';
+  | 'state'
+  /** The peer made no progress within the time allowed. */
+  | 'timeout'
+  /**
+   * The source confirmed the switch-over but the destination did not acknowledge that it started:
+   * the destination may or may not run, so the source stays stopped (resume it only if the
+   * destination is known not to run).
+   */
+  | 'unconfirmed'
+  /**
+   * A postcopy migration failed after LISTEN: the destination may run on pages only the source
+   * has, so both sides wait (QEMU's postcopy-paused) until a reconnection recovers it.
+   */
+  | 'paused';
 
-/** A migration, snapshot or stream error; `code` is always `ERR_MIGRATION`. */
+/**
+ * A migration, snapshot or stream error; `code` is always `ERR_MIGRATION`. The message is one line:
+ * text from outside in it is escaped (see {@link escapeText}).
+ */
 export class MigrationError extends MemtreeError {
   /** What went wrong. */
   readonly failure: MigrationFailure;
@@ -41,9 +57,24 @@ export class MigrationError extends MemtreeError {
   readonly offset: number | undefined;
 
   constructor(failure: MigrationFailure, message: string, where: { block?: string; offset?: number } = {}) {
-    super('ERR_MIGRATION', message);
+    // Messages quote block ids, file names and peers' texts: escaped here, once for every caller.
+    super('ERR_MIGRATION', escapeText(message));
     this.failure = failure;
     this.block = where.block;
     this.offset = where.offset;
   }
+}
+
+/**
+ * Text that came from outside (a block id read from a stream, a path, a peer's error text) made safe
+ * for a one-line error message: control characters, including newlines and ESC, and the Unicode line
+ * separators are shown as `\xNN` / `\uNNNN` escapes, so they can neither split the line nor reach
+ * the terminal as a control sequence.
+ */
+export function escapeText(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
 }

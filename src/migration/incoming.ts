@@ -13,13 +13,22 @@ import { ByteReader, type ByteSink, ByteWriter } from './bytes.js';
 import { MigrationError } from './errors.js';
 import {
   decodeStream,
+  MEMTREE_CAP_CONFIRM_SWITCHOVER,
+  MEMTREE_RECOVER,
+  MEMTREE_SWITCHOVER_GO,
+  MIG_CMD_MEMTREE_CAPS,
+  MIG_CMD_OPEN_RETURN_PATH,
   MIG_CMD_PING,
+  MIG_CMD_POSTCOPY_ADVISE,
+  MIG_CMD_POSTCOPY_LISTEN,
   MIG_CMD_POSTCOPY_RAM_DISCARD,
   MIG_CMD_POSTCOPY_RUN,
+  newDecodeState,
+  type StreamSummary,
   TARGET_PAGE_SIZE,
 } from './qemu-stream.js';
 import { RamLoader } from './ram-load.js';
-import { ReturnPathWriter } from './return-path.js';
+import { RECV_BITMAP_WORDS, ReturnPathWriter } from './return-path.js';
 
 /** A duplex byte connection: chunks in, a sink out, and a way to close it. */
 export interface Connection {
@@ -27,12 +36,31 @@ export interface Connection {
   readonly output: ByteSink;
   /** Closes the connection (after the last output was written). */
   close(): void | Promise<void>;
+  /**
+   * Drops the connection at once, without flushing (a cancel or a timeout): pending reads end and
+   * pending writes fail. Optional; without it a stalled peer can only be left by closing.
+   */
+  abort?(): void;
 }
 
 /** Options of {@link migrateIncoming}. */
 export interface IncomingOptions {
-  /** Starts the guest; called once, only when memory is complete (or at postcopy RUN). */
+  /**
+   * Starts the guest; called once, only when memory is complete and (with a memtree source) the
+   * source confirmed the switch-over, or at postcopy RUN.
+   */
   start?: (pages: PostcopyPages | null) => void | Promise<void>;
+  /** Longest wait for the source's go-ahead once everything is loaded, in ms (default 10000). */
+  timeoutMs?: number;
+  /** Cancels the incoming migration when aborted (before the guest started). */
+  signal?: AbortSignal;
+  /**
+   * Postcopy recovery (QEMU `migrate-recover`): when the connection fails after LISTEN, the
+   * destination pauses (its guest's accesses to missing pages wait) and takes the source's next
+   * connection from this function, then goes on where the stream broke. Without it such a failure
+   * ends the incoming migration.
+   */
+  recover?: () => Promise<Connection>;
 }
 
 /** What the destination received. */
@@ -45,6 +73,8 @@ export interface IncomingStats {
   postcopy: boolean;
   /** Pages the destination asked for after it started (postcopy). */
   requestedPages: number;
+  /** Postcopy recoveries (reconnections after the connection failed). */
+  recoveries: number;
 }
 
 /**
@@ -61,8 +91,8 @@ export class PostcopyPages {
   /** @internal */
   constructor(
     private readonly loader: RamLoader,
-    private readonly rp: ReturnPathWriter,
-    private readonly flush: () => Promise<void>,
+    private rp: ReturnPathWriter,
+    private flush: () => Promise<void>,
   ) {
     loader.onPage = (id, offset) => {
       const k = `${id}\0${offset}`;
@@ -125,6 +155,20 @@ export class PostcopyPages {
     await Promise.all(waits);
   }
 
+  /** @internal postcopy recovery: requests go to the new connection. */
+  rebind(rp: ReturnPathWriter, flush: () => Promise<void>): void {
+    this.rp = rp;
+    this.flush = flush;
+  }
+
+  /** @internal postcopy recovery: asks again for every page a guest access still waits for. */
+  resendRequests(): void {
+    for (const k of this.waiters.keys()) {
+      const i = k.indexOf('\0');
+      this.rp.requestPages(k.slice(0, i), Number(k.slice(i + 1)), TARGET_PAGE_SIZE);
+    }
+  }
+
   /** @internal the source discarded these pages: they will be sent again. */
   discard(id: string, start: number, length: number): void {
     const bm = this.loader.received.get(id);
@@ -143,13 +187,25 @@ export async function migrateIncoming(
   conn: Connection,
   options: IncomingOptions = {},
 ): Promise<IncomingStats> {
-  const w = new ByteWriter(conn.output, 64 * 1024);
-  const rp = new ReturnPathWriter(w);
+  let w = new ByteWriter(conn.output, 64 * 1024);
+  let rp = new ReturnPathWriter(w);
   const loader = new RamLoader(ms);
   let postcopy: PostcopyPages | null = null;
   let started = false;
+  let listening = false;
+  let recoveries = 0;
   let guestRun: Promise<void> | null = null;
-  const reader = new ByteReader(conn.input);
+  let lastData = Date.now();
+  // Bytes arriving are the source's progress (the postcopy watchdog below).
+  const tracked = (input: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> => ({
+    async *[Symbol.asyncIterator]() {
+      for await (const c of input) {
+        lastData = Date.now();
+        yield c;
+      }
+    },
+  });
+  let reader = new ByteReader(tracked(conn.input));
   const handler = {
     blockList: (list: Parameters<RamLoader['blockList']>[0]) => loader.blockList(list),
     page: (id: string, off: number, data: Uint8Array) => loader.page(id, off, data),
@@ -162,7 +218,10 @@ export async function migrateIncoming(
       } else if (cmd === MIG_CMD_POSTCOPY_RAM_DISCARD) {
         postcopy ??= new PostcopyPages(loader, rp, () => w.flush());
         applyDiscard(postcopy, data);
+      } else if (cmd === MIG_CMD_POSTCOPY_LISTEN) {
+        listening = true;
       } else if (cmd === MIG_CMD_POSTCOPY_RUN) {
+        if (started) throw new MigrationError('corrupt', 'a second POSTCOPY_RUN');
         postcopy ??= new PostcopyPages(loader, rp, () => w.flush());
         // From now on pages may already be here (requested ones): keep the first copy.
         loader.skipReceived = true;
@@ -170,11 +229,95 @@ export async function migrateIncoming(
         // The guest runs while the stream goes on: its accesses wait for pages this loop loads.
         const r = options.start?.(postcopy);
         if (r) guestRun = Promise.resolve(r);
+      } else if (
+        cmd !== MIG_CMD_OPEN_RETURN_PATH &&
+        cmd !== MIG_CMD_POSTCOPY_ADVISE &&
+        cmd !== MIG_CMD_MEMTREE_CAPS
+      ) {
+        throw new MigrationError('corrupt', `migration command ${cmd} is not supported by memtree`);
       }
     },
   };
+  const signal = options.signal;
+  let aborted: MigrationError | null = null;
+  const onAbort = () => {
+    aborted = new MigrationError('cancelled', 'the incoming migration was cancelled');
+    conn.abort?.();
+  };
+  if (signal?.aborted)
+    throw new MigrationError('cancelled', 'the incoming migration was cancelled before it started');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const limit = options.timeoutMs ?? 10_000;
+  // After LISTEN the guest may run and wait for pages: a source that sends nothing for `limit`
+  // counts as a broken connection (and pauses, or fails without recovery).
+  const watchdog = setInterval(
+    () => {
+      if (listening && Date.now() - lastData > limit) {
+        lastData = Date.now();
+        conn.abort?.();
+      }
+    },
+    Math.max(10, Math.min(1000, limit / 4)),
+  );
+  (watchdog as { unref?: () => void }).unref?.();
+  const st = newDecodeState();
   try {
-    const summary = await decodeStream(reader, handler);
+    if (await reader.ensure(4)) {
+      const b = reader.peekBytes(4);
+      if (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 === MEMTREE_RECOVER) {
+        // A source recovering a postcopy migration this destination never listened for: say so,
+        // and the source knows no guest of this migration runs here.
+        reader.u32();
+        rp.resumeAck('none');
+        await w.flush();
+        throw new MigrationError('state', 'a postcopy recovery arrived, but no migration is paused here');
+      }
+    }
+    let summary: StreamSummary;
+    for (;;) {
+      try {
+        summary = await decodeStream(reader, handler, {}, st);
+        break;
+      } catch (e) {
+        const recoverable =
+          e instanceof MigrationError && ['connection', 'truncated', 'timeout'].includes(e.failure);
+        if (!listening || !options.recover || aborted || !recoverable) throw e;
+        // Postcopy paused (QEMU postcopy_pause_incoming): wait for the source to come back.
+        try {
+          conn.abort?.();
+        } catch {
+          // already gone
+        }
+        conn = await options.recover();
+        if (aborted) throw aborted;
+        lastData = Date.now();
+        w = new ByteWriter(conn.output, 64 * 1024);
+        rp = new ReturnPathWriter(w);
+        reader = new ByteReader(tracked(conn.input));
+        (postcopy as PostcopyPages | null)?.rebind(rp, () => w.flush());
+        await reader.need(4, 'the recovery header');
+        const magic = reader.u32();
+        if (magic !== MEMTREE_RECOVER) {
+          throw new MigrationError(
+            'corrupt',
+            `0x${magic.toString(16)} instead of the postcopy recovery header`,
+          );
+        }
+        // Tell the source what arrived (the rest is due again) and whether the guest runs here.
+        for (const b of st.summary.blocks) {
+          const bm = loader.received.get(b.id);
+          if (!bm) continue;
+          const words = Math.ceil(b.length / TARGET_PAGE_SIZE / 32);
+          for (let k = 0; k < words; k += RECV_BITMAP_WORDS) {
+            rp.recvBitmap(b.id, k, bm.words.subarray(k, Math.min(words, k + RECV_BITMAP_WORDS)));
+          }
+        }
+        rp.resumeAck(started ? 'running' : 'listening');
+        (postcopy as PostcopyPages | null)?.resendRequests();
+        await w.flush();
+        recoveries++;
+      }
+    }
     if (!summary.reachedEof || !summary.ramComplete) {
       throw new MigrationError('truncated', 'the stream ended before the RAM section was complete');
     }
@@ -190,12 +333,37 @@ export async function migrateIncoming(
         );
       }
     }
-    rp.shut(0);
-    await w.flush();
+    if (!started && summary.extensions & MEMTREE_CAP_CONFIRM_SWITCHOVER) {
+      // The hand-over: say everything is here, then start only on the source's go-ahead. Without
+      // it (the connection dropped, the source stalled or gave up) the guest never starts here,
+      // and the source, which had not confirmed, runs on.
+      rp.ready();
+      await w.flush();
+      const limit = options.timeoutMs ?? 10_000;
+      const got = await withTimeout(reader.ensure(4), limit);
+      if (got === 'timeout') {
+        conn.abort?.();
+        throw new MigrationError('timeout', `the source did not confirm the switch-over within ${limit} ms`);
+      }
+      if (!got)
+        throw new MigrationError(
+          'connection',
+          'the connection ended before the source confirmed the switch-over',
+        );
+      const go = reader.u32();
+      if (go !== MEMTREE_SWITCHOVER_GO) {
+        throw new MigrationError(
+          'corrupt',
+          `0x${go.toString(16)} instead of the source's switch-over confirmation`,
+        );
+      }
+    }
     if (!started) {
       started = true;
       await options.start?.(null);
     }
+    rp.shut(0);
+    await w.flush();
     await conn.close();
     if (guestRun) await guestRun;
     return {
@@ -205,12 +373,14 @@ export async function migrateIncoming(
       bytes: summary.bytes,
       postcopy: (postcopy as PostcopyPages | null) !== null,
       requestedPages: (postcopy as PostcopyPages | null)?.requested ?? 0,
+      recoveries,
     };
   } catch (e) {
     const err =
-      e instanceof MigrationError
+      aborted ??
+      (e instanceof MigrationError
         ? e
-        : new MigrationError('connection', `incoming migration failed: ${(e as Error).message}`);
+        : new MigrationError('connection', `incoming migration failed: ${(e as Error).message}`));
     try {
       rp.error(err);
       rp.shut(1);
@@ -223,6 +393,24 @@ export async function migrateIncoming(
     }
     await conn.close();
     throw err;
+  } finally {
+    clearInterval(watchdog);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** `p`, or 'timeout' when it has not settled after `ms`. */
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -11,21 +11,44 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { MemtreeError } from '../core/errors.js';
 import type { ByteSink } from './bytes.js';
-import { MigrationError } from './errors.js';
+import { escapeText, MigrationError } from './errors.js';
 
-/** Chunks of a file; a missing or unreadable file is an `ERR_IO` error naming it. */
+/**
+ * Chunks of a file; a missing or unreadable file is an `ERR_IO` error naming it, whether the fault
+ * shows when the file is opened or while it is read (e.g. EIO from `/proc/self/mem`). The file is
+ * opened on the first read and closed when the reading ends, fails, or stops early (`return()` on
+ * the iterator, as `ByteReader.close` does): no descriptor is left behind.
+ */
 export async function fileSource(path: string): Promise<AsyncIterable<Uint8Array>> {
   try {
     const s = await stat(path);
     if (s.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new MemtreeError(
-      'ERR_IO',
-      `cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
-    );
+    throw ioError(path, e);
   }
-  return createReadStream(path, { highWaterMark: 1 << 20 });
+  return {
+    async *[Symbol.asyncIterator]() {
+      const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+      try {
+        for await (const c of stream) yield c as Uint8Array;
+      } catch (e) {
+        throw ioError(path, e);
+      } finally {
+        if (!stream.closed) {
+          const closed = once(stream, 'close').catch(() => {});
+          stream.destroy();
+          await closed;
+        }
+      }
+    },
+  };
+}
+
+function ioError(path: string, e: unknown): MemtreeError {
+  if (e instanceof MemtreeError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOENT' ? 'no such file' : (err.message ?? String(e));
+  return new MemtreeError('ERR_IO', `cannot read ${escapeText(path)}: ${escapeText(why)}`);
 }
 
 /** A sink writing to a stream, waiting for `drain` when the stream's buffer is full. */
@@ -79,5 +102,8 @@ export function socketConnection(socket: Socket): import('./incoming.js').Connec
         socket.end(() => resolve());
         socket.once('close', () => resolve());
       }),
+    abort: () => {
+      socket.destroy();
+    },
   };
 }

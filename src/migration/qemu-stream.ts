@@ -44,6 +44,41 @@ export const MIG_CMD_POSTCOPY_ADVISE = 3;
 export const MIG_CMD_POSTCOPY_LISTEN = 4;
 export const MIG_CMD_POSTCOPY_RUN = 5;
 export const MIG_CMD_POSTCOPY_RAM_DISCARD = 6;
+export const MIG_CMD_PACKAGED = 7;
+export const MIG_CMD_ENABLE_COLO = 8;
+export const MIG_CMD_POSTCOPY_RESUME = 9;
+export const MIG_CMD_RECV_BITMAP = 10;
+/** One past the last command QEMU 7.2 knows (`MIG_CMD_MAX`). */
+export const MIG_CMD_MAX = 11;
+
+/**
+ * Payload lengths QEMU checks for its fixed-size commands (`mig_cmd_args`; -1: variable). A
+ * command of another length is refused as QEMU's `loadvm_process_command` does.
+ */
+const MIG_CMD_LEN: readonly number[] = [-1, 0, 4, -1, 0, 0, -1, 4, -1, 0, -1];
+
+/**
+ * memtree's own commands, numbered far above QEMU's (a QEMU destination refuses them as unknown, so
+ * memtree sends them only when an extension is on). CAPS (`u32` flags, `MEMTREE_CAP_*`) comes
+ * before the first section; CHECKSUM closes a batch of the integrity check.
+ */
+export const MIG_CMD_MEMTREE_CAPS = 0x4d54;
+/** `u32` CRC-32 and `u32` length of the stream bytes since the previous CHECKSUM, this header included. */
+export const MIG_CMD_MEMTREE_CHECKSUM = 0x4d43;
+/**
+ * The source's go-ahead, four bytes ("MTGO") after the EOF record, sent once the destination said it
+ * is ready (with MEMTREE_CAP_CONFIRM_SWITCHOVER).
+ */
+export const MEMTREE_SWITCHOVER_GO = 0x4d54474f;
+/**
+ * The first four bytes ("MTRC") on a new connection of a paused postcopy migration: the stream goes
+ * on where it broke (postcopy recovery), no header.
+ */
+export const MEMTREE_RECOVER = 0x4d545243;
+/** The destination starts only when the source confirms the switch-over (see incoming.ts). */
+export const MEMTREE_CAP_CONFIRM_SWITCHOVER = 1;
+/** Batches of the stream carry a CRC-32 (MIG_CMD_MEMTREE_CHECKSUM). */
+export const MEMTREE_CAP_INTEGRITY = 2;
 
 /** RAM record flags (QEMU `RAM_SAVE_FLAG_*`). */
 export const RAM_SAVE_FLAG_FULL = 0x01;
@@ -63,6 +98,12 @@ const PAGE_FLAG_MASK = TARGET_PAGE_SIZE - 1;
 export const RAM_SECTION_VERSION = 4;
 
 const hex = (v: number) => `0x${v.toString(16)}`;
+
+/**
+ * The most RAM a stream may declare (all blocks together): 4 TiB. Readers keep bitmaps of 1 bit
+ * per page (128 MiB at this size), so a corrupt length must not decide how much memory they take.
+ */
+export const MAX_STREAM_RAM = 2 ** 42;
 
 /** A RAM block as the stream's MEM_SIZE list describes it. */
 export interface StreamBlock {
@@ -134,6 +175,25 @@ export class QemuStreamWriter {
 
   eof(): void {
     this.w.u8(QEMU_VM_EOF);
+  }
+
+  /** memtree's capabilities command; with MEMTREE_CAP_INTEGRITY the first batch starts after it. */
+  capabilities(flags: number): void {
+    const data = new Uint8Array(4);
+    new DataView(data.buffer).setUint32(0, flags);
+    this.command(MIG_CMD_MEMTREE_CAPS, data);
+    if (flags & MEMTREE_CAP_INTEGRITY) this.w.startDigest();
+  }
+
+  /** Closes an integrity batch: its CRC-32 and length, covering this command's own header. */
+  checksum(): void {
+    if (!this.w.digesting) return;
+    this.w.u8(QEMU_VM_COMMAND);
+    this.w.u16(MIG_CMD_MEMTREE_CHECKSUM);
+    this.w.u16(8);
+    const m = this.w.mark();
+    this.w.u32(m.crc);
+    this.w.u32(m.length >>> 0);
   }
 }
 
@@ -266,6 +326,10 @@ export interface StreamSummary {
   skipped: SkippedSection[];
   /** Bytes of the stream consumed. */
   bytes: number;
+  /** memtree extensions the stream announced (`MEMTREE_CAP_*` flags; 0 for a plain QEMU stream). */
+  extensions: number;
+  /** Integrity batches verified. */
+  checksums: number;
 }
 
 /** Options of {@link decodeStream}. */
@@ -282,19 +346,41 @@ export interface DecodeOptions {
  * version, section framing, the ram section version, block names and page offsets against the
  * MEM_SIZE list; any fault is a {@link MigrationError} naming the block and offset.
  */
-export async function decodeStream(
-  r: ByteReader,
-  h: StreamHandler,
-  options: DecodeOptions = {},
-): Promise<StreamSummary> {
-  const summary: StreamSummary = {
-    machine: '',
-    blocks: [],
-    reachedEof: false,
-    ramComplete: false,
-    skipped: [],
-    bytes: 0,
+/** Where a {@link decodeStream} stands, kept to go on reading after a reconnection. */
+export interface DecodeState {
+  readonly summary: StreamSummary;
+  /** The header was read. */
+  started: boolean;
+  capsSeen: boolean;
+  /** Stream offset right after the last verified checksum. */
+  verifiedTo: number;
+  ramSectionId: number;
+  readonly ram: RamState;
+}
+
+/** A decoder state for a new stream. */
+export function newDecodeState(): DecodeState {
+  return {
+    summary: {
+      machine: '',
+      blocks: [],
+      reachedEof: false,
+      ramComplete: false,
+      skipped: [],
+      bytes: 0,
+      extensions: 0,
+      checksums: 0,
+    },
+    started: false,
+    capsSeen: false,
+    verifiedTo: -1,
+    ramSectionId: -1,
+    ram: { last: null, blocks: new Map() },
   };
+}
+
+/** Magic, version and configuration record. */
+async function readHeader(r: ByteReader, h: StreamHandler, summary: StreamSummary): Promise<void> {
   await r.need(8, 'the stream header');
   const magic = r.u32();
   if (magic !== QEMU_VM_FILE_MAGIC) {
@@ -318,9 +404,25 @@ export async function decodeStream(
   }
   summary.machine = await readConfiguration(r);
   h.configuration?.(summary.machine);
+}
 
-  let ramSectionId = -1;
-  const state: RamState = { last: null, blocks: new Map() };
+export async function decodeStream(
+  r: ByteReader,
+  h: StreamHandler,
+  options: DecodeOptions = {},
+  st: DecodeState = newDecodeState(),
+): Promise<StreamSummary> {
+  const summary = st.summary;
+  if (st.started) {
+    // The stream goes on over a new connection (postcopy recovery): no header, the first page
+    // record names its block, and a new integrity batch starts here.
+    st.ram.last = null;
+    st.verifiedTo = -1;
+    if (summary.extensions & MEMTREE_CAP_INTEGRITY) r.startDigest();
+  } else {
+    st.started = true;
+    await readHeader(r, h, summary);
+  }
   for (;;) {
     const at = r.consumed;
     if (!(await r.ensure(1))) {
@@ -340,8 +442,31 @@ export async function decodeStream(
         const instanceId = r.u32();
         const versionId = r.u32();
         if (idstr !== 'ram') {
+          if (r.digesting) {
+            throw new MigrationError(
+              'corrupt',
+              `section "${idstr}" at offset ${at} in a stream with the integrity check (memtree sends RAM only)`,
+              { offset: at },
+            );
+          }
           summary.skipped.push({ idstr, instanceId, sectionId, versionId });
-          if (options.readTail) summary.skipped.push(...describeTail(await r.rest(), idstr, instanceId));
+          if (options.readTail) {
+            // Device state is not ours to parse, but the stream's end is checked: QEMU ends it with
+            // the EOF byte, then (qemu_savevm_state_complete_precopy_non_iterable) the JSON
+            // description of the devices, unless the machine suppresses it or postcopy ran.
+            const { bytes: tail, total } = await r.tail(TAIL_KEEP);
+            const end = streamEnd(tail);
+            summary.bytes = r.consumed;
+            if (!end.eof) {
+              throw new MigrationError(
+                'truncated',
+                `stream truncated at offset ${r.consumed}: the ${total} bytes of device state after the RAM section do not end with QEMU's EOF record`,
+                { offset: r.consumed },
+              );
+            }
+            summary.reachedEof = true;
+            if (end.devices) summary.skipped.push(...afterFirst(end.devices, idstr, instanceId));
+          }
           summary.bytes = r.consumed;
           return summary;
         }
@@ -352,8 +477,8 @@ export async function decodeStream(
             { offset: at },
           );
         }
-        ramSectionId = sectionId;
-        await readRamPayload(r, h, state, summary);
+        st.ramSectionId = sectionId;
+        await readRamPayload(r, h, st.ram, summary);
         await readFooter(r, sectionId);
         if (type === QEMU_VM_SECTION_FULL) summary.ramComplete = true;
         break;
@@ -362,12 +487,12 @@ export async function decodeStream(
       case QEMU_VM_SECTION_END: {
         await r.need(4, 'a section header');
         const sectionId = r.u32();
-        if (sectionId !== ramSectionId) {
+        if (sectionId !== st.ramSectionId) {
           throw new MigrationError('corrupt', `unknown savevm section ${sectionId} at offset ${at}`, {
             offset: at,
           });
         }
-        await readRamPayload(r, h, state, summary);
+        await readRamPayload(r, h, st.ram, summary);
         await readFooter(r, sectionId);
         if (type === QEMU_VM_SECTION_END) summary.ramComplete = true;
         break;
@@ -376,12 +501,74 @@ export async function decodeStream(
         await r.need(4, 'a command header');
         const cmd = r.u16();
         const len = r.u16();
+        if (cmd === MIG_CMD_MEMTREE_CHECKSUM) {
+          // The batch ends with this command's header: its CRC covers every byte up to here.
+          if (!r.digesting) {
+            throw new MigrationError(
+              'corrupt',
+              `integrity checksum at offset ${at}, but the stream did not announce the integrity check`,
+              { offset: at },
+            );
+          }
+          const got = r.mark();
+          if (len !== 8) {
+            throw new MigrationError('corrupt', `integrity checksum of ${len} bytes at offset ${at}`, {
+              offset: at,
+            });
+          }
+          await r.need(8, 'an integrity checksum');
+          const crc = r.u32();
+          const n = r.u32();
+          if (crc !== got.crc || n !== got.length >>> 0) {
+            throw new MigrationError(
+              'corrupt',
+              `integrity check failed for the ${got.length} bytes before stream offset ${at + 5}: the source sent CRC-32 ${hex(crc)} over ${n} bytes, ${hex(got.crc)} arrived`,
+              { offset: at },
+            );
+          }
+          summary.checksums++;
+          st.verifiedTo = r.consumed;
+          break;
+        }
+        if (cmd !== MIG_CMD_MEMTREE_CAPS && (cmd === 0 || cmd >= MIG_CMD_MAX)) {
+          throw new MigrationError(
+            'corrupt',
+            `MIG_CMD ${hex(cmd)} unknown (len ${hex(len)}) at stream offset ${at}`,
+            { offset: at },
+          );
+        }
+        const fixed = cmd === MIG_CMD_MEMTREE_CAPS ? 4 : MIG_CMD_LEN[cmd]!;
+        if (fixed !== -1 && fixed !== len) {
+          throw new MigrationError(
+            'corrupt',
+            `command ${cmd} received with bad length - expecting ${fixed}, got ${len} (stream offset ${at})`,
+            { offset: at },
+          );
+        }
         await r.need(len, `command ${cmd}`);
         const data = r.view(len).slice();
+        if (cmd === MIG_CMD_MEMTREE_CAPS) {
+          if (st.capsSeen) {
+            throw new MigrationError('corrupt', `second memtree capabilities command at offset ${at}`, {
+              offset: at,
+            });
+          }
+          st.capsSeen = true;
+          summary.extensions = new DataView(data.buffer).getUint32(0);
+          // The first batch starts right after this command, where the source started hashing.
+          if (summary.extensions & MEMTREE_CAP_INTEGRITY) r.startDigest();
+        }
         if (h.command) await h.command(cmd, data);
         break;
       }
       case QEMU_VM_EOF:
+        if (r.digesting && st.verifiedTo !== at) {
+          throw new MigrationError(
+            'corrupt',
+            `integrity check: the ${at - Math.max(st.verifiedTo, 0)} bytes before the EOF record at offset ${at} were not checked`,
+            { offset: at },
+          );
+        }
         summary.reachedEof = true;
         summary.bytes = r.consumed;
         return summary;
@@ -446,7 +633,8 @@ async function readFooter(r: ByteReader, sectionId: number): Promise<void> {
   }
 }
 
-interface RamState {
+/** The RAM section's decoding state: the block of the last page record, the block lengths. */
+export interface RamState {
   last: string | null;
   blocks: Map<string, number>;
 }
@@ -507,6 +695,13 @@ async function readRamPayload(
     switch (flags & ~RAM_SAVE_FLAG_CONTINUE) {
       case RAM_SAVE_FLAG_MEM_SIZE: {
         let total = addr;
+        if (total > MAX_STREAM_RAM) {
+          throw new MigrationError(
+            'corrupt',
+            `MEM_SIZE of ${hex(total)} bytes at stream offset ${at}: more RAM than memtree reads (at most ${hex(MAX_STREAM_RAM)})`,
+            { offset: at },
+          );
+        }
         const list: StreamBlock[] = [];
         while (total > 0) {
           await r.need(1, 'the MEM_SIZE block list');
@@ -524,6 +719,17 @@ async function readRamPayload(
           }
           list.push({ id: bid, length });
           total -= length;
+        }
+        // Several MEM_SIZE records may not add up to more than one could declare.
+        const listed = new Set(list.map((b) => b.id));
+        let declared = total === 0 ? addr : addr - total;
+        for (const [id, length] of st.blocks) if (!listed.has(id)) declared += length;
+        if (declared > MAX_STREAM_RAM) {
+          throw new MigrationError(
+            'corrupt',
+            `MEM_SIZE at stream offset ${at}: ${hex(declared)} bytes of RAM declared in all, more than memtree reads`,
+            { offset: at },
+          );
         }
         if (h.blockList) await h.blockList(list);
         for (const b of list) st.blocks.set(b.id, b.length);
@@ -631,34 +837,49 @@ export function xbzrleDecode(enc: Uint8Array, page: Uint8Array): boolean {
   return true;
 }
 
-/** Device sections named by QEMU's trailing JSON description, after the one already reported. */
-function describeTail(tail: Uint8Array, firstId: string, firstInstance: number): SkippedSection[] {
-  // The description is `0x06, u32 len, JSON` at the very end, after the EOF byte.
-  for (let i = tail.length - 6; i >= 0; i--) {
-    if (tail[i] !== QEMU_VM_VMDESCRIPTION || tail[i + 5] !== 0x7b) continue;
+/** How much of the stream's end is kept to find its EOF record and device description. */
+const TAIL_KEEP = 16 << 20;
+
+/**
+ * Whether the bytes after the first device section end as a complete QEMU stream, and the devices
+ * its trailing JSON description names. With a description the stream ends `0x00 (EOF), 0x06, u32
+ * len, JSON` exactly; without one (a machine with `suppress-vmdesc`, or after postcopy) the last
+ * device section's footer (`0x7E`, u32 section id) comes right before the final EOF byte.
+ */
+function streamEnd(tail: Uint8Array): { eof: boolean; devices?: SkippedSection[] } {
+  for (let i = tail.length - 6; i >= 1; i--) {
+    if (tail[i] !== QEMU_VM_VMDESCRIPTION || tail[i + 5] !== 0x7b || tail[i - 1] !== QEMU_VM_EOF) continue;
     const len = ((tail[i + 1]! << 24) | (tail[i + 2]! << 16) | (tail[i + 3]! << 8) | tail[i + 4]!) >>> 0;
     if (i + 5 + len !== tail.length) continue;
-    try {
-      const json = JSON.parse(new TextDecoder().decode(tail.subarray(i + 5))) as {
-        devices?: Array<{ name?: unknown; instance_id?: unknown }>;
-      };
-      const out: SkippedSection[] = [];
-      let seenFirst = false;
-      for (const d of json.devices ?? []) {
-        if (typeof d.name !== 'string') continue;
-        const inst = typeof d.instance_id === 'number' ? d.instance_id : 0;
-        if (!seenFirst && d.name === firstId && inst === firstInstance) {
-          seenFirst = true;
-          continue;
-        }
-        out.push({ idstr: d.name, instanceId: inst });
-      }
-      return out;
-    } catch {
-      return [];
-    }
+    const devices = describeDevices(tail.subarray(i + 5));
+    if (devices) return { eof: true, devices };
   }
-  return [];
+  const n = tail.length;
+  return { eof: n >= 6 && tail[n - 1] === QEMU_VM_EOF && tail[n - 6] === QEMU_VM_SECTION_FOOTER };
+}
+
+/** The devices of QEMU's JSON description, or null when it is not one. */
+function describeDevices(json: Uint8Array): SkippedSection[] | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
+  } catch {
+    return null;
+  }
+  const devices = (parsed as { devices?: unknown } | null)?.devices;
+  if (!Array.isArray(devices)) return null;
+  const out: SkippedSection[] = [];
+  for (const d of devices as Array<{ name?: unknown; instance_id?: unknown } | null>) {
+    if (typeof d?.name !== 'string') continue;
+    out.push({ idstr: d.name, instanceId: typeof d.instance_id === 'number' ? d.instance_id : 0 });
+  }
+  return out;
+}
+
+/** The described devices after the one already reported (the first device section). */
+function afterFirst(devices: SkippedSection[], firstId: string, firstInstance: number): SkippedSection[] {
+  const i = devices.findIndex((d) => d.idstr === firstId && d.instanceId === firstInstance);
+  return i >= 0 ? [...devices.slice(0, i), ...devices.slice(i + 1)] : devices;
 }
 
 export { ByteWriter };

@@ -241,7 +241,20 @@ export class StreamInventory implements StreamHandler {
       if (this.seen.has(b.id)) continue;
       const pages = Math.ceil(b.length / TARGET_PAGE_SIZE);
       this.seen.set(b.id, { present: new PageBitmap(pages), zero: new PageBitmap(pages), length: b.length });
-      if (b.id === this.extractId) this.extracted = { id: b.id, bytes: this.makeTarget(b.length) };
+      if (b.id === this.extractId) {
+        let bytes: ExtractTarget;
+        try {
+          bytes = this.makeTarget(b.length);
+        } catch (e) {
+          if (e instanceof MigrationError) throw e;
+          throw new MigrationError(
+            'state',
+            `cannot hold the ${b.length} bytes of block ${b.id}: ${(e as Error).message}`,
+            { block: b.id },
+          );
+        }
+        this.extracted = { id: b.id, bytes };
+      }
     }
   }
 
@@ -303,8 +316,13 @@ export async function loadRamStream(
   options: DecodeOptions & RamLoaderOptions = {},
 ): Promise<StreamSummary & { loader: RamLoader }> {
   const loader = new RamLoader(ms, options);
-  const summary = await decodeStream(new ByteReader(source), loader, options);
-  return { ...summary, loader };
+  const reader = new ByteReader(source);
+  try {
+    const summary = await decodeStream(reader, loader, options);
+    return { ...summary, loader };
+  } finally {
+    await reader.close();
+  }
 }
 
 /** Reads a stream and counts pages per block (see {@link StreamInventory}). */
@@ -313,8 +331,13 @@ export async function inspectStream(
   options: DecodeOptions & { extract?: string; makeTarget?: (length: number) => ExtractTarget } = {},
 ): Promise<StreamSummary & { inventory: StreamInventory }> {
   const inv = new StreamInventory(options.extract ?? null, options.makeTarget);
-  const summary = await decodeStream(new ByteReader(source), inv, options);
-  return { ...summary, inventory: inv };
+  const reader = new ByteReader(source);
+  try {
+    const summary = await decodeStream(reader, inv, options);
+    return { ...summary, inventory: inv };
+  } finally {
+    await reader.close();
+  }
 }
 
 /**

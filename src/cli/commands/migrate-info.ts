@@ -5,6 +5,7 @@
  */
 
 import { parseArgs } from 'node:util';
+import { escapeText } from '../../migration/errors.js';
 import { fileSource } from '../../migration/node-io.js';
 import { inspectStream } from '../../migration/ram-load.js';
 import { type Command, UsageError } from '../command.js';
@@ -18,7 +19,10 @@ Device sections after the RAM section are not read; they are listed as skipped.
 Options:
   --json   print an array of { "id", "length", "pages", "zeroPages" }
 
-Exit status: 0 on success, 1 if the stream is truncated or corrupt, 2 on bad usage.
+Block ids and device names are printed with control characters escaped (\\xNN).
+
+Exit status: 0 on success, 1 if the stream is truncated (it must end with QEMU's EOF record) or
+corrupt, 2 on bad usage.
 `;
 
 export const migrateInfoCommand: Command = {
@@ -48,18 +52,16 @@ export const migrateInfoCommand: Command = {
       io.stdout.write(`${JSON.stringify(blocks, null, 2)}\n`);
       return 0;
     }
-    const idw = Math.max(24, ...blocks.map((b) => b.id.length));
-    let out = `machine: ${r.machine}\n`;
+    const idw = blocks.reduce((w, b) => Math.max(w, escapeText(b.id).length), 24);
+    let out = `machine: ${escapeText(r.machine)}\n`;
     out += `${'Block'.padStart(idw)} ${'Length'.padStart(18)} ${'Pages'.padStart(10)} ${'Zero pages'.padStart(10)}\n`;
     for (const b of blocks) {
-      out += `${b.id.padStart(idw)} ${`0x${b.length.toString(16).padStart(16, '0')}`} ${String(b.pages).padStart(10)} ${String(b.zeroPages).padStart(10)}\n`;
+      out += `${escapeText(b.id).padStart(idw)} ${`0x${b.length.toString(16).padStart(16, '0')}`} ${String(b.pages).padStart(10)} ${String(b.zeroPages).padStart(10)}\n`;
     }
     if (r.skipped.length) {
       out += `skipped ${r.skipped.length} device section${r.skipped.length === 1 ? '' : 's'}: ${r.skipped
-        .map((s) => (s.instanceId ? `${s.idstr}#${s.instanceId}` : s.idstr))
+        .map((s) => escapeText(s.instanceId ? `${s.idstr}#${s.instanceId}` : s.idstr))
         .join(', ')}\n`;
-    } else if (!r.reachedEof) {
-      out += 'stream has no EOF record\n';
     }
     io.stdout.write(out);
     return 0;
