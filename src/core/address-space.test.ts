@@ -554,7 +554,7 @@ describe('64-bit addresses', () => {
     assert.throws(() => as.read(2n ** 64n - 4n, buf), { code: 'ERR_ADDRESS_OVERFLOW' });
     assert.throws(() => as.load(2n ** 64n - 4n, 8), { code: 'ERR_ADDRESS_OVERFLOW' });
     assert.throws(() => as.read(-1, buf), { code: 'ERR_INVALID_ARGUMENT' });
-    assert.throws(() => as.ldub, { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => as.ldub(1.5), { code: 'ERR_INVALID_ARGUMENT' });
     assert.throws(() => as.ldub(-4096), { code: 'ERR_INVALID_ARGUMENT' });
   });
 });

@@ -4,8 +4,10 @@
  *
  * Random topology changes run one by one or inside nested begin/commit pairs on a machine with
  * several address spaces: two sharing the main root, one rooted at an alias of a container, one whose
- * root resolves to nothing, and some on random regions. After every outermost topology commit each
- * address space must hold exactly what a fresh render of its resolved root gives; spaces
+ * root resolves to nothing, and some on random regions; the trees include alias loops and aliases
+ * of the root. After every outermost topology commit each address space must serve every address
+ * as the independent reference painter says, and its incrementally re-rendered ranges must equal
+ * a full render of its resolved root; spaces
  * whose roots resolve to the same region share one view object and null roots get the system's empty
  * view. Nothing may change while a transaction is open. Listeners must hear, per
  * commit, all deletions before any addition and a sequence whose replay rebuilds the new view.
