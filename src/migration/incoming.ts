@@ -261,6 +261,7 @@ export async function migrateIncoming(
   );
   (watchdog as { unref?: () => void }).unref?.();
   const st = newDecodeState();
+  let nothingToRecover: MigrationError | null = null;
   try {
     if (await reader.ensure(4)) {
       const b = reader.peekBytes(4);
@@ -270,7 +271,11 @@ export async function migrateIncoming(
         reader.u32();
         rp.resumeAck('none');
         await w.flush();
-        throw new MigrationError('state', 'a postcopy recovery arrived, but no migration is paused here');
+        nothingToRecover = new MigrationError(
+          'state',
+          'a postcopy recovery arrived, but no migration is paused here',
+        );
+        throw nothingToRecover;
       }
     }
     let summary: StreamSummary;
@@ -382,6 +387,8 @@ export async function migrateIncoming(
         ? e
         : new MigrationError('connection', `incoming migration failed: ${(e as Error).message}`));
     try {
+      // The answer to a recovery attempt was already given: no error to add.
+      if (err === nothingToRecover) throw err;
       rp.error(err);
       rp.shut(1);
       await w.flush();
