@@ -11,6 +11,11 @@ export interface CliIo {
   readonly stderr: { write(s: string): unknown };
   /** Reads a file, or standard input for `-`. */
   readText(path: string): Promise<string>;
+  /**
+   * What is at `path`: a directory (e.g. a folder written by `memtree capture`), a file, or
+   * nothing. Without it every path counts as a file.
+   */
+  entryKind?(path: string): 'dir' | 'file' | 'none';
 }
 
 /** A subcommand of `memtree`. */

@@ -79,7 +79,12 @@ export class IoDispatcher {
   result: MemTxResult = MEMTX_OK;
   /** Whether the emulated target CPU is big-endian (`native` device byte order). */
   readonly targetBigEndian: boolean;
-  private readonly slot: IoValue = { value: 0 };
+  // Value slots for `readWithAttrs`, one per nesting level: a device whose callback does DMA into
+  // another device must not see that device's answer land in its own slot.
+  private readonly slots: IoValue[] = [];
+  private depth = 0;
+  // Result of the callback that just returned; read by its caller before anything else dispatches.
+  private callResult: MemTxResult = MEMTX_OK;
   // One state per owner and system (QEMU keeps `mem_reentrancy_guard` in the DeviceState). A flag
   // on an object the regions hold, rather than a Set of engaged owners: adding to and deleting from
   // a Set on every device access churns its hash table (measured at ~100 ns per access).
@@ -206,8 +211,10 @@ export class IoDispatcher {
     const minA = ops.impl?.minAccessSize || 1;
     const maxA = ops.impl?.maxAccessSize || 4;
     const a = Math.max(Math.min(size, maxA), minA);
-    const guard = mr.guard;
-    if (guard !== null && mr.guarded) {
+    // Only the access that engaged the guard releases it (QEMU 7.2.x stable, "stricter checks
+    // prior to unsetting engaged_in_io"): an exempt access nested in a guarded one leaves it set.
+    const guard = mr.guarded ? mr.guard : null;
+    if (guard !== null) {
       if (guard.engaged) {
         this.blocked(mr, offset);
         this.result = MEMTX_ACCESS_ERROR;
@@ -226,20 +233,36 @@ export class IoDispatcher {
         ? this.writeWide(mr, offset, BigInt(value), size, a, be, attrs)
         : this.readWide(mr, offset, size, a, be, attrs);
     } finally {
-      // QEMU clears the flag after any access to a device-owned region, exempt or not.
       if (guard !== null) guard.engaged = false;
     }
   }
 
+  /** One read callback; its result is left in {@link callResult}. */
   private callRead(mr: MemoryRegion, offset: number, a: number, attrs: MemTxAttrs): number | bigint {
     const ops = mr.ops;
-    if (ops.read) return ops.read(offset, a, attrs);
-    if (ops.readWithAttrs) {
-      const slot = this.slot;
-      slot.value = 0;
-      this.pieceResult |= ops.readWithAttrs(offset, a, attrs, slot);
-      return slot.value;
+    if (ops.read) {
+      // Set after the call: a nested dispatch inside it leaves its own result here.
+      const v = ops.read(offset, a, attrs);
+      this.callResult = MEMTX_OK;
+      return v;
     }
+    if (ops.readWithAttrs) {
+      const d = this.depth++;
+      let slot = this.slots[d];
+      if (slot === undefined) {
+        slot = { value: 0 };
+        this.slots[d] = slot;
+      }
+      slot.value = 0;
+      try {
+        const r = ops.readWithAttrs(offset, a, attrs, slot);
+        this.callResult = r;
+        return slot.value;
+      } finally {
+        this.depth = d;
+      }
+    }
+    this.callResult = MEMTX_OK;
     return 0;
   }
 
@@ -251,11 +274,15 @@ export class IoDispatcher {
     attrs: MemTxAttrs,
   ): void {
     const ops = mr.ops;
-    if (ops.write) ops.write(offset, v, a, attrs);
-    else if (ops.writeWithAttrs) this.pieceResult |= ops.writeWithAttrs(offset, v, a, attrs);
+    if (ops.write) {
+      ops.write(offset, v, a, attrs);
+      this.callResult = MEMTX_OK;
+    } else if (ops.writeWithAttrs) {
+      this.callResult = ops.writeWithAttrs(offset, v, a, attrs);
+    } else {
+      this.callResult = MEMTX_OK;
+    }
   }
-
-  private pieceResult: MemTxResult = MEMTX_OK;
 
   private readSmall(
     mr: MemoryRegion,
@@ -265,17 +292,18 @@ export class IoDispatcher {
     be: boolean,
     attrs: MemTxAttrs,
   ): number {
-    this.pieceResult = MEMTX_OK;
+    let res: MemTxResult = MEMTX_OK;
     const mask = maskNum(a);
     let v = 0;
     for (let i = 0; i < size; i += a) {
       const raw = this.callRead(mr, offset + i, a, attrs);
+      res |= this.callResult;
       const t = (typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw))) & mask;
       const shift = be ? (size - a - i) * 8 : i * 8;
       // Pieces never overlap, so adding is OR-ing; multiplication keeps values above 2^31 exact.
       v += shift >= 0 ? (t >>> 0) * 2 ** shift : Math.floor((t >>> 0) / 2 ** -shift);
     }
-    this.result = this.pieceResult;
+    this.result = res;
     return v % 2 ** (size * 8);
   }
 
@@ -288,14 +316,15 @@ export class IoDispatcher {
     be: boolean,
     attrs: MemTxAttrs,
   ): number {
-    this.pieceResult = MEMTX_OK;
+    let res: MemTxResult = MEMTX_OK;
     const mask = maskNum(a);
     for (let i = 0; i < size; i += a) {
       const shift = be ? (size - a - i) * 8 : i * 8;
       const t = shift >= 0 ? Math.floor(value / 2 ** shift) : value * 2 ** -shift;
       this.callWrite(mr, offset + i, ((t % TWO_32) & mask) >>> 0, a, attrs);
+      res |= this.callResult;
     }
-    this.result = this.pieceResult;
+    this.result = res;
     return 0;
   }
 
@@ -307,15 +336,16 @@ export class IoDispatcher {
     be: boolean,
     attrs: MemTxAttrs,
   ): number | bigint {
-    this.pieceResult = MEMTX_OK;
+    let res: MemTxResult = MEMTX_OK;
     const mask = maskBig(a);
     let v = 0n;
     for (let i = 0; i < size; i += a) {
       const t = BigInt(this.callRead(mr, offset + i, a, attrs)) & mask;
+      res |= this.callResult;
       const shift = BigInt(be ? (size - a - i) * 8 : i * 8);
       v |= shift >= 0n ? t << shift : t >> -shift;
     }
-    this.result = this.pieceResult;
+    this.result = res;
     v = BigInt.asUintN(size * 8, v);
     return size === 8 ? v : Number(v);
   }
@@ -329,14 +359,15 @@ export class IoDispatcher {
     be: boolean,
     attrs: MemTxAttrs,
   ): number {
-    this.pieceResult = MEMTX_OK;
+    let res: MemTxResult = MEMTX_OK;
     const mask = maskBig(a);
     for (let i = 0; i < size; i += a) {
       const shift = BigInt(be ? (size - a - i) * 8 : i * 8);
       const t = (shift >= 0n ? value >> shift : value << -shift) & mask;
       this.callWrite(mr, offset + i, a === 8 ? t : Number(t), a, attrs);
+      res |= this.callResult;
     }
-    this.result = this.pieceResult;
+    this.result = res;
     return 0;
   }
 }

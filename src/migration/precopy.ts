@@ -169,6 +169,8 @@ class Outgoing {
   private shutStatus: number | null = null;
   private readonly waiters: Array<() => void> = [];
   private readonly requests: Array<{ block: string; start: number; length: number }> = [];
+  /** Block of the last page request that named one (QEMU `last_req_rb`). */
+  private lastReqBlock: string | null = null;
   private guestStopped = false;
   /** The destination reported it loaded everything and waits for the switch-over. */
   private ready = false;
@@ -285,7 +287,16 @@ class Outgoing {
           this.pongs++;
           this.wake();
         } else if (msg.type === 'req-pages') {
-          const block = msg.block ?? this.requests[this.requests.length - 1]?.block ?? '';
+          // QEMU ram_save_queue_pages: no name means the block of the previous named request
+          // (last_req_rb), whether or not that request is still queued.
+          const block = msg.block ?? this.lastReqBlock;
+          if (block === null) {
+            this.fail(
+              new MigrationError('corrupt', 'page request without a block name before any named one'),
+            );
+            continue;
+          }
+          if (msg.block !== null) this.lastReqBlock = msg.block;
           const st = this.blocks.find((b) => b.block.idstr === block);
           if (!st || msg.start + msg.length > st.block.usedLength) {
             this.fail(
@@ -768,7 +779,8 @@ class Outgoing {
         // a postponed stop the same way).
         stopLoggingNow(ms);
       } else {
-        ms.globalDirtyLogStop(1);
+        // Logging may be off already, if the failure came after the normal stop.
+        if (ms.globalDirtyTracking & 1) ms.globalDirtyLogStop(1);
         if (this.guestStopped) {
           this.guestStopped = false;
           const guest = this.opt.guest;
@@ -822,6 +834,7 @@ class Outgoing {
 
 /** Ends MIGRATION dirty logging at once, even while the guest is stopped. */
 function stopLoggingNow(ms: MemorySystem): void {
+  if (!(ms.globalDirtyTracking & 1)) return;
   if (ms.running) {
     ms.globalDirtyLogStop(1);
     return;

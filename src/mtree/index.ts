@@ -5,6 +5,7 @@
  * Nothing here imports Node, so the browser viewer uses it as it is.
  */
 
+export * from './address-text.js';
 export * from './compare.js';
 export * from './diff.js';
 export { formatDispatch, stripMru } from './dispatch.js';

@@ -41,14 +41,22 @@ test('an i/o region with children terminates when the flat dump shows it in its 
   // `io` of 64 KiB is a region QEMU creates under that name (memory_map_init): known to terminate,
   // so the text alone gives the same flat view.
   assert.equal(formatFlat(rebuild(d).system), flat);
-  // Any other i/o region with children is taken for a container from the text alone: only `pic`
-  // renders.
+  // An i/o region with children under a name QEMU never creates is taken for a container from the
+  // text alone: only `pic` renders.
   const other = parseMtreeText(
-    tree.replaceAll('): io', '): ports').replace('address-space: I/O', 'address-space: P'),
+    tree.replaceAll('): io', '): no-such-qemu-bus').replace('address-space: I/O', 'address-space: P'),
   );
   assert.match(
     formatFlat(rebuild(other).system),
-    /Root memory region: ports\n {2}0000000000000020-0000000000000021 \(prio 0, i\/o\): pic\n\n$/,
+    /Root memory region: no-such-qemu-bus\n {2}0000000000000020-0000000000000021 \(prio 0, i\/o\): pic\n\n$/,
+  );
+  // `ports` is an I/O region in QEMU's source (memory_region_init_io): it terminates.
+  const ports = parseMtreeText(
+    tree.replaceAll('): io', '): ports').replace('address-space: I/O', 'address-space: P'),
+  );
+  assert.match(
+    formatFlat(rebuild(ports).system),
+    /0000000000000022-000000000000ffff \(prio 0, i\/o\): ports @/,
   );
 });
 
@@ -59,4 +67,49 @@ test('without -D a depth jump is a hidden disabled region, and its children prin
   assert.equal(formatMtree(r.system), tree);
   // The hidden parent is disabled, so acpi-evt does not render.
   assert.doesNotMatch(formatFlat(r.system), /acpi-evt/);
+});
+
+test('the flat dump decides which of two overlapping equal-priority siblings wins', () => {
+  // As on Aspeed boards: a large "unimplemented device" at prio -1000 added after a smaller one it
+  // covers. The tree prints both in address order; only the flat view shows that the big one,
+  // newer in the list, hides the small one.
+  const tree =
+    'address-space: memory\n  0000000000000000-000000000000ffff (prio 0, i/o): system\n    0000000000001000-0000000000004fff (prio -1000, i/o): big\n    0000000000002000-0000000000002fff (prio -1000, i/o): small\n\n';
+  const flat =
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000001000-0000000000004fff (prio -1000, i/o): big\n\n';
+  const d = parseMtreeText(tree);
+  assert.equal(formatFlat(rebuild(d, parseFlatText(flat)).system), flat);
+  // And when the small one wins, the big one shows around it.
+  const flat2 =
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000001000-0000000000001fff (prio -1000, i/o): big\n  0000000000002000-0000000000002fff (prio -1000, i/o): small\n  0000000000003000-0000000000004fff (prio -1000, i/o): big @0000000000002000\n\n';
+  assert.equal(formatFlat(rebuild(d, parseFlatText(flat2)).system), flat2);
+});
+
+test('a read-only alias is found although QEMU merged its flat range with a neighbour', () => {
+  // PAM after SeaBIOS ran: two adjacent read-only aliases of pc.ram print as one merged `rom`
+  // range (flatview_simplify), which reaches past each alias.
+  const tree =
+    'address-space: memory\n  0000000000000000-000000000000ffff (prio 0, i/o): system\n    0000000000000000-000000000000ffff (prio 0, ram): alias ram-below @pc.ram 0000000000000000-000000000000ffff\n    000000000000c000-000000000000c3ff (prio 1, ram): alias pam-rom @pc.ram 000000000000c000-000000000000c3ff\n    000000000000c400-000000000000c7ff (prio 1, ram): alias pam-rom @pc.ram 000000000000c400-000000000000c7ff\n\nmemory-region: pc.ram\n  0000000000000000-000000000000ffff (prio 0, ram): pc.ram\n\n';
+  const flat =
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000000000-000000000000bfff (prio 0, ram): pc.ram\n  000000000000c000-000000000000c7ff (prio 0, rom): pc.ram @000000000000c000\n  000000000000c800-000000000000ffff (prio 0, ram): pc.ram @000000000000c800\n\n';
+  assert.equal(formatFlat(rebuild(parseMtreeText(tree), parseFlatText(flat)).system), flat);
+});
+
+test('from the text alone, names QEMU creates as containers stay containers, even when empty', () => {
+  // Machine `none`: `system` has no subregion, yet QEMU creates it with memory_region_init
+  // (a container), so nothing renders.
+  const tree = 'address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n\n';
+  assert.equal(
+    formatFlat(rebuild(parseMtreeText(tree)).system),
+    'FlatView #0\n AS "memory", root: system\n Root memory region: (none)\n  No rendered FlatView\n\n',
+  );
+});
+
+test('from the text alone, the later-starting of two overlapping equal-priority siblings wins', () => {
+  const tree =
+    'address-space: memory\n  0000000000000000-000000000000ffff (prio 0, i/o): no-such-qemu-bus\n    0000000000001000-0000000000004fff (prio -1000, i/o): big-unimp\n    0000000000002000-0000000000002fff (prio -1000, i/o): small-unimp\n\n';
+  assert.equal(
+    formatFlat(rebuild(parseMtreeText(tree)).system),
+    'FlatView #0\n AS "memory", root: no-such-qemu-bus\n Root memory region: no-such-qemu-bus\n  0000000000001000-0000000000001fff (prio -1000, i/o): big-unimp\n  0000000000002000-0000000000002fff (prio -1000, i/o): small-unimp\n  0000000000003000-0000000000004fff (prio -1000, i/o): big-unimp @0000000000002000\n\n',
+  );
 });

@@ -108,7 +108,18 @@ interface ExitInfo {
   readonly spawnError?: Error;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/**
+ * `p`'s value, or `undefined` once `ms` have passed, whichever comes first. The timer is cleared as
+ * soon as `p` settles: a pending timer would keep Node's event loop (and so a finished `memtree
+ * capture`) alive until it fires.
+ */
+function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Starts QEMU with `argv` (see {@link machineArgvForCapture}) and a QMP server on a socket in a new
@@ -182,7 +193,7 @@ export async function startQemu(
   const dispose = async (): Promise<void> => {
     if (!exitInfo && child.pid !== undefined) {
       child.kill('SIGKILL');
-      await Promise.race([exited, sleep(5000)]);
+      await within(exited, 5000);
     }
     if (!disposed) {
       disposed = true;
@@ -208,10 +219,10 @@ export async function startQemu(
         if (!(e instanceof QmpError)) throw e;
         // QEMU creates the socket a little after it starts; anything else may mean it died.
         if (e.reason !== 'not-found' && e.reason !== 'refused') {
-          const info = await Promise.race([exited, sleep(1000).then(() => undefined)]);
+          const info = await within(exited, 1000);
           throw info ? makeExitError(info) : e;
         }
-        await Promise.race([exited, sleep(25)]);
+        await within(exited, 25);
       }
     }
   } catch (e) {
@@ -245,7 +256,7 @@ export async function startQemu(
           if (!(e instanceof QmpError)) throw e;
           asked = e.reason === 'closed' || e.reason === 'io';
         }
-        if (asked) await Promise.race([exited, sleep(quitTimeoutMs)]);
+        if (asked) await within(exited, quitTimeoutMs);
         if (c !== connected) await c?.close();
       }
       await connected.close();
@@ -256,7 +267,7 @@ export async function startQemu(
       await dispose();
     },
     async exitError(graceMs = 0) {
-      const info = exitInfo ?? (await Promise.race([exited, sleep(graceMs).then(() => undefined)]));
+      const info = exitInfo ?? (await within(exited, graceMs));
       return info ? makeExitError(info) : undefined;
     },
   };

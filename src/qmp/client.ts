@@ -37,6 +37,12 @@ export interface QmpClientOptions {
   readonly timeoutMs?: number;
   /** Called for every asynchronous event; events are otherwise dropped. */
   readonly onEvent?: (event: QmpEvent) => void;
+  /**
+   * Longest message (in UTF-16 code units of its JSON text) accepted from the peer; a longer one
+   * fails the connection with a `protocol` {@link QmpError} instead of growing memory without
+   * bound. Default 64 Mi, far above the `info mtree` text of any real machine.
+   */
+  readonly maxMessageLength?: number;
 }
 
 /** Per-command options. */
@@ -46,6 +52,7 @@ export interface QmpExecuteOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
 
 /**
  * Reads a QMP address as the CLI takes it: `tcp:HOST:PORT`, `HOST:PORT` (no slash, numeric port),
@@ -72,20 +79,26 @@ function describeTarget(t: QmpTarget): string {
  * `\r\n`, but with `pretty=on` a message spans many lines, so this counts braces instead of lines.
  */
 export class JsonObjectSplitter {
-  private buf = '';
+  /** @param maxLength longest object accepted; a longer one makes {@link push} throw. */
+  constructor(private readonly maxLength = DEFAULT_MAX_MESSAGE) {}
+
+  /** Pieces of the unfinished object, one per chunk: joined once, when the object completes. */
+  private parts: string[] = [];
+  private partsLength = 0;
   private depth = 0;
   private inString = false;
   private escaped = false;
-  private start = -1;
-  private scanned = 0;
 
-  /** Adds text; returns the objects completed by it. Throws on text outside an object. */
+  /**
+   * Adds text; returns the objects completed by it. Throws on text outside an object, and on an
+   * object longer than the cap. Each character is looked at once, in the chunk it came in, so a
+   * message of n characters costs O(n) however it is cut.
+   */
   push(chunk: string): string[] {
-    this.buf += chunk;
     const out: string[] = [];
-    let i = this.scanned;
-    for (; i < this.buf.length; i++) {
-      const c = this.buf[i];
+    let start = this.depth > 0 ? 0 : -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i];
       if (this.inString) {
         if (this.escaped) this.escaped = false;
         else if (c === '\\') this.escaped = true;
@@ -97,26 +110,28 @@ export class JsonObjectSplitter {
         if (c !== '{') {
           throw new QmpError('protocol', `QMP stream has ${JSON.stringify(c)} outside a JSON object`);
         }
-        this.start = i;
+        start = i;
       }
       if (c === '"') this.inString = true;
       else if (c === '{' || c === '[') this.depth++;
       else if (c === '}' || c === ']') {
         this.depth--;
         if (this.depth === 0) {
-          out.push(this.buf.slice(this.start, i + 1));
-          this.start = -1;
+          const last = chunk.slice(start, i + 1);
+          out.push(this.parts.length ? this.parts.join('') + last : last);
+          this.parts = [];
+          this.partsLength = 0;
+          start = -1;
         }
       }
     }
-    // Keep only the unfinished object.
-    if (this.depth === 0) {
-      this.buf = '';
-      this.scanned = 0;
-    } else {
-      this.buf = this.buf.slice(this.start);
-      this.scanned = this.buf.length;
-      this.start = 0;
+    if (this.depth > 0) {
+      const rest = chunk.slice(start);
+      this.parts.push(rest);
+      this.partsLength += rest.length;
+      if (this.partsLength > this.maxLength) {
+        throw new QmpError('protocol', `QMP message longer than ${this.maxLength} characters`);
+      }
     }
     return out;
   }
@@ -191,7 +206,7 @@ export class QmpClient {
     const where = describeTarget(t);
     const socket = 'path' in t ? createConnection(t.path) : createConnection(t.port, t.host);
     socket.setEncoding('utf8');
-    const splitter = new JsonObjectSplitter();
+    const splitter = new JsonObjectSplitter(options.maxMessageLength ?? DEFAULT_MAX_MESSAGE);
     let greeting: QmpGreeting;
     try {
       greeting = await new Promise<QmpGreeting>((resolve, reject) => {

@@ -28,12 +28,12 @@ import {
 const GiB = 1n << 30n;
 
 describe('address text', () => {
-  it('groups hex digits by four', () => {
+  it('prints hex that can be copied anywhere: no digit separators', () => {
     assert.equal(formatHex(0n), '0x0');
-    assert.equal(formatHex(0xfee00000n), '0xfee0_0000');
-    assert.equal(formatHex(0x100000000n), '0x1_0000_0000');
-    assert.equal(formatHex(SPACE_2_64 - 1n), '0xffff_ffff_ffff_ffff');
-    assert.equal(formatHex(0xc0000n, 8), '0x000c_0000');
+    assert.equal(formatHex(0xfee00000n), '0xfee00000');
+    assert.equal(formatHex(0x100000000n), '0x100000000');
+    assert.equal(formatHex(SPACE_2_64 - 1n), '0xffffffffffffffff');
+    assert.equal(formatHex(0xc0000n, 8), '0x000c0000');
   });
 
   it('says sizes in binary units', () => {
@@ -54,6 +54,12 @@ describe('address text', () => {
     assert.equal(parseAddress('1048576'), 1048576n);
     // Bare hex as copied from a dump (has a letter, so it cannot be decimal).
     assert.equal(parseAddress('00000000fee00000'), 0xfee00000n);
+    assert.equal(parseAddress('fee00000'), 0xfee00000n);
+    // QEMU's zero-padded 16 digits without a letter are hex too: 0x100000, not 100000 decimal.
+    assert.equal(parseAddress('0000000000100000'), 0x100000n);
+    assert.equal(parseAddress('0x1_0000_0000'), 1n << 32n);
+    assert.equal(parseAddress('4GiB'), 4n * GiB);
+    assert.equal(parseAddress('0'), 0n);
     assert.equal(parseAddress('0xffffffffffffffff'), SPACE_2_64 - 1n);
   });
 
@@ -61,6 +67,12 @@ describe('address text', () => {
     assert.throws(() => parseAddress('hello'), AddressSyntaxError);
     assert.throws(() => parseAddress('-1'), AddressSyntaxError);
     assert.throws(() => parseAddress('0x10000000000000000'), /beyond the 64-bit/);
+    assert.throws(() => parseAddress('16E'), /beyond the 64-bit/);
+    assert.throws(() => parseAddress(''), AddressSyntaxError);
+    assert.throws(() => parseAddress('0x'), AddressSyntaxError);
+    assert.throws(() => parseAddress('1_'), AddressSyntaxError);
+    // The error is memtree's typed one, so the CLI prints it as one line.
+    assert.throws(() => parseAddress('zz'), { code: 'ERR_INVALID_ARGUMENT' });
   });
 });
 

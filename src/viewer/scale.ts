@@ -50,18 +50,12 @@ export const LEGEND_KINDS: readonly PaintKind[] = ['ram', 'rom', 'romd', 'ramd',
 // Text
 
 /**
- * `0x`-prefixed lowercase hex with `_` between groups of four digits (`0xfee0_0000`), which reads far
- * better than 16 packed digits. `pad` zero-fills to that many digits first.
+ * `0x`-prefixed lowercase hex (`0xfee00000`), without separators: the page's addresses are meant to
+ * be copied into the address box, `memtree lookup` or QEMU's monitor, and QEMU reads no `_`. `pad`
+ * zero-fills to that many digits.
  */
 export function formatHex(v: bigint, pad = 0): string {
-  let s = v.toString(16).padStart(pad, '0');
-  const parts: string[] = [];
-  while (s.length > 4) {
-    parts.unshift(s.slice(-4));
-    s = s.slice(0, -4);
-  }
-  parts.unshift(s);
-  return `0x${parts.join('_')}`;
+  return `0x${v.toString(16).padStart(pad, '0')}`;
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
@@ -84,32 +78,8 @@ export function formatSize(bytes: bigint): string {
   return `${tenths.toFixed(1)} ${UNITS[unit]}`;
 }
 
-/** Thrown by {@link parseAddress} for text that is not an address. */
-export class AddressSyntaxError extends Error {}
-
-const SUFFIX: Record<string, bigint> = { k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n };
-
-/**
- * Reads an address typed by a person: `0xfee00000`, `0xfee0_0000`, `4G` / `640K` (binary units),
- * decimal `1048576`, or bare hex with a letter in it (`fee00000`, as copied from a dump). Bare digits
- * without a letter are decimal. The result must fit in 64 bits.
- */
-export function parseAddress(text: string): bigint {
-  const t = text
-    .trim()
-    .replace(/[_\s']/g, '')
-    .toLowerCase();
-  const hexMatch = /^0x([0-9a-f]+)$/.exec(t);
-  const unitMatch = /^([0-9]+)([kmgt])(?:i?b)?$/.exec(t);
-  let v: bigint;
-  if (hexMatch) v = BigInt(`0x${hexMatch[1]}`);
-  else if (unitMatch) v = BigInt(unitMatch[1]!) * SUFFIX[unitMatch[2]!]!;
-  else if (/^[0-9]+$/.test(t)) v = BigInt(t);
-  else if (/^[0-9a-f]+$/.test(t)) v = BigInt(`0x${t}`);
-  else throw new AddressSyntaxError(`"${text}" is not an address (try 0xfee00000, 4G or 1048576)`);
-  if (v >= SPACE_2_64) throw new AddressSyntaxError(`${formatHex(v)} is beyond the 64-bit address space`);
-  return v;
-}
+// The address syntax is shared with the command line: one parser, in src/mtree.
+export { AddressSyntaxError, parseAddress } from '../mtree/address-text.js';
 
 // -------------------------------------------------------------------------------------------------
 // Scales

@@ -4,11 +4,11 @@
  * memory-map dumps into a directory laid out like the shared fixtures.
  */
 
-import { parseArgs } from 'node:util';
 import { capture } from '../../qmp/capture.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
+import { parseCommandArgs } from './flat.js';
 
-const help = `Usage: memtree capture [--timeout MS] OUTDIR -- QEMU_COMMAND...
+const help = `Usage: memtree capture [--timeout MS] [--json] OUTDIR -- QEMU_COMMAND...
 
 Starts QEMU_COMMAND (adding -S and -display none when absent, and a private
 QMP socket), asks it for its memory map and quits it. Writes into OUTDIR
@@ -24,9 +24,13 @@ QMP socket), asks it for its memory map and quits it. Writes into OUTDIR
 The guest CPU never runs. QEMU is killed if it does not quit, and an error
 quotes its exit code and stderr if it exits early.
 
+The folder can be given to flat, mtree, lookup, diff, compare and serve in
+place of a dump file.
+
 Options:
   --timeout MS   how long to wait for QEMU to start and for each answer
                  (default 30000)
+  --json         print {"files": [paths written], "machineArgv": [QEMU's argv]}
 
 Example:
   memtree capture out/pc -- qemu-system-x86_64 -nodefaults -M pc -m 512M
@@ -49,9 +53,8 @@ export const captureCommand: Command = {
   async run(args: string[], io: CliIo): Promise<number> {
     const dash = args.indexOf('--');
     if (dash < 0) throw new UsageError("missing '--' before the QEMU command (see --help)");
-    const { values, positionals } = parseArgs({
-      args: args.slice(0, dash),
-      options: { timeout: { type: 'string' } },
+    const { values, positionals } = parseCommandArgs(args.slice(0, dash), {
+      options: { timeout: { type: 'string' }, json: { type: 'boolean' } },
       allowPositionals: true,
     });
     const qemuArgv = args.slice(dash + 1);
@@ -60,7 +63,11 @@ export const captureCommand: Command = {
     const timeoutMs = parseTimeout(values.timeout, 30_000);
     const outDir = positionals[0]!;
     const result = await capture(outDir, qemuArgv, { timeoutMs, startTimeoutMs: timeoutMs });
-    io.stdout.write(`${result.files.join('\n')}\n`);
+    if (values.json) {
+      io.stdout.write(
+        `${JSON.stringify({ files: result.files, machineArgv: result.machineArgv }, null, 2)}\n`,
+      );
+    } else io.stdout.write(`${result.files.join('\n')}\n`);
     return 0;
   },
 };

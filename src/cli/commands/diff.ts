@@ -7,6 +7,7 @@
 import { diffFlatDumps, formatDiff } from '../../mtree/diff.js';
 import type { CliIo, Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { anyDumpPath } from '../dump-paths.js';
 import { loadAsFlat, parseCommandArgs } from './flat.js';
 
 const help = `Usage: memtree diff DUMP_A DUMP_B [--json]
@@ -16,10 +17,23 @@ Shows, per address space, how the memory map changed from DUMP_A to DUMP_B: flat
 Each dump may be an \`info mtree -f\` dump or a tree dump (\`info mtree -D\`), which is rebuilt and
 rendered first (without its flat dump, so region kinds are inferred from the text alone). Address
 spaces with the same changes are reported together. '-' reads standard input for one of them.
+A dump may be a folder written by \`memtree capture\`: its flat.txt (QEMU's own flat views) is
+read, or its mtree-D.txt when it has no flat.txt.
+
+Exit status: 0 when the maps are the same, 1 when they differ (as diff(1)) or on bad input,
+2 on usage errors.
 
 Options:
-  --json      print the differences as JSON
+  --json      print the differences as JSON:
+              {"differences": [{"spaces": [labels], "onlyIn"?: "A" | "B",
+                "changes": [{"kind": "added" | "removed" |
+                "changed", "start", "end", "before"?, "after"?}]}]}
+              (start and end are "0x..." strings; before/after are QEMU's flat lines)
   -h, --help  show this help
+
+Examples:
+  memtree diff pc-512m/flat.txt pc-4g/flat.txt
+  memtree diff pc-512m pc-4g          # two capture folders
 `;
 
 export const diffCommand: Command = {
@@ -34,7 +48,8 @@ export const diffCommand: Command = {
     if (positionals.length !== 2) throw new UsageError('expected two dumps DUMP_A and DUMP_B (see --help)');
     const [pa, pb] = positionals as [string, string];
     if (pa === '-' && pb === '-') throw new UsageError('DUMP_A and DUMP_B cannot both be standard input');
-    const diffs = diffFlatDumps(await loadAsFlat(io, pa), await loadAsFlat(io, pb));
+    const a = await loadAsFlat(io, anyDumpPath(io, pa));
+    const diffs = diffFlatDumps(a, await loadAsFlat(io, anyDumpPath(io, pb)));
     if (values.json) {
       const hex = (v: bigint) => `0x${v.toString(16)}`;
       const data = diffs.map((d) => ({
@@ -45,6 +60,6 @@ export const diffCommand: Command = {
     } else {
       io.stdout.write(diffs.length ? formatDiff(diffs) : 'no differences\n');
     }
-    return 0;
+    return diffs.length ? 1 : 0;
   },
 };

@@ -5,12 +5,12 @@
  * and `lookup` commands under virtual file names, so a live machine and a saved dump behave alike.
  */
 
-import { parseArgs } from 'node:util';
 import { MemtreeError } from '../../core/errors.js';
 import { QmpClient } from '../../qmp/client.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { commands } from '../registry.js';
 import { parseTimeout } from './capture.js';
+import { parseCommandArgs } from './flat.js';
 
 /** Virtual file names the inner command can read, and the monitor command behind each. */
 export const QMP_VIRTUAL_FILES: Readonly<Record<string, string>> = {
@@ -27,8 +27,8 @@ QMP server: a Unix socket path (or unix:PATH), or tcp:HOST:PORT / HOST:PORT.
 Start QEMU with e.g.  -qmp unix:/tmp/qmp.sock,server=on,wait=off
 
 Commands:
-  flat [ARGS]                  = memtree flat qmp:mtree-D --flat qmp:flat [ARGS]
-  mtree [-D] [ARGS]            = memtree mtree qmp:mtree-D [-D] [ARGS]
+  flat [ARGS]                  = memtree flat qmp:mtree-D --flat qmp:flat-d [ARGS]
+  mtree [-D] [ARGS]            = memtree mtree qmp:mtree-D [-D] [ARGS] --flat qmp:flat
   lookup ADDR [--as NAME] ...  = memtree lookup qmp:mtree-D ADDR --flat qmp:flat ...
   hmp 'COMMAND LINE'           prints QEMU's answer to a monitor command as is
                                (e.g. 'info mtree -f')
@@ -40,9 +40,31 @@ each is fetched when the command first reads it.
 Options (before SOCKET):
   --timeout MS   how long to wait for each answer from QEMU (default 30000)
 
-Example:
+--json after flat, mtree or lookup prints JSON as those commands do. An hmp command line
+that QEMU's monitor refuses (unknown command, bad argument) is an error (exit 1).
+
+Examples:
   memtree qmp /tmp/qmp.sock lookup 0xfee00000 --as memory
+  memtree qmp tcp:127.0.0.1:4444 flat --json
+  memtree qmp /tmp/qmp.sock hmp 'info ramblock'
 `;
+
+/**
+ * QEMU's complaint if HMP output is the monitor refusing the command line rather than its answer.
+ * `human-monitor-command` succeeds whatever the monitor says, so this reads the two texts QEMU 7.2's
+ * monitor/hmp.c prints for a command line it cannot run: "unknown command: '...'"
+ * (monitor_parse_command) and a final `Try "help ..." for more information` after an argument
+ * error (handle_hmp_command).
+ */
+export function hmpRefusal(output: string): string | undefined {
+  const lines = output.split('\n').filter((l) => l !== '');
+  if (lines.length === 0) return undefined;
+  if (/^unknown command: '/.test(lines[0]!)) return lines[0]!;
+  if (/^Try "help .*" for more information$/.test(lines[lines.length - 1]!)) {
+    return lines.slice(0, -1).join(' ') || lines[lines.length - 1]!;
+  }
+  return undefined;
+}
 
 /** Splits `qmp`'s own arguments (up to COMMAND) from the ones passed on to the inner command. */
 function splitArgs(args: string[]): { own: string[]; rest: string[] } {
@@ -64,9 +86,10 @@ function splitArgs(args: string[]): { own: string[]; rest: string[] } {
 function innerArgs(sub: string, rest: string[]): string[] {
   switch (sub) {
     case 'flat':
-      return ['qmp:mtree-D', '--flat', 'qmp:flat', ...rest];
+      // The -f -d dump also tells the target page size that -d needs.
+      return ['qmp:mtree-D', '--flat', 'qmp:flat-d', ...rest];
     case 'mtree':
-      return ['qmp:mtree-D', ...rest];
+      return ['qmp:mtree-D', ...rest, '--flat', 'qmp:flat'];
     case 'lookup':
       return ['qmp:mtree-D', ...rest, '--flat', 'qmp:flat'];
     default:
@@ -81,8 +104,7 @@ export const qmpCommand: Command = {
   help,
   async run(args: string[], io: CliIo): Promise<number> {
     const { own, rest } = splitArgs(args);
-    const { values, positionals } = parseArgs({
-      args: own,
+    const { values, positionals } = parseCommandArgs(own, {
       options: { timeout: { type: 'string' } },
       allowPositionals: true,
     });
@@ -94,7 +116,12 @@ export const qmpCommand: Command = {
       if (rest.length !== 1) throw new UsageError("hmp wants one quoted command line, e.g. 'info mtree -f'");
       const client = await QmpClient.connect(socket, { timeoutMs });
       try {
-        io.stdout.write(await client.hmp(rest[0]!));
+        const out = await client.hmp(rest[0]!);
+        const refusal = hmpRefusal(out);
+        if (refusal !== undefined) {
+          throw new MemtreeError('ERR_QMP', `QEMU's monitor refused '${rest[0]}': ${refusal}`);
+        }
+        io.stdout.write(out);
       } finally {
         await client.close();
       }
@@ -112,6 +139,7 @@ export const qmpCommand: Command = {
       const io2: CliIo = {
         stdout: io.stdout,
         stderr: io.stderr,
+        entryKind: (path: string) => (path in QMP_VIRTUAL_FILES ? 'file' : (io.entryKind?.(path) ?? 'file')),
         readText(path: string): Promise<string> {
           const monitorCommand = QMP_VIRTUAL_FILES[path];
           if (monitorCommand === undefined) return io.readText(path);
