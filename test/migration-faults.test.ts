@@ -248,6 +248,14 @@ async function postcopyDestination(recover: boolean) {
   const state = { started: false, touched: 0 };
   const nextSocket = () =>
     new Promise<import('node:net').Socket>((r) => (spare.length ? r(spare.shift()!) : wanting.push(r)));
+  let firstDone = false;
+  // A connection nobody recovers with (the first migration ended): a fresh incoming migration,
+  // which answers a recovery attempt with "nothing paused here".
+  const fresh = (sock: import('node:net').Socket) => {
+    migrateIncoming(buildMachine({ ramMiB: 8 }).ms, socketConnection(sock), { timeoutMs: 3000 }).catch(
+      () => {},
+    );
+  };
   const server = createServer((sock) => {
     if (first === null) {
       first = migrateIncoming(m.ms, socketConnection(sock), {
@@ -265,8 +273,13 @@ async function postcopyDestination(recover: boolean) {
         (s) => ({ ok: true, recoveries: s.recoveries }),
         (e: MigrationError) => ({ ok: false, failure: e.failure, message: e.message }),
       );
+      void first.then(() => {
+        firstDone = true;
+        for (const s of spare.splice(0)) fresh(s);
+      });
       return;
     }
+    if (firstDone) return fresh(sock);
     const w = wanting.shift();
     if (w) w(sock);
     else spare.push(sock);
@@ -365,5 +378,130 @@ describe('postcopy failures', { timeout: 60_000 }, () => {
     assert.equal(d.recoveries, 1);
     assert.equal(dest.state.started, true);
     assert.deepEqual(blockHashes(dest.m.ms), blockHashes(src.ms));
+  });
+});
+
+/** A guest that writes words into the first 2 MiB of RAM and keeps a copy of what RAM must hold. */
+class ShadowGuest {
+  running = false;
+  private seed = 777;
+  private timer: ReturnType<typeof setImmediate> | null = null;
+  readonly shadow: Uint8Array;
+  constructor(private readonly m: TestMachine) {
+    const rb = m.ram.ramBlock!;
+    this.shadow = new Uint8Array(rb.usedLength);
+    rb.read(0, this.shadow, 0, rb.usedLength);
+  }
+  private tick = () => {
+    if (!this.running) return;
+    const dv = new DataView(this.shadow.buffer);
+    for (let i = 0; i < 8; i++) {
+      this.seed = (Math.imul(this.seed, 1103515245) + 12345) >>> 0;
+      const addr = ((this.seed >>> 8) % (2 * 1024 * 1024)) & ~3;
+      this.m.as.stlLe(addr, this.seed);
+      dv.setUint32(addr, this.seed, true);
+    }
+    this.timer = setImmediate(this.tick);
+  };
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearImmediate(this.timer);
+  }
+  resume(): void {
+    if (this.running) return;
+    this.running = true;
+    this.timer = setImmediate(this.tick);
+  }
+  /** Whether RAM holds exactly what the guest wrote (a migration never writes the source). */
+  intact(): boolean {
+    const rb = this.m.ram.ramBlock!;
+    const now = new Uint8Array(rb.usedLength);
+    rb.read(0, now, 0, rb.usedLength);
+    return Buffer.compare(Buffer.from(now), Buffer.from(this.shadow)) === 0;
+  }
+}
+
+describe('fault injection: migrations cut at random points', { timeout: 120_000 }, () => {
+  it('precopy, 6 cuts (fixed seed): nothing is lost, never both running, the retry succeeds', async () => {
+    const src = buildMachine({ ramMiB: 8 }, true);
+    const guest = new ShadowGuest(src);
+    guest.resume();
+    const dest = await destination();
+    cleanup.push(dest.close);
+    let seed = 2024;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let i = 0; i < 6; i++) {
+      // Mostly the page stream (about 2.2 MB), sometimes the return path (READY, then SHUT).
+      const faults: ProxyFaults =
+        i % 3 === 2 ? { backward: { cutAfter: rand(12) } } : { forward: { cutAfter: rand(2_400_000) } };
+      const r = await attempt(src, guest as unknown as Workload, dest, faults);
+      const label = `cut ${i}: ${JSON.stringify(faults)} (${r.outcome.error?.failure ?? 'ok'})`;
+      if (r.outcome.ok) {
+        // The cut fell after the end: a complete migration.
+        assert.equal(r.dest.started, true, label);
+        assert.deepEqual(blockHashes(dest.m.ms), blockHashes(src.ms), label);
+      } else if (r.outcome.error?.failure === 'unconfirmed') {
+        assert.equal(guest.running, false, `${label}: the source stays stopped`);
+        if (r.dest.started) assert.deepEqual(blockHashes(dest.m.ms), blockHashes(src.ms), label);
+      } else {
+        assert.equal(r.dest.started, false, `${label}: the destination did not start`);
+        assert.equal(guest.running, true, `${label}: the source runs on`);
+        assert.equal(src.ms.globalDirtyTracking, 0, label);
+      }
+      assert.equal(guest.running && r.dest.started, false, `${label}: never both running`);
+      assert.ok(guest.intact(), `${label}: the source's RAM is what its guest wrote`);
+      // Whatever happened, the source takes over again for the next cut.
+      src.ms.setRunning(true);
+      guest.resume();
+    }
+    await retrySucceeds(src, guest as unknown as Workload, dest);
+    assert.ok(guest.intact());
+  });
+
+  it('postcopy with recovery, 3 cuts (fixed seed): every migration completes with all of RAM', async () => {
+    let seed = 99;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let i = 0; i < 3; i++) {
+      const src = buildMachine({ ramMiB: 8 }, true);
+      const guest = new Workload(src, 2 * 1024 * 1024, 64);
+      guest.start();
+      const dest = await postcopyDestination(true);
+      // Around the switch to postcopy: shortly before LISTEN up to well into the page stream.
+      const shift = rand(60_000) - 2_000;
+      const proxy = await startProxy(dest.port, (n) =>
+        n === 0 ? { forward: { cutBefore: LISTEN_RUN, cutBeforeShift: shift } } : {},
+      );
+      cleanup.push(proxy.close);
+      const label = `cut ${i} at LISTEN${shift >= 0 ? '+' : ''}${shift}`;
+      const out = await migrateOutgoing(src.ms, await connectTo(proxy.port), {
+        guest,
+        postcopy: true,
+        postcopyBandwidth: 4 * 1024 * 1024,
+        timeoutMs: 2000,
+        reconnect: () => connectTo(proxy.port),
+      }).then(
+        (stats) => ({ stats, error: null }),
+        (error: MigrationError) => ({ stats: null, error }),
+      );
+      if (out.error) {
+        // Cut before LISTEN: an ordinary failure, the source runs on with its RAM.
+        assert.equal(out.error.failure, 'connection', `${label}: ${out.error.message}`);
+        assert.equal(guest.running, true, label);
+        assert.equal(dest.state.started, false, label);
+        guest.stop();
+        continue;
+      }
+      const d = await dest.result();
+      assert.equal(d.ok, true, `${label}: ${d.message}`);
+      assert.equal(dest.state.started, true, label);
+      assert.equal(guest.running, false, label);
+      assert.deepEqual(blockHashes(dest.m.ms), blockHashes(src.ms), label);
+    }
   });
 });

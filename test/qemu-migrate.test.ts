@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,6 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { main } from '../src/cli/main.js';
 import { MemorySystem } from '../src/core/system.js';
 import { MigrationError } from '../src/migration/errors.js';
+import { socketConnection } from '../src/migration/node-io.js';
+import { migrateOutgoing } from '../src/migration/precopy.js';
 import { inspectStream, loadRamStream } from '../src/migration/ram-load.js';
 import { formatRamblock } from '../src/mtree/ramblock.js';
 import { runCli } from './support/run-cli.js';
@@ -202,5 +205,70 @@ describe('reading a real QEMU 7.2 migration stream', { skip }, () => {
       inspectStream(cut),
       (e: unknown) => e instanceof MigrationError && e.failure === 'truncated',
     );
+  });
+});
+
+describe('QEMU 7.2 as the destination of a memtree live migration', { skip }, () => {
+  it('with the memtree extensions off, QEMU loads the stream: status completed, RAM as sent', async () => {
+    const { ms, r } = pc32m();
+    const marker = new TextEncoder().encode('memtree was here');
+    ms.writeRam(r.ram, 0x100000, marker);
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const proc = spawn(QEMU, [
+      '-M',
+      'pc',
+      '-m',
+      '32M',
+      '-nodefaults',
+      '-S',
+      '-display',
+      'none',
+      '-incoming',
+      `tcp:127.0.0.1:${port}`,
+      '-qmp',
+      'stdio',
+    ]);
+    const qmp = new Qmp(proc);
+    try {
+      await qmp.execute('qmp_capabilities');
+      let sock: Socket | null = null;
+      for (let i = 0; i < 50 && !sock; i++) {
+        sock = await new Promise<Socket | null>((resolve) => {
+          const s = connect(port, '127.0.0.1', () => resolve(s));
+          s.once('error', () => resolve(null));
+        });
+        if (!sock) await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.ok(sock, 'QEMU listens for the migration');
+      // QEMU checks the machine type of the configuration record; SHUT(0) on its return path
+      // (migration_incoming_state_destroy) completes the source.
+      const stats = await migrateOutgoing(ms, socketConnection(sock), {
+        machine: 'pc-i440fx-7.2',
+        confirmSwitchover: false,
+        timeoutMs: 10_000,
+      });
+      assert.ok(stats.pagesSent >= 1);
+      let status = '';
+      for (let i = 0; i < 100 && status !== 'completed'; i++) {
+        status = ((await qmp.execute('query-migrate')).return as { status?: string }).status ?? '';
+        if (status !== 'completed') await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.equal(status, 'completed');
+      const xp = (await qmp.execute('human-monitor-command', { 'command-line': 'xp /16cb 0x100000' }))
+        .return as string;
+      assert.equal(
+        xp.replace(/\r/g, ''),
+        "0000000000100000: 'm' 'e' 'm' 't' 'r' 'e' 'e' ' '\n0000000000100008: 'w' 'a' 's' ' ' 'h' 'e' 'r' 'e'\n",
+      );
+    } finally {
+      await qmp.execute('quit').catch(() => {});
+      proc.kill();
+    }
   });
 });

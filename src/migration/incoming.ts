@@ -24,6 +24,7 @@ import {
   MIG_CMD_POSTCOPY_RAM_DISCARD,
   MIG_CMD_POSTCOPY_RUN,
   newDecodeState,
+  QEMU_VM_VMDESCRIPTION,
   type StreamSummary,
   TARGET_PAGE_SIZE,
 } from './qemu-stream.js';
@@ -261,6 +262,7 @@ export async function migrateIncoming(
   );
   (watchdog as { unref?: () => void }).unref?.();
   const st = newDecodeState();
+  let nothingToRecover: MigrationError | null = null;
   try {
     if (await reader.ensure(4)) {
       const b = reader.peekBytes(4);
@@ -270,7 +272,11 @@ export async function migrateIncoming(
         reader.u32();
         rp.resumeAck('none');
         await w.flush();
-        throw new MigrationError('state', 'a postcopy recovery arrived, but no migration is paused here');
+        nothingToRecover = new MigrationError(
+          'state',
+          'a postcopy recovery arrived, but no migration is paused here',
+        );
+        throw nothingToRecover;
       }
     }
     let summary: StreamSummary;
@@ -333,7 +339,24 @@ export async function migrateIncoming(
         );
       }
     }
-    if (!started && summary.extensions & MEMTREE_CAP_CONFIRM_SWITCHOVER) {
+    // QEMU's JSON description after EOF (precopy): read past it, as qemu_loadvm_state does. With
+    // the hand-over more bytes surely follow; without it only what already arrived is looked at,
+    // so a source that sends none (a machine with suppress-vmdesc) is not waited for.
+    const confirm = !started && (summary.extensions & MEMTREE_CAP_CONFIRM_SWITCHOVER) !== 0;
+    if (
+      !started &&
+      (confirm ? (await withTimeout(reader.ensure(1), limit)) === true : reader.available > 0)
+    ) {
+      if (reader.peekU8() === QEMU_VM_VMDESCRIPTION) {
+        reader.u8();
+        await reader.need(4, 'the device description');
+        const n = reader.u32();
+        if (n > 16 << 20) throw new MigrationError('corrupt', `device description of ${n} bytes`);
+        await reader.need(n, 'the device description');
+        reader.skip(n);
+      }
+    }
+    if (confirm) {
       // The hand-over: say everything is here, then start only on the source's go-ahead. Without
       // it (the connection dropped, the source stalled or gave up) the guest never starts here,
       // and the source, which had not confirmed, runs on.
@@ -382,6 +405,8 @@ export async function migrateIncoming(
         ? e
         : new MigrationError('connection', `incoming migration failed: ${(e as Error).message}`));
     try {
+      // The answer to a recovery attempt was already given: no error to add.
+      if (err === nothingToRecover) throw err;
       rp.error(err);
       rp.shut(1);
       await w.flush();

@@ -15,8 +15,10 @@ import { type MigrationStats, migrateOutgoing, type OutgoingOptions } from './pr
 export { type IncomingStats, migrateIncoming, PostcopyPages } from './incoming.js';
 
 /**
- * Migrates `ms` in postcopy mode. Unlike precopy, a failure after the destination started cannot be
- * undone: the guest's newest memory is then split between the two ends (QEMU pauses in that case).
+ * Migrates `ms` in postcopy mode. Unlike precopy, a failure once LISTEN was sent does not resume the
+ * source: the guest's newest memory may be split between the two ends. With `reconnect` the source
+ * recovers over a new connection (QEMU's postcopy recovery); without it the migration fails as
+ * `paused` and the source stays stopped.
  */
 export function migratePostcopy(
   ms: MemorySystem,

@@ -512,6 +512,8 @@ class Outgoing {
     this.s.footer(RAM_SECTION_ID);
     this.s.checksum();
     this.s.eof();
+    // memtree sends no device state, so the description lists none.
+    if (!this.opt.postcopy) this.s.vmdesc(`{"page_size":${TARGET_PAGE_SIZE},"devices":[]}`);
     await this.w.flush();
     if (confirm) {
       await this.waitFor(() => this.ready);

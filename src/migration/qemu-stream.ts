@@ -177,6 +177,17 @@ export class QemuStreamWriter {
     this.w.u8(QEMU_VM_EOF);
   }
 
+  /**
+   * The JSON description QEMU writes after EOF (`qemu_savevm_state_complete_precopy_non_iterable`,
+   * unless postcopy ran): a QEMU destination waits for it before it finishes loading.
+   */
+  vmdesc(json: string): void {
+    const b = new TextEncoder().encode(json);
+    this.w.u8(QEMU_VM_VMDESCRIPTION);
+    this.w.u32(b.length);
+    this.w.bytes(b);
+  }
+
   /** memtree's capabilities command; with MEMTREE_CAP_INTEGRITY the first batch starts after it. */
   capabilities(flags: number): void {
     const data = new Uint8Array(4);
