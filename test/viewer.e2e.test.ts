@@ -303,6 +303,33 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
     await page.close();
   });
 
+  it('at 1100 px wide, in diff mode, clips no tab, no region name and no change label', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`${server.url}#m=pc-512m&diff=pc-prog&as=memory`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForSelector('.range-row.ch-appeared');
+    const clipped = await page.evaluate(() => {
+      const out: string[] = [];
+      for (const t of document.querySelectorAll<HTMLElement>('.tab')) {
+        if (t.getBoundingClientRect().right > window.innerWidth) out.push(`tab ${t.textContent} off screen`);
+      }
+      // (No named helper functions in here: tsx would wrap them in a __name the page lacks.)
+      for (const sel of [
+        '#tree .tree-name > .label',
+        '#ranges .range-row .what',
+        '#ranges .range-row > span.mono',
+      ]) {
+        for (const el of document.querySelectorAll<HTMLElement>(sel)) {
+          if (el.scrollWidth > el.clientWidth) out.push(`${sel}: "${el.textContent}" cut`);
+        }
+      }
+      return out;
+    });
+    assert.deepEqual(clipped, []);
+    await shot(page, 'viewer-diff-1100');
+    await page.close();
+  });
+
   it('says when its re-render of a dump disagrees with the flat dump given with it', async () => {
     const page = await open(server.url);
     assert.equal(await page.isVisible('#notice'), false);
