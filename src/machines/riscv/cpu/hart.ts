@@ -188,23 +188,29 @@ export class RiscvHart {
   private rootPpn = 0;
   private irqPending = false;
 
-  /** Software TLB: virtual page number tags and physical page bases, per access kind. */
-  private readonly tlbTag = [
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-  ] as const;
-  private readonly tlbPhys = [
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-    new Float64Array(TLB_N),
-  ] as const;
+  /**
+   * Software TLB: virtual page number tags and physical page bases, one table per privilege (U,
+   * S) and access kind (read, write, execute), as QEMU keeps one per MMU index: a permission is
+   * checked once at fill time for that privilege, so changing privilege needs no flush.
+   */
+  private readonly tlbTag = new Float64Array(6 * TLB_N);
+  private readonly tlbPhys = new Float64Array(6 * TLB_N);
+  /** Offsets of the fetch and data tables of the current (effective) privilege. */
+  private fetchSet = 0;
+  private dataSet = 0;
 
   /** LR/SC reservation (virtual address; -1 for none). */
   private resAddr = -1;
   /** Virtual and physical base of the page the last instruction came from (NaN: none). */
   private fetchV = Number.NaN;
   private fetchP = 0;
+  /** The same for the last data read and the last data write. */
+  private rdV = Number.NaN;
+  private rdP = 0;
+  private wrV = Number.NaN;
+  private wrP = 0;
+  /** Whether a superpage was put in the TLB since the last full flush (SFENCE.VMA of one page then flushes all). */
+  private tlbHasSuper = false;
 
   /** Trap in flight. */
   private trapCause = 0;
@@ -304,6 +310,7 @@ export class RiscvHart {
     this.hpmCounter.fill(0n);
     this.hpmEvent.fill(0n);
     this.resAddr = -1;
+    this.flushTlb();
     this.xlateChanged();
   }
 
@@ -444,6 +451,7 @@ export class RiscvHart {
       this.hpmEvent[i] = b(c.hpmEvent[i]);
     }
     this.resAddr = o.reservation;
+    this.flushTlb();
     this.xlateChanged();
   }
 
@@ -571,36 +579,39 @@ export class RiscvHart {
   private step(): void {
     const pc = this.pc;
     const bus = this.bus;
-    let inst: number;
-    let len: number;
     // The page of the last fetch is remembered (virtual and physical base), so that straight-line
-    // code skips the TLB; a 4-byte read when aligned fetches a whole 32-bit instruction at once.
-    const off = pc - this.fetchV;
-    let pa: number;
-    if (off >= 0 && off <= 4092) pa = this.fetchP + off;
-    else pa = this.fetchSlow(pc);
-    if ((pa & 3) === 0) {
+    // code skips the TLB. Offsets in the page, not addresses, are what get masked: addresses are
+    // past 2^31, where a bit operation costs V8 a slow truncation.
+    let off = pc - this.fetchV;
+    if (!(off >= 0 && off <= 4092)) {
+      this.fetchSlow(pc);
+      off = pc - this.fetchV;
+    }
+    const pa = this.fetchP + off;
+    if ((off & 3) === 0) {
+      // an aligned 4-byte read fetches a whole 32-bit instruction at once
       const w = bus.ldlLe(pa);
       if (bus.lastResult === 0) {
         if ((w & 3) === 3) {
           this.inst = w | 0;
           this.npc = pc + 4;
           this.exec(w | 0, 4);
-          this.pc = this.npc;
-          return;
+        } else {
+          const e = this.expand(w & 0xffff);
+          this.npc = pc + 2;
+          this.exec(e, 2);
         }
-        inst = this.expand(w & 0xffff);
-        this.npc = pc + 2;
-        this.exec(inst, 2);
         this.pc = this.npc;
         return;
       }
     }
     const lo = bus.lduwLe(pa);
     if (bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc)));
+    let inst: number;
+    let len: number;
     if ((lo & 3) === 3) {
       const pc2 = pc + 2;
-      const pa2 = (pc2 & 0xfff) === 0 ? this.fetchSlow(pc2) : pa + 2;
+      const pa2 = off === 4094 ? this.fetchSlow(pc2) : pa + 2;
       const hi = bus.lduwLe(pa2);
       if (bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc2)));
       inst = lo | (hi << 16);
@@ -629,9 +640,9 @@ export class RiscvHart {
 
   /** Translates a fetch address and remembers its page for the next fetches. */
   private fetchSlow(pc: number): number {
-    if ((pc & 1) !== 0) this.raise(EXC_INST_MISALIGNED, BigInt.asUintN(64, BigInt(pc)));
+    if (pc % 2 !== 0) this.raise(EXC_INST_MISALIGNED, BigInt.asUintN(64, BigInt(pc)));
     const pa = this.fetchLevels ? this.translate(pc, ACC_X) : this.bareAddr(pc, ACC_X);
-    const poff = pc & 0xfff;
+    const poff = pc - Math.floor(pc / 4096) * 4096;
     this.fetchV = pc - poff;
     this.fetchP = pa - poff;
     return pa;
@@ -671,8 +682,8 @@ export class RiscvHart {
         if (f3 !== 0) this.illegal();
         const target = this.xnum(rs1) + (inst >> 20);
         const ret = this.pc + len;
-        // clear bit 0 (`& 1` keeps the low bit of any integer, negative ones included)
-        this.npc = target - (target & 1);
+        // clear bit 0 (arithmetically: a bit operation on an address past 2^31 is slow in V8)
+        this.npc = Math.floor(target / 2) * 2;
         this.setNum(rd, ret);
         return;
       }
@@ -1108,12 +1119,12 @@ export class RiscvHart {
   /** Virtual to physical through the TLB; walks the page table on a miss. */
   private translate(va: number, acc: number): number {
     const vpn = Math.floor(va / 4096);
-    const i = vpn & TLB_MASK;
+    const i = (acc === ACC_X ? this.fetchSet : this.dataSet) + acc * TLB_N + (vpn & TLB_MASK);
     const base = vpn * 4096;
-    if (this.tlbTag[acc as 0]![i] === vpn) return this.tlbPhys[acc as 0]![i]! + (va - base);
+    if (this.tlbTag[i] === vpn) return this.tlbPhys[i]! + (va - base);
     const pbase = this.walk(va, acc);
-    this.tlbTag[acc as 0]![i] = vpn;
-    this.tlbPhys[acc as 0]![i] = pbase;
+    this.tlbTag[i] = vpn;
+    this.tlbPhys[i] = pbase;
     return pbase + (va - base);
   }
 
@@ -1160,6 +1171,7 @@ export class RiscvHart {
       if (!ok) this.pageFault(va, acc);
       const span = 2 ** (9 * level);
       if (ppn % span !== 0) this.pageFault(va, acc);
+      if (level > 0) this.tlbHasSuper = true;
       const want = lo | 0x40 | (acc === ACC_W ? 0x80 : 0);
       if (want !== lo) {
         this.q32[0] = want;
@@ -1172,10 +1184,37 @@ export class RiscvHart {
     this.pageFault(va, acc);
   }
 
+  /**
+   * Physical address of a data read of `size` bytes at `va`, or -1 when it crosses a page. The
+   * page of the last read is remembered; see {@link step} on why offsets are computed arithmetically.
+   */
+  private rdAddr(va: number, size: number): number {
+    const off = va - this.rdV;
+    if (off >= 0 && off <= 4096 - size) return this.rdP + off;
+    const poff = va - Math.floor(va / 4096) * 4096;
+    if (poff + size > 4096) return -1;
+    const pa = this.dataAddr(va, ACC_R);
+    this.rdV = va - poff;
+    this.rdP = pa - poff;
+    return pa;
+  }
+
+  /** As {@link rdAddr}, for a write. */
+  private wrAddr(va: number, size: number): number {
+    const off = va - this.wrV;
+    if (off >= 0 && off <= 4096 - size) return this.wrP + off;
+    const poff = va - Math.floor(va / 4096) * 4096;
+    if (poff + size > 4096) return -1;
+    const pa = this.dataAddr(va, ACC_W);
+    this.wrV = va - poff;
+    this.wrP = pa - poff;
+    return pa;
+  }
+
   /** Loads 1, 2 or 4 bytes, zero-extended. */
   private load(va: number, size: number): number {
-    if ((va & (size - 1)) !== 0 && (va & 0xfff) + size > 4096) return this.loadSplit(va, size);
-    const pa = this.dataAddr(va, ACC_R);
+    const pa = this.rdAddr(va, size);
+    if (pa < 0) return this.loadSplit(va, size);
     const bus = this.bus;
     const v = size === 4 ? bus.ldlLe(pa) : size === 2 ? bus.lduwLe(pa) : bus.ldub(pa);
     if (bus.lastResult !== 0) this.accessFault(va, ACC_R);
@@ -1199,14 +1238,14 @@ export class RiscvHart {
 
   /** Loads 8 bytes into rl/rh. */
   private load64(va: number): void {
-    if ((va & 7) !== 0 && (va & 0xfff) > 4088) {
+    const pa = this.rdAddr(va, 8);
+    if (pa < 0) {
       const lo = this.loadSplit(va, 4);
       const hi = this.loadSplit(va + 4, 4);
       this.rl = lo | 0;
       this.rh = hi | 0;
       return;
     }
-    const pa = this.dataAddr(va, ACC_R);
     const v = this.bus.ldqLe(pa);
     if (this.bus.lastResult !== 0) this.accessFault(va, ACC_R);
     this.q64[0] = v;
@@ -1215,11 +1254,11 @@ export class RiscvHart {
   }
 
   private store(va: number, size: number, v: number): void {
-    if ((va & (size - 1)) !== 0 && (va & 0xfff) + size > 4096) {
+    const pa = this.wrAddr(va, size);
+    if (pa < 0) {
       this.storeSplit(va, size, v, 0);
       return;
     }
-    const pa = this.dataAddr(va, ACC_W);
     const bus = this.bus;
     if (size === 4) bus.stlLe(pa, v >>> 0);
     else if (size === 2) bus.stwLe(pa, v & 0xffff);
@@ -1238,11 +1277,11 @@ export class RiscvHart {
   }
 
   private store64(va: number, lo: number, hi: number): void {
-    if ((va & 7) !== 0 && (va & 0xfff) > 4088) {
+    const pa = this.wrAddr(va, 8);
+    if (pa < 0) {
       this.storeSplit(va, 8, lo, hi);
       return;
     }
-    const pa = this.dataAddr(va, ACC_W);
     this.q32[0] = lo;
     this.q32[1] = hi;
     this.bus.stqLe(pa, this.q64[0]!);
@@ -1262,7 +1301,7 @@ export class RiscvHart {
     if (op === 2) {
       // LR
       if (rs2 !== 0) this.illegal();
-      if ((va & (size - 1)) !== 0) this.raise(EXC_LOAD_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
+      if (va % size !== 0) this.raise(EXC_LOAD_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
       if (size === 4) {
         const v = this.load(va, 4) | 0;
         this.setx(rd, v, v >> 31);
@@ -1273,7 +1312,7 @@ export class RiscvHart {
       this.resAddr = va;
       return;
     }
-    if ((va & (size - 1)) !== 0) this.raise(EXC_STORE_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
+    if (va % size !== 0) this.raise(EXC_STORE_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
     if (op === 3) {
       // SC
       const ok = this.resAddr === va;
@@ -1364,7 +1403,9 @@ export class RiscvHart {
         // SFENCE.VMA (TVM traps it in S-mode; U-mode never has it)
         if (rd !== 0) this.illegal();
         if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & MS_TVM) !== 0)) this.illegal();
-        this.flushTlb();
+        // rs1 names one page (the ASID in rs2 is ignored: entries are not tagged by ASID)
+        if (rs1 !== 0) this.flushPage(this.xnum(rs1));
+        else this.flushTlb();
         return;
       }
       if (rd !== 0 || rs1 !== 0) this.illegal();
@@ -1643,6 +1684,7 @@ export class RiscvHart {
         if (mode !== 0 && mode !== 8 && mode !== 9) return;
         // QEMU keeps 16 ASID bits writable and the 44-bit PPN
         this.satp = v & ((0xfn << 60n) | (0xffffn << 44n) | ((1n << 44n) - 1n));
+        this.flushTlb();
         this.xlateChanged();
         return;
       }
@@ -1737,13 +1779,16 @@ export class RiscvHart {
 
   private setMstatus(ms: number): void {
     if ((ms & MS_MPP) === 2 << 11) ms &= ~MS_MPP;
+    // SUM and MXR change what the filled entries allow (QEMU write_mstatus flushes on them; its
+    // MPRV/MPP flush is for its MMU index choice, which here is the table choice in xlateChanged)
+    if (((ms ^ this.mstatus) & (MS_SUM | MS_MXR)) !== 0) this.flushTlb();
     this.mstatus = ms;
     this.xlateChanged();
   }
 
   /**
-   * Recomputes what translation applies to fetches and data (M-mode and MPRV included) and flushes
-   * the TLB: QEMU flushes on satp writes, privilege changes and mstatus MXR/SUM/MPRV/MPP changes.
+   * Recomputes what translation applies to fetches and data (M-mode and MPRV included) after a
+   * change of privilege, satp or mstatus, and which TLB tables serve them.
    */
   private xlateChanged(): void {
     const mode = Number(this.satp >> 60n);
@@ -1753,13 +1798,35 @@ export class RiscvHart {
     this.dataPriv =
       this.priv === PRV_M && (this.mstatus & MS_MPRV) !== 0 ? (this.mstatus & MS_MPP) >>> 11 : this.priv;
     this.dataLevels = this.dataPriv === PRV_M ? 0 : levels;
-    this.flushTlb();
+    this.fetchSet = this.priv === PRV_U ? 0 : 3 * TLB_N;
+    this.dataSet = this.dataPriv === PRV_U ? 0 : 3 * TLB_N;
+    this.fetchV = Number.NaN;
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
     this.updateIrq();
   }
 
   private flushTlb(): void {
     this.fetchV = Number.NaN;
-    for (const t of this.tlbTag) t.fill(Number.NaN);
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
+    this.tlbHasSuper = false;
+    this.tlbTag.fill(Number.NaN);
+  }
+
+  /** SFENCE.VMA with an address: drops that page from every table (all of them if a superpage may cover it). */
+  private flushPage(va: number): void {
+    if (this.tlbHasSuper) {
+      this.flushTlb();
+      return;
+    }
+    this.fetchV = Number.NaN;
+    this.rdV = Number.NaN;
+    this.wrV = Number.NaN;
+    const vpn = Math.floor(va / 4096);
+    const k = vpn & TLB_MASK;
+    for (let t = 0; t < 6; t++)
+      if (this.tlbTag[t * TLB_N + k] === vpn) this.tlbTag[t * TLB_N + k] = Number.NaN;
   }
 
   // ---------------------------------------------------------------------------------------------

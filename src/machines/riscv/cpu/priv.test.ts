@@ -444,3 +444,60 @@ describe('Sv48', { skip }, () => {
     assert.equal(reg(m, 12), '0x0');
   });
 });
+
+describe('TLB', { skip }, () => {
+  it('keeps U and S translations apart, and forgets SUM-dependent ones when SUM changes', () => {
+    // A user gigapage maps VA 0x80000000 to RAM; data accesses go through it from M-mode with
+    // MPRV, as U (MPP = 0) or as S (MPP = 1). Faults are logged and skipped.
+    const m = runAsm(`
+      la t0, mtrap
+      csrw mtvec, t0
+      la s1, log
+      mv s6, s1
+      li t0, 0x80001000
+      li t1, (0x80000 << 10) | 0xdf      # V R W X U A D
+      sd t1, 16(t0)
+      li t0, (8 << 60) | 0x80001
+      csrw satp, t0
+      la s2, word
+      li s3, 0x20000                     # MPRV
+      li s4, 0x1800                      # MPP mask
+      li s5, 0x800                       # MPP = S
+      li s7, 0x40000                     # SUM
+      csrc mstatus, s4                   # MPP = U
+      csrs mstatus, s3
+      ld a0, 0(s2)                       # as U: allowed, fills the U table
+      csrs mstatus, s5
+      ld a1, 0(s2)                       # as S without SUM: fault (1)
+      csrc mstatus, s4
+      csrs mstatus, s5
+      csrs mstatus, s7
+      ld a2, 0(s2)                       # as S with SUM: allowed
+      csrc mstatus, s7
+      csrc mstatus, s4
+      csrs mstatus, s5
+      ld a3, 0(s2)                       # SUM cleared again: fault (2)
+      csrc mstatus, s3
+      EXIT
+mtrap:
+      csrr t3, mcause
+      sd t3, 0(s1)
+      addi s1, s1, 8
+      csrr t3, mepc
+      addi t3, t3, 4
+      csrw mepc, t3
+      li t3, 0x1800
+      csrs mstatus, t3                   # back to M-mode code (mret returns to MPP)
+      mret
+      .align 3
+word: .dword 0x5a5a
+log:  .fill 4, 8, 0
+    `);
+    const log = Number(m.hart.getReg(22));
+    assert.equal(m.bus.ldqLe(log), 13n);
+    assert.equal(m.bus.ldqLe(log + 8), 13n);
+    assert.equal(m.bus.ldqLe(log + 16), 0n);
+    assert.equal(reg(m, 10), '0x5a5a');
+    assert.equal(reg(m, 12), '0x5a5a');
+  });
+});
