@@ -20,8 +20,10 @@ import { readDumps, startViewerServer, type ViewerServer } from '../src/cli/comm
 import { processIo } from '../src/cli/main.js';
 import { MemorySystem } from '../src/core/system.js';
 import { formatFlat, formatMtree } from '../src/mtree/print.js';
+import { sharedFixture } from './support/shared-fixtures.js';
 
-const FIX = '../shared/fixtures/qemu-7.2';
+// The shared dumps; without them this file fails at once with one message naming the folder.
+const FIX = sharedFixture();
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve('test-artifacts');
 const haveChromium = existsSync(CHROMIUM);
