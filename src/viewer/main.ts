@@ -92,6 +92,14 @@ function suggestions(space: SpaceModel | null): { addr: bigint; why: string }[] 
 }
 
 /** The page. */
+/** Where a change of the diff list is, as its row prints it. */
+function changeWhere(c: MapChange): string {
+  const f = (c.after ?? c.before)!;
+  return c.kind === 'moved'
+    ? `${formatHex(c.before!.start)} → ${formatHex(c.after!.start)}`
+    : `${formatHex(f.start)}–${formatHex(f.start + f.size - 1n)}`;
+}
+
 class App {
   private entries: Entry[] = [];
   private readonly cache = new Map<string, MachineModel>();
@@ -296,15 +304,23 @@ class App {
         this.changes,
       );
       $('ranges-title').textContent = `Changes from A to B (${this.changes.length})`;
+      this.setAddressWidth(this.changes.map(changeWhere));
       this.rangeList.setCount(Math.max(1, this.changes.length));
     } else {
       this.map.setLayers([{ caption: `Flat view of ${space.title} — ${this.machine!.label}`, space }]);
       $('ranges-title').textContent = this.compare
         ? `Flat view (${this.compare.label} has no address space ${space.title} to compare)`
         : `Flat view: ${space.ranges.length} ranges, ${space.pieces.length - space.ranges.length} holes`;
+      this.setAddressWidth(space.pieces.map((p) => `${formatHex(p.start)}–${formatHex(p.end - 1n)}`));
       this.rangeList.setCount(space.pieces.length);
     }
     this.renderSpaceDiff();
+  }
+
+  /** Sizes the address column of the range list to its longest text (12 px monospace digits). */
+  private setAddressWidth(texts: readonly string[]): void {
+    const longest = texts.reduce((n, t) => Math.max(n, t.length), 10);
+    $('ranges').style.setProperty('--addr-w', `${Math.ceil(longest * 7.3) + 8}px`);
   }
 
   /** In diff mode: the address spaces that only one of the two machines has. */
@@ -574,10 +590,7 @@ class App {
       el.dataset.start = String(f.start);
       el.dataset.end = String(f.start + f.size);
       const sign = { appeared: '+', vanished: '−', moved: '↔', resized: '⇔', changed: '≠' }[c.kind];
-      const where =
-        c.kind === 'moved'
-          ? `${formatHex(c.before!.start)} → ${formatHex(c.after!.start)}`
-          : `${formatHex(f.start)}–${formatHex(f.start + f.size - 1n)}`;
+      const where = changeWhere(c);
       el.title = `${c.kind}: ${c.before ? `A: ${c.before.text}` : ''}${c.before && c.after ? '\n' : ''}${c.after ? `B: ${c.after.text}` : ''}`;
       el.innerHTML = `<span class="mono">${where}</span><span class="what">${sign} ${c.kind}</span><span>${escapeHtml(c.name)} (${formatSize(f.size)}${c.kind === 'resized' ? ` was ${formatSize(c.before!.size)}` : ''}${c.kind === 'changed' ? `, was ${escapeHtml(c.before!.text)}` : ''})</span>`;
       return;

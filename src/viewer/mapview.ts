@@ -258,8 +258,24 @@ export class MapView {
       0,
       7,
     );
-    for (const { node, lane } of this.lanes) {
-      if (node.start + node.size <= scale.start || node.start >= scale.end) continue;
+    // Where the next box of each lane begins, so that a label too long for its box can be written
+    // whole in the free lane space to the right of it instead of being cut.
+    const visible = this.lanes.filter(
+      ({ node }) => node.start + node.size > scale.start && node.start < scale.end,
+    );
+    const nextX = new Map<(typeof visible)[number], number>();
+    const byLane = new Map<number, (typeof visible)[number][]>();
+    for (const e of visible) byLane.set(e.lane, [...(byLane.get(e.lane) ?? []), e]);
+    const barRight = this.canvas.clientWidth - 2 * PAD_X;
+    for (const list of byLane.values()) {
+      list.sort((a, b) => (a.node.start < b.node.start ? -1 : 1));
+      list.forEach((e, i) => {
+        nextX.set(e, i + 1 < list.length ? scale.x(list[i + 1]!.node.start) : barRight);
+      });
+    }
+    const drawn: string[] = [];
+    for (const entry of visible) {
+      const { node, lane } = entry;
       const x0 = scale.x(node.start);
       const x1 = Math.max(x0 + 1, scale.x(node.start + node.size));
       const y = 14 + lane * LANE_H;
@@ -272,8 +288,22 @@ export class MapView {
       ctx.lineWidth = 1;
       ctx.strokeRect(x0 + 0.5, y + 0.5, x1 - x0 - 1, LANE_H - 4);
       const label = `${node.region.name ?? '(null)'}${node.region.alias ? ` → ${node.region.alias.name}` : ''}${node.region.priority ? ` (prio ${node.region.priority})` : ''}`;
-      this.fitText(label, x0, x1, y + (LANE_H - 3) / 2, '#1f2937');
+      ctx.font = '11px system-ui, sans-serif';
+      const width = ctx.measureText(label).width;
+      if (width <= x1 - x0 - 6) {
+        this.fitText(label, x0, x1, y + (LANE_H - 3) / 2, '#1f2937');
+      } else if (x1 + 4 + width <= nextX.get(entry)! - 2) {
+        ctx.fillStyle = '#1f2937';
+        ctx.textAlign = 'left';
+        ctx.fillText(label, x1 + 4, y + (LANE_H - 3) / 2);
+      } else {
+        // No room anywhere: a cut label ("pa…") says nothing; the tooltip and the tree name it.
+        continue;
+      }
+      drawn.push(label);
     }
+    // The labels written on the lanes, for tests and for tools reading the page.
+    this.canvas.dataset.laneLabels = drawn.join('\n');
   }
 
   private drawBar(scale: AddressScale, layer: MapLayer, index: number): void {
