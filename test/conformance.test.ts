@@ -145,7 +145,7 @@ test('the fixtures reproduce info mtree -f from the tree text alone', () => {
 });
 
 test('QEMU -o owners and the KVM suffix (QEMU 7.2 under KVM) are read and printed back', async () => {
-  const dir = 'fixtures/qemu-7.2/pc-kvm-owners';
+  const dir = 'fixtures/newer-text/pc-kvm-owners';
   const text = (f: string) => readFileSync(join(dir, f), 'utf8');
   const tree = await run(['mtree', join(dir, 'mtree-D-o.txt'), '-D']);
   assert.equal(tree.code, 0, tree.err);
@@ -154,6 +154,10 @@ test('QEMU -o owners and the KVM suffix (QEMU 7.2 under KVM) are read and printe
   assert.equal(flatO.code, 0, flatO.err);
   assert.equal(flatO.err, '');
   expectSame(flatO.out, text('flat-o.txt'), 'flat -o');
+  const flat = await run(['flat', join(dir, 'mtree-D.txt'), '--flat', join(dir, 'flat.txt')]);
+  assert.equal(flat.code, 0, flat.err);
+  assert.equal(flat.err, '');
+  expectSame(flat.out, text('flat.txt'), 'flat with KVM marks');
 });
 
 test('the newer `container` type: printed with --qemu 10.1, and decisive when read back', async () => {

@@ -412,7 +412,9 @@ export class AddressSpace {
     const within = addr - fr.startN;
     this.tMr = mr;
     this.tXlat = within + fr.offsetN;
-    this.tLen = mr.ram ? Math.min(len, sectionEnd(fr.startN, fr.endN, addr) - addr) : len;
+    this.tLen = mr.ram
+      ? Math.min(len, sectionEnd(fr.startN, fr.endN, addr, this.system.targetPageSize) - addr)
+      : len;
     if (mr.isIommu) this.translateIommu(BigInt(this.tXlat), isWrite, attrs);
   }
 
@@ -431,7 +433,7 @@ export class AddressSpace {
     const xlat = addr - fr.start + fr.offsetInRegion;
     this.tMr = mr;
     this.tXlat = xlat < SAFE_LIMIT_BIG ? Number(xlat) : lowBits(xlat);
-    const rest = sectionEndBig(fr.start, fr.end, addr) - addr;
+    const rest = sectionEndBig(fr.start, fr.end, addr, this.system.targetPageSize) - addr;
     this.tLen = mr.ram && rest < BigInt(len) ? Number(rest) : len;
     if (mr.isIommu) this.translateIommu(xlat, isWrite, attrs);
   }
@@ -465,7 +467,7 @@ export class AddressSpace {
       xlat = addr - fr.start + fr.offsetInRegion;
       this.tMr = mr;
       this.tXlat = xlat < SAFE_LIMIT_BIG ? Number(xlat) : lowBits(xlat);
-      const rest = sectionEndBig(fr.start, fr.end, addr) - addr;
+      const rest = sectionEndBig(fr.start, fr.end, addr, this.system.targetPageSize) - addr;
       if (mr.ram && rest < BigInt(this.tLen)) this.tLen = Number(rest);
     }
   }

@@ -15,7 +15,7 @@ import { AliasCycleError } from './errors.js';
 
 /** Deepest nesting of regions and alias hops one render follows. */
 const MAX_RENDER_DEPTH = 1024;
-/** The target page size of dispatch sections (QEMU `TARGET_PAGE_SIZE` on x86 and Arm virt). */
+/** The default target page size of dispatch sections (QEMU `TARGET_PAGE_SIZE` on x86 and Arm virt). */
 const SECTION_PAGE = 4096;
 
 const EXACT = 2n ** 53n;
@@ -425,17 +425,16 @@ export function resolveFlatViewRoot(mr: MemoryRegion): MemoryRegion | null {
  * after the last boundary (`flatview_add_to_dispatch`) — and clamps RAM accesses to the section, so
  * a typed access crossing those boundaries is not served directly even inside one range.
  */
-export function sectionEnd(start: number, end: number, addr: number): number {
-  const headEnd =
-    start % SECTION_PAGE === 0 ? start : Math.min(end, start - (start % SECTION_PAGE) + SECTION_PAGE);
+export function sectionEnd(start: number, end: number, addr: number, page = SECTION_PAGE): number {
+  const headEnd = start % page === 0 ? start : Math.min(end, start - (start % page) + page);
   if (addr < headEnd) return headEnd;
-  const tailStart = Math.max(headEnd, end - (end % SECTION_PAGE));
+  const tailStart = Math.max(headEnd, end - (end % page));
   return addr < tailStart ? tailStart : end;
 }
 
 /** {@link sectionEnd} with exact bigints. */
-export function sectionEndBig(start: bigint, end: bigint, addr: bigint): bigint {
-  const P = BigInt(SECTION_PAGE);
+export function sectionEndBig(start: bigint, end: bigint, addr: bigint, page = SECTION_PAGE): bigint {
+  const P = BigInt(page);
   const headEnd = start % P === 0n ? start : start - (start % P) + P < end ? start - (start % P) + P : end;
   if (addr < headEnd) return headEnd;
   const down = end - (end % P);

@@ -56,6 +56,12 @@ export interface MemorySystemOptions {
    * client in their dirty mask, as in QEMU under TCG.
    */
   translatesCode?: boolean;
+  /**
+   * The target's page size in bits (QEMU `TARGET_PAGE_BITS`), 8 to 16, default 12 (4 KiB: x86,
+   * RISC-V, Arm `virt`); most other Arm boards use 10, AVR 8. It sets where the dispatch sections
+   * of a flat range split (`flatview_add_to_dispatch`).
+   */
+  targetPageBits?: number;
 }
 
 /** Options of the RAM factories. */
@@ -87,6 +93,8 @@ export class MemorySystem {
   readonly bigEndian: boolean;
   /** Whether RAM carries the CODE dirty client (see {@link MemorySystemOptions.translatesCode}). */
   readonly translatesCode: boolean;
+  /** The target page size in bytes (see {@link MemorySystemOptions.targetPageBits}). */
+  readonly targetPageSize: number;
   /** The ops every region starts with (QEMU `unassigned_mem_ops`). */
   readonly unassignedOps: MemoryRegionOps = UNASSIGNED_OPS;
   /** QEMU `io_mem_unassigned`: serves every address no flat range covers. */
@@ -161,6 +169,11 @@ export class MemorySystem {
   constructor(options: MemorySystemOptions = {}) {
     this.bigEndian = options?.bigEndian ?? false;
     this.translatesCode = options?.translatesCode ?? false;
+    const bits = options?.targetPageBits ?? 12;
+    if (!Number.isInteger(bits) || bits < 8 || bits > 16) {
+      throw new InvalidArgumentError(`targetPageBits ${printable(bits)}: expected an integer from 8 to 16`);
+    }
+    this.targetPageSize = 2 ** bits;
     this.dispatcher = new IoDispatcher(this.bigEndian);
     this.unassigned = new MemoryRegion(this, 'io', null, SIZE_2_64, {});
     this.views.set(null, this.emptyView);
