@@ -209,8 +209,12 @@ export class RiscvHart {
   private rdP = 0;
   private wrV = Number.NaN;
   private wrP = 0;
-  /** Whether a superpage was put in the TLB since the last full flush (SFENCE.VMA of one page then flushes all). */
-  private tlbHasSuper = false;
+  /**
+   * Virtual range covering every superpage put in the TLB since the last full flush: SFENCE.VMA
+   * of an address in it flushes everything (QEMU's tlb_flush_page keeps such a range too).
+   */
+  private superLo = Number.POSITIVE_INFINITY;
+  private superHi = Number.NEGATIVE_INFINITY;
 
   /** Trap in flight. */
   private trapCause = 0;
@@ -1171,7 +1175,12 @@ export class RiscvHart {
       if (!ok) this.pageFault(va, acc);
       const span = 2 ** (9 * level);
       if (ppn % span !== 0) this.pageFault(va, acc);
-      if (level > 0) this.tlbHasSuper = true;
+      if (level > 0) {
+        const bytes = span * 4096;
+        const lo = Math.floor(va / bytes) * bytes;
+        if (lo < this.superLo) this.superLo = lo;
+        if (lo + bytes > this.superHi) this.superHi = lo + bytes;
+      }
       const want = lo | 0x40 | (acc === ACC_W ? 0x80 : 0);
       if (want !== lo) {
         this.q32[0] = want;
@@ -1810,13 +1819,14 @@ export class RiscvHart {
     this.fetchV = Number.NaN;
     this.rdV = Number.NaN;
     this.wrV = Number.NaN;
-    this.tlbHasSuper = false;
+    this.superLo = Number.POSITIVE_INFINITY;
+    this.superHi = Number.NEGATIVE_INFINITY;
     this.tlbTag.fill(Number.NaN);
   }
 
-  /** SFENCE.VMA with an address: drops that page from every table (all of them if a superpage may cover it). */
+  /** SFENCE.VMA with an address: drops that page from every table (all of them if a cached superpage may cover it). */
   private flushPage(va: number): void {
-    if (this.tlbHasSuper) {
+    if (va >= this.superLo && va < this.superHi) {
       this.flushTlb();
       return;
     }

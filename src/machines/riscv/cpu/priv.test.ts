@@ -501,3 +501,62 @@ log:  .fill 4, 8, 0
     assert.equal(reg(m, 12), '0x5a5a');
   });
 });
+
+describe('SFENCE.VMA', { skip }, () => {
+  it('with an address drops that page, and every piece of a superpage containing it', () => {
+    // VA 0x40000000: a 4 KiB page (root[1] -> level 1 -> level 0). VA 0xc0000000: a 1 GiB
+    // superpage (root[3]). Data goes through them from M-mode with MPRV (MPP = S); the tables are
+    // changed with MPRV off. Each mapping is used, re-pointed, fenced, and used again.
+    const m = runAsm(`
+      li t0, 0x80001000
+      li t1, (0x80002 << 10) | 1
+      sd t1, 8(t0)
+      li t1, (0x80000 << 10) | 0xc3      # root[3]: VA 0xc0000000 -> PA 0x80000000, R A D
+      sd t1, 24(t0)
+      li t0, 0x80002000
+      li t1, (0x80003 << 10) | 1
+      sd t1, 0(t0)
+      li t0, 0x80003000
+      li t1, (0x80004 << 10) | 0xc3
+      sd t1, 0(t0)
+      li t0, 0x80004000
+      li t1, 0x11
+      sd t1, 0(t0)
+      li t0, 0x80005000
+      li t1, 0x22
+      sd t1, 0(t0)
+      li t0, (8 << 60) | 0x80001
+      csrw satp, t0
+      li t0, 0x1800
+      csrc mstatus, t0
+      li t0, 0x800
+      csrs mstatus, t0                   # MPP = S
+      li s1, 0x20000                     # MPRV
+      li s2, 0x40000000
+      li s3, 0xc0004000                  # PA 0x80004000 through the superpage
+      csrs mstatus, s1
+      ld a0, 0(s2)                       # 0x11
+      ld a1, 0(s3)                       # 0x11
+      csrc mstatus, s1
+      li t0, 0x80003000
+      li t1, (0x80005 << 10) | 0xc3
+      sd t1, 0(t0)                       # 4 KiB page -> 0x80005000
+      li t0, 0x80001000
+      li t1, (0x40000 << 10) | 0xc3      # superpage now at PA 0x40000000 (the board's zero-reading I/O)
+      sd t1, 24(t0)
+      sfence.vma s2, zero                # the 4 KiB page only
+      li t0, 0xc0010000
+      sfence.vma t0, zero                # another address of the superpage
+      csrs mstatus, s1
+      ld a2, 0(s2)                       # 0x22: the new 4 KiB target
+      li a3, -1
+      ld a3, 0(s3)                       # 0: the new superpage target
+      csrc mstatus, s1
+      EXIT
+    `);
+    assert.equal(reg(m, 10), '0x11');
+    assert.equal(reg(m, 11), '0x11');
+    assert.equal(reg(m, 12), '0x22');
+    assert.equal(reg(m, 13), '0x0');
+  });
+});
