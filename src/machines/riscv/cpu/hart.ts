@@ -199,8 +199,10 @@ export class RiscvHart {
   private fetchSet = 0;
   private dataSet = 0;
 
-  /** LR/SC reservation (virtual address; -1 for none). */
+  /** LR/SC reservation: virtual address (-1 for none) and the value LR loaded (halves). */
   private resAddr = -1;
+  private resLo = 0;
+  private resHi = 0;
   /** Virtual and physical base of the page the last instruction came from (NaN: none). */
   private fetchV = Number.NaN;
   private fetchP = 0;
@@ -405,6 +407,7 @@ export class RiscvHart {
         hpmEvent: this.hpmEvent.map(h),
       },
       reservation: this.resAddr,
+      reservationValue: [this.resLo, this.resHi],
     };
   }
 
@@ -455,6 +458,8 @@ export class RiscvHart {
       this.hpmEvent[i] = b(c.hpmEvent[i]);
     }
     this.resAddr = o.reservation;
+    this.resLo = o.reservationValue[0];
+    this.resHi = o.reservationValue[1];
     this.flushTlb();
     this.xlateChanged();
   }
@@ -1311,27 +1316,49 @@ export class RiscvHart {
       // LR
       if (rs2 !== 0) this.illegal();
       if (va % size !== 0) this.raise(EXC_LOAD_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
+      let lo: number;
+      let hi: number;
       if (size === 4) {
-        const v = this.load(va, 4) | 0;
-        this.setx(rd, v, v >> 31);
+        lo = this.load(va, 4) | 0;
+        hi = lo >> 31;
       } else {
         this.load64(va);
-        this.setx(rd, this.rl, this.rh);
+        lo = this.rl;
+        hi = this.rh;
       }
+      this.setx(rd, lo, hi);
       this.resAddr = va;
+      this.resLo = lo;
+      this.resHi = hi;
       return;
     }
     if (va % size !== 0) this.raise(EXC_STORE_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
     if (op === 3) {
-      // SC
-      const ok = this.resAddr === va;
+      // SC (gen_sc): with the reserved address, a compare-and-swap against the value LR loaded,
+      // so that a store by another hart in between (harts run in turn) makes it fail; with
+      // another address it fails without touching memory. Either way the reservation is gone.
+      const match = this.resAddr === va;
       this.resAddr = -1;
-      if (ok) {
-        if (size === 4) this.store(va, 4, this.xl[rs2]!);
-        else this.store64(va, this.xl[rs2]!, this.xh[rs2]!);
-      } else {
-        // QEMU checks the store's permission before failing the SC too
-        this.dataAddr(va, ACC_W);
+      let ok = false;
+      if (match) {
+        const pa = this.dataAddr(va, ACC_W);
+        const bus = this.bus;
+        if (size === 4) {
+          const cur = bus.ldlLe(pa) | 0;
+          if (bus.lastResult !== 0) this.accessFault(va, ACC_W);
+          ok = cur === this.resLo;
+          if (ok) bus.stlLe(pa, this.xl[rs2]! >>> 0);
+        } else {
+          this.q64[0] = bus.ldqLe(pa);
+          if (bus.lastResult !== 0) this.accessFault(va, ACC_W);
+          ok = this.q32[0] === this.resLo && this.q32[1] === this.resHi;
+          if (ok) {
+            this.q32[0] = this.xl[rs2]!;
+            this.q32[1] = this.xh[rs2]!;
+            bus.stqLe(pa, this.q64[0]!);
+          }
+        }
+        if (bus.lastResult !== 0) this.accessFault(va, ACC_W);
       }
       this.setx(rd, ok ? 0 : 1, 0);
       return;
