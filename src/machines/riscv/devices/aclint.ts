@@ -145,11 +145,9 @@ export class AclintMtimer {
       return;
     }
     this.irqs[h]!(false);
-    const ticks = value - rtc;
-    const at = this.clock.ns + Number(ticks) * NS_PER_TICK;
-    // Rounding: the deadline is the first nanosecond at which mtime has reached the compare value.
-    const due = Math.ceil(at / NS_PER_TICK) * NS_PER_TICK;
-    if (Number.isFinite(due) && due < 2 ** 62) this.clock.mod(this.timerIds[h]!, due, () => this.fire(h));
+    // QEMU arms the timer at now + diff ticks in ns, from the current (unrounded) time.
+    const due = this.clock.ns + Number(value - rtc) * NS_PER_TICK;
+    if (due < 2 ** 62) this.clock.mod(this.timerIds[h]!, due, () => this.fire(h));
     else this.clock.del(this.timerIds[h]!);
   }
 
