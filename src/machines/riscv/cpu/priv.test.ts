@@ -217,6 +217,8 @@ smode:
       csrs sstatus, t0                   # SUM
       ld a3, 0(s3)                       # 0x1234 through the RW page
       sd a0, 0(s4)                       # the U page with SUM: allowed
+      li t0, 0x40002ffc
+      ld a5, 0(t0)                       # crosses into the unmapped page: fault at its start
       li t0, 0x8000000000                # bit 39 set, not sign-extended: page fault
       ld a4, 0(t0)
       ecall
@@ -242,8 +244,19 @@ log:  .fill 16, 8, 0
     const m = runAsm(program);
     const logStart = Number(m.hart.getReg(22));
     const log: bigint[] = [];
-    for (let k = 0; k < 8; k++) log.push(m.bus.ldqLe(logStart + 8 * k));
-    assert.deepEqual(log, [13n, 0x40003000n, 15n, 0x40000000n, 13n, 0x40002000n, 13n, 0x8000000000n]);
+    for (let k = 0; k < 10; k++) log.push(m.bus.ldqLe(logStart + 8 * k));
+    assert.deepEqual(log, [
+      13n,
+      0x40003000n,
+      15n,
+      0x40000000n,
+      13n,
+      0x40002000n,
+      13n,
+      0x40003000n,
+      13n,
+      0x8000000000n,
+    ]);
     assert.equal(m.hart.getReg(10), 0x1234n);
     assert.equal(m.hart.getReg(13), 0x1234n);
     // A set on the read page (not D); A and D on the written one; none on the unmapped
