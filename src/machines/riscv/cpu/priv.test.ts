@@ -217,8 +217,8 @@ smode:
       csrs sstatus, t0                   # SUM
       ld a3, 0(s3)                       # 0x1234 through the RW page
       sd a0, 0(s4)                       # the U page with SUM: allowed
-      li t0, 0x40002ffc
-      ld a5, 0(t0)                       # crosses into the unmapped page: fault at its start
+      li t0, 0x40002ffe
+      lw a5, 0(t0)                       # crosses into the unmapped page: fault at its start
       li t0, 0x8000000000                # bit 39 set, not sign-extended: page fault
       ld a4, 0(t0)
       ecall
