@@ -1451,8 +1451,8 @@ export class RiscvHart {
           this.raise(EXC_ECALL_U + this.priv, 0n);
           break;
         case 1:
-          // QEMU 7.2 reports the breakpoint's pc in tval
-          this.raise(EXC_BREAKPOINT, BigInt.asUintN(64, BigInt(this.pc)));
+          // riscv_cpu_do_interrupt gives a breakpoint no tval (the spec allows 0)
+          this.raise(EXC_BREAKPOINT, 0n);
           break;
         case 0x102:
           this.sret();

@@ -50,7 +50,7 @@ mtrap:
     assert.equal(BigInt(reg(m, 15)), BigInt(reg(m, 17)) + 12n); // the ecall after three csrr
   });
 
-  it('reports illegal instructions, unknown CSRs, breakpoints and access faults with QEMU tval', () => {
+  it("reports illegal instructions, unknown CSRs, breakpoints and access faults with QEMU's tval", () => {
     const m = runAsm(`
       la t0, handler
       csrw mtvec, t0
@@ -88,7 +88,7 @@ log:  .fill 30, 8, 0
     // csrr a0, 0x5c0 = csrrs x10, 0x5c0, x0
     assert.deepEqual(log.slice(0, 2), [2n, 0x5c002573n]);
     assert.equal(log[3], 3n);
-    assert.equal(log[4], log[5]); // breakpoint tval = its pc
+    assert.equal(log[4], 0n); // QEMU 7.2 gives ebreak no tval
     assert.deepEqual([log[6], log[7]], [5n, 0x90000000n]);
     // csrw mhartid, t0 = csrrw x0, 0xf14, x5
     assert.deepEqual([log[9], log[10]], [2n, 0xf1429073n]);
