@@ -17,7 +17,7 @@
  * the helpers follows what V8 does with them; docs/architecture.md lists the measured rules.
  */
 
-import { checkRange, printable, SIZE_2_64, toU64, U64_MAX, type U64Input } from './address.js';
+import { checkRange, printable, SIZE_2_64, toBool, toU64, U64_MAX, type U64Input } from './address.js';
 import { AddressOverflowError, InvalidArgumentError } from './errors.js';
 import {
   type FlatRange,
@@ -36,6 +36,7 @@ import { DEVICE_PAGES, DevicePages, HOST_LE, IoTlb, Tlb } from './tlb.js';
 import {
   type EventNotifier,
   MEMTX_ACCESS_ERROR,
+  MEMTX_DECODE_ERROR,
   MEMTX_OK,
   MEMTXATTRS_UNSPECIFIED,
   type MemTxAttrs,
@@ -565,6 +566,13 @@ export class AddressSpace {
     }
     if (isWrite ? isDirectWrite(mr) : isDirectRead(mr)) {
       const block = mr.ramBlock!;
+      if (xlat >= block.maxLength) {
+        // A RAM region made larger than its block (setSize does not resize RAM): QEMU would run
+        // off its host memory; here the bytes past the block behave as unassigned.
+        if (!isWrite) buf.fill(0, pos, pos + l);
+        this.chunkResult = MEMTX_DECODE_ERROR;
+        return l;
+      }
       l = Math.min(l, block.maxLength - xlat);
       if (isWrite) {
         block.write(xlat, buf, pos, l);
@@ -592,6 +600,7 @@ export class AddressSpace {
    * firmware loader or debugger would, ignoring read-only flags; other chunks are skipped.
    */
   writeRom(addr: U64Input, buf: Uint8Array): MemTxResult {
+    if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError('writeRom: buffer must be a Uint8Array');
     const a = toU64(addr, `writeRom in "${this.name}"`);
     checkRange(a, BigInt(buf.length), `writeRom in "${this.name}"`);
     let cur = a;
@@ -606,9 +615,12 @@ export class AddressSpace {
         l = this.system.dispatcher.accessSize(mr, l, this.tXlat);
       } else {
         const block = mr.ramBlock!;
-        l = Math.min(l, block.maxLength - this.tXlat);
-        block.write(this.tXlat, buf, pos, l);
-        this.system.invalidateAndSetDirty(mr, this.tXlat, l);
+        // Bytes past the block of an enlarged RAM region are skipped like any non-RAM chunk.
+        if (this.tXlat < block.maxLength) {
+          l = Math.min(l, block.maxLength - this.tXlat);
+          block.write(this.tXlat, buf, pos, l);
+          this.system.invalidateAndSetDirty(mr, this.tXlat, l);
+        }
       }
       len -= l;
       pos += l;
@@ -628,6 +640,13 @@ export class AddressSpace {
     attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
   ): boolean {
     let cur = toU64(addr, `accessValid in "${this.name}"`);
+    if (!Number.isSafeInteger(len) || len < 0) {
+      throw new InvalidArgumentError(
+        `accessValid in "${this.name}": length ${printable(len)} is not a byte count`,
+      );
+    }
+    toBool(isWrite, `accessValid in "${this.name}": isWrite`);
+    checkRange(cur, BigInt(len), `accessValid in "${this.name}"`);
     const view = this.view;
     while (len > 0) {
       this.translateBig(view, cur, len, isWrite, attrs);
@@ -1038,6 +1057,7 @@ export class AddressSpace {
     bigEndian = false,
     attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
   ): number | bigint {
+    this.checkGeneral(size, bigEndian, attrs);
     return this.loadSlow(addr, size, bigEndian, attrs);
   }
 
@@ -1049,7 +1069,19 @@ export class AddressSpace {
     bigEndian = false,
     attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
   ): void {
+    this.checkGeneral(size, bigEndian, attrs);
     this.storeSlow(addr, size, value, bigEndian, attrs);
+  }
+
+  /** Checks the arguments of {@link load} and {@link store} besides the address and value. */
+  private checkGeneral(size: number, bigEndian: boolean, attrs: MemTxAttrs): void {
+    if (size !== 1 && size !== 2 && size !== 4 && size !== 8) {
+      throw new InvalidArgumentError(`access in "${this.name}": size ${printable(size)} is not 1, 2, 4 or 8`);
+    }
+    toBool(bigEndian, `access in "${this.name}": bigEndian`);
+    if (typeof attrs !== 'object' || attrs === null) {
+      throw new InvalidArgumentError(`access in "${this.name}": attrs ${printable(attrs)} is not an object`);
+    }
   }
 
   /** Validates an address of a typed access; returns it as a number, or -1 if it needs bigint. */

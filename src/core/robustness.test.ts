@@ -4,63 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AddressSpace } from './address-space.js';
 import { DIRTY_MEMORY_MIGRATION, DIRTY_MEMORY_VGA } from './dirty.js';
-import { MemtreeError } from './errors.js';
 import type { MemoryRegion } from './region.js';
 import { MemorySystem } from './system.js';
-
-/** Everything a failed call must leave alone, as plain data. */
-export function fingerprint(ms: MemorySystem, regions: readonly MemoryRegion[]): unknown {
-  const views = ms.addressSpaces.map((as: AddressSpace) =>
-    as.currentView.ranges.map(
-      (r) => `${r.start}+${r.size} ${r.mr.name} @${r.offsetInRegion} ${r.readonly} ${r.dirtyLogMask}`,
-    ),
-  );
-  const tree = regions.map((r) => ({
-    name: r.name,
-    addr: r.addr,
-    size: r.size,
-    enabled: r.enabled,
-    priority: r.priority,
-    aliasOffset: r.aliasOffset,
-    readonly: r.readonly,
-    container: r.container?.name ?? null,
-    subregions: r.subregions.map((s) => s.name),
-  }));
-  const blocks = ms.ramList.blocks.map((b) => {
-    const bytes = new Uint8Array(Math.min(b.usedLength, 0x4000));
-    b.read(0, bytes, 0, bytes.length);
-    const dirty: number[] = [];
-    for (let p = 0; p < bytes.length / 4096; p++) {
-      for (let c = 0; c < 3; c++) if (ms.dirty.getDirty(b.offset + p * 4096, 4096, c)) dirty.push(p * 4 + c);
-    }
-    return {
-      id: b.idstr,
-      offset: b.offset,
-      used: b.usedLength,
-      bytes: Buffer.from(bytes).toString('hex'),
-      dirty,
-    };
-  });
-  return { views, tree, blocks, tracking: ms.globalDirtyTracking, depth: ms.transactionDepth };
-}
-
-/** Asserts that `f` throws a memtree error with `code` and changes nothing in `fingerprint`. */
-export function assertRefused(
-  ms: MemorySystem,
-  regions: readonly MemoryRegion[],
-  code: string,
-  f: () => unknown,
-): void {
-  const before = fingerprint(ms, regions);
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof MemtreeError, `not a MemtreeError: ${String(e)}`);
-    assert.equal(e.code, code);
-    return true;
-  });
-  assert.deepEqual(fingerprint(ms, regions), before);
-}
+import { assertRefused } from './test-support/state.js';
+import { MEMTX_DECODE_ERROR } from './types.js';
 
 /** pc.ram then a second block right after it in ram_addr space, both mapped in "memory". */
 function twoBlocks() {
@@ -256,5 +204,38 @@ describe('large inputs stay cheap (issue #11)', () => {
     ms.freeRegion(regions[10]!);
     const again = ms.ram('again', 0x1000);
     assert.equal(again.ramBlock!.offset, 10 * 0x40000);
+  });
+});
+
+describe('failures the API fuzz found (issue #11)', () => {
+  it('an add refused with ERR_ALIAS_CYCLE leaves the subregion at its old address', () => {
+    const ms = new MemorySystem();
+    const c = ms.container('c', 0x10000);
+    c.addSubregion(0, ms.ram('r', 0x1000));
+    const loop = ms.alias('loop', c, 0, 0x10000);
+    const holder = ms.container('holder', 0x10000);
+    holder.addSubregion(0x20, loop);
+    holder.delSubregion(loop); // detached again, with addr 0x20 remembered
+    ms.addressSpace(c, 'as');
+    assertRefused(ms, [c, loop, holder], 'ERR_ALIAS_CYCLE', () => c.addSubregionOverlap(0, loop, 1));
+    assert.equal(loop.addr, 0x20n);
+  });
+
+  it('bytes past the RAM block of an enlarged RAM region behave as unassigned', () => {
+    const ms = new MemorySystem();
+    const system = ms.container('system', 0x100000);
+    const r = ms.ram('r', 0x1000);
+    system.addSubregion(0, r);
+    r.setSize(0x2000); // QEMU's set_size leaves the RAM block as it is
+    const as = ms.addressSpace(system, 'as');
+    // writeRom writes what the block holds and skips the rest, as it skips any non-RAM chunk.
+    as.writeRom(0xffe, new Uint8Array([1, 2, 3, 4]));
+    const inBlock = new Uint8Array(2);
+    ms.readRam(r, 0xffe, inBlock);
+    assert.deepEqual([...inBlock], [1, 2]);
+    const buf = new Uint8Array(4).fill(9);
+    assert.equal(as.read(0xffe, buf), MEMTX_DECODE_ERROR);
+    assert.deepEqual([...buf], [1, 2, 0, 0]);
+    assert.equal(as.write(0x1800, new Uint8Array(4)), MEMTX_DECODE_ERROR);
   });
 });

@@ -19,12 +19,27 @@ import type { FlatDump } from './parse.js';
 export interface MtreeOptions {
   /** `-D`: also print disabled regions, marked ` [disabled]`. */
   disabled?: boolean;
+  /**
+   * The QEMU version whose text to print (`MAJOR.MINOR`, default 7.2): from 10.1 on, pure
+   * containers print as `container` instead of `i/o`.
+   */
+  qemu?: string;
+  /** `-o`: the owner suffix of each region (without the leading space), when known. */
+  owners?: ReadonlyMap<MemoryRegion, string>;
 }
 
-/** QEMU `memory_region_type`. */
-export function regionTypeName(mr: MemoryRegion): string {
+/** Whether QEMU `version` prints pure containers with the `container` type (assumed from 10.1). */
+export function printsContainerType(version: string | undefined): boolean {
+  if (version === undefined) return false;
+  const [a, b] = version.split('.').map(Number);
+  return (a ?? 0) > 10 || ((a ?? 0) === 10 && (b ?? 0) >= 1);
+}
+
+/** QEMU `memory_region_type`; `containers`: print pure containers as `container` (newer QEMU). */
+export function regionTypeName(mr: MemoryRegion, containers = false): string {
   let r = mr;
   while (r.alias) r = r.alias;
+  if (containers && !r.terminates && !r.ram && !r.romDevice && !r.ramDevice) return 'container';
   if (r.ramDevice) return 'ramd';
   if (r.romDevice && r.romdMode) return 'romd';
   if (r.ram && r.readonly) return 'rom';
@@ -87,7 +102,11 @@ class TreePrinter {
   private readonly queued = new Set<MemoryRegion>();
   private pending = '';
 
-  constructor(private readonly showDisabled: boolean) {}
+  constructor(
+    private readonly showDisabled: boolean,
+    private readonly containers = false,
+    private readonly owners?: ReadonlyMap<MemoryRegion, string>,
+  ) {}
 
   private emit(line: string): void {
     this.lines.push(this.pending + line);
@@ -114,8 +133,9 @@ class TreePrinter {
       const end = (start + (mr.size === 0n ? 0n : mr.size - 1n)) % MOD;
       if (start < base || end < start) this.pending += '[DETECTED OVERFLOW!] ';
       const visible = mr.enabled || this.showDisabled;
-      const head = `${'  '.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${regionTypeName(mr)}): `;
-      const tail = mr.enabled ? '' : ' [disabled]';
+      const head = `${'  '.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${regionTypeName(mr, this.containers)}): `;
+      const owner = this.owners?.get(mr);
+      const tail = (mr.enabled ? '' : ' [disabled]') + (owner === undefined ? '' : ` ${owner}`);
       if (mr.alias) {
         if (!this.queued.has(mr.alias)) {
           this.queued.add(mr.alias);
@@ -146,7 +166,7 @@ class TreePrinter {
  * section per alias target met while printing.
  */
 export function formatMtree(system: MemorySystem, options: MtreeOptions = {}): string {
-  const p = new TreePrinter(options.disabled ?? false);
+  const p = new TreePrinter(options.disabled ?? false, printsContainerType(options.qemu), options.owners);
   for (const group of addressSpaceGroups(system)) {
     for (const as of group) p.header(`address-space: ${as.name}`);
     p.region(group[0]!.root, 1, 0n);
@@ -184,8 +204,23 @@ export function formatFlatRange(fr: FlatView['ranges'][number]): string {
   return `${hex16(fr.start)}-${hex16(end)} (prio ${fr.mr.priority}, ${fr.nonvolatile ? 'nv-' : ''}${type}): ${printedName(fr.mr)}${off}`;
 }
 
+/**
+ * Suffixes newer QEMU prints after a flat range: the `-o` owner of its region, and the
+ * accelerator marks (` KVM`), which depend on the accelerator's memory slots; memtree carries them
+ * over from the flat dump it read (keyed by {@link flatRangeKey}).
+ */
+export interface FlatSuffixes {
+  readonly owners?: ReadonlyMap<MemoryRegion, string>;
+  readonly accel?: ReadonlyMap<string, string>;
+}
+
+/** The key of a flat range for {@link FlatSuffixes.accel}: its start, end and region name. */
+export function flatRangeKey(start: bigint, end: bigint, name: string): string {
+  return `${start.toString(16)}-${end.toString(16)} ${name}`;
+}
+
 /** Options of {@link formatFlat}. */
-export interface FlatOptions {
+export interface FlatOptions extends FlatSuffixes {
   /** `-d`: add each rendered view's dispatch sections and page-map nodes (without `[MRU]`). */
   dispatch?: boolean;
   /** Target page bits for the dispatch dump (default 12; see {@link formatDispatch}). */
@@ -208,7 +243,11 @@ export function formatFlat(system: MemorySystem, options: FlatOptions = {}): str
       out.push('');
       continue;
     }
-    for (const fr of view.ranges) out.push(`  ${formatFlatRange(fr)}`);
+    for (const fr of view.ranges) {
+      const owner = options.owners?.get(fr.mr);
+      const accel = options.accel?.get(flatRangeKey(fr.start, fr.start + fr.size - 1n, printedName(fr.mr)));
+      out.push(`  ${formatFlatRange(fr)}${owner === undefined ? '' : ` ${owner}`}${accel ?? ''}`);
+    }
     if (options.dispatch && view.root) out.push(...formatDispatch(view, options.pageBits));
     out.push('');
   }

@@ -27,7 +27,12 @@ export function sourceName(path: string): string {
 }
 
 /** Reads a tree dump (and optionally the flat dump of the same moment) and rebuilds it. */
-export async function loadTreeDump(io: CliIo, path: string, flatPath?: string): Promise<Rebuilt> {
+export async function loadTreeDump(
+  io: CliIo,
+  path: string,
+  flatPath?: string,
+  qemu?: string,
+): Promise<Rebuilt> {
   if (path === '-' && flatPath === '-') throw new UsageError('DUMP and --flat cannot both be standard input');
   const text = await io.readText(path);
   if (isFlatText(text)) {
@@ -39,7 +44,16 @@ export async function loadTreeDump(io: CliIo, path: string, flatPath?: string): 
   const dump = parseMtreeText(text, sourceName(path));
   let flat: FlatDump | undefined;
   if (flatPath !== undefined) flat = parseFlatText(await io.readText(flatPath), sourceName(flatPath));
-  return rebuild(dump, flat);
+  return rebuild(dump, flat, qemu === undefined ? {} : { qemu });
+}
+
+/** Reads `--qemu VERSION` (`MAJOR.MINOR`). */
+export function parseQemuVersion(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d+\.\d+$/.test(v)) {
+    throw new UsageError(`--qemu wants a QEMU version like 7.2 or 10.0, not '${String(v)}'`);
+  }
+  return v;
 }
 
 /** Reads any dump (tree or flat) as flat views: a tree dump is rebuilt and rendered. */
@@ -73,7 +87,7 @@ export function reportWarnings(io: CliIo, command: string, r: Rebuilt): void {
   }
 }
 
-const help = `Usage: memtree flat DUMP [--flat FLAT] [-d [--page-bits N]] [--json]
+const help = `Usage: memtree flat DUMP [--flat FLAT] [-d [--page-bits N]] [--qemu VERSION] [--json]
 
 Rebuilds the memory regions of an \`info mtree -D\` dump (DUMP; '-' reads standard input) and
 prints the flat views QEMU's \`info mtree -f\` shows for them. DUMP may be a folder written by
@@ -91,6 +105,9 @@ Options:
   --page-bits N the target's page size for -d (8 to 16); by default the one that reproduces
                 the Dispatch sections of FLAT when it is an \`info mtree -f -d\` dump, else 12
                 (x86, RISC-V, Arm virt; most other Arm boards keep 1 KiB pages: 10)
+  --qemu VERSION
+                the QEMU version whose rules and text to use (e.g. 7.2, 10.0); by default what
+                the dump looks like (7.2 unless it prints the newer \`container\` type)
   --json        print the views as JSON:
                 {"views": [{"spaces": [{"name", "root"}], "root",
                             "ranges": [{"start", "end", "region", "offset", "priority",
@@ -114,6 +131,7 @@ export const flatCommand: Command = {
         json: { type: 'boolean' },
         dispatch: { type: 'boolean', short: 'd' },
         'page-bits': { type: 'string' },
+        qemu: { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -125,8 +143,9 @@ export const flatCommand: Command = {
     ) {
       throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 8 to 16`);
     }
+    const qemu = parseQemuVersion(values.qemu);
     const paths = treeAndFlatPaths(io, positionals[0]!, values.flat as string | undefined);
-    const r = await loadTreeDump(io, paths.tree, paths.flat);
+    const r = await loadTreeDump(io, paths.tree, paths.flat, qemu);
     reportWarnings(io, 'flat', r);
     if (values.json) {
       const views = flatViewGroups(r.system).map(({ view, spaces }) => ({
@@ -149,7 +168,11 @@ export const flatCommand: Command = {
     const bits = explicitBits ?? r.pageBits ?? 12;
     // Never print a map that contradicts the dump the user gave: QEMU's own, then.
     if (r.mismatch && r.flat) io.stdout.write(formatFlatDump(r.flat, { dispatch: values.dispatch === true }));
-    else io.stdout.write(formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits }));
+    else {
+      io.stdout.write(
+        formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits, ...r.suffixes }),
+      );
+    }
     return 0;
   },
 };
