@@ -5,7 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { asmSkip } from './test-support/asm.js';
+import { RiscvHart } from './hart.js';
+import { asmSkip, assemble } from './test-support/asm.js';
+import { miniMachine, RAM_BASE } from './test-support/mini-machine.js';
 import { hex, runAsm } from './test-support/run-asm.js';
 
 const skip = asmSkip();
@@ -461,5 +463,38 @@ handler:
     assert.equal(reg(m, 10), '0x2');
     // fadd.d f1, f2, f3 (rm dyn) = 0000001 00011 00010 111 00001 1010011
     assert.equal(reg(m, 11), '0x23170d3');
+  });
+});
+
+describe('LR/SC across harts', { skip }, () => {
+  it('fails the SC when another hart changed the word between LR and SC (QEMU compares the value)', () => {
+    const m = miniMachine(16 * 2 ** 20);
+    // hart 0: LR, (pause), SC; hart 1 stores to the word while hart 0 is paused
+    m.load(
+      RAM_BASE,
+      assemble(`
+      la s0, word
+      lr.w a0, (s0)
+      li t0, 9
+      sc.w a1, t0, (s0)
+      lw a2, 0(s0)
+      j .
+      .align 3
+word: .word 5
+    `),
+    );
+    m.hart.setPc(BigInt(RAM_BASE));
+    const other = new RiscvHart({ hartId: 1, bus: m.bus, resetPc: 0, readTime: () => 0n });
+    m.hart.run(3); // la (2) + lr.w
+    const word = Number(m.hart.getReg(8));
+    assert.equal(m.hart.getReg(10), 5n);
+    // hart 1 writes 7 to the word (li t1, 7; sw t1, 0(t0) with t0 = word)
+    m.load(0x80100000, assemble('li t1, 7\n sw t1, 0(t0)\n j .', 0x80100000));
+    other.setPc(0x80100000n);
+    other.setReg(5, BigInt(word));
+    other.run(2);
+    m.hart.run(3); // li, sc.w, lw
+    assert.equal(m.hart.getReg(11), 1n);
+    assert.equal(m.hart.getReg(12), 7n);
   });
 });

@@ -199,8 +199,10 @@ export class RiscvHart {
   private fetchSet = 0;
   private dataSet = 0;
 
-  /** LR/SC reservation (virtual address; -1 for none). */
+  /** LR/SC reservation: virtual address (-1 for none) and the value LR loaded (halves). */
   private resAddr = -1;
+  private resLo = 0;
+  private resHi = 0;
   /** Virtual and physical base of the page the last instruction came from (NaN: none). */
   private fetchV = Number.NaN;
   private fetchP = 0;
@@ -209,8 +211,12 @@ export class RiscvHart {
   private rdP = 0;
   private wrV = Number.NaN;
   private wrP = 0;
-  /** Whether a superpage was put in the TLB since the last full flush (SFENCE.VMA of one page then flushes all). */
-  private tlbHasSuper = false;
+  /**
+   * Virtual range covering every superpage put in the TLB since the last full flush: SFENCE.VMA
+   * of an address in it flushes everything (QEMU's tlb_flush_page keeps such a range too).
+   */
+  private superLo = Number.POSITIVE_INFINITY;
+  private superHi = Number.NEGATIVE_INFINITY;
 
   /** Trap in flight. */
   private trapCause = 0;
@@ -401,6 +407,7 @@ export class RiscvHart {
         hpmEvent: this.hpmEvent.map(h),
       },
       reservation: this.resAddr,
+      reservationValue: [this.resLo, this.resHi],
     };
   }
 
@@ -451,6 +458,8 @@ export class RiscvHart {
       this.hpmEvent[i] = b(c.hpmEvent[i]);
     }
     this.resAddr = o.reservation;
+    this.resLo = o.reservationValue[0];
+    this.resHi = o.reservationValue[1];
     this.flushTlb();
     this.xlateChanged();
   }
@@ -631,7 +640,7 @@ export class RiscvHart {
     this.inst = h;
     let e = this.rvc[h]!;
     if (e === 0) {
-      e = expandCompressed(h, this.hasF, this.hasD);
+      e = expandCompressed(h, this.hasD);
       this.rvc[h] = e;
     }
     if (e === 1) this.illegal();
@@ -1171,7 +1180,12 @@ export class RiscvHart {
       if (!ok) this.pageFault(va, acc);
       const span = 2 ** (9 * level);
       if (ppn % span !== 0) this.pageFault(va, acc);
-      if (level > 0) this.tlbHasSuper = true;
+      if (level > 0) {
+        const bytes = span * 4096;
+        const lo = Math.floor(va / bytes) * bytes;
+        if (lo < this.superLo) this.superLo = lo;
+        if (lo + bytes > this.superHi) this.superHi = lo + bytes;
+      }
       const want = lo | 0x40 | (acc === ACC_W ? 0x80 : 0);
       if (want !== lo) {
         this.q32[0] = want;
@@ -1223,10 +1237,10 @@ export class RiscvHart {
 
   /** A misaligned load that crosses a page: byte by byte, both pages translated first (as QEMU splits it). */
   private loadSplit(va: number, size: number): number {
-    const first = this.dataAddr(va, ACC_R);
-    const last = this.dataAddr(va + size - 1, ACC_R);
-    void first;
-    void last;
+    // QEMU's load_helper: the first page is filled for the access's address, then the second
+    // for its first byte (so a fault there reports the page's start)
+    this.dataAddr(va, ACC_R);
+    this.dataAddr(Math.floor((va + size) / 4096) * 4096, ACC_R);
     let v = 0;
     for (let k = size - 1; k >= 0; k--) {
       const b = this.bus.ldub(this.dataAddr(va + k, ACC_R));
@@ -1267,8 +1281,9 @@ export class RiscvHart {
   }
 
   private storeSplit(va: number, size: number, lo: number, hi: number): void {
+    // both pages before any byte is written, faults reported as in loadSplit (store_helper_unaligned)
     this.dataAddr(va, ACC_W);
-    this.dataAddr(va + size - 1, ACC_W);
+    this.dataAddr(Math.floor((va + size) / 4096) * 4096, ACC_W);
     for (let k = 0; k < size; k++) {
       const b = (k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4))) & 0xff;
       this.bus.stb(this.dataAddr(va + k, ACC_W), b);
@@ -1302,27 +1317,49 @@ export class RiscvHart {
       // LR
       if (rs2 !== 0) this.illegal();
       if (va % size !== 0) this.raise(EXC_LOAD_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
+      let lo: number;
+      let hi: number;
       if (size === 4) {
-        const v = this.load(va, 4) | 0;
-        this.setx(rd, v, v >> 31);
+        lo = this.load(va, 4) | 0;
+        hi = lo >> 31;
       } else {
         this.load64(va);
-        this.setx(rd, this.rl, this.rh);
+        lo = this.rl;
+        hi = this.rh;
       }
+      this.setx(rd, lo, hi);
       this.resAddr = va;
+      this.resLo = lo;
+      this.resHi = hi;
       return;
     }
     if (va % size !== 0) this.raise(EXC_STORE_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
     if (op === 3) {
-      // SC
-      const ok = this.resAddr === va;
+      // SC (gen_sc): with the reserved address, a compare-and-swap against the value LR loaded,
+      // so that a store by another hart in between (harts run in turn) makes it fail; with
+      // another address it fails without touching memory. Either way the reservation is gone.
+      const match = this.resAddr === va;
       this.resAddr = -1;
-      if (ok) {
-        if (size === 4) this.store(va, 4, this.xl[rs2]!);
-        else this.store64(va, this.xl[rs2]!, this.xh[rs2]!);
-      } else {
-        // QEMU checks the store's permission before failing the SC too
-        this.dataAddr(va, ACC_W);
+      let ok = false;
+      if (match) {
+        const pa = this.dataAddr(va, ACC_W);
+        const bus = this.bus;
+        if (size === 4) {
+          const cur = bus.ldlLe(pa) | 0;
+          if (bus.lastResult !== 0) this.accessFault(va, ACC_W);
+          ok = cur === this.resLo;
+          if (ok) bus.stlLe(pa, this.xl[rs2]! >>> 0);
+        } else {
+          this.q64[0] = bus.ldqLe(pa);
+          if (bus.lastResult !== 0) this.accessFault(va, ACC_W);
+          ok = this.q32[0] === this.resLo && this.q32[1] === this.resHi;
+          if (ok) {
+            this.q32[0] = this.xl[rs2]!;
+            this.q32[1] = this.xh[rs2]!;
+            bus.stqLe(pa, this.q64[0]!);
+          }
+        }
+        if (bus.lastResult !== 0) this.accessFault(va, ACC_W);
       }
       this.setx(rd, ok ? 0 : 1, 0);
       return;
@@ -1414,8 +1451,8 @@ export class RiscvHart {
           this.raise(EXC_ECALL_U + this.priv, 0n);
           break;
         case 1:
-          // QEMU 7.2 reports the breakpoint's pc in tval
-          this.raise(EXC_BREAKPOINT, BigInt.asUintN(64, BigInt(this.pc)));
+          // riscv_cpu_do_interrupt gives a breakpoint no tval (the spec allows 0)
+          this.raise(EXC_BREAKPOINT, 0n);
           break;
         case 0x102:
           this.sret();
@@ -1444,7 +1481,8 @@ export class RiscvHart {
     // privilege and read-only checks (riscv_csrrw_check)
     if (((csr >>> 8) & 3) > this.priv) this.illegal();
     if (writes && csr >>> 10 === 3) this.illegal();
-    const old = op === 1 && rd === 0 ? this.csrProbe(csr) : this.csrRead(csr);
+    // a CSRRW to x0 does not read in QEMU, but no CSR read here has side effects: read to check it exists
+    const old = this.csrRead(csr);
     if (writes) {
       const nv = op === 1 ? src : op === 2 ? old | src : old & ~src;
       this.csrWrite(csr, nv);
@@ -1489,13 +1527,6 @@ export class RiscvHart {
     let v = BigInt(this.mstatus >>> 0) | (2n << 32n) | (2n << 34n);
     if ((this.mstatus & MS_FS) === MS_FS || (this.mstatus & MS_VS) === MS_VS) v |= 1n << 63n;
     return v;
-  }
-
-  /** Checks that a CSR exists and is accessible without reading it (csrrw with rd = x0). */
-  private csrProbe(csr: number): bigint {
-    // Reading has no side effects here except time, so reading is the probe
-    this.csrRead(csr);
-    return 0n;
   }
 
   /** Whether a counter CSR is visible at the current privilege (QEMU ctr()). */
@@ -1810,13 +1841,14 @@ export class RiscvHart {
     this.fetchV = Number.NaN;
     this.rdV = Number.NaN;
     this.wrV = Number.NaN;
-    this.tlbHasSuper = false;
+    this.superLo = Number.POSITIVE_INFINITY;
+    this.superHi = Number.NEGATIVE_INFINITY;
     this.tlbTag.fill(Number.NaN);
   }
 
-  /** SFENCE.VMA with an address: drops that page from every table (all of them if a superpage may cover it). */
+  /** SFENCE.VMA with an address: drops that page from every table (all of them if a cached superpage may cover it). */
   private flushPage(va: number): void {
-    if (this.tlbHasSuper) {
+    if (va >= this.superLo && va < this.superHi) {
       this.flushTlb();
       return;
     }

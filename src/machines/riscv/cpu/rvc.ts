@@ -34,10 +34,9 @@ const sx = (v: number, bits: number) => (v << (32 - bits)) >> (32 - bits);
 
 /**
  * Expands a 16-bit instruction (low two bits not 11) to its 32-bit equivalent, or returns 1 when it
- * is illegal or reserved in RV64 (or needs F/D the hart lacks).
+ * is illegal or reserved in RV64 (or needs D the hart lacks; RV64C has no single-precision forms).
  */
-export function expandCompressed(h: number, hasF: boolean, hasD: boolean): number {
-  void hasF;
+export function expandCompressed(h: number, hasD: boolean): number {
   const f3 = h >>> 13;
   const rdp = 8 + ((h >> 2) & 7);
   const rs1p = 8 + ((h >> 7) & 7);
