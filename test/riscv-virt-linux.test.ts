@@ -76,7 +76,8 @@ function iomem(serial: string): string[] {
 }
 
 test("Debian 13's Linux boots to its init on memtree run riscv-virt, prints QEMU's /proc/iomem and powers off", {
-  timeout: 1_800_000,
+  // About 1 billion guest instructions: 3 to 5 minutes on an idle 2-core machine, far more on a loaded one.
+  timeout: 3_000_000,
 }, async (t) => {
   if (!haveProgram(t, QEMU, 'qemu-system-misc')) return;
   const img = images(t);
