@@ -33,6 +33,11 @@ export interface Connection {
 export interface IncomingOptions {
   /** Starts the guest; called once, only when memory is complete (or at postcopy RUN). */
   start?: (pages: PostcopyPages | null) => void | Promise<void>;
+  /**
+   * Loads the source machine's `memtree-machine` section (harts, devices); called before
+   * `start`. A throw refuses the migration. Without it such a section fails the load.
+   */
+  machineState?: (versionId: number, payload: Uint8Array) => void | Promise<void>;
 }
 
 /** What the destination received. */
@@ -155,6 +160,7 @@ export async function migrateIncoming(
     page: (id: string, off: number, data: Uint8Array) => loader.page(id, off, data),
     zero: (id: string, off: number, fill: number) => loader.zero(id, off, fill),
     xbzrle: (id: string, off: number, enc: Uint8Array) => loader.xbzrle(id, off, enc),
+    machineState: options.machineState,
     command: async (cmd: number, data: Uint8Array) => {
       if (cmd === MIG_CMD_PING) {
         rp.pong(data.length >= 4 ? new DataView(data.buffer, data.byteOffset).getUint32(0) : 0);

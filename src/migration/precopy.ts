@@ -20,6 +20,7 @@ import { ByteReader, ByteWriter } from './bytes.js';
 import { MigrationError } from './errors.js';
 import type { Connection } from './incoming.js';
 import {
+  MACHINE_STATE_IDSTR,
   MIG_CMD_OPEN_RETURN_PATH,
   MIG_CMD_PING,
   MIG_CMD_POSTCOPY_ADVISE,
@@ -27,6 +28,7 @@ import {
   MIG_CMD_POSTCOPY_RAM_DISCARD,
   MIG_CMD_POSTCOPY_RUN,
   QEMU_VM_SECTION_END,
+  QEMU_VM_SECTION_FULL,
   QEMU_VM_SECTION_PART,
   QEMU_VM_SECTION_START,
   QemuStreamWriter,
@@ -59,6 +61,46 @@ export interface OutgoingOptions {
   postcopy?: boolean;
   /** Bytes per second of the background stream in postcopy (requested pages are not limited). */
   postcopyBandwidth?: number;
+  /**
+   * Postcopy on request (QEMU capability `postcopy-ram` plus `migrate-start-postcopy`): the stream
+   * advises postcopy, and the switch happens after the first complete pass once this returns true;
+   * while it returns false the migration goes on as precopy and may complete as one.
+   */
+  postcopyRequested?: () => boolean;
+  /**
+   * Whether the destination talks back (default true). Without a return path (QEMU's `exec:`
+   * migration) the source completes once the stream is written, and postcopy is impossible.
+   */
+  returnPath?: boolean;
+  /**
+   * The machine's non-RAM state, taken while the guest is stopped and sent as the
+   * `memtree-machine` section (before EOF in precopy, before RUN in postcopy).
+   */
+  machineState?: () => { version: number; payload: Uint8Array };
+  /** Updated in place while the migration runs (for QEMU's `query-migrate`). */
+  progress?: MigrationProgress;
+  /** Aborting it cancels the migration (QEMU `migrate_cancel`); the source goes on running. */
+  signal?: AbortSignal;
+}
+
+/** The live figures of a running migration (see {@link OutgoingOptions.progress}). */
+export interface MigrationProgress {
+  /** Bytes written so far. */
+  bytesSent: number;
+  /** Dirty bytes not sent yet, as of the last bitmap sync or pass. */
+  remaining: number;
+  /** Bitmap syncs so far. */
+  dirtySyncCount: number;
+  /** Pages sent with data so far. */
+  pagesSent: number;
+  /** Pages sent as ZERO records so far. */
+  zeroPages: number;
+  /** Pages sent because the destination asked for them. */
+  postcopyRequests: number;
+  /** Bytes written after the guest stopped (QEMU `downtime-bytes`, precopy). */
+  downtimeBytes: number;
+  /** 'precopy' until the switch, then 'postcopy'. */
+  phase: 'precopy' | 'postcopy';
 }
 
 /** What a migration did (QEMU `query-migrate` in spirit). */
@@ -92,6 +134,7 @@ export interface MigrationStats {
 }
 
 const RAM_SECTION_ID = 2;
+const MACHINE_SECTION_ID = 3;
 const now = () => performance.now();
 const yieldToGuest = (): Promise<void> =>
   new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
@@ -115,6 +158,9 @@ export async function migrateOutgoing(
       'state',
       'dirty logging for migration is already active on this machine (another migration or snapshot tracker)',
     );
+  }
+  if (options.returnPath === false && (options.postcopy || options.postcopyRequested)) {
+    throw new MigrationError('state', 'postcopy needs a return path, and this migration has none');
   }
   const m = new Outgoing(ms, conn, options);
   return m.run();
@@ -275,6 +321,33 @@ class Outgoing {
     return n;
   }
 
+  private report(): void {
+    const p = this.opt.progress;
+    if (!p) return;
+    p.bytesSent = this.w.written;
+    p.remaining = this.dirtyPages() * TARGET_PAGE_SIZE;
+    p.dirtySyncCount = this.stats.dirtySyncCount;
+    p.pagesSent = this.stats.pagesSent;
+    p.zeroPages = this.stats.zeroPages;
+    p.postcopyRequests = this.stats.postcopyRequests;
+    p.phase = this.stats.postcopy ? 'postcopy' : 'precopy';
+    if (this.guestStopped && !this.stats.postcopy) p.downtimeBytes = this.w.written - this.stopBytes;
+  }
+
+  private stopBytes = 0;
+  /** Postcopy RUN went out: from then on the destination may run, and the source must not. */
+  private runSent = false;
+
+  /** Writes the machine-state section, if the machine has one. */
+  private machineSection(): void {
+    const st = this.opt.machineState?.();
+    if (!st) return;
+    this.s.sectionStart(QEMU_VM_SECTION_FULL, MACHINE_SECTION_ID, MACHINE_STATE_IDSTR, 0, st.version);
+    this.w.u32(st.payload.length);
+    this.w.bytes(st.payload);
+    this.s.footer(MACHINE_SECTION_ID);
+  }
+
   private sendPage(st: BlockState, page: number): void {
     st.bmap.clear(page);
     if (this.enc.page(st.block, page * TARGET_PAGE_SIZE)) this.stats.zeroPages++;
@@ -348,6 +421,7 @@ class Outgoing {
     this.s.footer(RAM_SECTION_ID);
     await this.w.flush();
     this.check();
+    this.report();
     return emptyRound;
   }
 
@@ -391,7 +465,11 @@ class Outgoing {
       }
     };
     ms.ramResizeObservers.add(cancel);
-    const listening = this.listen();
+    const returnPath = this.opt.returnPath !== false;
+    const listening = returnPath ? this.listen() : Promise.resolve();
+    const onAbort = () => this.fail(new MigrationError('cancelled', 'the migration was cancelled'));
+    if (this.opt.signal?.aborted) onAbort();
+    this.opt.signal?.addEventListener('abort', onAbort);
     let stopAt = 0;
     try {
       // Setup (R12.5): every page of every block is dirty, logging starts, one sync.
@@ -402,8 +480,8 @@ class Outgoing {
       ms.globalDirtyLogStart(1);
       this.sync();
       this.s.header(this.opt.machine ?? 'memtree');
-      this.s.command(MIG_CMD_OPEN_RETURN_PATH);
-      if (this.opt.postcopy) this.s.command(MIG_CMD_POSTCOPY_ADVISE);
+      if (returnPath) this.s.command(MIG_CMD_OPEN_RETURN_PATH);
+      if (this.opt.postcopy || this.opt.postcopyRequested) this.s.command(MIG_CMD_POSTCOPY_ADVISE);
       this.s.sectionStart(QEMU_VM_SECTION_START, RAM_SECTION_ID, 'ram', 0, RAM_SECTION_VERSION);
       this.enc.setup(this.blocks.map((b) => ({ id: b.block.idstr, length: b.block.usedLength })));
       this.s.footer(RAM_SECTION_ID);
@@ -425,7 +503,10 @@ class Outgoing {
         const dt = Math.max(now() - t0, 0.001);
         const bw = (this.w.written - b0) / dt; // bytes per ms
         if (!firstRoundDone) continue;
-        if (this.opt.postcopy) break;
+        if (this.opt.postcopy || this.opt.postcopyRequested?.()) {
+          this.stats.postcopy = true;
+          break;
+        }
         this.sync();
         this.stats.iterations++;
         const pending = this.dirtyPages() * TARGET_PAGE_SIZE;
@@ -442,15 +523,20 @@ class Outgoing {
       // Stop and copy.
       await this.stopGuest();
       stopAt = now();
+      this.stopBytes = this.w.written;
       this.sync();
       this.stats.remainingAtStop = this.dirtyPages() * TARGET_PAGE_SIZE;
-      if (this.opt.postcopy) {
-        this.stats.postcopy = true;
+      this.report();
+      if (this.stats.postcopy) {
         this.sendDiscards();
         this.s.command(MIG_CMD_POSTCOPY_LISTEN);
+        // QEMU sends the device state in the postcopy package, before RUN: the destination needs
+        // it to start.
+        this.machineSection();
         this.s.command(MIG_CMD_POSTCOPY_RUN);
         this.s.command(MIG_CMD_PING, u32(1));
         await this.w.flush();
+        this.runSent = true;
         await this.waitFor(() => this.pongs >= 1);
         this.stats.downtimeMs = now() - stopAt;
         // Background stream; requested pages go first.
@@ -472,10 +558,13 @@ class Outgoing {
       }
       this.enc.eos();
       this.s.footer(RAM_SECTION_ID);
+      if (!this.stats.postcopy) this.machineSection();
       this.s.eof();
       await this.w.flush();
-      await this.waitFor(() => this.shutStatus === 0);
-      if (!this.opt.postcopy) this.stats.downtimeMs = now() - stopAt;
+      this.check();
+      if (returnPath) await this.waitFor(() => this.shutStatus === 0);
+      this.report();
+      if (!this.stats.postcopy) this.stats.downtimeMs = now() - stopAt;
       this.stats.bytesSent = this.w.written;
       this.stats.totalTimeMs = now() - start;
       this.stats.bandwidth = (this.stats.bytesSent / this.stats.totalTimeMs) * 1000;
@@ -496,7 +585,7 @@ class Outgoing {
       ms.globalDirtyLogStop(1);
       for (const { block } of this.blocks)
         ms.dirty.setRange(block.offset, block.usedLength, 1 << DIRTY_MEMORY_MIGRATION);
-      if (this.guestStopped && !this.stats.postcopy) {
+      if (this.guestStopped && !this.runSent) {
         this.guestStopped = false;
         const guest = this.opt.guest;
         if (guest) {
@@ -511,6 +600,7 @@ class Outgoing {
       }
       throw err;
     } finally {
+      this.opt.signal?.removeEventListener('abort', onAbort);
       ms.ramResizeObservers.delete(cancel);
     }
   }
