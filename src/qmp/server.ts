@@ -244,6 +244,7 @@ export class QmpServer {
   private incomingDone: Promise<void> | null = null;
   private incomingResolve: (() => void) | null = null;
   private closed = false;
+  private downtimeLimitMs: number;
 
   constructor(
     readonly machine: QmpMachine,
@@ -251,6 +252,7 @@ export class QmpServer {
   ) {
     this.state = options.initialState ?? 'running';
     this.version = options.version ?? { major: 7, minor: 2, micro: 0 };
+    this.downtimeLimitMs = options.downtimeLimitMs ?? 300;
     this.commands = this.commandTable();
   }
 
@@ -548,6 +550,24 @@ export class QmpServer {
       run: (a) => this.migrate(a.uri as string),
     });
     c.set('query-migrate', { args: {}, run: () => this.queryMigrate() });
+    c.set('migrate-set-parameters', {
+      args: { 'downtime-limit?': 'number' },
+      run: (a) => {
+        const v = a['downtime-limit'];
+        if (v === undefined) return;
+        // QEMU migrate_params_check: at most 2000 seconds
+        if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 2_000_000) {
+          throw generic(
+            "Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 milliseconds",
+          );
+        }
+        this.downtimeLimitMs = v as number;
+      },
+    });
+    c.set('query-migrate-parameters', {
+      args: {},
+      run: () => ({ 'downtime-limit': this.downtimeLimitMs }),
+    });
     c.set('migrate-set-capabilities', {
       args: { capabilities: 'array' },
       run: (a) => this.setCapabilities(a.capabilities as unknown[]),
@@ -655,7 +675,7 @@ export class QmpServer {
       const elapsed = (done ? done.totalTimeMs : performance.now() - this.migStart) | 0;
       out['setup-time'] = this.migSetupTime | 0;
       if (done) out.downtime = Math.round(done.downtimeMs);
-      else out['expected-downtime'] = this.options.downtimeLimitMs ?? 300;
+      else out['expected-downtime'] = this.downtimeLimitMs;
       out['total-time'] = elapsed;
       const mbps = elapsed > 0 ? (p.bytesSent * 8) / 1000 / elapsed : 0;
       // QEMU populate_ram_info
@@ -763,7 +783,10 @@ export class QmpServer {
       const wasRunning = this.state === 'running';
       const stats = await migrateOutgoing(this.machine.ms, conn, {
         machine: this.machine.machineType,
-        downtimeLimitMs: this.options.downtimeLimitMs,
+        downtimeLimitMs: this.downtimeLimitMs,
+        // QEMU has no pass limit: a migration that does not converge goes on until it is
+        // cancelled, switched to postcopy, or given a larger downtime-limit.
+        maxIterations: Number.POSITIVE_INFINITY,
         returnPath: !child,
         postcopyRequested: this.caps['postcopy-ram'] ? () => this.postcopyStarted : undefined,
         progress: this.migProgress!,
