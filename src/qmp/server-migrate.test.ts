@@ -74,7 +74,7 @@ class CounterMachine implements QmpMachine {
   }
   loadState(devices: Record<string, { version: number; state: unknown }>) {
     const c = devices.counter;
-    if (!c || c.version !== 1) throw new Error('no counter state of version 1');
+    if (c?.version !== 1 || !c) throw new Error('no counter state of version 1');
     this.n = (c.state as { n: bigint }).n;
   }
 
