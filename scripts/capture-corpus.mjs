@@ -49,29 +49,126 @@ const only = values.only ? new RegExp(values.only) : null;
 const newQemu = Number.parseFloat(version) >= 9;
 
 const BINARIES = [
-  'x86_64', 'i386', 'aarch64', 'arm', 'riscv64', 'riscv32', 'ppc', 'ppc64', 'mips', 'mipsel',
-  'mips64', 'mips64el', 's390x', 'sparc', 'sparc64', 'alpha', 'avr', 'cris', 'hppa',
-  'loongarch64', 'm68k', 'microblaze', 'microblazeel', 'nios2', 'or1k', 'rx', 'sh4', 'sh4eb',
-  'tricore', 'xtensa', 'xtensaeb',
+  'x86_64',
+  'i386',
+  'aarch64',
+  'arm',
+  'riscv64',
+  'riscv32',
+  'ppc',
+  'ppc64',
+  'mips',
+  'mipsel',
+  'mips64',
+  'mips64el',
+  's390x',
+  'sparc',
+  'sparc64',
+  'alpha',
+  'avr',
+  'cris',
+  'hppa',
+  'loongarch64',
+  'm68k',
+  'microblaze',
+  'microblazeel',
+  'nios2',
+  'or1k',
+  'rx',
+  'sh4',
+  'sh4eb',
+  'tricore',
+  'xtensa',
+  'xtensaeb',
 ];
 
 /** Device-rich variants: [case name, binary, args, milliseconds the guest firmware runs first]. */
 const VARIANTS = [
-  ['pc-pci-bridge', 'x86_64', '-M pc -m 1G -device pci-bridge,id=b1,chassis_nr=1 -device e1000,bus=b1 -device virtio-net-pci -device VGA', 0],
-  ['pc-pci-bridge-programmed', 'x86_64', '-M pc -m 1G -device pci-bridge,id=b1,chassis_nr=1 -device e1000,bus=b1,romfile= -device virtio-net-pci,romfile= -device VGA', 3000],
-  ['pc-devices-programmed', 'x86_64', '-M pc -m 512M -device VGA -device e1000,romfile= -device ich9-ahci -device virtio-rng-pci', 3000],
-  ['q35-bridges', 'x86_64', '-M q35 -m 1G -device pcie-root-port,id=rp1,chassis=1,slot=1 -device pcie-pci-bridge,id=pb1,bus=rp1 -device e1000,bus=pb1 -device pcie-root-port,id=rp2,chassis=2,slot=2 -device virtio-net-pci,bus=rp2 -device VGA', 0],
-  ['q35-bridges-programmed', 'x86_64', '-M q35 -m 1G -device pcie-root-port,id=rp1,chassis=1,slot=1 -device pcie-pci-bridge,id=pb1,bus=rp1 -device e1000,bus=pb1,romfile= -device pcie-root-port,id=rp2,chassis=2,slot=2 -device virtio-net-pci,bus=rp2,romfile= -device VGA', 3000],
-  ['q35-intel-iommu-devices', 'x86_64', '-M q35 -m 1G -device intel-iommu -device pcie-root-port,id=rp1,chassis=1,slot=1 -device virtio-net-pci,bus=rp1 -device nvme,serial=m1', 0],
+  [
+    'pc-pci-bridge',
+    'x86_64',
+    '-M pc -m 1G -device pci-bridge,id=b1,chassis_nr=1 -device e1000,bus=b1 -device virtio-net-pci -device VGA',
+    0,
+  ],
+  [
+    'pc-pci-bridge-programmed',
+    'x86_64',
+    '-M pc -m 1G -device pci-bridge,id=b1,chassis_nr=1 -device e1000,bus=b1,romfile= -device virtio-net-pci,romfile= -device VGA',
+    3000,
+  ],
+  [
+    'pc-devices-programmed',
+    'x86_64',
+    '-M pc -m 512M -device VGA -device e1000,romfile= -device ich9-ahci -device virtio-rng-pci',
+    3000,
+  ],
+  [
+    'q35-bridges',
+    'x86_64',
+    '-M q35 -m 1G -device pcie-root-port,id=rp1,chassis=1,slot=1 -device pcie-pci-bridge,id=pb1,bus=rp1 -device e1000,bus=pb1 -device pcie-root-port,id=rp2,chassis=2,slot=2 -device virtio-net-pci,bus=rp2 -device VGA',
+    0,
+  ],
+  [
+    'q35-bridges-programmed',
+    'x86_64',
+    '-M q35 -m 1G -device pcie-root-port,id=rp1,chassis=1,slot=1 -device pcie-pci-bridge,id=pb1,bus=rp1 -device e1000,bus=pb1,romfile= -device pcie-root-port,id=rp2,chassis=2,slot=2 -device virtio-net-pci,bus=rp2,romfile= -device VGA',
+    3000,
+  ],
+  [
+    'q35-intel-iommu-devices',
+    'x86_64',
+    '-M q35 -m 1G -device intel-iommu -device pcie-root-port,id=rp1,chassis=1,slot=1 -device virtio-net-pci,bus=rp1 -device nvme,serial=m1',
+    0,
+  ],
   ['q35-amd-iommu', 'x86_64', '-M q35 -m 1G -device amd-iommu -device virtio-net-pci', 0],
-  ['pc-isa-devices', 'x86_64', '-M pc -m 256M -device isa-debugcon,iobase=0x402 -device isa-serial -device isa-parallel -device sb16 -device adlib', 0],
-  ['i386-pc-devices', 'i386', '-M pc -m 256M -device VGA -device e1000 -device pci-bridge,id=b1,chassis_nr=1 -device virtio-blk-pci,bus=b1,drive=d0 -blockdev driver=null-co,node-name=d0', 0],
-  ['virt-smmuv3', 'aarch64', '-M virt,iommu=smmuv3 -cpu cortex-a57 -m 512M -device pcie-root-port,id=rp1,chassis=1 -device virtio-net-pci,bus=rp1 -device pci-bridge,id=b1,chassis_nr=2 -device e1000,bus=b1', 0],
-  ['virt-gicv3-el3-el2', 'aarch64', '-M virt,secure=on,virtualization=on,gic-version=3 -cpu max -m 512M -device virtio-gpu-pci', 0],
-  ['virt-highmem-devices', 'aarch64', '-M virt -cpu max -m 4G -device ivshmem-plain,memdev=s0 -object memory-backend-ram,id=s0,size=4M,share=on -device nvme,serial=m2', 0],
-  ['arm-virt-devices', 'arm', '-M virt -m 512M -device virtio-net-pci -device pci-bridge,id=b1,chassis_nr=1 -device e1000,bus=b1', 0],
-  ['riscv64-virt-aia', 'riscv64', '-M virt,aia=aplic-imsic,aclint=on -m 512M -device virtio-net-pci -device pci-bridge,id=b1,chassis_nr=1 -device e1000,bus=b1', 0],
-  ['ppc64-pseries-devices', 'ppc64', '-M pseries -m 1G -device virtio-net-pci -device spapr-pci-host-bridge,index=1 -device e1000', 0],
+  [
+    'pc-isa-devices',
+    'x86_64',
+    '-M pc -m 256M -device isa-debugcon,iobase=0x402 -device isa-serial -device isa-parallel -device sb16 -device adlib',
+    0,
+  ],
+  [
+    'i386-pc-devices',
+    'i386',
+    '-M pc -m 256M -device VGA -device e1000 -device pci-bridge,id=b1,chassis_nr=1 -device virtio-blk-pci,bus=b1,drive=d0 -blockdev driver=null-co,node-name=d0',
+    0,
+  ],
+  [
+    'virt-smmuv3',
+    'aarch64',
+    '-M virt,iommu=smmuv3 -cpu cortex-a57 -m 512M -device pcie-root-port,id=rp1,chassis=1 -device virtio-net-pci,bus=rp1 -device pci-bridge,id=b1,chassis_nr=2 -device e1000,bus=b1',
+    0,
+  ],
+  [
+    'virt-gicv3-el3-el2',
+    'aarch64',
+    '-M virt,secure=on,virtualization=on,gic-version=3 -cpu max -m 512M -device virtio-gpu-pci',
+    0,
+  ],
+  [
+    'virt-highmem-devices',
+    'aarch64',
+    '-M virt -cpu max -m 4G -device ivshmem-plain,memdev=s0 -object memory-backend-ram,id=s0,size=4M,share=on -device nvme,serial=m2',
+    0,
+  ],
+  [
+    'arm-virt-devices',
+    'arm',
+    '-M virt -m 512M -device virtio-net-pci -device pci-bridge,id=b1,chassis_nr=1 -device e1000,bus=b1',
+    0,
+  ],
+  [
+    'riscv64-virt-aia',
+    'riscv64',
+    '-M virt,aia=aplic-imsic,aclint=on -m 512M -device virtio-net-pci -device pci-bridge,id=b1,chassis_nr=1 -device e1000,bus=b1',
+    0,
+  ],
+  [
+    'ppc64-pseries-devices',
+    'ppc64',
+    '-M pseries -m 1G -device virtio-net-pci -device spapr-pci-host-bridge,index=1 -device e1000',
+    0,
+  ],
   ['ppc-mac99-devices', 'ppc', '-M mac99 -device VGA -device e1000', 0],
 ];
 
@@ -151,7 +248,9 @@ async function one(job) {
       else await capture(outDir, argv, opts);
       return null;
     } catch (e) {
-      const msg = String(e?.message ?? e).replace(/\s+/g, ' ').trim();
+      const msg = String(e?.message ?? e)
+        .replace(/\s+/g, ' ')
+        .trim();
       // QEMU 10 boards with built-in audio refuse to start without an audio backend.
       if (attempt === 0 && newQemu && /audio/i.test(msg)) {
         argv = [...argv, '-audio', 'none'];
@@ -173,7 +272,9 @@ await Promise.all(
       const why = await one(job);
       done++;
       if (why) skipped.push([job.dir, why]);
-      process.stderr.write(`[${done}/${todo.length}] ${job.dir}${why ? ` SKIPPED: ${why.slice(0, 120)}` : ''}\n`);
+      process.stderr.write(
+        `[${done}/${todo.length}] ${job.dir}${why ? ` SKIPPED: ${why.slice(0, 120)}` : ''}\n`,
+      );
     }
   }),
 );
@@ -181,11 +282,24 @@ await Promise.all(
 if (only) process.exit(0);
 skipped.sort((a, b) => (a[0] < b[0] ? -1 : 1));
 writeFileSync(join(stage, 'skipped.tsv'), skipped.map((s) => `${s[0]}\t${s[1]}\n`).join(''));
-const qemuVersion = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', env }).stdout.split('\n')[0];
+const qemuVersion = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', env }).stdout.split(
+  '\n',
+)[0];
 writeFileSync(join(stage, 'VERSION'), `${qemuVersion}\n`);
 const tar = execFileSync(
   'tar',
-  ['-c', '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=ustar', '-C', stage, '.'],
+  [
+    '-c',
+    '--sort=name',
+    '--mtime=@0',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--format=ustar',
+    '-C',
+    stage,
+    '.',
+  ],
   { maxBuffer: 2 ** 31 },
 );
 mkdirSync(dirname(outFile), { recursive: true });
@@ -200,4 +314,6 @@ writeFileSync(
   }),
 );
 const cases = readdirSync(stage, { recursive: true }).filter((p) => String(p).endsWith('mtree-D.txt')).length;
-console.log(`${outFile}: ${cases} machines captured, ${skipped.length} skipped (${(tar.length / 1e6).toFixed(1)} MB of text)`);
+console.log(
+  `${outFile}: ${cases} machines captured, ${skipped.length} skipped (${(tar.length / 1e6).toFixed(1)} MB of text)`,
+);

@@ -2,8 +2,8 @@
 // Runs every *.test.ts under src/ and test/ with Node's own test runner (TypeScript through tsx).
 // Node 20's --test takes no globs, so the files are listed here.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 function find(dir, out) {
   let entries;
@@ -18,6 +18,16 @@ function find(dir, out) {
     else if (e.endsWith('.test.ts')) out.push(p);
   }
   return out;
+}
+
+// Many tests compare with the project's shared QEMU dumps beside the clone; say so once, up front,
+// rather than leaving it to each failing test.
+const SHARED = '../shared/fixtures/qemu-7.2';
+if (!existsSync(SHARED)) {
+  process.stderr.write(
+    `run-tests: ${resolve(SHARED)} is missing: the tests that compare with the shared QEMU 7.2 dumps ` +
+      'will fail. Put the shared fixtures folder there (../shared/fixtures/qemu-7.2 beside the clone).\n',
+  );
 }
 
 const filter = process.argv.slice(2);

@@ -1,10 +1,12 @@
 /**
  * @module test/conformance
- * The QEMU 7.2 fixtures are the oracle: for every captured machine, rebuilding `info mtree -D`
- * (helped by `info mtree -f`) and printing it with memtree must give back, canonically, exactly
- * what QEMU printed: the flat views, the tree with `-D`, and the tree without `-D` (rebuilt from
- * `mtree.txt` alone). How many machines the tree text alone (no flat dump) already reproduces is
- * measured and reported, not asserted: the text does not say which `i/o` regions terminate.
+ * QEMU's own dumps are the oracle. For every captured machine (the fixtures, and the corpus of
+ * every machine type of QEMU 7.2 and 10.0 in fixtures/corpus), rebuilding `info mtree -D` with the
+ * flat dump at hand and printing it with memtree must give back, canonically, exactly what QEMU
+ * printed: `info mtree -f`, `info mtree -D`, `info mtree` (rebuilt from `mtree.txt`) and
+ * `info mtree -f -d` (page size read from the dump): 100% per QEMU version. From the tree text
+ * alone (no flat dump), at least 95% of each version's machines must reproduce `info mtree -f`;
+ * the figures are printed.
  */
 
 import assert from 'node:assert/strict';
@@ -12,9 +14,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compareMtreeText } from '../src/mtree/compare.js';
-import { parseMtreeText } from '../src/mtree/parse.js';
-import { formatFlat } from '../src/mtree/print.js';
-import { rebuild } from '../src/mtree/rebuild.js';
+import { checkMode, MODES } from './support/conformance.js';
+import { corpusArchives, loadCorpus } from './support/corpus.js';
 import { runCli } from './support/run-cli.js';
 
 const ROOTS = ['../shared/fixtures/qemu-7.2', 'fixtures/qemu-7.2'];
@@ -78,59 +79,103 @@ for (const dir of dirs) {
     assert.equal(r.code, 0, r.err);
     expectSame(r.out, text('flat.txt'), 'flat (learned from flat-d.txt)');
   });
-}
 
-/**
- * The target page size QEMU finalises for a machine, which shapes the dispatch map: 12 bits on x86
- * and RISC-V; on Arm only boards that set `minimum_page_bits = 12` (hw/arm/virt.c, sbsa-ref.c) get
- * 4 KiB pages, the rest keep `TARGET_PAGE_BITS_MIN` = 10 (target/arm/cpu-param.h).
- */
-function pageBits(cmdline: string): number {
-  if (!/qemu-system-(arm|aarch64)/.test(cmdline)) return 12;
-  return /-M (virt|sbsa-ref)\b/.test(cmdline) ? 12 : 10;
-}
-
-for (const dir of dirs) {
-  const file = (f: string) => join(dir, f);
-  test(`${dir}: flat -d reproduces info mtree -f -d (without the run-time [MRU] marker)`, {
-    skip: !existsSync(file('flat-d.txt')) || !existsSync(file('cmdline.txt')),
-  }, async (t) => {
-    const bits = pageBits(readFileSync(file('cmdline.txt'), 'utf8'));
-    const r = await run([
-      'flat',
-      file('mtree-D.txt'),
-      '--flat',
-      file('flat.txt'),
-      '-d',
-      '--page-bits',
-      String(bits),
-    ]);
+  test(`${dir}: flat -d --flat flat-d.txt reproduces info mtree -f -d, page size read from the dump`, {
+    skip: !existsSync(file('flat-d.txt')),
+  }, async () => {
+    const r = await run(['flat', file('mtree-D.txt'), '--flat', file('flat-d.txt'), '-d']);
     assert.equal(r.code, 0, r.err);
-    let qemu = readFileSync(file('flat-d.txt'), 'utf8').replace(/ \[MRU\]/g, '');
+    let qemu = text('flat-d.txt').replace(/ \[MRU\]/g, '');
     let ours = r.out;
-    if (qemu.includes(' [iommu]')) {
-      // Whether an i/o region is an IOMMU is not in the dumps (spec R14.9): compare the rest.
-      t.diagnostic('QEMU marks IOMMU sections, which a rebuilt dump cannot know; compared without [iommu]');
-      qemu = qemu.replace(/ \[iommu\]/g, '');
-      ours = ours.replace(/ \[iommu\]/g, '');
-    }
+    // Whether an i/o region is an IOMMU is not in the dumps: compare the rest.
+    qemu = qemu.replace(/ \[iommu\]/g, '');
+    ours = ours.replace(/ \[iommu\]/g, '');
     expectSame(ours, qemu, 'flat -d');
   });
 }
 
-test('measured: fixtures whose flat views the tree text alone reproduces', async (t) => {
-  for (const wellKnown of [false, true]) {
-    const matched: string[] = [];
+const archives = corpusArchives();
+
+test('the corpus of QEMU 7.2 and 10.0 machines is there', () => {
+  assert.deepEqual([...archives.keys()].sort(), ['10.0', '7.2']);
+});
+
+/** Text-only conformance must reach this share of each version's machines. */
+const TEXT_ONLY_MIN = 0.95;
+
+for (const [version, path] of archives) {
+  const { cases } = loadCorpus(version, path);
+
+  test(`QEMU ${version} corpus: a few hundred machines`, () => {
+    assert.ok(cases.length >= 400, `only ${cases.length} machines in ${path}`);
+  });
+
+  for (const mode of MODES) {
+    if (mode === 'text-only') continue;
+    test(`QEMU ${version} corpus: ${mode} reproduced for every machine (flat dump at hand)`, () => {
+      const failed: string[] = [];
+      for (const c of cases) {
+        const why = checkMode(c.files, mode);
+        if (why) failed.push(`${c.name}: ${why}`);
+      }
+      assert.deepEqual(failed, [], `${failed.length}/${cases.length} differ`);
+    });
+  }
+
+  test(`QEMU ${version} corpus: info mtree -f from the tree text alone, at least ${TEXT_ONLY_MIN * 100}%`, (t) => {
     const missed: string[] = [];
-    for (const dir of dirs) {
-      const dump = parseMtreeText(readFileSync(join(dir, 'mtree-D.txt'), 'utf8'));
-      const out = formatFlat(rebuild(dump, undefined, { wellKnown }).system);
-      const same = compareMtreeText(out, readFileSync(join(dir, 'flat.txt'), 'utf8')).equal;
-      (same ? matched : missed).push(dir.split('/').pop()!);
-    }
-    const how = wellKnown ? 'with the well-known QEMU regions' : 'structural rules only';
-    const msg = `text-only flat conformance (${how}): ${matched.length}/${dirs.length} (missed: ${missed.join(', ') || 'none'})`;
+    for (const c of cases) if (checkMode(c.files, 'text-only', version)) missed.push(c.name);
+    const ok = cases.length - missed.length;
+    const msg = `QEMU ${version}: text-only flat conformance ${ok}/${cases.length} (${((100 * ok) / cases.length).toFixed(1)}%); missed: ${missed.join(', ') || 'none'}`;
     t.diagnostic(msg);
     console.log(msg);
+    assert.ok(ok >= TEXT_ONLY_MIN * cases.length, msg);
+  });
+}
+
+test('the fixtures reproduce info mtree -f from the tree text alone', () => {
+  const missed = dirs.filter((dir) => {
+    const files = new Map([
+      ['mtree-D.txt', readFileSync(join(dir, 'mtree-D.txt'), 'utf8')],
+      ['flat.txt', readFileSync(join(dir, 'flat.txt'), 'utf8')],
+    ]);
+    return checkMode(files, 'text-only') !== null;
+  });
+  assert.deepEqual(missed, []);
+});
+
+test('QEMU -o owners and the KVM suffix (QEMU 7.2 under KVM) are read and printed back', async () => {
+  const dir = 'fixtures/qemu-7.2/pc-kvm-owners';
+  const text = (f: string) => readFileSync(join(dir, f), 'utf8');
+  const tree = await run(['mtree', join(dir, 'mtree-D-o.txt'), '-D']);
+  assert.equal(tree.code, 0, tree.err);
+  expectSame(tree.out, text('mtree-D-o.txt'), 'mtree -D -o');
+  const flatO = await run(['flat', join(dir, 'mtree-D-o.txt'), '--flat', join(dir, 'flat-o.txt')]);
+  assert.equal(flatO.code, 0, flatO.err);
+  assert.equal(flatO.err, '');
+  expectSame(flatO.out, text('flat-o.txt'), 'flat -o');
+});
+
+test('the newer `container` type: printed with --qemu 10.1, and decisive when read back', async () => {
+  // Every fixture printed in the newer dialect, then rebuilt from that text alone, renders QEMU's
+  // own flat view: the type says which i/o regions are containers.
+  for (const dir of dirs) {
+    const t = await run([
+      'mtree',
+      join(dir, 'mtree-D.txt'),
+      '-D',
+      '--flat',
+      join(dir, 'flat.txt'),
+      '--qemu',
+      '10.1',
+    ]);
+    assert.equal(t.code, 0, t.err);
+    assert.match(t.out, /\(prio -?\d+, container\): /);
+    assert.doesNotMatch(t.out, /\(prio -?\d+, container\): (io|rtc|vga\.mmio)$/m);
+    const back = await runCli(['flat', 'newer.txt', '--qemu', '7.2'], { 'newer.txt': t.out });
+    assert.equal(back.code, 0, back.err);
+    // The KVM marks come from the accelerator, not from the tree: not expected from the text alone.
+    const qemu = readFileSync(join(dir, 'flat.txt'), 'utf8').replace(/( KVM)+$/gm, '');
+    expectSame(back.out, qemu, `${dir}: flat from the newer text`);
   }
 });

@@ -9,11 +9,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { compareMtreeText } from '../src/mtree/compare.js';
 import { CAPTURE_DUMPS, type RunningQemu, startQemu } from '../src/qmp/capture.js';
+import { oneLineError, runBin } from './support/run-bin.js';
 import { runCli } from './support/run-cli.js';
 
 const FIXTURES = '../shared/fixtures/qemu-7.2';
@@ -206,4 +208,85 @@ test('the repository fixtures are what this QEMU prints for their command lines'
       }
     });
   }
+});
+
+/** Timers that keep Node's event loop alive right now. */
+const pendingTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+test('a finished capture or quit leaves no timer behind to hold the process', LIVE, async (t) => {
+  if (!haveQemu(t, X86_PC[0]!)) return;
+  const before = pendingTimers();
+  const q = await startQemu(X86_PC, { quitTimeoutMs: 600_000 });
+  await q.quit();
+  // The 10-minute quit timer of the race against QEMU's exit must be gone with the race.
+  assert.equal(pendingTimers(), before);
+
+  const dir = await mkdtemp(join(tmpdir(), 'memtree-capture-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { capture } = await import('../src/qmp/capture.js');
+  await capture(
+    join(dir, 'a'),
+    X86_PC.filter((a) => a !== '-S'),
+    { quitTimeoutMs: 600_000 },
+  );
+  assert.equal(pendingTimers(), before);
+  // And the real command exits as soon as its work is done: with a pending 10 s timer it would
+  // still be waiting when the safety net kills it.
+  const r = await runBin(['capture', join(dir, 'b'), '--', 'qemu-system-x86_64', '-M', 'pc', '-nodefaults'], {
+    killAfterMs: 9000,
+  });
+  assert.equal(r.signal, null, 'memtree capture did not exit by itself');
+  assert.equal(r.code, 0, r.err);
+});
+
+test('memtree qmp ... hmp with a command line QEMU refuses is exit 1 with its complaint', LIVE, async (t) => {
+  if (!haveQemu(t, X86_PC[0]!)) return;
+  const q = await live(t, X86_PC);
+  await q.client.close();
+  const unknown = await runBin(['qmp', q.socketPath, 'hmp', 'info nosuch']);
+  assert.equal(oneLineError(unknown, 1), undefined, unknown.err);
+  assert.match(unknown.err, /unknown command: 'info nosuch'/);
+  const badOption = await runBin(['qmp', q.socketPath, 'hmp', 'info mtree -z']);
+  assert.equal(oneLineError(badOption, 1), undefined, badOption.err);
+  assert.match(badOption.err, /mtree: unsupported option -z/);
+  const ok = await runBin(['qmp', q.socketPath, 'hmp', 'info mtree -f']);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /^FlatView #0\n/);
+});
+
+test('a QMP peer that sends terminal escapes or endless JSON gets one escaped error line', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'memtree-qmp-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Greets with something that is not QMP, full of control characters.
+  const liar = createServer((s) => s.end('{"hello":\r\n\t"\\u001b[2J rm -rf /"}\r\n'));
+  const liarPath = join(dir, 'liar.sock');
+  await new Promise<void>((r) => liar.listen(liarPath, r));
+  t.after(() => liar.close());
+  const r = await runBin(['qmp', liarPath, 'flat']);
+  assert.equal(oneLineError(r, 1), undefined, r.err);
+  assert.match(r.err, /did not greet with QMP: \{"hello":\\r\\n\\t"\\u001b\[2J rm -rf \/"\}/);
+
+  // Greets properly, then answers with one string that never ends.
+  const flood = createServer((s) => {
+    s.write(
+      '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}}\r\n',
+    );
+    s.once('data', () => {
+      s.write('{"return": {}, "id": 1}\r\n{"return": "');
+      const chunk = 'x'.repeat(1 << 16);
+      const pump = () => {
+        while (!s.destroyed) if (!s.write(chunk)) return void s.once('drain', pump);
+      };
+      s.on('error', () => {});
+      pump();
+    });
+  });
+  const floodPath = join(dir, 'flood.sock');
+  await new Promise<void>((r) => flood.listen(floodPath, r));
+  t.after(() => {
+    flood.close();
+  });
+  const f = await runBin(['qmp', floodPath, 'flat']);
+  assert.equal(oneLineError(f, 1), undefined, f.err);
+  assert.match(f.err, /QMP message longer than/);
 });

@@ -13,6 +13,7 @@ import { migrateExtractCommand } from './commands/migrate-extract.js';
 import { migrateInfoCommand } from './commands/migrate-info.js';
 import { mtreeCommand } from './commands/mtree.js';
 import { qmpCommand } from './commands/qmp.js';
+import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 
 export const commands: Command[] = [
@@ -26,4 +27,5 @@ export const commands: Command[] = [
   migrateInfoCommand,
   migrateExtractCommand,
   serveCommand,
+  runCommand,
 ];

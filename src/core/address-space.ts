@@ -17,7 +17,7 @@
  * the helpers follows what V8 does with them; docs/architecture.md lists the measured rules.
  */
 
-import { checkRange, SIZE_2_64, toU64, U64_MAX, type U64Input } from './address.js';
+import { checkRange, printable, SIZE_2_64, toBool, toU64, U64_MAX, type U64Input } from './address.js';
 import { AddressOverflowError, InvalidArgumentError } from './errors.js';
 import {
   type FlatRange,
@@ -36,6 +36,7 @@ import { DEVICE_PAGES, DevicePages, HOST_LE, IoTlb, Tlb } from './tlb.js';
 import {
   type EventNotifier,
   MEMTX_ACCESS_ERROR,
+  MEMTX_DECODE_ERROR,
   MEMTX_OK,
   MEMTXATTRS_UNSPECIFIED,
   type MemTxAttrs,
@@ -565,6 +566,13 @@ export class AddressSpace {
     }
     if (isWrite ? isDirectWrite(mr) : isDirectRead(mr)) {
       const block = mr.ramBlock!;
+      if (xlat >= block.maxLength) {
+        // A RAM region made larger than its block (setSize does not resize RAM): QEMU would run
+        // off its host memory; here the bytes past the block behave as unassigned.
+        if (!isWrite) buf.fill(0, pos, pos + l);
+        this.chunkResult = MEMTX_DECODE_ERROR;
+        return l;
+      }
       l = Math.min(l, block.maxLength - xlat);
       if (isWrite) {
         block.write(xlat, buf, pos, l);
@@ -592,6 +600,7 @@ export class AddressSpace {
    * firmware loader or debugger would, ignoring read-only flags; other chunks are skipped.
    */
   writeRom(addr: U64Input, buf: Uint8Array): MemTxResult {
+    if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError('writeRom: buffer must be a Uint8Array');
     const a = toU64(addr, `writeRom in "${this.name}"`);
     checkRange(a, BigInt(buf.length), `writeRom in "${this.name}"`);
     let cur = a;
@@ -606,9 +615,12 @@ export class AddressSpace {
         l = this.system.dispatcher.accessSize(mr, l, this.tXlat);
       } else {
         const block = mr.ramBlock!;
-        l = Math.min(l, block.maxLength - this.tXlat);
-        block.write(this.tXlat, buf, pos, l);
-        this.system.invalidateAndSetDirty(mr, this.tXlat, l);
+        // Bytes past the block of an enlarged RAM region are skipped like any non-RAM chunk.
+        if (this.tXlat < block.maxLength) {
+          l = Math.min(l, block.maxLength - this.tXlat);
+          block.write(this.tXlat, buf, pos, l);
+          this.system.invalidateAndSetDirty(mr, this.tXlat, l);
+        }
       }
       len -= l;
       pos += l;
@@ -628,6 +640,13 @@ export class AddressSpace {
     attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
   ): boolean {
     let cur = toU64(addr, `accessValid in "${this.name}"`);
+    if (!Number.isSafeInteger(len) || len < 0) {
+      throw new InvalidArgumentError(
+        `accessValid in "${this.name}": length ${printable(len)} is not a byte count`,
+      );
+    }
+    toBool(isWrite, `accessValid in "${this.name}": isWrite`);
+    checkRange(cur, BigInt(len), `accessValid in "${this.name}"`);
     const view = this.view;
     while (len > 0) {
       this.translateBig(view, cur, len, isWrite, attrs);
@@ -715,6 +734,7 @@ export class AddressSpace {
 
   /** Loads a byte. */
   ldub(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 1);
     const o = addr - this.rLo;
     const k = o | 0;
     if (k === o && k >= 0 && k < this.rN8) return this.rU8[k]!;
@@ -724,6 +744,7 @@ export class AddressSpace {
 
   /** Loads a little-endian 16-bit value. */
   lduwLe(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 2);
     const o = addr - this.rLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.rN8) return this.rU16[k >> 1]!;
@@ -733,6 +754,7 @@ export class AddressSpace {
 
   /** Loads a big-endian 16-bit value. */
   lduwBe(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 2);
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -747,6 +769,7 @@ export class AddressSpace {
 
   /** Loads a little-endian 32-bit value. */
   ldlLe(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 4);
     const o = addr - this.rLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.rN8) return this.rU32[k >> 2]!;
@@ -756,6 +779,7 @@ export class AddressSpace {
 
   /** Loads a big-endian 32-bit value. */
   ldlBe(addr: number): number {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 4);
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -770,6 +794,7 @@ export class AddressSpace {
 
   /** Loads a little-endian 64-bit value. */
   ldqLe(addr: number): bigint {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 8);
     const o = addr - this.rLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.rN8) return this.rU64[k >> 3]!;
@@ -779,6 +804,7 @@ export class AddressSpace {
 
   /** Loads a big-endian 64-bit value. */
   ldqBe(addr: number): bigint {
+    if (typeof addr !== 'number') return this.badAccess(addr, undefined, 8);
     const t = this.rt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -793,6 +819,7 @@ export class AddressSpace {
 
   /** Stores a byte (the value is truncated to 8 bits). */
   stb(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 1);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && k >= 0 && k < this.wN8) {
@@ -805,6 +832,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
   stwLe(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 2);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.wN8) {
@@ -817,6 +845,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 16-bit value. */
   stwBe(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 2);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -832,6 +861,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
   stlLe(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 4);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.wN8) {
@@ -844,6 +874,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 32-bit value. */
   stlBe(addr: number, value: number): void {
+    if (typeof addr !== 'number' || typeof value !== 'number') this.badAccess(addr, value, 4);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -859,6 +890,7 @@ export class AddressSpace {
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
   stqLe(addr: number, value: bigint): void {
+    if (typeof addr !== 'number' || typeof value !== 'bigint') this.badAccess(addr, value, 8);
     const o = addr - this.wLo;
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.wN8) {
@@ -871,6 +903,7 @@ export class AddressSpace {
 
   /** Stores a big-endian 64-bit value. */
   stqBe(addr: number, value: bigint): void {
+    if (typeof addr !== 'number' || typeof value !== 'bigint') this.badAccess(addr, value, 8);
     const t = this.wt;
     const e = t.e;
     const off = addr & PAGE_MASK;
@@ -882,6 +915,22 @@ export class AddressSpace {
     }
     this.missAddr = addr;
     this.storeMiss(8, value, true);
+  }
+
+  /**
+   * A typed helper called with something other than a number address (or, for a store, a value of
+   * the wrong type): throws the typed error. Kept out of line so that the helpers stay small, and
+   * reached before the bad value can be stored in a field the hot path reads.
+   */
+  private badAccess(addr: unknown, value: unknown, size: number): never {
+    if (typeof addr !== 'number') {
+      throw new InvalidArgumentError(
+        `access in "${this.name}": address ${printable(addr)} is not a number (the typed helpers take number addresses; use load/store for bigint ones)`,
+      );
+    }
+    throw new InvalidArgumentError(
+      `store of ${size} bytes in "${this.name}": value ${printable(value)} must be a ${size === 8 ? 'bigint' : 'number'}`,
+    );
   }
 
   /**
@@ -1008,6 +1057,7 @@ export class AddressSpace {
     bigEndian = false,
     attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
   ): number | bigint {
+    this.checkGeneral(size, bigEndian, attrs);
     return this.loadSlow(addr, size, bigEndian, attrs);
   }
 
@@ -1019,7 +1069,19 @@ export class AddressSpace {
     bigEndian = false,
     attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
   ): void {
+    this.checkGeneral(size, bigEndian, attrs);
     this.storeSlow(addr, size, value, bigEndian, attrs);
+  }
+
+  /** Checks the arguments of {@link load} and {@link store} besides the address and value. */
+  private checkGeneral(size: number, bigEndian: boolean, attrs: MemTxAttrs): void {
+    if (size !== 1 && size !== 2 && size !== 4 && size !== 8) {
+      throw new InvalidArgumentError(`access in "${this.name}": size ${printable(size)} is not 1, 2, 4 or 8`);
+    }
+    toBool(bigEndian, `access in "${this.name}": bigEndian`);
+    if (typeof attrs !== 'object' || attrs === null) {
+      throw new InvalidArgumentError(`access in "${this.name}": attrs ${printable(attrs)} is not an object`);
+    }
   }
 
   /** Validates an address of a typed access; returns it as a number, or -1 if it needs bigint. */

@@ -69,3 +69,39 @@ export function hex(v: bigint | number): string {
 export function hex16(v: bigint): string {
   return BigInt.asUintN(64, v).toString(16).padStart(16, '0');
 }
+
+/** Checks a boolean argument (a truthy string such as `"yes"` is refused, not taken as true). */
+export function toBool(value: boolean, what: string): boolean {
+  if (typeof value !== 'boolean')
+    throw new InvalidArgumentError(`${what}: ${printable(value)} is not a boolean`);
+  return value;
+}
+
+/**
+ * Checks a byte range `[offset, offset + length)` inside an object of `limit` bytes (a RAM block):
+ * both non-negative safe integers, the range within the limit.
+ */
+export function checkSpan(offset: number, length: number, limit: number, what: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new InvalidArgumentError(`${what}: offset ${printable(offset)} is not a non-negative safe integer`);
+  }
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw new InvalidArgumentError(`${what}: length ${printable(length)} is not a non-negative safe integer`);
+  }
+  if (offset + length > limit) {
+    throw new InvalidArgumentError(
+      `${what}: range ${hex(offset)}+${hex(length)} runs past the ${hex(limit)} bytes it may cover`,
+    );
+  }
+}
+
+/** A caller's value for an error message; never throws (a symbol cannot go into a template). */
+export function printable(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

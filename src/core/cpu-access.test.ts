@@ -56,4 +56,17 @@ describe('CPU stores versus bus writes (R9.7, R9.27)', () => {
     assert.equal(as.ldqLe(0x1000), 0x0102030405060708n);
     assert.equal(cpu.ldqLe(0x1000), 0x0102030405060708n);
   });
+
+  it('notices a map change after stores to RAM: the range turned read-only discards the next store', () => {
+    const { as, cpu, ram } = pc();
+    cpu.stb(0x1000, 1);
+    cpu.stb(0x1001, 2);
+    ram.setReadonly(true);
+    cpu.stb(0x1000, 3);
+    assert.equal(cpu.lastResult, MEMTX_OK);
+    assert.equal(as.ldub(0x1000), 1);
+    ram.setReadonly(false);
+    cpu.stb(0x1000, 4);
+    assert.equal(as.ldub(0x1000), 4);
+  });
 });

@@ -15,6 +15,13 @@ import type { AddressSpace } from './address-space.js';
 export class CpuAccess {
   constructor(readonly as: AddressSpace) {}
 
+  // The last writable RAM range a store hit, in the view it belongs to: stores there skip the
+  // flat-view search (an emulated CPU stores to the same RAM range nearly every time). Any new
+  // view (map change) misses, so the cache can never outlive the range it describes.
+  private okView: unknown = null;
+  private okLo = 0;
+  private okHi = 0;
+
   /** Result of the last access (as {@link AddressSpace.lastResult}). */
   get lastResult(): number {
     return this.as.lastResult;
@@ -26,10 +33,17 @@ export class CpuAccess {
    */
   discards(addr: number | bigint): boolean {
     const view = this.as.currentView;
+    if (view === this.okView && (addr as number) >= this.okLo && (addr as number) < this.okHi) return false;
     const i = typeof addr === 'number' ? view.indexOf(addr) : view.indexOfBig(addr);
     if (i < 0) return false;
     const fr = view.ranges[i]!;
-    return fr.readonly && fr.mr.ram && !fr.mr.ramDevice;
+    const discard = fr.readonly && fr.mr.ram && !fr.mr.ramDevice;
+    if (!discard && fr.mr.ram) {
+      this.okView = view;
+      this.okLo = fr.startN;
+      this.okHi = fr.endN;
+    }
+    return discard;
   }
 
   ldub(addr: number): number {

@@ -191,23 +191,32 @@ export class RAMList {
   /** Incremented on every add and remove. */
   version = 0;
   private mru: RAMBlock | null = null;
+  /** The same blocks in ram_addr order. */
+  private readonly byOffset: RAMBlock[] = [];
 
   /** QEMU `find_ram_offset`: where a block of `size` bytes goes in ram_addr space. */
   findRamOffset(size: number): number {
-    if (this.blocks.length === 0) return 0;
+    const sorted = this.byOffset;
+    if (sorted.length === 0) return 0;
     const align = 64 * HOST_PAGE_SIZE;
+    // QEMU takes, over the blocks in list order, the smallest gap after a block's 64-page aligned
+    // end that fits; the first such block wins a tie. Blocks never overlap, so in ram_addr order
+    // those ends only grow and the next block after each is found by one forward sweep: O(n).
     let best = -1;
+    let bestBlock: RAMBlock | null = null;
     let mingap = Number.POSITIVE_INFINITY;
-    for (const b of this.blocks) {
+    let j = 0;
+    for (const b of sorted) {
       const candidate = roundUp(b.offset + b.maxLength, align);
+      while (j < sorted.length && sorted[j]!.offset < candidate) j++;
       // QEMU's RAM_ADDR_MAX: a gap to "the end" is finite, so it still beats the initial mingap.
-      let next = Number.MAX_VALUE;
-      for (const n of this.blocks) {
-        if (n.offset >= candidate && n.offset < next) next = n.offset;
-      }
-      if (next - candidate >= size && next - candidate < mingap) {
+      const next = j < sorted.length ? sorted[j]!.offset : Number.MAX_VALUE;
+      const gap = next - candidate;
+      if (gap < size) continue;
+      if (gap < mingap || (gap === mingap && this.blocks.indexOf(b) < this.blocks.indexOf(bestBlock!))) {
         best = candidate;
-        mingap = next - candidate;
+        bestBlock = b;
+        mingap = gap;
       }
     }
     if (best < 0) throw new RamBlockError(`no ram_addr space left for a block of ${hex(size)} bytes`);
@@ -220,6 +229,10 @@ export class RAMList {
     let i = this.blocks.findIndex((b) => b.maxLength < block.maxLength);
     if (i < 0) i = this.blocks.length;
     this.blocks.splice(i, 0, block);
+    const sorted = this.byOffset;
+    let k = sorted.length;
+    while (k > 0 && sorted[k - 1]!.offset > block.offset) k--;
+    sorted.splice(k, 0, block);
     this.mru = null;
     this.version++;
   }
@@ -229,6 +242,7 @@ export class RAMList {
     const i = this.blocks.indexOf(block);
     if (i >= 0) {
       this.blocks.splice(i, 1);
+      this.byOffset.splice(this.byOffset.indexOf(block), 1);
       this.mru = null;
       this.version++;
     }

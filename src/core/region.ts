@@ -11,7 +11,7 @@
  * `number` too, when it is a safe integer.
  */
 
-import { hex, SIZE_2_64, toPriority, toSize, toU64, type U64Input } from './address.js';
+import { hex, printable, SIZE_2_64, toBool, toPriority, toSize, toU64, type U64Input } from './address.js';
 import { InvalidArgumentError, NotSubregionError, RegionInUseError, WrongKindError } from './errors.js';
 import { renderRanges } from './flatview.js';
 import type { ReentrancyGuard } from './io-dispatch.js';
@@ -184,6 +184,12 @@ export class MemoryRegion {
       iommuOps?: IommuOps | null;
     },
   ) {
+    if (name !== null && typeof name !== 'string') {
+      throw new InvalidArgumentError(`a region name must be a string or null, not ${printable(name)}`);
+    }
+    if (init.ops !== undefined && (typeof init.ops !== 'object' || init.ops === null)) {
+      throw new InvalidArgumentError(`region "${name}": ops must be an object, not ${printable(init.ops)}`);
+    }
     this.system = system;
     this.kind = kind;
     this.name = name;
@@ -260,6 +266,7 @@ export class MemoryRegion {
     }
     const loop = closesLoop(this, sub);
     const oldPriority = sub.priority;
+    const oldAddr = sub.addr;
     sub.priority = prio;
     this.system.begin();
     try {
@@ -273,6 +280,7 @@ export class MemoryRegion {
         } catch (e) {
           this.unlink(sub);
           sub.priority = oldPriority;
+          sub.addr = oldAddr;
           throw e;
         }
       }
@@ -330,11 +338,41 @@ export class MemoryRegion {
 
   /** Shows or hides the region and its subtree (QEMU `memory_region_set_enabled`). */
   setEnabled(enabled: boolean): void {
-    if (enabled === this.enabled) return;
+    if (toBool(enabled, `setEnabled of ${this.label}`) === this.enabled) return;
+    this.loopChecked(
+      () => {
+        this.enabled = enabled;
+        this.system.topologyChanged(this.container, this);
+      },
+      () => {
+        this.enabled = !enabled;
+      },
+    );
+  }
+
+  /**
+   * Runs `apply` in a transaction. If the region then lies on a loop (its subregions or alias
+   * targets lead back to itself or to one of its containers), the tree is rendered at once, as
+   * {@link addSubregion} does: should that recurse without end, `undo` restores the region before
+   * the commit and the error propagates, so a failed call changes nothing.
+   */
+  private loopChecked(apply: () => void, undo: () => void): void {
     this.system.begin();
-    this.enabled = enabled;
-    this.system.topologyChanged(this.container, this);
-    this.system.commit();
+    try {
+      apply();
+      if (closesLoop(this.container ?? this, this)) {
+        let top: MemoryRegion = this;
+        while (top.container) top = top.container;
+        try {
+          renderRanges(top);
+        } catch (e) {
+          undo();
+          throw e;
+        }
+      }
+    } finally {
+      this.system.commit();
+    }
   }
 
   /**
@@ -343,12 +381,18 @@ export class MemoryRegion {
    */
   setSize(size: U64Input): void {
     const s = toSize(size, `setSize of ${this.label}`);
-    if (s === this.size) return;
-    this.system.begin();
-    this.system.topologyChanged(this.container, this);
-    this.size = s;
-    this.system.topologyChanged(this.container, this);
-    this.system.commit();
+    const old = this.size;
+    if (s === old) return;
+    this.loopChecked(
+      () => {
+        this.system.topologyChanged(this.container, this);
+        this.size = s;
+        this.system.topologyChanged(this.container, this);
+      },
+      () => {
+        this.size = old;
+      },
+    );
   }
 
   /**
@@ -365,22 +409,39 @@ export class MemoryRegion {
       this.system.noteChanged(this);
       return;
     }
-    this.system.begin();
-    c.unlink(this);
-    c.link(a, this);
-    this.system.commit();
+    const old = this.addr;
+    const index = c.subregions.indexOf(this);
+    this.loopChecked(
+      () => {
+        c.unlink(this);
+        c.link(a, this);
+      },
+      () => {
+        // Back to the old address and the old place among its siblings.
+        c.unlink(this);
+        c.link(old, this);
+        c.subregions.splice(c.subregions.indexOf(this), 1);
+        c.subregions.splice(index, 0, this);
+      },
+    );
   }
 
   /** Changes the offset of an alias into its target (QEMU `memory_region_set_alias_offset`). */
   setAliasOffset(offset: U64Input): void {
     if (!this.alias) throw new WrongKindError(`setAliasOffset: region ${this.label} is not an alias`);
     const o = toU64(offset, `setAliasOffset of ${this.label}`);
-    if (o === this.aliasOffset) return;
-    this.system.begin();
-    if (this.enabled) this.system.topologyChanged(this.container, this);
-    this.aliasOffset = o;
-    if (this.enabled) this.system.topologyChanged(this.container, this);
-    this.system.commit();
+    const old = this.aliasOffset;
+    if (o === old) return;
+    this.loopChecked(
+      () => {
+        if (this.enabled) this.system.topologyChanged(this.container, this);
+        this.aliasOffset = o;
+        if (this.enabled) this.system.topologyChanged(this.container, this);
+      },
+      () => {
+        this.aliasOffset = old;
+      },
+    );
   }
 
   /**
@@ -399,7 +460,7 @@ export class MemoryRegion {
 
   /** Makes the region read-only or writable (QEMU `memory_region_set_readonly`). */
   setReadonly(readonly: boolean): void {
-    if (readonly === this.readonly) return;
+    if (toBool(readonly, `setReadonly of ${this.label}`) === this.readonly) return;
     this.changeRendering(() => {
       this.readonly = readonly;
     });
@@ -407,7 +468,7 @@ export class MemoryRegion {
 
   /** Marks the region non-volatile (QEMU `memory_region_set_nonvolatile`). */
   setNonvolatile(nonvolatile: boolean): void {
-    if (nonvolatile === this.nonvolatile) return;
+    if (toBool(nonvolatile, `setNonvolatile of ${this.label}`) === this.nonvolatile) return;
     this.changeRendering(() => {
       this.nonvolatile = nonvolatile;
     });
@@ -419,7 +480,7 @@ export class MemoryRegion {
    */
   setRomdMode(romdMode: boolean): void {
     if (!this.romDevice) throw new WrongKindError(`setRomdMode: region ${this.label} is not a ROM device`);
-    if (romdMode === this.romdMode) return;
+    if (toBool(romdMode, `setRomdMode of ${this.label}`) === this.romdMode) return;
     this.changeRendering(() => {
       this.romdMode = romdMode;
     });
@@ -430,6 +491,7 @@ export class MemoryRegion {
    * can be toggled per region; the others follow global state.
    */
   setLog(log: boolean, client: number): void {
+    toBool(log, `setLog of ${this.label}`);
     if (client !== DIRTY_MEMORY_VGA) {
       throw new InvalidArgumentError(`setLog on ${this.label}: only DIRTY_MEMORY_VGA can be set per region`);
     }

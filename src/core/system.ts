@@ -8,9 +8,9 @@
  * Regions are created through the factory methods here (QEMU's `memory_region_init_*`).
  */
 
-import { SIZE_2_64, toSize, type U64Input } from './address.js';
+import { checkSpan, printable, SIZE_2_64, toBool, toSize, type U64Input } from './address.js';
 import { AddressSpace } from './address-space.js';
-import { DIRTY_CLIENTS_ALL, type DirtyBitmapSnapshot, DirtyMemory } from './dirty.js';
+import { DIRTY_CLIENTS_ALL, DIRTY_MEMORY_NUM, type DirtyBitmapSnapshot, DirtyMemory } from './dirty.js';
 import {
   ForeignRegionError,
   InvalidArgumentError,
@@ -159,8 +159,8 @@ export class MemorySystem {
   readonly emptyView = new FlatView(null, []);
 
   constructor(options: MemorySystemOptions = {}) {
-    this.bigEndian = options.bigEndian ?? false;
-    this.translatesCode = options.translatesCode ?? false;
+    this.bigEndian = options?.bigEndian ?? false;
+    this.translatesCode = options?.translatesCode ?? false;
     this.dispatcher = new IoDispatcher(this.bigEndian);
     this.unassigned = new MemoryRegion(this, 'io', null, SIZE_2_64, {});
     this.views.set(null, this.emptyView);
@@ -175,7 +175,8 @@ export class MemorySystem {
 
   /** A pure container: it paints nothing itself, so holes show what lies below it. */
   container(name: string | null, size: U64Input, options: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion(this, 'container', name, size, { owner: options.owner ?? null });
+    checkName(name, true);
+    return new MemoryRegion(this, 'container', name, size, { owner: options?.owner ?? null });
   }
 
   /** RAM backed by a new RAM block (QEMU `memory_region_init_ram`). */
@@ -193,6 +194,7 @@ export class MemorySystem {
    * writes go to `ops`; out of romd mode both go to `ops`.
    */
   romDevice(name: string, size: U64Input, ops: MemoryRegionOps, options: RamOptions = {}): MemoryRegion {
+    checkName(name, false);
     if (!ops) throw new InvalidArgumentError(`romDevice "${name}": ops are required`);
     return this.ramLike('rom-device', name, size, options, ops);
   }
@@ -207,6 +209,7 @@ export class MemorySystem {
     ops: MemoryRegionOps | null,
     options: RegionOptions = {},
   ): MemoryRegion {
+    checkName(name, true);
     const s = toSize(size, `size of region "${name}"`);
     if (ops && s > 2n ** 53n) {
       throw new InvalidArgumentError(
@@ -214,7 +217,7 @@ export class MemorySystem {
       );
     }
     return new MemoryRegion(this, ops ? 'io' : 'reservation', name, s, {
-      owner: options.owner ?? null,
+      owner: options?.owner ?? null,
       ops: ops ?? undefined,
     });
   }
@@ -236,7 +239,7 @@ export class MemorySystem {
     options: RegionOptions = {},
   ): MemoryRegion {
     return new MemoryRegion(this, 'alias', name, size, {
-      owner: options.owner ?? null,
+      owner: options?.owner ?? null,
       alias: target,
       aliasOffset: offset,
     });
@@ -244,7 +247,7 @@ export class MemorySystem {
 
   /** An IOMMU region (QEMU `memory_region_init_iommu`): accesses are translated by `iommuOps`. */
   iommu(name: string | null, size: U64Input, iommuOps: IommuOps, options: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion(this, 'iommu', name, size, { owner: options.owner ?? null, iommuOps });
+    return new MemoryRegion(this, 'iommu', name, size, { owner: options?.owner ?? null, iommuOps });
   }
 
   /**
@@ -252,6 +255,7 @@ export class MemorySystem {
    * byte-transparent callbacks (never directly), e.g. a BAR of an assigned host device.
    */
   ramDevice(name: string, size: U64Input, options: RegionOptions = {}): MemoryRegion {
+    checkName(name, false);
     const s = Number(this.ramSize('RAM device', name, size));
     // qemu_ram_alloc_from_ptr: a preallocated block with no id, placed like any other.
     const block = new RAMBlock(s, s, RAM_PREALLOC);
@@ -265,7 +269,7 @@ export class MemorySystem {
       write: (off, v, sz) => writeLe(block, off, v, sz),
     };
     mr = new MemoryRegion(this, 'ram-device', name, s, {
-      owner: options.owner ?? null,
+      owner: options?.owner ?? null,
       ops,
       ramBlock: block,
     });
@@ -296,14 +300,15 @@ export class MemorySystem {
     options: RamOptions,
     ops: MemoryRegionOps | undefined,
   ): MemoryRegion {
+    checkName(name, false);
     const s = this.ramSize('RAM', name, size);
     const n = Number(s);
-    const block = new RAMBlock(n, options.maxSize ?? n, options.maxSize !== undefined ? RAM_RESIZEABLE : 0);
-    if (options.resized) block.resized = options.resized;
-    const mr = new MemoryRegion(this, kind, name, s, { owner: options.owner ?? null, ops, ramBlock: block });
+    const block = new RAMBlock(n, options?.maxSize ?? n, options?.maxSize !== undefined ? RAM_RESIZEABLE : 0);
+    if (options?.resized) block.resized = options?.resized;
+    const mr = new MemoryRegion(this, kind, name, s, { owner: options?.owner ?? null, ops, ramBlock: block });
     block.mr = mr;
-    if (!options.nomigrate) {
-      this.ramList.setIdstr(block, name, options.owner?.devicePath);
+    if (!options?.nomigrate) {
+      this.ramList.setIdstr(block, name, options?.owner?.devicePath);
       block.flags |= RAM_MIGRATABLE;
     }
     this.addBlock(block);
@@ -349,6 +354,8 @@ export class MemorySystem {
 
   /** Runs `fn` inside one transaction and returns its result. */
   transaction<T>(fn: () => T): T {
+    if (typeof fn !== 'function')
+      throw new InvalidArgumentError(`transaction: ${printable(fn)} is not a function`);
     this.begin();
     try {
       return fn();
@@ -547,6 +554,7 @@ export class MemorySystem {
    * was stopped takes effect when it runs again.
    */
   setRunning(running: boolean): void {
+    toBool(running, 'setRunning');
     this.runState = running;
     if (running && this.postponedStopFlags) this.runPostponedStop();
   }
@@ -558,6 +566,7 @@ export class MemorySystem {
    * re-renders, which adds the MIGRATION client to RAM ranges (listeners hear `logStart`).
    */
   globalDirtyLogStart(flags = 1): void {
+    checkGlobalDirtyFlags(flags, 'globalDirtyLogStart');
     if (this.postponedStopFlags) {
       this.postponedStopFlags &= ~flags;
       this.runPostponedStop();
@@ -581,6 +590,13 @@ export class MemorySystem {
    * runs again or logging is started again.
    */
   globalDirtyLogStop(flags = 1): void {
+    checkGlobalDirtyFlags(flags, 'globalDirtyLogStop');
+    // QEMU asserts this in memory_global_dirty_log_do_stop (for a postponed stop, only later).
+    if ((this.globalDirtyTracking & flags) !== flags) {
+      throw new InvalidArgumentError(
+        `globalDirtyLogStop(${flags}): reasons ${flags & ~this.globalDirtyTracking} were never started`,
+      );
+    }
     if (!this.runState) {
       this.postponedStopFlags |= flags;
       return;
@@ -637,8 +653,8 @@ export class MemorySystem {
    * dirty bits for `[offset, offset+size)` of the region (widened to 64 pages).
    */
   snapshotAndClearDirty(mr: MemoryRegion, offset: number, size: number, client: number): DirtyBitmapSnapshot {
-    const rb = mr.ramBlock;
-    if (!rb) throw new InvalidArgumentError(`snapshotAndClearDirty: region ${mr.label} has no RAM`);
+    const rb = this.dirtyRange(mr, offset, size, 'snapshotAndClearDirty');
+    checkClient(client, 'snapshotAndClearDirty');
     this.logSync(mr);
     const snap = this.dirty.snapshotAndClear(rb.offset + offset, size, client);
     this.logGlobalAfterSync();
@@ -647,21 +663,34 @@ export class MemorySystem {
 
   /** QEMU `memory_region_snapshot_get_dirty`: region offsets into a snapshot. */
   snapshotGetDirty(mr: MemoryRegion, snap: DirtyBitmapSnapshot, offset: number, size: number): boolean {
-    return this.dirty.snapshotGetDirty(snap, mr.ramBlock!.offset + offset, size);
+    const rb = this.dirtyRange(mr, offset, size, 'snapshotGetDirty');
+    return this.dirty.snapshotGetDirty(snap, rb.offset + offset, size);
   }
 
   /** QEMU `memory_region_set_dirty`: marks `[offset, offset+size)` of `mr` dirty for its clients. */
   setDirty(mr: MemoryRegion, offset: number, size: number): void {
-    const rb = mr.ramBlock;
-    if (!rb) throw new InvalidArgumentError(`setDirty: region ${mr.label} has no RAM`);
+    const rb = this.dirtyRange(mr, offset, size, 'setDirty');
     this.dirty.setRange(rb.offset + offset, size, this.regionDirtyMask(mr));
   }
 
   /** QEMU `memory_region_reset_dirty`: clears `client`'s bits for the range of `mr`. */
   resetDirty(mr: MemoryRegion, offset: number, size: number, client: number): boolean {
-    const rb = mr.ramBlock;
-    if (!rb) throw new InvalidArgumentError(`resetDirty: region ${mr.label} has no RAM`);
+    const rb = this.dirtyRange(mr, offset, size, 'resetDirty');
+    checkClient(client, 'resetDirty');
     return this.dirty.testAndClear(rb.offset + offset, size, client);
+  }
+
+  /**
+   * The RAM block of `mr` after checking that `mr` is a RAM-backed region of this system and that
+   * `[offset, offset + size)` (region offsets, in bytes) lies inside its used length: a range that
+   * ran on would touch the bits of whatever block follows in ram_addr space.
+   */
+  private dirtyRange(mr: MemoryRegion, offset: number, size: number, what: string): RAMBlock {
+    this.checkOwn(mr, what);
+    const rb = mr.ramBlock;
+    if (!rb) throw new InvalidArgumentError(`${what}: region ${mr.label} has no RAM`);
+    checkSpan(offset, size, rb.usedLength, `${what} of ${mr.label}`);
+    return rb;
   }
 
   /** @internal Takes the single bounce buffer (QEMU 7.2 has one per process), or null if in use. */
@@ -706,11 +735,12 @@ export class MemorySystem {
    * and the block's `resized` callback runs.
    */
   ramResize(mr: MemoryRegion, newSize: number): void {
+    this.checkOwn(mr, 'ramResize');
     const block = mr.ramBlock;
     if (!block) throw new InvalidArgumentError(`ramResize: region ${mr.label} has no RAM block`);
     if (!Number.isSafeInteger(newSize) || newSize < 0) {
       throw new InvalidArgumentError(
-        `ramResize of ${mr.label}: size ${newSize} is not a non-negative integer`,
+        `ramResize of ${mr.label}: size ${printable(newSize)} is not a non-negative integer`,
       );
     }
     const rounded = Math.ceil(newSize / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
@@ -759,24 +789,23 @@ export class MemorySystem {
    * dirty for the clients that log the region.
    */
   writeRam(mr: MemoryRegion, offset: number, data: Uint8Array): void {
-    const block = this.ramRange(mr, offset, data.length, 'writeRam');
+    const block = this.ramRange(mr, offset, data, 'writeRam');
     block.write(offset, data, 0, data.length);
     this.invalidateAndSetDirty(mr, offset, data.length);
   }
 
   /** Reads `dst.length` bytes of `mr`'s RAM at `offset`, as a device with a host pointer would. */
   readRam(mr: MemoryRegion, offset: number, dst: Uint8Array): void {
-    this.ramRange(mr, offset, dst.length, 'readRam').read(offset, dst, 0, dst.length);
+    this.ramRange(mr, offset, dst, 'readRam').read(offset, dst, 0, dst.length);
   }
 
-  private ramRange(mr: MemoryRegion, offset: number, length: number, what: string): RAMBlock {
+  private ramRange(mr: MemoryRegion, offset: number, data: Uint8Array, what: string): RAMBlock {
+    this.checkOwn(mr, what);
     const block = mr.ramBlock;
     if (!block) throw new InvalidArgumentError(`${what}: region ${mr.label} has no RAM block`);
-    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset + length <= block.usedLength)) {
-      throw new InvalidArgumentError(
-        `${what}: range 0x${offset.toString(16)}+0x${length.toString(16)} is outside the 0x${block.usedLength.toString(16)} bytes of ${mr.label}`,
-      );
-    }
+    if (!(data instanceof Uint8Array))
+      throw new InvalidArgumentError(`${what}: the buffer must be a Uint8Array`);
+    checkSpan(offset, data.length, block.usedLength, `${what} of ${mr.label}`);
     return block;
   }
 
@@ -795,6 +824,30 @@ export class MemorySystem {
   targetToDevice(mr: MemoryRegion, data: bigint, size: number): bigint {
     const v = BigInt.asUintN(size * 8, data);
     return this.dispatcher.isBigEndian(mr) === this.bigEndian ? v : bswapBig(v, size);
+  }
+}
+
+/** Throws unless `name` is a string (or null, where a region may be anonymous). */
+function checkName(name: string | null, mayBeNull: boolean): void {
+  if (typeof name === 'string' || (mayBeNull && name === null)) return;
+  throw new InvalidArgumentError(
+    `region name ${printable(name)} is not a string${mayBeNull ? ' or null' : ' (RAM needs a name)'}`,
+  );
+}
+
+/** Throws unless `client` is a dirty memory client (`DIRTY_MEMORY_VGA`, `_CODE` or `_MIGRATION`). */
+function checkClient(client: number, what: string): void {
+  if (!Number.isInteger(client) || client < 0 || client >= DIRTY_MEMORY_NUM) {
+    throw new InvalidArgumentError(`${what}: ${printable(client)} is not a dirty memory client (0, 1 or 2)`);
+  }
+}
+
+/** QEMU's assertion on global dirty-log reasons: a non-empty subset of `GLOBAL_DIRTY_MASK` (7). */
+function checkGlobalDirtyFlags(flags: number, what: string): void {
+  if (!Number.isInteger(flags) || flags < 1 || flags > 7) {
+    throw new InvalidArgumentError(
+      `${what}: ${printable(flags)} is not a set of dirty-log reasons (1 migration, 2 dirty rate, 4 limit)`,
+    );
   }
 }
 

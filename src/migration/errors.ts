@@ -29,7 +29,15 @@ export type MigrationFailure =
   /** The migration was cancelled (e.g. a migrated block was resized). */
   | 'cancelled'
   /** The machine is in a state that does not allow the operation. */
-  | 'state';
+  | 'state'
+  /** The peer made no progress within the time allowed. */
+  | 'timeout'
+  /**
+   * The source confirmed the switch-over but the destination did not acknowledge that it started:
+   * the destination may or may not run, so the source stays stopped (resume it only if the
+   * destination is known not to run).
+   */
+  | 'unconfirmed';
 
 /**
  * A migration, snapshot or stream error; `code` is always `ERR_MIGRATION`. The message is one line:

@@ -13,7 +13,13 @@ import { ByteReader, type ByteSink, ByteWriter } from './bytes.js';
 import { MigrationError } from './errors.js';
 import {
   decodeStream,
+  MEMTREE_CAP_CONFIRM_SWITCHOVER,
+  MEMTREE_SWITCHOVER_GO,
+  MIG_CMD_MEMTREE_CAPS,
+  MIG_CMD_OPEN_RETURN_PATH,
   MIG_CMD_PING,
+  MIG_CMD_POSTCOPY_ADVISE,
+  MIG_CMD_POSTCOPY_LISTEN,
   MIG_CMD_POSTCOPY_RAM_DISCARD,
   MIG_CMD_POSTCOPY_RUN,
   TARGET_PAGE_SIZE,
@@ -27,12 +33,24 @@ export interface Connection {
   readonly output: ByteSink;
   /** Closes the connection (after the last output was written). */
   close(): void | Promise<void>;
+  /**
+   * Drops the connection at once, without flushing (a cancel or a timeout): pending reads end and
+   * pending writes fail. Optional; without it a stalled peer can only be left by closing.
+   */
+  abort?(): void;
 }
 
 /** Options of {@link migrateIncoming}. */
 export interface IncomingOptions {
-  /** Starts the guest; called once, only when memory is complete (or at postcopy RUN). */
+  /**
+   * Starts the guest; called once, only when memory is complete and (with a memtree source) the
+   * source confirmed the switch-over, or at postcopy RUN.
+   */
   start?: (pages: PostcopyPages | null) => void | Promise<void>;
+  /** Longest wait for the source's go-ahead once everything is loaded, in ms (default 10000). */
+  timeoutMs?: number;
+  /** Cancels the incoming migration when aborted (before the guest started). */
+  signal?: AbortSignal;
   /**
    * Loads the source machine's `memtree-machine` section (harts, devices); called before
    * `start`. A throw refuses the migration. Without it such a section fails the load.
@@ -169,6 +187,7 @@ export async function migrateIncoming(
         postcopy ??= new PostcopyPages(loader, rp, () => w.flush());
         applyDiscard(postcopy, data);
       } else if (cmd === MIG_CMD_POSTCOPY_RUN) {
+        if (started) throw new MigrationError('corrupt', 'a second POSTCOPY_RUN');
         postcopy ??= new PostcopyPages(loader, rp, () => w.flush());
         // From now on pages may already be here (requested ones): keep the first copy.
         loader.skipReceived = true;
@@ -176,9 +195,25 @@ export async function migrateIncoming(
         // The guest runs while the stream goes on: its accesses wait for pages this loop loads.
         const r = options.start?.(postcopy);
         if (r) guestRun = Promise.resolve(r);
+      } else if (
+        cmd !== MIG_CMD_OPEN_RETURN_PATH &&
+        cmd !== MIG_CMD_POSTCOPY_ADVISE &&
+        cmd !== MIG_CMD_POSTCOPY_LISTEN &&
+        cmd !== MIG_CMD_MEMTREE_CAPS
+      ) {
+        throw new MigrationError('corrupt', `migration command ${cmd} is not supported by memtree`);
       }
     },
   };
+  const signal = options.signal;
+  let aborted: MigrationError | null = null;
+  const onAbort = () => {
+    aborted = new MigrationError('cancelled', 'the incoming migration was cancelled');
+    conn.abort?.();
+  };
+  if (signal?.aborted)
+    throw new MigrationError('cancelled', 'the incoming migration was cancelled before it started');
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const summary = await decodeStream(reader, handler);
     if (!summary.reachedEof || !summary.ramComplete) {
@@ -196,12 +231,37 @@ export async function migrateIncoming(
         );
       }
     }
-    rp.shut(0);
-    await w.flush();
+    if (!started && summary.extensions & MEMTREE_CAP_CONFIRM_SWITCHOVER) {
+      // The hand-over: say everything is here, then start only on the source's go-ahead. Without
+      // it (the connection dropped, the source stalled or gave up) the guest never starts here,
+      // and the source, which had not confirmed, runs on.
+      rp.ready();
+      await w.flush();
+      const limit = options.timeoutMs ?? 10_000;
+      const got = await withTimeout(reader.ensure(4), limit);
+      if (got === 'timeout') {
+        conn.abort?.();
+        throw new MigrationError('timeout', `the source did not confirm the switch-over within ${limit} ms`);
+      }
+      if (!got)
+        throw new MigrationError(
+          'connection',
+          'the connection ended before the source confirmed the switch-over',
+        );
+      const go = reader.u32();
+      if (go !== MEMTREE_SWITCHOVER_GO) {
+        throw new MigrationError(
+          'corrupt',
+          `0x${go.toString(16)} instead of the source's switch-over confirmation`,
+        );
+      }
+    }
     if (!started) {
       started = true;
       await options.start?.(null);
     }
+    rp.shut(0);
+    await w.flush();
     await conn.close();
     if (guestRun) await guestRun;
     return {
@@ -214,9 +274,10 @@ export async function migrateIncoming(
     };
   } catch (e) {
     const err =
-      e instanceof MigrationError
+      aborted ??
+      (e instanceof MigrationError
         ? e
-        : new MigrationError('connection', `incoming migration failed: ${(e as Error).message}`);
+        : new MigrationError('connection', `incoming migration failed: ${(e as Error).message}`));
     try {
       rp.error(err);
       rp.shut(1);
@@ -229,6 +290,23 @@ export async function migrateIncoming(
     }
     await conn.close();
     throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** `p`, or 'timeout' when it has not settled after `ms`. */
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -102,5 +102,8 @@ export function socketConnection(socket: Socket): import('./incoming.js').Connec
         socket.end(() => resolve());
         socket.once('close', () => resolve());
       }),
+    abort: () => {
+      socket.destroy();
+    },
   };
 }

@@ -21,6 +21,9 @@ import { MigrationError } from './errors.js';
 import type { Connection } from './incoming.js';
 import {
   MACHINE_STATE_IDSTR,
+  MEMTREE_CAP_CONFIRM_SWITCHOVER,
+  MEMTREE_CAP_INTEGRITY,
+  MEMTREE_SWITCHOVER_GO,
   MIG_CMD_OPEN_RETURN_PATH,
   MIG_CMD_PING,
   MIG_CMD_POSTCOPY_ADVISE,
@@ -62,6 +65,25 @@ export interface OutgoingOptions {
   /** Bytes per second of the background stream in postcopy (requested pages are not limited). */
   postcopyBandwidth?: number;
   /**
+   * Precopy hand-over (memtree extension, default true): the destination starts the guest only
+   * after this source confirmed the switch-over, so no failure leaves both sides running. False
+   * sends a plain QEMU stream, whose destination starts as soon as it has loaded it.
+   */
+  confirmSwitchover?: boolean;
+  /**
+   * Integrity check (memtree extension, default false): every batch of the stream carries a CRC-32
+   * the destination verifies, so bytes garbled in transit fail the migration instead of landing in
+   * guest memory unnoticed. Off, the stream stays readable by QEMU.
+   */
+  integrity?: boolean;
+  /**
+   * Longest time without progress from the destination (bytes accepted by the connection, messages
+   * on the return path), in ms, before the migration fails with `timeout` (default 10000).
+   */
+  timeoutMs?: number;
+  /** Cancels the migration when aborted (QEMU `migrate_cancel`); the source then runs on. */
+  signal?: AbortSignal;
+  /**
    * Postcopy on request (QEMU capability `postcopy-ram` plus `migrate-start-postcopy`): the stream
    * advises postcopy, and the switch happens after the first complete pass once this returns true;
    * while it returns false the migration goes on as precopy and may complete as one.
@@ -69,7 +91,8 @@ export interface OutgoingOptions {
   postcopyRequested?: () => boolean;
   /**
    * Whether the destination talks back (default true). Without a return path (QEMU's `exec:`
-   * migration) the source completes once the stream is written, and postcopy is impossible.
+   * migration) the source completes once the stream is written, with no switch-over
+   * confirmation, and postcopy is impossible.
    */
   returnPath?: boolean;
   /**
@@ -79,8 +102,6 @@ export interface OutgoingOptions {
   machineState?: () => { version: number; payload: Uint8Array };
   /** Updated in place while the migration runs (for QEMU's `query-migrate`). */
   progress?: MigrationProgress;
-  /** Aborting it cancels the migration (QEMU `migrate_cancel`); the source goes on running. */
-  signal?: AbortSignal;
 }
 
 /** The live figures of a running migration (see {@link OutgoingOptions.progress}). */
@@ -135,6 +156,8 @@ export interface MigrationStats {
 
 const RAM_SECTION_ID = 2;
 const MACHINE_SECTION_ID = 3;
+/** Bytes of one integrity batch at most (a pass is cut after this many). */
+const INTEGRITY_BATCH = 4 << 20;
 const now = () => performance.now();
 const yieldToGuest = (): Promise<void> =>
   new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
@@ -178,6 +201,12 @@ class Outgoing {
   /** Block of the last page request that named one (QEMU `last_req_rb`). */
   private lastReqBlock: string | null = null;
   private guestStopped = false;
+  /** The destination reported it loaded everything and waits for the switch-over. */
+  private ready = false;
+  /** The switch-over was confirmed: from here on the destination may run. */
+  private committed = false;
+  /** When the destination last made progress (performance.now()). */
+  private lastProgress = now();
   private cursor = { block: 0, page: 0 };
   private stats: MigrationStats = {
     iterations: 0,
@@ -201,7 +230,16 @@ class Outgoing {
     private readonly conn: Connection,
     private readonly opt: OutgoingOptions,
   ) {
-    this.w = new ByteWriter(conn.output, 1 << 20);
+    const out = conn.output;
+    // Every chunk the connection accepts is progress; a sink that blocks is not.
+    this.w = new ByteWriter((chunk, release) => {
+      this.lastProgress = now();
+      const r = out(chunk, release);
+      if (!r) return;
+      return r.then(() => {
+        this.lastProgress = now();
+      });
+    }, 1 << 20);
     this.s = new QemuStreamWriter(this.w);
     this.enc = new RamPageEncoder(this.w);
     this.blocks = migratableBlocks(ms).map((block) => ({
@@ -214,6 +252,16 @@ class Outgoing {
     // The destination's own explanation beats the broken pipe it caused by closing.
     if (!this.failure || (this.failure.failure === 'connection' && e.failure === 'remote')) this.failure = e;
     this.wake();
+  }
+
+  /** Fails the migration and drops the connection, so that no pending read or write keeps it waiting. */
+  private abort(e: MigrationError): void {
+    this.fail(e);
+    try {
+      this.conn.abort?.();
+    } catch {
+      // already gone
+    }
   }
 
   private wake(): void {
@@ -230,6 +278,7 @@ class Outgoing {
     try {
       for (;;) {
         const msg: ReturnMessage | null = await readReturnMessage(r);
+        this.lastProgress = now();
         if (!msg) {
           if (this.shutStatus === null)
             this.fail(new MigrationError('connection', 'the destination closed the connection'));
@@ -241,6 +290,9 @@ class Outgoing {
           this.shutStatus = msg.status;
           if (msg.status !== 0)
             this.fail(new MigrationError('remote', `the destination failed (status ${msg.status})`));
+          this.wake();
+        } else if (msg.type === 'ready') {
+          this.ready = true;
           this.wake();
         } else if (msg.type === 'pong') {
           this.pongs++;
@@ -408,6 +460,8 @@ class Outgoing {
           this.check();
         }
         if (now() >= deadline) break;
+        // With the integrity check, a long pass is cut into batches so corruption shows early.
+        if (this.w.digesting && this.w.written - b0 >= INTEGRITY_BATCH) break;
         if (bytesPerSec > 0) {
           const ahead = (this.w.written - b0) / bytesPerSec - (now() - t0) / 1000;
           if (ahead > 0) {
@@ -419,6 +473,7 @@ class Outgoing {
     }
     this.enc.eos();
     this.s.footer(RAM_SECTION_ID);
+    this.s.checksum();
     await this.w.flush();
     this.check();
     this.report();
@@ -452,6 +507,49 @@ class Outgoing {
     }
   }
 
+  /** Closes the connection; one that does not close within a second (a stalled peer) is dropped. */
+  private async closeConnection(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        Promise.resolve(this.conn.close()),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, 1000);
+        }),
+      ]);
+    } catch {
+      // already gone
+    } finally {
+      clearTimeout(timer);
+    }
+    try {
+      this.conn.abort?.();
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Fails the migration when the destination made no progress for `timeoutMs`. */
+  private startWatchdog(): () => void {
+    const limit = this.opt.timeoutMs ?? 10_000;
+    const timer = setInterval(
+      () => {
+        const idle = now() - this.lastProgress;
+        if (idle > limit) {
+          this.abort(
+            new MigrationError(
+              'timeout',
+              `the destination made no progress for ${Math.round(idle)} ms (limit ${limit} ms)${this.guestStopped ? ' while the guest was stopped' : ''}`,
+            ),
+          );
+        }
+      },
+      Math.max(10, Math.min(1000, limit / 4)),
+    );
+    (timer as { unref?: () => void }).unref?.();
+    return () => clearInterval(timer);
+  }
+
   async run(): Promise<MigrationStats> {
     const ms = this.ms;
     const start = now();
@@ -464,12 +562,19 @@ class Outgoing {
         );
       }
     };
+    const signal = this.opt.signal;
+    const onAbort = () => this.abort(new MigrationError('cancelled', 'the migration was cancelled'));
+    if (signal?.aborted)
+      throw new MigrationError('cancelled', 'the migration was cancelled before it started');
+    signal?.addEventListener('abort', onAbort, { once: true });
     ms.ramResizeObservers.add(cancel);
+    const stopWatchdog = this.startWatchdog();
     const returnPath = this.opt.returnPath !== false;
     const listening = returnPath ? this.listen() : Promise.resolve();
-    const onAbort = () => this.fail(new MigrationError('cancelled', 'the migration was cancelled'));
-    if (this.opt.signal?.aborted) onAbort();
-    this.opt.signal?.addEventListener('abort', onAbort);
+    const confirm =
+      (this.opt.confirmSwitchover ?? true) && !this.opt.postcopy && !this.opt.postcopyRequested && returnPath;
+    const caps =
+      (confirm ? MEMTREE_CAP_CONFIRM_SWITCHOVER : 0) | (this.opt.integrity ? MEMTREE_CAP_INTEGRITY : 0);
     let stopAt = 0;
     try {
       // Setup (R12.5): every page of every block is dirty, logging starts, one sync.
@@ -480,11 +585,13 @@ class Outgoing {
       ms.globalDirtyLogStart(1);
       this.sync();
       this.s.header(this.opt.machine ?? 'memtree');
+      if (caps) this.s.capabilities(caps);
       if (returnPath) this.s.command(MIG_CMD_OPEN_RETURN_PATH);
       if (this.opt.postcopy || this.opt.postcopyRequested) this.s.command(MIG_CMD_POSTCOPY_ADVISE);
       this.s.sectionStart(QEMU_VM_SECTION_START, RAM_SECTION_ID, 'ram', 0, RAM_SECTION_VERSION);
       this.enc.setup(this.blocks.map((b) => ({ id: b.block.idstr, length: b.block.usedLength })));
       this.s.footer(RAM_SECTION_ID);
+      this.s.checksum();
       await this.w.flush();
       this.check();
 
@@ -522,6 +629,7 @@ class Outgoing {
 
       // Stop and copy.
       await this.stopGuest();
+      this.lastProgress = now();
       stopAt = now();
       this.stopBytes = this.w.written;
       this.sync();
@@ -535,6 +643,7 @@ class Outgoing {
         this.machineSection();
         this.s.command(MIG_CMD_POSTCOPY_RUN);
         this.s.command(MIG_CMD_PING, u32(1));
+        this.s.checksum();
         await this.w.flush();
         this.runSent = true;
         await this.waitFor(() => this.pongs >= 1);
@@ -559,10 +668,21 @@ class Outgoing {
       this.enc.eos();
       this.s.footer(RAM_SECTION_ID);
       if (!this.stats.postcopy) this.machineSection();
+      this.s.checksum();
       this.s.eof();
       await this.w.flush();
       this.check();
+      if (confirm) {
+        // The hand-over: the destination has loaded everything and waits; it starts the guest only
+        // on this go-ahead. Until it is sent any failure resumes the source, which is then the only
+        // side running; once it is sent the source never resumes on its own.
+        await this.waitFor(() => this.ready);
+        this.committed = true;
+        this.w.u32(MEMTREE_SWITCHOVER_GO);
+        await this.w.flush();
+      }
       if (returnPath) await this.waitFor(() => this.shutStatus === 0);
+      stopWatchdog();
       this.report();
       if (!this.stats.postcopy) this.stats.downtimeMs = now() - stopAt;
       this.stats.bytesSent = this.w.written;
@@ -570,22 +690,32 @@ class Outgoing {
       this.stats.bandwidth = (this.stats.bytesSent / this.stats.totalTimeMs) * 1000;
       this.stats.mbps = (this.stats.bandwidth * 8) / 1e6;
       ms.globalDirtyLogStop(1);
-      await this.conn.close();
-      await listening;
+      await this.closeConnection();
+      await Promise.race([listening, new Promise((r) => setTimeout(r, 1000))]);
       return this.stats;
     } catch (e) {
+      stopWatchdog();
       if (!this.failure || this.failure.failure === 'connection') {
         // A write failed: let the return path deliver the destination's reason, if it sent one.
         await Promise.race([listening, new Promise((r) => setTimeout(r, 1000))]);
       }
-      const err =
+      let err =
         this.failure ??
         (e instanceof MigrationError ? e : new MigrationError('connection', (e as Error).message));
-      // Leave the source as it was: running, logging off, the migrated blocks dirty for MIGRATION.
-      ms.globalDirtyLogStop(1);
+      // Leave the source as it was: logging off, the migrated blocks dirty for MIGRATION, and
+      // running again unless the destination may be running. (Logging may be off already, if the
+      // failure came after the normal stop.)
+      if (ms.globalDirtyTracking & 1) ms.globalDirtyLogStop(1);
       for (const { block } of this.blocks)
         ms.dirty.setRange(block.offset, block.usedLength, 1 << DIRTY_MEMORY_MIGRATION);
-      if (this.guestStopped && !this.runSent) {
+      // After the go-ahead only the destination's own word that it failed makes resuming safe.
+      const destinationMayRun = this.committed && err.failure !== 'remote';
+      if (destinationMayRun) {
+        err = new MigrationError(
+          'unconfirmed',
+          `the switch-over was confirmed but the destination did not report that it runs (${err.message}); the source stays stopped: resume it only if the destination does not run`,
+        );
+      } else if (this.guestStopped && !this.runSent) {
         this.guestStopped = false;
         const guest = this.opt.guest;
         if (guest) {
@@ -593,15 +723,11 @@ class Outgoing {
           await guest.resume();
         }
       }
-      try {
-        await this.conn.close();
-      } catch {
-        // already gone
-      }
+      await this.closeConnection();
       throw err;
     } finally {
-      this.opt.signal?.removeEventListener('abort', onAbort);
       ms.ramResizeObservers.delete(cancel);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 

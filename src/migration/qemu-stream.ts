@@ -52,6 +52,36 @@ export const MIG_CMD_POSTCOPY_ADVISE = 3;
 export const MIG_CMD_POSTCOPY_LISTEN = 4;
 export const MIG_CMD_POSTCOPY_RUN = 5;
 export const MIG_CMD_POSTCOPY_RAM_DISCARD = 6;
+export const MIG_CMD_PACKAGED = 7;
+export const MIG_CMD_ENABLE_COLO = 8;
+export const MIG_CMD_POSTCOPY_RESUME = 9;
+export const MIG_CMD_RECV_BITMAP = 10;
+/** One past the last command QEMU 7.2 knows (`MIG_CMD_MAX`). */
+export const MIG_CMD_MAX = 11;
+
+/**
+ * Payload lengths QEMU checks for its fixed-size commands (`mig_cmd_args`; -1: variable). A
+ * command of another length is refused as QEMU's `loadvm_process_command` does.
+ */
+const MIG_CMD_LEN: readonly number[] = [-1, 0, 4, -1, 0, 0, -1, 4, -1, 0, -1];
+
+/**
+ * memtree's own commands, numbered far above QEMU's (a QEMU destination refuses them as unknown, so
+ * memtree sends them only when an extension is on). CAPS (`u32` flags, `MEMTREE_CAP_*`) comes
+ * before the first section; CHECKSUM closes a batch of the integrity check.
+ */
+export const MIG_CMD_MEMTREE_CAPS = 0x4d54;
+/** `u32` CRC-32 and `u32` length of the stream bytes since the previous CHECKSUM, this header included. */
+export const MIG_CMD_MEMTREE_CHECKSUM = 0x4d43;
+/**
+ * The source's go-ahead, four bytes ("MTGO") after the EOF record, sent once the destination said it
+ * is ready (with MEMTREE_CAP_CONFIRM_SWITCHOVER).
+ */
+export const MEMTREE_SWITCHOVER_GO = 0x4d54474f;
+/** The destination starts only when the source confirms the switch-over (see incoming.ts). */
+export const MEMTREE_CAP_CONFIRM_SWITCHOVER = 1;
+/** Batches of the stream carry a CRC-32 (MIG_CMD_MEMTREE_CHECKSUM). */
+export const MEMTREE_CAP_INTEGRITY = 2;
 
 /** RAM record flags (QEMU `RAM_SAVE_FLAG_*`). */
 export const RAM_SAVE_FLAG_FULL = 0x01;
@@ -142,6 +172,25 @@ export class QemuStreamWriter {
 
   eof(): void {
     this.w.u8(QEMU_VM_EOF);
+  }
+
+  /** memtree's capabilities command; with MEMTREE_CAP_INTEGRITY the first batch starts after it. */
+  capabilities(flags: number): void {
+    const data = new Uint8Array(4);
+    new DataView(data.buffer).setUint32(0, flags);
+    this.command(MIG_CMD_MEMTREE_CAPS, data);
+    if (flags & MEMTREE_CAP_INTEGRITY) this.w.startDigest();
+  }
+
+  /** Closes an integrity batch: its CRC-32 and length, covering this command's own header. */
+  checksum(): void {
+    if (!this.w.digesting) return;
+    this.w.u8(QEMU_VM_COMMAND);
+    this.w.u16(MIG_CMD_MEMTREE_CHECKSUM);
+    this.w.u16(8);
+    const m = this.w.mark();
+    this.w.u32(m.crc);
+    this.w.u32(m.length >>> 0);
   }
 }
 
@@ -282,6 +331,10 @@ export interface StreamSummary {
   bytes: number;
   /** Whether a machine-state section was read (by {@link StreamHandler.machineState}). */
   machineState?: boolean;
+  /** memtree extensions the stream announced (`MEMTREE_CAP_*` flags; 0 for a plain QEMU stream). */
+  extensions: number;
+  /** Integrity batches verified. */
+  checksums: number;
 }
 
 /** Options of {@link decodeStream}. */
@@ -310,7 +363,12 @@ export async function decodeStream(
     ramComplete: false,
     skipped: [],
     bytes: 0,
+    extensions: 0,
+    checksums: 0,
   };
+  let capsSeen = false;
+  /** Stream offset right after the last verified checksum. */
+  let verifiedTo = -1;
   await r.need(8, 'the stream header');
   const magic = r.u32();
   if (magic !== QEMU_VM_FILE_MAGIC) {
@@ -365,6 +423,13 @@ export async function decodeStream(
           break;
         }
         if (idstr !== 'ram') {
+          if (r.digesting) {
+            throw new MigrationError(
+              'corrupt',
+              `section "${idstr}" at offset ${at} in a stream with the integrity check (memtree sends RAM only)`,
+              { offset: at },
+            );
+          }
           summary.skipped.push({ idstr, instanceId, sectionId, versionId });
           if (options.readTail) {
             // Device state is not ours to parse, but the stream's end is checked: QEMU ends it with
@@ -417,12 +482,74 @@ export async function decodeStream(
         await r.need(4, 'a command header');
         const cmd = r.u16();
         const len = r.u16();
+        if (cmd === MIG_CMD_MEMTREE_CHECKSUM) {
+          // The batch ends with this command's header: its CRC covers every byte up to here.
+          if (!r.digesting) {
+            throw new MigrationError(
+              'corrupt',
+              `integrity checksum at offset ${at}, but the stream did not announce the integrity check`,
+              { offset: at },
+            );
+          }
+          const got = r.mark();
+          if (len !== 8) {
+            throw new MigrationError('corrupt', `integrity checksum of ${len} bytes at offset ${at}`, {
+              offset: at,
+            });
+          }
+          await r.need(8, 'an integrity checksum');
+          const crc = r.u32();
+          const n = r.u32();
+          if (crc !== got.crc || n !== got.length >>> 0) {
+            throw new MigrationError(
+              'corrupt',
+              `integrity check failed for the ${got.length} bytes before stream offset ${at + 5}: the source sent CRC-32 ${hex(crc)} over ${n} bytes, ${hex(got.crc)} arrived`,
+              { offset: at },
+            );
+          }
+          summary.checksums++;
+          verifiedTo = r.consumed;
+          break;
+        }
+        if (cmd !== MIG_CMD_MEMTREE_CAPS && (cmd === 0 || cmd >= MIG_CMD_MAX)) {
+          throw new MigrationError(
+            'corrupt',
+            `MIG_CMD ${hex(cmd)} unknown (len ${hex(len)}) at stream offset ${at}`,
+            { offset: at },
+          );
+        }
+        const fixed = cmd === MIG_CMD_MEMTREE_CAPS ? 4 : MIG_CMD_LEN[cmd]!;
+        if (fixed !== -1 && fixed !== len) {
+          throw new MigrationError(
+            'corrupt',
+            `command ${cmd} received with bad length - expecting ${fixed}, got ${len} (stream offset ${at})`,
+            { offset: at },
+          );
+        }
         await r.need(len, `command ${cmd}`);
         const data = r.view(len).slice();
+        if (cmd === MIG_CMD_MEMTREE_CAPS) {
+          if (capsSeen) {
+            throw new MigrationError('corrupt', `second memtree capabilities command at offset ${at}`, {
+              offset: at,
+            });
+          }
+          capsSeen = true;
+          summary.extensions = new DataView(data.buffer).getUint32(0);
+          // The first batch starts right after this command, where the source started hashing.
+          if (summary.extensions & MEMTREE_CAP_INTEGRITY) r.startDigest();
+        }
         if (h.command) await h.command(cmd, data);
         break;
       }
       case QEMU_VM_EOF:
+        if (r.digesting && verifiedTo !== at) {
+          throw new MigrationError(
+            'corrupt',
+            `integrity check: the ${at - Math.max(verifiedTo, 0)} bytes before the EOF record at offset ${at} were not checked`,
+            { offset: at },
+          );
+        }
         summary.reachedEof = true;
         summary.bytes = r.consumed;
         return summary;

@@ -15,13 +15,19 @@ export const MIG_RP_MSG_REQ_PAGES_ID = 3;
 export const MIG_RP_MSG_REQ_PAGES = 4;
 /** memtree extension: UTF-8 error text, then the failure kind after a NUL. */
 export const MIG_RP_MSG_MEMTREE_ERROR = 0x4d54;
+/**
+ * memtree extension (with MEMTREE_CAP_CONFIRM_SWITCHOVER): the destination loaded the whole stream
+ * and waits for the source's go-ahead before it starts the guest.
+ */
+export const MIG_RP_MSG_MEMTREE_READY = 0x4d52;
 
 /** A decoded return-path message. */
 export type ReturnMessage =
   | { type: 'shut'; status: number }
   | { type: 'pong'; value: number }
   | { type: 'req-pages'; block: string | null; start: number; length: number }
-  | { type: 'error'; message: string; failure: string };
+  | { type: 'error'; message: string; failure: string }
+  | { type: 'ready' };
 
 /** Encodes return-path messages into a writer. */
 export class ReturnPathWriter {
@@ -56,6 +62,11 @@ export class ReturnPathWriter {
     p[12] = idb.length;
     p.set(idb, 13);
     this.msg(MIG_RP_MSG_REQ_PAGES_ID, p);
+  }
+
+  /** The destination has everything and waits for the switch-over (memtree extension). */
+  ready(): void {
+    this.msg(MIG_RP_MSG_MEMTREE_READY, new Uint8Array(0));
   }
 
   error(e: MigrationError | Error): void {
@@ -93,6 +104,8 @@ export async function readReturnMessage(r: ByteReader): Promise<ReturnMessage | 
       }
       return { type: 'req-pages', block, start, length };
     }
+    case MIG_RP_MSG_MEMTREE_READY:
+      return { type: 'ready' };
     case MIG_RP_MSG_MEMTREE_ERROR: {
       const text = new TextDecoder().decode(p);
       const i = text.lastIndexOf('\0');

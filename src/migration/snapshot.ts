@@ -23,6 +23,7 @@ import type { RAMBlock } from '../core/ramblock.js';
 import { DIRTY_MEMORY_MIGRATION } from '../core/region.js';
 import type { MemorySystem } from '../core/system.js';
 import { ByteReader, type ByteSink, ByteWriter, latin1 } from './bytes.js';
+import { Crc32 } from './crc32.js';
 import { MigrationError } from './errors.js';
 import { isZeroPage, TARGET_PAGE_SIZE } from './qemu-stream.js';
 import { migratableBlocks, PageBitmap } from './ram-load.js';
@@ -34,28 +35,7 @@ const REC_DATA = 1;
 const REC_ZERO = 2;
 const MAX_RUN = 256;
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** Running CRC-32 (IEEE), as zlib computes it. */
-export class Crc32 {
-  private c = 0xffffffff;
-  update(b: Uint8Array): void {
-    let c = this.c;
-    for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
-    this.c = c;
-  }
-  get value(): number {
-    return (this.c ^ 0xffffffff) >>> 0;
-  }
-}
+export { Crc32 };
 
 /** What one saved snapshot holds. */
 export interface SnapshotStats {

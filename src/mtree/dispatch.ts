@@ -173,11 +173,12 @@ function entries(start: number, end: number, e: Entry): string {
 /**
  * The `  Dispatch` lines QEMU prints after the ranges of a rendered view (without `[MRU]`).
  * `pageBits` is the target's page size as QEMU finalises it: 12 on x86 and RISC-V; on Arm 12 only
- * for boards that promise it (`virt`, `sbsa-ref`), else 10 (`TARGET_PAGE_BITS_MIN`).
+ * for boards that promise it (`virt`, `sbsa-ref`), else 10 (`TARGET_PAGE_BITS_MIN`); 8 on AVR
+ * (target/avr/cpu-param.h).
  */
 export function formatDispatch(view: FlatView, pageBits = 12): string[] {
-  if (!Number.isInteger(pageBits) || pageBits < 10 || pageBits > 16) {
-    throw new RangeError(`page bits ${pageBits}: expected an integer from 10 to 16`);
+  if (!Number.isInteger(pageBits) || pageBits < 8 || pageBits > 16) {
+    throw new RangeError(`page bits ${pageBits}: expected an integer from 8 to 16`);
   }
   const map = buildDispatch(view, pageBits);
   const out = ['  Dispatch', '    Physical sections'];

@@ -38,20 +38,40 @@ export interface AddressExplanation {
   readonly path: PathStep[];
 }
 
-function walk(mr: MemoryRegion, base: bigint, addr: bigint, via: PathStep['via'], path: PathStep[]): boolean {
-  if (!mr.enabled) return false;
-  const start = base + mr.addr;
-  if (addr < start || addr >= start + mr.size) return false;
-  path.push({ region: mr, origin: start, via });
-  const t = mr.alias;
-  if (t) {
+/**
+ * Fills `path` with the regions from `root` down to the one that serves `addr`; false if none does.
+ * Depth first without recursion (the nesting depth comes from the input): each frame is a region on
+ * the current path and the next of its candidates (alias target or subregions) to try.
+ */
+function walk(root: MemoryRegion, addr: bigint, path: PathStep[]): boolean {
+  const covers = (mr: MemoryRegion, base: bigint) =>
+    mr.enabled && addr >= base + mr.addr && addr < base + mr.addr + mr.size;
+  if (!covers(root, 0n)) return false;
+  const frames: Array<{ next: MemoryRegion[]; bases: bigint[]; i: number }> = [];
+  const enter = (mr: MemoryRegion, base: bigint, via: PathStep['via']): void => {
+    const start = base + mr.addr;
+    path.push({ region: mr, origin: start, via });
+    const t = mr.alias;
     // The target's own address cancels out (spec R6.4): its offset 0 lies at start - aliasOffset.
-    if (walk(t, start - t.addr - mr.aliasOffset, addr, 'alias', path)) return true;
-  } else {
-    for (const s of mr.subregions) if (walk(s, start, addr, 'subregion', path)) return true;
-    if (mr.terminates) return true;
+    if (t) frames.push({ next: [t], bases: [start - t.addr - mr.aliasOffset], i: 0 });
+    else frames.push({ next: mr.subregions, bases: [start], i: 0 });
+  };
+  enter(root, 0n, 'root');
+  while (frames.length) {
+    const f = frames[frames.length - 1]!;
+    const step = path[path.length - 1]!;
+    const viaAlias = step.region.alias !== null;
+    if (f.i < f.next.length) {
+      const c = f.next[f.i++]!;
+      const base = viaAlias ? f.bases[0]! : step.origin;
+      if (covers(c, base)) enter(c, base, viaAlias ? 'alias' : 'subregion');
+      continue;
+    }
+    // No candidate below serves the address: this region does if it terminates.
+    if (!viaAlias && step.region.terminates) return true;
+    frames.pop();
+    path.pop();
   }
-  path.pop();
   return false;
 }
 
@@ -60,7 +80,7 @@ export function explainAddress(as: AddressSpace, addr: bigint): AddressExplanati
   const range = as.currentView.rangeAt(addr);
   const path: PathStep[] = [];
   // A root that resolves to nothing (e.g. disabled) renders nothing: no path then.
-  if (range) walk(as.root, 0n, addr, 'root', path);
+  if (range) walk(as.root, addr, path);
   return {
     space: as,
     addr,

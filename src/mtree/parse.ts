@@ -59,6 +59,13 @@ export interface RegionLine {
   };
   /** ` [disabled]` suffix (only printed with `-D`). */
   readonly disabled: boolean;
+  /**
+   * Printed as `container` (newer QEMU names pure containers so; read as `i/o` that does not
+   * terminate).
+   */
+  readonly container?: boolean;
+  /** The owner suffix of `info mtree -o` (` owner:{…}`, ` parent:{…}`, ` orphan`), without the leading space. */
+  readonly owner?: string;
   /** Number of `[DETECTED OVERFLOW!] ` markers in front of the line. */
   readonly overflow: number;
 }
@@ -92,6 +99,10 @@ export interface MtreeDump {
   readonly blocks: TreeBlock[];
   /** Whether any line carries ` [disabled]` (then the dump was surely taken with `-D`). */
   readonly hasDisabled: boolean;
+  /** Whether any region is printed with the `container` type (newer QEMU). */
+  readonly hasContainerType: boolean;
+  /** Whether the lines carry `-o` owner suffixes. */
+  readonly hasOwners: boolean;
 }
 
 /** One flat range line of `info mtree -f`. */
@@ -107,6 +118,10 @@ export interface FlatRangeLine {
   readonly name: string;
   /** Offset in the region (0 when not printed). */
   readonly offset: bigint;
+  /** The owner suffix of `info mtree -f -o`, without the leading space. */
+  readonly owner?: string;
+  /** The accelerator suffix (` KVM`, once per address space of the view that KVM maps it in). */
+  readonly accel?: string;
 }
 
 /** One ` AS "..", root: ..` line. */
@@ -137,7 +152,9 @@ export interface FlatDump {
 }
 
 const OVERFLOW = '[DETECTED OVERFLOW!] ';
-const HEAD = /^([0-9a-f]{16})-([0-9a-f]{16}) \(prio (-?\d+), (nv-)?(ram|rom|romd|ramd|i\/o)\): /;
+const HEAD = /^([0-9a-f]{16})-([0-9a-f]{16}) \(prio (-?\d+), (nv-)?(ram|rom|romd|ramd|i\/o|container)\): /;
+/** `-o` owner suffixes (QEMU `mtree_print_mr_owner`): ` orphan`, ` owner:{…}`, ` parent:{…}`. */
+const OWNER = / (?:orphan|owner:\{[^{}]*\}(?: parent:\{[^{}]*\})?|parent:\{[^{}]*\})$/;
 const WINDOW = / ([0-9a-f]{16})-([0-9a-f]{16})$/;
 const DISABLED = ' [disabled]';
 
@@ -166,8 +183,16 @@ interface RawRegion {
   priority: number;
   nonvolatile: boolean;
   type: MtreeType;
+  container: boolean;
   rest: string;
+  owner: string | undefined;
   overflow: number;
+}
+
+/** Splits an `-o` owner suffix off the end of a line's rest. */
+function splitOwner(rest: string): { rest: string; owner: string | undefined } {
+  const o = OWNER.exec(rest);
+  return o ? { rest: rest.slice(0, o.index), owner: o[0].slice(1) } : { rest, owner: undefined };
 }
 
 /**
@@ -180,6 +205,8 @@ export function parseMtreeText(text: string, source = '<input>'): MtreeDump {
   type RawBlock = { kind: TreeBlock['kind']; names: string[]; lineNo: number; regions: RawRegion[] };
   const raw: RawBlock[] = [];
   let cur: RawBlock | null = null;
+  let hasContainerType = false;
+  let hasOwners = false;
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const { line, overflow } = stripOverflow(lines[i]!);
@@ -209,6 +236,10 @@ export function parseMtreeText(text: string, source = '<input>'): MtreeDump {
     if (!m) fail('not a region line, header or blank line');
     if (!cur) fail('region line outside an address-space: or memory-region: block');
     if (indent === 0 || indent % 2 !== 0) fail('indentation is not a positive multiple of two spaces');
+    const container = m![5] === 'container';
+    const { rest, owner } = splitOwner(body.slice(m![0].length));
+    if (container) hasContainerType = true;
+    if (owner !== undefined) hasOwners = true;
     cur!.regions.push({
       lineNo,
       text: line,
@@ -217,8 +248,10 @@ export function parseMtreeText(text: string, source = '<input>'): MtreeDump {
       end: BigInt(`0x${m![2]}`),
       priority: Number(m![3]),
       nonvolatile: m![4] !== undefined,
-      type: m![5] as MtreeType,
-      rest: body.slice(m![0].length),
+      type: container ? 'i/o' : (m![5] as MtreeType),
+      container,
+      rest,
+      owner,
       overflow,
     });
   }
@@ -268,7 +301,7 @@ export function parseMtreeText(text: string, source = '<input>'): MtreeDump {
     }
     return { kind: b.kind, names: b.names, lineNo: b.lineNo, root, hiddenTop };
   });
-  return { source, blocks, hasDisabled };
+  return { source, blocks, hasDisabled, hasContainerType, hasOwners };
 }
 
 function stripDisabled(rest: string): { name: string; disabled: boolean } {
@@ -290,6 +323,8 @@ function toRegionLine(r: RawRegion, known: Set<string>, source: string): RegionL
     type: r.type,
     disabled,
     overflow: r.overflow,
+    ...(r.container ? { container: true } : {}),
+    ...(r.owner !== undefined ? { owner: r.owner } : {}),
   };
   if (!body.startsWith('alias ')) return { ...base, name: body };
   const w = WINDOW.exec(body);
@@ -310,7 +345,9 @@ function toRegionLine(r: RawRegion, known: Set<string>, source: string): RegionL
 }
 
 const FLAT_RANGE =
-  /^ {2}([0-9a-f]{16})-([0-9a-f]{16}) \(prio (-?\d+), (nv-)?(ram|rom|romd|ramd|i\/o)\): (.*)$/;
+  /^ {2}([0-9a-f]{16})-([0-9a-f]{16}) \(prio (-?\d+), (nv-)?(ram|rom|romd|ramd|i\/o|container)\): (.*)$/;
+/** Accelerator marks after a flat range (QEMU `mtree_info_flatview`: ` KVM` per address space). */
+const ACCEL = /(?: KVM)+$/;
 const OFFSET = / @([0-9a-f]{16})$/;
 
 /** Reads an `info mtree -f` dump (with or without the `-d` Dispatch subsections). */
@@ -416,6 +453,10 @@ export function parseFlatText(text: string, source = '<input>'): FlatDump {
     const m = FLAT_RANGE.exec(line);
     if (!m || c.state !== 'ranges') fail('not a flat range line');
     let name = m![6]!;
+    const accel = ACCEL.exec(name);
+    if (accel) name = name.slice(0, accel.index);
+    const own = splitOwner(name);
+    name = own.rest;
     let offset = 0n;
     const o = OFFSET.exec(name);
     if (o) {
@@ -429,9 +470,11 @@ export function parseFlatText(text: string, source = '<input>'): FlatDump {
       end: BigInt(`0x${m![2]}`),
       priority: Number(m![3]),
       nonvolatile: m![4] !== undefined,
-      type: m![5] as MtreeType,
+      type: (m![5] === 'container' ? 'i/o' : m![5]) as MtreeType,
       name,
       offset,
+      ...(own.owner !== undefined ? { owner: own.owner } : {}),
+      ...(accel ? { accel: accel[0] } : {}),
     });
   }
   finish();

@@ -13,17 +13,33 @@ import type { FlatView } from '../core/flatview.js';
 import type { MemoryRegion } from '../core/region.js';
 import type { MemorySystem } from '../core/system.js';
 import { formatDispatch } from './dispatch.js';
+import type { FlatDump } from './parse.js';
 
 /** Options of {@link formatMtree}. */
 export interface MtreeOptions {
   /** `-D`: also print disabled regions, marked ` [disabled]`. */
   disabled?: boolean;
+  /**
+   * The QEMU version whose text to print (`MAJOR.MINOR`, default 7.2): from 10.1 on, pure
+   * containers print as `container` instead of `i/o`.
+   */
+  qemu?: string;
+  /** `-o`: the owner suffix of each region (without the leading space), when known. */
+  owners?: ReadonlyMap<MemoryRegion, string>;
 }
 
-/** QEMU `memory_region_type`. */
-export function regionTypeName(mr: MemoryRegion): string {
+/** Whether QEMU `version` prints pure containers with the `container` type (assumed from 10.1). */
+export function printsContainerType(version: string | undefined): boolean {
+  if (version === undefined) return false;
+  const [a, b] = version.split('.').map(Number);
+  return (a ?? 0) > 10 || ((a ?? 0) === 10 && (b ?? 0) >= 1);
+}
+
+/** QEMU `memory_region_type`; `containers`: print pure containers as `container` (newer QEMU). */
+export function regionTypeName(mr: MemoryRegion, containers = false): string {
   let r = mr;
   while (r.alias) r = r.alias;
+  if (containers && !r.terminates && !r.ram && !r.romDevice && !r.ramDevice) return 'container';
   if (r.ramDevice) return 'ramd';
   if (r.romDevice && r.romdMode) return 'romd';
   if (r.ram && r.readonly) return 'rom';
@@ -40,51 +56,57 @@ export function printedName(mr: MemoryRegion | null): string {
 export function addressSpaceGroups(system: MemorySystem): AddressSpace[][] {
   const groups = new Map<MemoryRegion, AddressSpace[]>();
   for (const as of system.addressSpaces) {
-    let g = groups.get(as.root);
-    if (!g) {
-      g = [];
-      groups.set(as.root, g);
-    }
-    // g_slist_insert_sorted with strcmp: before the first member whose name is >= the new one.
-    let i = 0;
-    while (i < g.length && compareNames(as.name, g[i]!.name) > 0) i++;
-    g.splice(i, 0, as);
+    const g = groups.get(as.root);
+    if (g) g.push(as);
+    else groups.set(as.root, [as]);
   }
-  return [...groups.values()];
+  // QEMU builds each group with g_slist_insert_sorted and strcmp: a new name goes before the
+  // first member whose name is >= it, so equal names end up newest first. The same order as one
+  // sort (O(n log n) where the insertions are O(n^2)).
+  return [...groups.values()].map((g) => {
+    const index = new Map(g.map((as, i) => [as, i]));
+    return g.sort((a, b) => compareNames(a.name, b.name) || index.get(b)! - index.get(a)!);
+  });
 }
 
-/** strcmp on the UTF-8 bytes of two names. */
+/**
+ * strcmp on the UTF-8 bytes of two names. UTF-8 byte order is code point order, so the names are
+ * compared code point by code point, without encoding them.
+ */
 export function compareNames(a: string, b: string): number {
-  const ea = new TextEncoder().encode(a);
-  const eb = new TextEncoder().encode(b);
-  const n = Math.min(ea.length, eb.length);
-  for (let i = 0; i < n; i++) {
-    if (ea[i] !== eb[i]) return ea[i]! - eb[i]!;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a.codePointAt(i)!;
+    const cb = b.codePointAt(j)!;
+    if (ca !== cb) return ca - cb;
+    i += ca > 0xffff ? 2 : 1;
+    j += cb > 0xffff ? 2 : 1;
   }
-  return ea.length - eb.length;
+  return a.length - i - (b.length - j) === 0 ? 0 : i < a.length ? 1 : -1;
 }
 
-/** Children in print order: stable by address ascending, then priority descending (list order on ties). */
+/**
+ * Children in print order (QEMU `mtree_print_mr`): by address ascending, then priority descending,
+ * list order on ties. A stable sort gives the order QEMU's insertion into its print queue gives.
+ */
 export function printOrder(mr: MemoryRegion): MemoryRegion[] {
-  const out: MemoryRegion[] = [];
-  for (const c of mr.subregions) {
-    let i = 0;
-    while (i < out.length) {
-      const o = out[i]!;
-      if (c.addr < o.addr || (c.addr === o.addr && c.priority > o.priority)) break;
-      i++;
-    }
-    out.splice(i, 0, c);
-  }
-  return out;
+  return [...mr.subregions].sort((c, o) =>
+    c.addr < o.addr ? -1 : c.addr > o.addr ? 1 : o.priority - c.priority,
+  );
 }
 
 class TreePrinter {
   readonly lines: string[] = [];
   readonly queue: MemoryRegion[] = [];
+  private readonly queued = new Set<MemoryRegion>();
   private pending = '';
 
-  constructor(private readonly showDisabled: boolean) {}
+  constructor(
+    private readonly showDisabled: boolean,
+    private readonly containers = false,
+    private readonly owners?: ReadonlyMap<MemoryRegion, string>,
+  ) {}
 
   private emit(line: string): void {
     this.lines.push(this.pending + line);
@@ -99,26 +121,38 @@ class TreePrinter {
     this.emit('');
   }
 
-  region(mr: MemoryRegion, level: number, base: bigint): void {
+  /** Prints `mr` and everything below it, depth first without recursion (depth comes from input). */
+  region(top: MemoryRegion, topLevel: number, topBase: bigint): void {
     const MOD = 1n << 64n;
-    const start = (base + mr.addr) % MOD;
-    const end = (start + (mr.size === 0n ? 0n : mr.size - 1n)) % MOD;
-    if (start < base || end < start) this.pending += '[DETECTED OVERFLOW!] ';
-    const visible = mr.enabled || this.showDisabled;
-    const head = `${'  '.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${regionTypeName(mr)}): `;
-    const tail = mr.enabled ? '' : ' [disabled]';
-    if (mr.alias) {
-      if (!this.queue.includes(mr.alias)) this.queue.push(mr.alias);
-      if (visible) {
-        const aend = mr.aliasOffset + (mr.size === 0n ? 0n : mr.size - 1n);
-        this.emit(
-          `${head}alias ${printedName(mr)} @${printedName(mr.alias)} ${hex16(mr.aliasOffset)}-${hex16(aend)}${tail}`,
-        );
+    const stack: Array<{ mr: MemoryRegion; level: number; base: bigint }> = [
+      { mr: top, level: topLevel, base: topBase },
+    ];
+    for (let f = stack.pop(); f; f = stack.pop()) {
+      const { mr, level, base } = f;
+      const start = (base + mr.addr) % MOD;
+      const end = (start + (mr.size === 0n ? 0n : mr.size - 1n)) % MOD;
+      if (start < base || end < start) this.pending += '[DETECTED OVERFLOW!] ';
+      const visible = mr.enabled || this.showDisabled;
+      const head = `${'  '.repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${mr.nonvolatile ? 'nv-' : ''}${regionTypeName(mr, this.containers)}): `;
+      const owner = this.owners?.get(mr);
+      const tail = (mr.enabled ? '' : ' [disabled]') + (owner === undefined ? '' : ` ${owner}`);
+      if (mr.alias) {
+        if (!this.queued.has(mr.alias)) {
+          this.queued.add(mr.alias);
+          this.queue.push(mr.alias);
+        }
+        if (visible) {
+          const aend = mr.aliasOffset + (mr.size === 0n ? 0n : mr.size - 1n);
+          this.emit(
+            `${head}alias ${printedName(mr)} @${printedName(mr.alias)} ${hex16(mr.aliasOffset)}-${hex16(aend)}${tail}`,
+          );
+        }
+      } else if (visible) {
+        this.emit(`${head}${printedName(mr)}${tail}`);
       }
-    } else if (visible) {
-      this.emit(`${head}${printedName(mr)}${tail}`);
+      const kids = printOrder(mr);
+      for (let k = kids.length - 1; k >= 0; k--) stack.push({ mr: kids[k]!, level: level + 1, base: start });
     }
-    for (const c of printOrder(mr)) this.region(c, level + 1, start);
   }
 
   finish(): string {
@@ -132,7 +166,7 @@ class TreePrinter {
  * section per alias target met while printing.
  */
 export function formatMtree(system: MemorySystem, options: MtreeOptions = {}): string {
-  const p = new TreePrinter(options.disabled ?? false);
+  const p = new TreePrinter(options.disabled ?? false, printsContainerType(options.qemu), options.owners);
   for (const group of addressSpaceGroups(system)) {
     for (const as of group) p.header(`address-space: ${as.name}`);
     p.region(group[0]!.root, 1, 0n);
@@ -170,8 +204,23 @@ export function formatFlatRange(fr: FlatView['ranges'][number]): string {
   return `${hex16(fr.start)}-${hex16(end)} (prio ${fr.mr.priority}, ${fr.nonvolatile ? 'nv-' : ''}${type}): ${printedName(fr.mr)}${off}`;
 }
 
+/**
+ * Suffixes newer QEMU prints after a flat range: the `-o` owner of its region, and the
+ * accelerator marks (` KVM`), which depend on the accelerator's memory slots; memtree carries them
+ * over from the flat dump it read (keyed by {@link flatRangeKey}).
+ */
+export interface FlatSuffixes {
+  readonly owners?: ReadonlyMap<MemoryRegion, string>;
+  readonly accel?: ReadonlyMap<string, string>;
+}
+
+/** The key of a flat range for {@link FlatSuffixes.accel}: its start, end and region name. */
+export function flatRangeKey(start: bigint, end: bigint, name: string): string {
+  return `${start.toString(16)}-${end.toString(16)} ${name}`;
+}
+
 /** Options of {@link formatFlat}. */
-export interface FlatOptions {
+export interface FlatOptions extends FlatSuffixes {
   /** `-d`: add each rendered view's dispatch sections and page-map nodes (without `[MRU]`). */
   dispatch?: boolean;
   /** Target page bits for the dispatch dump (default 12; see {@link formatDispatch}). */
@@ -194,8 +243,34 @@ export function formatFlat(system: MemorySystem, options: FlatOptions = {}): str
       out.push('');
       continue;
     }
-    for (const fr of view.ranges) out.push(`  ${formatFlatRange(fr)}`);
+    for (const fr of view.ranges) {
+      const owner = options.owners?.get(fr.mr);
+      const accel = options.accel?.get(flatRangeKey(fr.start, fr.start + fr.size - 1n, printedName(fr.mr)));
+      out.push(`  ${formatFlatRange(fr)}${owner === undefined ? '' : ` ${owner}`}${accel ?? ''}`);
+    }
     if (options.dispatch && view.root) out.push(...formatDispatch(view, options.pageBits));
+    out.push('');
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+/**
+ * A parsed `info mtree -f [-d]` dump printed back as QEMU printed it (the Dispatch sections only
+ * with `dispatch`): what memtree prints when its rebuild cannot reproduce the dump it was given.
+ */
+export function formatFlatDump(flat: FlatDump, options: { dispatch?: boolean } = {}): string {
+  const out: string[] = [];
+  for (const v of flat.views) {
+    out.push(`FlatView #${v.number}`);
+    for (const a of v.spaces) {
+      out.push(
+        ` AS "${a.name}", root: ${a.root}${a.rootAlias === undefined ? '' : `, alias ${a.rootAlias}`}`,
+      );
+    }
+    out.push(` Root memory region: ${v.root ?? '(none)'}`);
+    if (v.ranges.length === 0) out.push('  No rendered FlatView');
+    for (const r of v.ranges) out.push(r.text);
+    if (options.dispatch) out.push(...v.dispatch);
     out.push('');
   }
   return out.length ? `${out.join('\n')}\n` : '';

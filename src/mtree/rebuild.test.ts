@@ -41,14 +41,22 @@ test('an i/o region with children terminates when the flat dump shows it in its 
   // `io` of 64 KiB is a region QEMU creates under that name (memory_map_init): known to terminate,
   // so the text alone gives the same flat view.
   assert.equal(formatFlat(rebuild(d).system), flat);
-  // Any other i/o region with children is taken for a container from the text alone: only `pic`
-  // renders.
+  // An i/o region with children under a name QEMU never creates is taken for a container from the
+  // text alone: only `pic` renders.
   const other = parseMtreeText(
-    tree.replaceAll('): io', '): ports').replace('address-space: I/O', 'address-space: P'),
+    tree.replaceAll('): io', '): no-such-qemu-bus').replace('address-space: I/O', 'address-space: P'),
   );
   assert.match(
     formatFlat(rebuild(other).system),
-    /Root memory region: ports\n {2}0000000000000020-0000000000000021 \(prio 0, i\/o\): pic\n\n$/,
+    /Root memory region: no-such-qemu-bus\n {2}0000000000000020-0000000000000021 \(prio 0, i\/o\): pic\n\n$/,
+  );
+  // `ports` is an I/O region in QEMU's source (memory_region_init_io): it terminates.
+  const ports = parseMtreeText(
+    tree.replaceAll('): io', '): ports').replace('address-space: I/O', 'address-space: P'),
+  );
+  assert.match(
+    formatFlat(rebuild(ports).system),
+    /0000000000000022-000000000000ffff \(prio 0, i\/o\): ports @/,
   );
 });
 
@@ -85,4 +93,23 @@ test('a read-only alias is found although QEMU merged its flat range with a neig
   const flat =
     'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000000000-000000000000bfff (prio 0, ram): pc.ram\n  000000000000c000-000000000000c7ff (prio 0, rom): pc.ram @000000000000c000\n  000000000000c800-000000000000ffff (prio 0, ram): pc.ram @000000000000c800\n\n';
   assert.equal(formatFlat(rebuild(parseMtreeText(tree), parseFlatText(flat)).system), flat);
+});
+
+test('from the text alone, names QEMU creates as containers stay containers, even when empty', () => {
+  // Machine `none`: `system` has no subregion, yet QEMU creates it with memory_region_init
+  // (a container), so nothing renders.
+  const tree = 'address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n\n';
+  assert.equal(
+    formatFlat(rebuild(parseMtreeText(tree)).system),
+    'FlatView #0\n AS "memory", root: system\n Root memory region: (none)\n  No rendered FlatView\n\n',
+  );
+});
+
+test('from the text alone, the later-starting of two overlapping equal-priority siblings wins', () => {
+  const tree =
+    'address-space: memory\n  0000000000000000-000000000000ffff (prio 0, i/o): no-such-qemu-bus\n    0000000000001000-0000000000004fff (prio -1000, i/o): big-unimp\n    0000000000002000-0000000000002fff (prio -1000, i/o): small-unimp\n\n';
+  assert.equal(
+    formatFlat(rebuild(parseMtreeText(tree)).system),
+    'FlatView #0\n AS "memory", root: no-such-qemu-bus\n Root memory region: no-such-qemu-bus\n  0000000000001000-0000000000001fff (prio -1000, i/o): big-unimp\n  0000000000002000-0000000000002fff (prio -1000, i/o): small-unimp\n  0000000000003000-0000000000004fff (prio -1000, i/o): big-unimp @0000000000002000\n\n',
+  );
 });

@@ -55,6 +55,8 @@ import type { AddressSpace } from '../core/address-space.js';
 import type { MemoryRegion } from '../core/region.js';
 import { MemorySystem } from '../core/system.js';
 import type { MemoryRegionOps } from '../core/types.js';
+import { formatDispatch } from './dispatch.js';
+import { type NameKinds, nameKindsFor } from './names/index.js';
 import {
   type FlatDump,
   type FlatRangeLine,
@@ -66,6 +68,7 @@ import {
   type TreeBlock,
   type TreeNode,
 } from './parse.js';
+import { type FlatSuffixes, flatRangeKey, formatFlatRange, printedName } from './print.js';
 
 /** The result of {@link rebuild}. */
 export interface Rebuilt {
@@ -76,6 +79,32 @@ export interface Rebuilt {
   readonly regionOfLine: Map<RegionLine, MemoryRegion>;
   /** Things the rebuild had to guess or could not make consistent. */
   readonly warnings: string[];
+  /**
+   * Set when a flat dump was given and the rebuilt regions do not render to it: the first flat
+   * range that differs. QEMU's flat view is then the authority (see {@link flatRangeAt}).
+   */
+  readonly mismatch?: FlatMismatch;
+  /** The flat dump the rebuild was given, if any. */
+  readonly flat?: FlatDump;
+  /** The QEMU version whose rules were used (the option, or what the dump looks like). */
+  readonly qemu: string;
+  /** What newer QEMU prints after lines, read from the dumps: `-o` owners, ` KVM` marks. */
+  readonly suffixes: FlatSuffixes;
+  /**
+   * The target page size (in bits) that reproduces the Dispatch sections of the flat dump, when
+   * it was an `info mtree -f -d` dump; undefined otherwise.
+   */
+  readonly pageBits?: number;
+}
+
+/** Where a rebuilt flat view first differs from QEMU's. */
+export interface FlatMismatch {
+  /** The address space whose view differs. */
+  readonly space: string;
+  /** QEMU's flat range line there (or its `Root memory region:` line), or null if QEMU has none. */
+  readonly qemu: string | null;
+  /** The rebuilt range line there, or null if the rebuild has none. */
+  readonly ours: string | null;
 }
 
 /** One printed occurrence of a region (or a placeholder for a hidden one). */
@@ -132,6 +161,12 @@ export interface RebuildOptions {
    * (default true; false leaves only the structural rules).
    */
   wellKnown?: boolean;
+  /**
+   * QEMU version (`MAJOR.MINOR`) whose table of region names (generated from its source, see
+   * src/mtree/names) settles container vs I/O region from the text alone. Default: what the dump
+   * looks like ({@link dumpDialect}).
+   */
+  qemu?: string;
 }
 
 /**
@@ -141,6 +176,8 @@ export interface RebuildOptions {
  */
 export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOptions = {}): Rebuilt {
   const wellKnown = options.wellKnown ?? true;
+  const qemu = options.qemu ?? dumpDialect(dump);
+  const names = wellKnown ? nameKindsFor(qemu) : null;
   const warnings: string[] = [];
   const occs: Occ[] = [];
 
@@ -171,28 +208,37 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     parent?.children.push(o);
     return o;
   };
-  const addChildren = (parent: Occ, level: number, nodes: TreeNode[], block: TreeBlock): void => {
-    let i = 0;
-    while (i < nodes.length) {
-      const n = nodes[i]!;
-      if (n.line.level === level + 1) {
-        const o = mk(n.line, parent, null, block, n.line.start, n.line.end, n.line.priority);
-        addChildren(o, n.line.level, n.children, block);
-        i++;
+  // Depth-first, in text order (occurrence ids are pre-order), with an explicit stack: the nesting
+  // depth comes from the input.
+  const addChildren = (top: Occ, topLevel: number, topNodes: TreeNode[], block: TreeBlock): void => {
+    const frames: Array<{ parent: Occ; level: number; nodes: TreeNode[]; i: number }> = [
+      { parent: top, level: topLevel, nodes: topNodes, i: 0 },
+    ];
+    while (frames.length) {
+      const f = frames[frames.length - 1]!;
+      if (f.i >= f.nodes.length) {
+        frames.pop();
+        continue;
+      }
+      const n = f.nodes[f.i]!;
+      if (n.line.level === f.level + 1) {
+        const o = mk(n.line, f.parent, null, block, n.line.start, n.line.end, n.line.priority);
+        f.i++;
+        frames.push({ parent: o, level: n.line.level, nodes: n.children, i: 0 });
         continue;
       }
       // A run of deeper lines: children of a hidden region at `level + 1`.
-      let j = i;
-      while (j < nodes.length && nodes[j]!.line.level > level + 1) j++;
-      const run = nodes.slice(i, j);
+      let j = f.i;
+      while (j < f.nodes.length && f.nodes[j]!.line.level > f.level + 1) j++;
+      const run = f.nodes.slice(f.i, j);
       const start = run[0]!.line.start;
       let end = start;
       for (const r of run) if (r.line.end > end) end = r.line.end;
-      const prev = parent.children[parent.children.length - 1];
+      const prev = f.parent.children[f.parent.children.length - 1];
       const prio = prev && prev.start === start ? prev.priority : run[0]!.line.priority;
-      const ph = mk(null, parent, null, block, start, end, prio);
-      addChildren(ph, level + 1, run, block);
-      i = j;
+      const ph = mk(null, f.parent, null, block, start, end, prio);
+      f.i = j;
+      frames.push({ parent: ph, level: f.level + 1, nodes: run, i: 0 });
     }
   };
   const tops: Occ[] = [];
@@ -221,8 +267,7 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
   // ---- 2. signatures (hash-consed)
   const sigIds = new Map<string, number>();
   const ownAddr = (o: Occ): bigint => (o.parent ? (((o.start - o.parent.start) % MOD) + MOD) % MOD : o.start);
-  const computeSig = (o: Occ): number => {
-    for (const c of o.children) computeSig(c);
+  const computeSig = (o: Occ): void => {
     const l = o.line;
     const key = JSON.stringify([
       l ? [l.name, l.type, l.nonvolatile, l.disabled, l.alias?.target, String(l.alias?.offset ?? '')] : 'ph',
@@ -237,9 +282,9 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
       sigIds.set(key, id);
     }
     o.sig = id;
-    return id;
   };
-  for (const t of tops) computeSig(t);
+  // Ids are pre-order, so going backwards meets every child before its parent (no recursion).
+  for (let i = occs.length - 1; i >= 0; i--) computeSig(occs[i]!);
 
   // ---- 3. unify occurrences (union-find)
   const uf = occs.map((o) => o.id);
@@ -261,7 +306,15 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
       const s = new Set([...(hasTop.get(lo) ?? []), ...(hasTop.get(hi) ?? [])]);
       hasTop.set(lo, s);
     }
-    for (let k = 0; k < a.children.length; k++) union(a.children[k]!, b.children[k]!);
+  };
+  /** Unifies two occurrences with equal signatures and, pairwise, their whole subtrees. */
+  const unionTree = (a0: Occ, b0: Occ): void => {
+    const pairs: Array<[Occ, Occ]> = [[a0, b0]];
+    for (let p = pairs.pop(); p; p = pairs.pop()) {
+      const [a, b] = p;
+      union(a, b);
+      for (let k = 0; k < a.children.length; k++) pairs.push([a.children[k]!, b.children[k]!]);
+    }
   };
   for (const t of tops) hasTop.set(t.id, new Set([t.top!]));
   const bySig = new Map<number, Occ[]>();
@@ -284,7 +337,7 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
         const tags = hasTop.get(find(c.id));
         if (tags?.has(kind)) continue;
         if (find(c.id) === find(t.id)) break;
-        union(t, c);
+        unionTree(t, c);
         break;
       }
     }
@@ -472,21 +525,25 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
   }
   const allCls = [...clsOf.values(), ...extra];
 
-  // Alias cycles.
-  const depth = (c: Cls, path: Cls[]): number => {
-    if (c.aliasDepth >= 0) return c.aliasDepth;
-    if (!c.target) {
-      c.aliasDepth = 0;
-      return 0;
+  // Alias cycles, and each alias's depth (aliases are built after their targets). Chains are
+  // followed without recursion: their length comes from the input.
+  for (const c0 of allCls) {
+    const chain: Cls[] = [];
+    const onChain = new Set<Cls>();
+    let c: Cls | null = c0;
+    while (c && c.aliasDepth < 0 && c.target) {
+      if (onChain.has(c)) {
+        const l = c.rep.line!;
+        throw new ParseError(dump.source, l.lineNo, l.text, `alias "${l.name}" leads back to itself`);
+      }
+      onChain.add(c);
+      chain.push(c);
+      c = c.target;
     }
-    if (path.includes(c)) {
-      const l = c.rep.line!;
-      throw new ParseError(dump.source, l.lineNo, l.text, `alias "${l.name}" leads back to itself`);
-    }
-    c.aliasDepth = depth(c.target, [...path, c]) + 1;
-    return c.aliasDepth;
-  };
-  for (const c of allCls) depth(c, []);
+    let d = c ? (c.aliasDepth >= 0 ? c.aliasDepth : 0) : 0;
+    if (c && c.aliasDepth < 0) c.aliasDepth = 0;
+    for (let k = chain.length - 1; k >= 0; k--) chain[k]!.aliasDepth = ++d;
+  }
 
   // ---- 6. facts from the flat dump
   const groups = dump.blocks
@@ -494,13 +551,16 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     .filter((g) => g.block.kind === 'address-space');
   if (flat) learnFromFlat(groups, flat);
   for (const c of clsOf.values()) {
-    if (c.terminates === null) c.terminates = textTerminates(c, wellKnown);
+    // Newer QEMU prints pure containers as `container`: the text alone is decisive then.
+    if (c.rep.line?.container && !c.target) c.terminates = false;
+    if (c.terminates === null) c.terminates = textTerminates(c, wellKnown ? names : null);
     if (c.roVotes > 0 && c.rwVotes === 0 && c.target) c.readonly = true;
     // Without a flat dump to say so, QEMU's PAM `pam-rom` windows are known to be read-only
     // aliases of RAM (hw/pci-host/pam.c sets them read-only when it creates them).
-    if (wellKnown && !flat && c.target && c.rep.line?.name === 'pam-rom') c.readonly = true;
+    if (names && !flat && c.target && c.rep.line && names.readonlyAlias(c.rep.line.name)) c.readonly = true;
   }
   if (flat) learnSiblingOrder(groups, flat, warnings);
+  else guessSiblingOrder(allCls);
 
   // ---- 7. build the core regions
   const system = new MemorySystem();
@@ -551,7 +611,26 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
   }
   for (const p of pending) spaces.push(system.addressSpace(p.g.top.mr!, p.name));
-  return { system, spaces, regionOfLine, warnings };
+  const pageBits = flat ? pageBitsOfDispatch(spaces, flat) : undefined;
+  const mismatch = flat ? firstMismatch(spaces, flat) : undefined;
+  const owners = new Map<MemoryRegion, string>();
+  for (const [line, mr] of regionOfLine)
+    if (line.owner !== undefined && !owners.has(mr)) owners.set(mr, line.owner);
+  const accel = new Map<string, string>();
+  for (const v of flat?.views ?? []) {
+    for (const r of v.ranges) if (r.accel) accel.set(flatRangeKey(r.start, r.end, r.name), r.accel);
+  }
+  return {
+    system,
+    spaces,
+    regionOfLine,
+    warnings,
+    qemu,
+    suffixes: { ...(owners.size ? { owners } : {}), ...(accel.size ? { accel } : {}) },
+    ...(flat ? { flat } : {}),
+    ...(mismatch ? { mismatch } : {}),
+    ...(pageBits === undefined ? {} : { pageBits }),
+  };
 }
 
 /**
@@ -574,10 +653,13 @@ const WELL_KNOWN_CONTAINERS = new Set(['platform bus']);
  * except a bus window: a region whose only child is an `i/o` leaf of exactly its extent (PCI host
  * windows: the window is a terminating background, the bus inside is an empty container).
  */
-function textTerminates(c: Cls, wellKnown: boolean): boolean {
-  const known =
-    wellKnown && c.rep.line ? WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) : undefined;
+function textTerminates(c: Cls, names: NameKinds | null): boolean {
+  const known = names && c.rep.line ? WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) : undefined;
   if (known !== undefined) return known;
+  // What QEMU's source creates under this name, where the structure alone would guess wrong: an
+  // empty container (machine `none`'s `system`), or an I/O region with subregions.
+  const fromSource = names && c.rep.line ? names.terminates(c.rep.line.name) : undefined;
+  if (fromSource !== undefined) return fromSource;
   const only = c.children.length === 1 ? c.children[0]! : null;
   const isWindowChild = (x: Cls, p: Cls) =>
     p.children.length === 1 &&
@@ -588,9 +670,98 @@ function textTerminates(c: Cls, wellKnown: boolean): boolean {
     x.rep.line?.type === 'i/o';
   if (only && isWindowChild(only, c)) return true;
   if (c.parent && isWindowChild(c, c.parent)) return false;
-  if (wellKnown && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
+  if (names && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
   return c.children.length === 0;
 }
+
+/** A flat range line as QEMU prints it without `-o` and accelerator suffixes. */
+function withoutSuffixes(r: FlatRangeLine): string {
+  let t = r.text.trim();
+  if (r.accel) t = t.slice(0, -r.accel.length);
+  if (r.owner !== undefined) t = t.slice(0, -(r.owner.length + 1));
+  return t;
+}
+
+/** The first flat range where the rebuilt views differ from QEMU's (compared per address space). */
+function firstMismatch(spaces: readonly AddressSpace[], flat: FlatDump): FlatMismatch | undefined {
+  const byName = new Map<string, AddressSpace>();
+  for (const a of spaces) if (!byName.has(a.name)) byName.set(a.name, a);
+  const done = new Set<unknown>();
+  for (const v of flat.views) {
+    for (const sp of v.spaces) {
+      const as = byName.get(sp.name);
+      if (!as) return { space: sp.name, qemu: v.ranges[0]?.text.trim() ?? null, ours: null };
+      if (done.has(as.currentView)) continue;
+      done.add(as.currentView);
+      const root = as.currentView.root ? printedName(as.currentView.root) : null;
+      if (root !== v.root) {
+        const line = (r: string | null) => `Root memory region: ${r ?? '(none)'}`;
+        return { space: sp.name, qemu: line(v.root), ours: line(root) };
+      }
+      const ours = as.currentView.ranges;
+      const n = Math.max(ours.length, v.ranges.length);
+      for (let i = 0; i < n; i++) {
+        const q = v.ranges[i] ? withoutSuffixes(v.ranges[i]!) : null;
+        const o = ours[i] ? formatFlatRange(ours[i]!) : null;
+        if (q !== o) return { space: sp.name, qemu: q, ours: o };
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The flat range of QEMU's own flat dump that holds `addr` in address space `space`, for answers
+ * that must not depend on a rebuild that failed to reproduce it ({@link Rebuilt.mismatch}).
+ */
+export function flatRangeAt(flat: FlatDump, space: string, addr: bigint): FlatRangeLine | null {
+  for (const v of flat.views) {
+    if (!v.spaces.some((a) => a.name === space)) continue;
+    let lo = 0;
+    let hi = v.ranges.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (v.ranges[m]!.end < addr) lo = m + 1;
+      else hi = m;
+    }
+    const r = v.ranges[lo];
+    return r && r.start <= addr && addr <= r.end ? r : null;
+  }
+  return null;
+}
+
+/**
+ * The target page size QEMU used, read from the Dispatch section of an `info mtree -f -d` dump:
+ * the page map's leaves count pages (QEMU `phys_page_set`), so only the true page size gives back
+ * the printed nodes. Tried on the smallest view that has one; 12 bits first (x86, RISC-V, Arm
+ * `virt`), then 10 (other Arm boards: `TARGET_PAGE_BITS_MIN`), 8 (AVR), then the rest.
+ */
+function pageBitsOfDispatch(spaces: readonly AddressSpace[], flat: FlatDump): number | undefined {
+  const strip = (l: string) => l.replace(/ \[(MRU|iommu)\]/g, '');
+  const views = flat.views
+    .filter((v) => v.dispatch.length > 0 && v.root !== null)
+    .sort((a, b) => a.ranges.length - b.ranges.length);
+  for (const v of views.slice(0, 3)) {
+    const as = spaces.find((a) => v.spaces.some((s) => s.name === a.name));
+    if (!as) continue;
+    const want = v.dispatch.map(strip).join('\n');
+    for (const bits of [12, 10, 8, 11, 13, 14, 15, 16]) {
+      if (formatDispatch(as.currentView, bits).map(strip).join('\n') === want) return bits;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The QEMU version a dump's text looks like: `10.1` when it prints the `container` type (QEMU
+ * 10.0's `memory_region_type` does not), else `7.2`.
+ */
+export function dumpDialect(dump: MtreeDump): string {
+  return dump.hasContainerType ? CONTAINER_TYPE_SINCE : '7.2';
+}
+
+/** The first QEMU version assumed to print pure containers as `container` (10.0 does not). */
+export const CONTAINER_TYPE_SINCE = '10.1';
 
 /** Whether `a` contains `c` (an alias into its own container would be a loop). */
 function isAncestor(a: Cls, c: Cls): boolean {
@@ -645,17 +816,26 @@ function makeRegion(ms: MemorySystem, c: Cls, dump: MtreeDump): MemoryRegion {
   }
 }
 
+/** The aliases crossed on the way to a region, innermost first. */
+interface AliasChain {
+  readonly alias: Cls;
+  readonly up: AliasChain | null;
+  readonly n: number;
+}
+
+/** Deeper alias chains are endless loops (the core refuses them when it renders). */
+const MAX_ALIAS_NESTING = 1024;
+
 /** Placement walk: where each region lands in which flat views, and through which aliases. */
 function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: FlatDump): void {
-  const byName = new Map<string, Array<{ view: FlatViewBlock; r: FlatViewBlock['ranges'][number] }>>();
+  // Flat ranges by the address their region's offset 0 would have, and name.
+  const byOrigin = new Map<string, Array<{ view: FlatViewBlock; r: FlatViewBlock['ranges'][number] }>>();
   for (const v of flat.views) {
     for (const r of v.ranges) {
-      let l = byName.get(r.name);
-      if (!l) {
-        l = [];
-        byName.set(r.name, l);
-      }
-      l.push({ view: v, r });
+      const key = `${r.start - r.offset}:${r.name}`;
+      const l = byOrigin.get(key);
+      if (l) l.push({ view: v, r });
+      else byOrigin.set(key, [{ view: v, r }]);
     }
   }
   const termYes = new Set<Cls>();
@@ -668,19 +848,32 @@ function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: Flat
       ),
     );
     if (views.size === 0) continue;
-    const walk = (c: Cls, base: bigint, lo: bigint, hi: bigint, aliases: Cls[]): void => {
-      if (--budget < 0) return;
+    // Depth-first with an explicit stack (nesting depth comes from the input); the aliases crossed
+    // are a linked chain. An alias chain deeper than the core accepts is an endless loop.
+    type Frame = { c: Cls; base: bigint; lo: bigint; hi: bigint; aliases: AliasChain | null };
+    const stack: Frame[] = [{ c: g.top, base: 0n, lo: 0n, hi: SIZE_2_64, aliases: null }];
+    for (let f = stack.pop(); f; f = stack.pop()) {
+      if (--budget < 0) break;
+      const { c, base, lo, hi, aliases } = f;
       const l = c.rep.line;
-      if (!l || l.disabled) return;
+      if (!l || l.disabled) continue;
       const start = base + c.addr;
       const a = start > lo ? start : lo;
       const b = start + c.size < hi ? start + c.size : hi;
-      if (a >= b) return;
+      if (a >= b) continue;
       if (c.target) {
-        walk(c.target, start - c.target.addr - l.alias!.offset, a, b, [...aliases, c]);
-        return;
+        if ((aliases?.n ?? 0) >= MAX_ALIAS_NESTING) continue;
+        const chain = { alias: c, up: aliases, n: (aliases?.n ?? 0) + 1 };
+        stack.push({
+          c: c.target,
+          base: start - c.target.addr - l.alias!.offset,
+          lo: a,
+          hi: b,
+          aliases: chain,
+        });
+        continue;
       }
-      for (const ch of c.children) walk(ch, start, a, b, aliases);
+      for (const ch of c.children) stack.push({ c: ch, base: start, lo: a, hi: b, aliases });
       placed.add(c);
       // Flat ranges of this region at a position consistent with this placement. QEMU merges
       // neighbouring ranges of one region (flatview_simplify), so a range may reach past it.
@@ -691,22 +884,20 @@ function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: Flat
         if (ch.addr === 0n && ch.rep.line?.name === l.name && start + ch.size > twinEnd)
           twinEnd = start + ch.size;
       }
-      const hits = (byName.get(l.name) ?? []).filter(
-        ({ view, r }) =>
-          views.has(view) && r.start < b && r.end >= a && r.start - r.offset === start && r.end >= twinEnd,
+      const hits = (byOrigin.get(`${start}:${l.name}`) ?? []).filter(
+        ({ view, r }) => views.has(view) && r.start < b && r.end >= a && r.end >= twinEnd,
       );
       if (l.type === 'i/o' && hits.length) termYes.add(c);
       if (l.type === 'ram') {
         for (const { r } of hits) {
-          for (const al of aliases) {
-            if (r.type === 'rom') al.roVotes++;
+          for (let al = aliases; al; al = al.up) {
+            if (r.type === 'rom') al.alias.roVotes++;
             // A writable range that reaches past this placement may come through a neighbour.
-            else if (r.start >= a && r.end < b) al.rwVotes++;
+            else if (r.start >= a && r.end < b) al.alias.rwVotes++;
           }
         }
       }
-    };
-    walk(g.top, 0n, 0n, SIZE_2_64, []);
+    }
   }
   for (const c of placed) {
     if (c.rep.line?.type === 'i/o' && !c.target) {
@@ -742,6 +933,30 @@ function siblingOrder(children: readonly Cls[]): Cls[] {
     for (const d of pick.beats ?? []) if (index.has(d)) indegree.set(d, indegree.get(d)! - 1);
   }
   return out;
+}
+
+/**
+ * Without a flat dump: of two overlapping equal-priority siblings at different addresses, the one
+ * that starts higher is taken as newer, so it wins (QEMU lists the newest first). Boards map a
+ * catch-all region first and the devices inside it afterwards (Aspeed's `aspeed.io`, NPCM's and
+ * MPS2's unimplemented-device windows); measured on the corpus (docs/mtree-rebuild.md), this beats
+ * "the lower address wins" and "the inner one wins".
+ */
+function guessSiblingOrder(all: readonly Cls[]): void {
+  for (const c of all) {
+    const kids = c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
+    if (kids.length < 2) continue;
+    const byStart = [...kids].sort((x, y) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0));
+    for (let i = 0; i < byStart.length; i++) {
+      const x = byStart[i]!;
+      for (let j = i + 1; j < byStart.length && byStart[j]!.addr < x.addr + x.size; j++) {
+        const y = byStart[j]!;
+        if (x.rep.priority !== y.rep.priority || x.addr === y.addr) continue;
+        y.beats ??= new Set();
+        y.beats.add(x);
+      }
+    }
+  }
 }
 
 /** Whether region `c` shows something (is not a gap) at `offset` inside it. */
@@ -783,11 +998,11 @@ function learnSiblingOrder(
     const overlaps: Array<{ visit: Visit; a: Cls; b: Cls; lo: bigint; hi: bigint }> = [];
     let budget = 2_000_000;
     // Iterative walk (input-controlled depth must not recurse).
-    const stack: Array<{ c: Cls; base: bigint; lo: bigint; hi: bigint; up: Visit | null }> = [
-      { c: g.top, base: 0n, lo: 0n, hi: SIZE_2_64, up: null },
+    const stack: Array<{ c: Cls; base: bigint; lo: bigint; hi: bigint; up: Visit | null; nAlias: number }> = [
+      { c: g.top, base: 0n, lo: 0n, hi: SIZE_2_64, up: null, nAlias: 0 },
     ];
     while (stack.length && --budget > 0) {
-      const { c, base, lo, hi, up } = stack.pop()!;
+      const { c, base, lo, hi, up, nAlias } = stack.pop()!;
       const l = c.rep.line;
       if (!l || l.disabled) continue;
       const start = base + c.addr;
@@ -800,11 +1015,13 @@ function learnSiblingOrder(
       if (vl) vl.push(visit);
       else visits.set(key, [visit]);
       if (c.target) {
-        stack.push({ c: c.target, base: start - c.target.addr - l.alias!.offset, lo: a, hi: b, up: visit });
+        if (nAlias >= MAX_ALIAS_NESTING) continue;
+        const base2 = start - c.target.addr - l.alias!.offset;
+        stack.push({ c: c.target, base: base2, lo: a, hi: b, up: visit, nAlias: nAlias + 1 });
         continue;
       }
       const kids = c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
-      for (const k of kids) stack.push({ c: k, base: start, lo: a, hi: b, up: visit });
+      for (const k of kids) stack.push({ c: k, base: start, lo: a, hi: b, up: visit, nAlias });
       if (kids.length < 2) continue;
       // Overlapping equal-priority siblings: sweep in address order.
       const byStart = [...kids].sort((x, y) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0));

@@ -31,9 +31,9 @@ test('-S and -display none are added after the program name, in the fixtures ord
   assert.throws(() => machineArgvForCapture([]), { code: 'ERR_INVALID_ARGUMENT' });
 });
 
-test('cmdline quoting matches the shared fixtures and survives a POSIX shell', async () => {
+test('cmdline quoting matches the recorded fixtures and survives a POSIX shell', async () => {
   // The fixtures' cmdline.txt is the argv joined with spaces; plain words stay bare.
-  const fixture = await readFile('../shared/fixtures/qemu-7.2/pc-nvdimm/cmdline.txt', 'utf8');
+  const fixture = await readFile('fixtures/qemu-7.2/pc-debugcon-tie/cmdline.txt', 'utf8');
   const argv = fixture.trimEnd().split(' ');
   assert.equal(shellQuote(argv), fixture.trimEnd());
   // Words with shell metacharacters are single-quoted, with ' written as '\''.

@@ -241,3 +241,41 @@ test('QMP addresses: paths, unix:, tcp: and host:port', () => {
   assert.deepEqual(parseQmpTarget('tcp:127.0.0.1:4444'), { host: '127.0.0.1', port: 4444 });
   assert.deepEqual(parseQmpTarget('tcp:[::1]:4444'), { host: '::1', port: 4444 });
 });
+
+test('a peer streaming one endless JSON message fails the connection once it passes the cap', async (t) => {
+  let streamed = 0;
+  const srv = await qmpServer((req, sock) => {
+    if (req.execute === 'qmp_capabilities') return send(sock, { return: {}, id: req.id });
+    // An answer that never ends: one open string, 64 KiB at a time, for as long as the peer reads.
+    sock.write('{"return": "');
+    const chunk = 'a'.repeat(65536);
+    const pump = () => {
+      while (!sock.destroyed && streamed < 64 * 1024 * 1024) {
+        streamed += chunk.length;
+        if (!sock.write(chunk)) return void sock.once('drain', pump);
+      }
+    };
+    pump();
+  });
+  t.after(() => srv.cleanup());
+  const c = await QmpClient.connect(srv.path, { maxMessageLength: 1 << 20 });
+  t.after(() => c.close());
+  await assert.rejects(c.hmp('info mtree'), (e: unknown) => {
+    assert.ok(e instanceof QmpError);
+    assert.equal(e.reason, 'protocol');
+    assert.match(e.message, /longer than 1048576 characters/);
+    return true;
+  });
+  // It stopped reading long before the server ran out of data.
+  assert.ok(streamed < 64 * 1024 * 1024, `read ${streamed} bytes`);
+  assert.ok(c.closed);
+});
+
+test('the splitter refuses an object longer than its cap, also across many small chunks', () => {
+  const s = new JsonObjectSplitter(100);
+  assert.deepEqual(s.push('{"a": 1}'), ['{"a": 1}']);
+  s.push('{"b": "');
+  assert.throws(() => {
+    for (let i = 0; i < 50; i++) s.push('0123456789');
+  }, /longer than 100 characters/);
+});

@@ -82,20 +82,23 @@ export class JsonObjectSplitter {
   /** @param maxLength longest object accepted; a longer one makes {@link push} throw. */
   constructor(private readonly maxLength = DEFAULT_MAX_MESSAGE) {}
 
-  private buf = '';
+  /** Pieces of the unfinished object, one per chunk: joined once, when the object completes. */
+  private parts: string[] = [];
+  private partsLength = 0;
   private depth = 0;
   private inString = false;
   private escaped = false;
-  private start = -1;
-  private scanned = 0;
 
-  /** Adds text; returns the objects completed by it. Throws on text outside an object. */
+  /**
+   * Adds text; returns the objects completed by it. Throws on text outside an object, and on an
+   * object longer than the cap. Each character is looked at once, in the chunk it came in, so a
+   * message of n characters costs O(n) however it is cut.
+   */
   push(chunk: string): string[] {
-    this.buf += chunk;
     const out: string[] = [];
-    let i = this.scanned;
-    for (; i < this.buf.length; i++) {
-      const c = this.buf[i];
+    let start = this.depth > 0 ? 0 : -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i];
       if (this.inString) {
         if (this.escaped) this.escaped = false;
         else if (c === '\\') this.escaped = true;
@@ -107,27 +110,26 @@ export class JsonObjectSplitter {
         if (c !== '{') {
           throw new QmpError('protocol', `QMP stream has ${JSON.stringify(c)} outside a JSON object`);
         }
-        this.start = i;
+        start = i;
       }
       if (c === '"') this.inString = true;
       else if (c === '{' || c === '[') this.depth++;
       else if (c === '}' || c === ']') {
         this.depth--;
         if (this.depth === 0) {
-          out.push(this.buf.slice(this.start, i + 1));
-          this.start = -1;
+          const last = chunk.slice(start, i + 1);
+          out.push(this.parts.length ? this.parts.join('') + last : last);
+          this.parts = [];
+          this.partsLength = 0;
+          start = -1;
         }
       }
     }
-    // Keep only the unfinished object.
-    if (this.depth === 0) {
-      this.buf = '';
-      this.scanned = 0;
-    } else {
-      this.buf = this.buf.slice(this.start);
-      this.scanned = this.buf.length;
-      this.start = 0;
-      if (this.buf.length > this.maxLength) {
+    if (this.depth > 0) {
+      const rest = chunk.slice(start);
+      this.parts.push(rest);
+      this.partsLength += rest.length;
+      if (this.partsLength > this.maxLength) {
         throw new QmpError('protocol', `QMP message longer than ${this.maxLength} characters`);
       }
     }

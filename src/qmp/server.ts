@@ -878,7 +878,6 @@ export class QmpServer {
 
   private async receive(sock: Socket): Promise<void> {
     const ms = this.machine.ms;
-    let loaded: MachineState | null = null;
     try {
       await migrateIncoming(ms, socketConnection(sock), {
         machineState: (v, payload) => {
@@ -889,7 +888,9 @@ export class QmpServer {
               `the source is a ${s.machine} machine, this one is ${this.machine.machineType}`,
             );
           }
-          loaded = s;
+          // Loaded before the destination confirms, so that a state the machine refuses fails the
+          // migration while the source can still run on.
+          this.machine.loadState?.(s.devices);
         },
         start: async (pages) => {
           if (pages) {
@@ -898,10 +899,10 @@ export class QmpServer {
             this.migStatus = 'postcopy-active';
             return;
           }
-          this.finishIncoming(loaded);
+          this.finishIncoming();
         },
       });
-      if (this.state === 'inmigrate') this.finishIncoming(loaded);
+      if (this.state === 'inmigrate') this.finishIncoming();
       this.incomingServer?.close();
       this.incomingServer = null;
     } catch (e) {
@@ -911,9 +912,8 @@ export class QmpServer {
     }
   }
 
-  private finishIncoming(loaded: MachineState | null): void {
+  private finishIncoming(): void {
     if (this.state !== 'inmigrate') return;
-    if (loaded) this.machine.loadState?.(loaded.devices);
     this.migStatus = 'completed';
     this.state = 'paused';
     // QEMU process_incoming_migration_bh: the guest starts if autostart (no -S, no stop).

@@ -9,15 +9,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { sharedFixture } from '../../test/support/shared-fixtures.js';
 import { diffSpaces } from './changes.js';
 import { build16GiBSplit, build16GiBSplitReprogrammed } from './examples.js';
 import { answerAt, buildMachine, defaultSpace, type SpaceModel } from './model.js';
 import { machineFromText, splitDumpText } from './sources.js';
 
-const FIX = '../shared/fixtures/qemu-7.2/pc-512m';
 const GiB = 1n << 30n;
 
 function pc512(): ReturnType<typeof machineFromText> {
+  const FIX = sharedFixture('pc-512m');
   return machineFromText({
     label: 'pc-512m',
     mtree: readFileSync(`${FIX}/mtree-D.txt`, 'utf8'),

@@ -9,7 +9,13 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { hex16 } from '../../core/address.js';
 import { MemtreeError } from '../../core/errors.js';
 import { type FlatDump, isFlatText, parseFlatText, parseMtreeText } from '../../mtree/parse.js';
-import { flatViewGroups, formatFlat, formatFlatRange, printedName } from '../../mtree/print.js';
+import {
+  flatViewGroups,
+  formatFlat,
+  formatFlatDump,
+  formatFlatRange,
+  printedName,
+} from '../../mtree/print.js';
 import { type Rebuilt, rebuild } from '../../mtree/rebuild.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { treeAndFlatPaths } from '../dump-paths.js';
@@ -21,7 +27,12 @@ export function sourceName(path: string): string {
 }
 
 /** Reads a tree dump (and optionally the flat dump of the same moment) and rebuilds it. */
-export async function loadTreeDump(io: CliIo, path: string, flatPath?: string): Promise<Rebuilt> {
+export async function loadTreeDump(
+  io: CliIo,
+  path: string,
+  flatPath?: string,
+  qemu?: string,
+): Promise<Rebuilt> {
   if (path === '-' && flatPath === '-') throw new UsageError('DUMP and --flat cannot both be standard input');
   const text = await io.readText(path);
   if (isFlatText(text)) {
@@ -33,7 +44,16 @@ export async function loadTreeDump(io: CliIo, path: string, flatPath?: string): 
   const dump = parseMtreeText(text, sourceName(path));
   let flat: FlatDump | undefined;
   if (flatPath !== undefined) flat = parseFlatText(await io.readText(flatPath), sourceName(flatPath));
-  return rebuild(dump, flat);
+  return rebuild(dump, flat, qemu === undefined ? {} : { qemu });
+}
+
+/** Reads `--qemu VERSION` (`MAJOR.MINOR`). */
+export function parseQemuVersion(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d+\.\d+$/.test(v)) {
+    throw new UsageError(`--qemu wants a QEMU version like 7.2 or 10.0, not '${String(v)}'`);
+  }
+  return v;
 }
 
 /** Reads any dump (tree or flat) as flat views: a tree dump is rebuilt and rendered. */
@@ -59,9 +79,15 @@ export function parseCommandArgs<T extends ParseArgsConfig>(
 /** Writes rebuild warnings to stderr. */
 export function reportWarnings(io: CliIo, command: string, r: Rebuilt): void {
   for (const w of r.warnings) io.stderr.write(`memtree ${command}: warning: ${oneLine(w)}\n`);
+  const m = r.mismatch;
+  if (m) {
+    io.stderr.write(
+      `memtree ${command}: warning: ${oneLine(`the rebuilt regions do not reproduce QEMU's flat view of AS "${m.space}": QEMU ${m.qemu ?? '(no range)'}, rebuilt ${m.ours ?? '(no range)'}; using QEMU's flat view`)}\n`,
+    );
+  }
 }
 
-const help = `Usage: memtree flat DUMP [--flat FLAT] [-d [--page-bits N]] [--json]
+const help = `Usage: memtree flat DUMP [--flat FLAT] [-d [--page-bits N]] [--qemu VERSION] [--json]
 
 Rebuilds the memory regions of an \`info mtree -D\` dump (DUMP; '-' reads standard input) and
 prints the flat views QEMU's \`info mtree -f\` shows for them. DUMP may be a folder written by
@@ -76,8 +102,12 @@ Options:
   -d, --dispatch
                 add each view's dispatch sections and page-map nodes (as \`info mtree -f -d\`,
                 without QEMU's run-time [MRU] marker)
-  --page-bits N the target's page size for -d: 12 (default; x86, RISC-V, Arm virt and
-                sbsa-ref) or 10 (other Arm boards, which keep 1 KiB pages)
+  --page-bits N the target's page size for -d (8 to 16); by default the one that reproduces
+                the Dispatch sections of FLAT when it is an \`info mtree -f -d\` dump, else 12
+                (x86, RISC-V, Arm virt; most other Arm boards keep 1 KiB pages: 10)
+  --qemu VERSION
+                the QEMU version whose rules and text to use (e.g. 7.2, 10.0); by default what
+                the dump looks like (7.2 unless it prints the newer \`container\` type)
   --json        print the views as JSON:
                 {"views": [{"spaces": [{"name", "root"}], "root",
                             "ranges": [{"start", "end", "region", "offset", "priority",
@@ -101,16 +131,21 @@ export const flatCommand: Command = {
         json: { type: 'boolean' },
         dispatch: { type: 'boolean', short: 'd' },
         'page-bits': { type: 'string' },
+        qemu: { type: 'string' },
       },
       allowPositionals: true,
     });
     if (positionals.length !== 1) throw new UsageError('expected exactly one DUMP (see --help)');
-    const bits = values['page-bits'] === undefined ? 12 : Number(values['page-bits']);
-    if (!Number.isInteger(bits) || bits < 10 || bits > 16) {
-      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 10 to 16`);
+    const explicitBits = values['page-bits'] === undefined ? undefined : Number(values['page-bits']);
+    if (
+      explicitBits !== undefined &&
+      (!Number.isInteger(explicitBits) || explicitBits < 8 || explicitBits > 16)
+    ) {
+      throw new UsageError(`--page-bits: ${String(values['page-bits'])} is not an integer from 8 to 16`);
     }
+    const qemu = parseQemuVersion(values.qemu);
     const paths = treeAndFlatPaths(io, positionals[0]!, values.flat as string | undefined);
-    const r = await loadTreeDump(io, paths.tree, paths.flat);
+    const r = await loadTreeDump(io, paths.tree, paths.flat, qemu);
     reportWarnings(io, 'flat', r);
     if (values.json) {
       const views = flatViewGroups(r.system).map(({ view, spaces }) => ({
@@ -130,7 +165,14 @@ export const flatCommand: Command = {
       io.stdout.write(`${JSON.stringify({ views }, null, 2)}\n`);
       return 0;
     }
-    io.stdout.write(formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits }));
+    const bits = explicitBits ?? r.pageBits ?? 12;
+    // Never print a map that contradicts the dump the user gave: QEMU's own, then.
+    if (r.mismatch && r.flat) io.stdout.write(formatFlatDump(r.flat, { dispatch: values.dispatch === true }));
+    else {
+      io.stdout.write(
+        formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits, ...r.suffixes }),
+      );
+    }
     return 0;
   },
 };

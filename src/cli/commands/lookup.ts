@@ -10,7 +10,9 @@ import { MemtreeError } from '../../core/errors.js';
 import type { FlatView } from '../../core/flatview.js';
 import { AddressSyntaxError, parseAddress } from '../../mtree/address-text.js';
 import { type AddressExplanation, explainAddress } from '../../mtree/lookup.js';
+import type { FlatDump } from '../../mtree/parse.js';
 import { formatFlatRange, printedName, regionTypeName } from '../../mtree/print.js';
+import { flatRangeAt } from '../../mtree/rebuild.js';
 import type { CliIo, Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { treeAndFlatPaths } from '../dump-paths.js';
@@ -62,6 +64,46 @@ function stepText(e: AddressExplanation, i: number): string {
   return `${'  '.repeat(i)}${what} prio ${mr.priority}, at ${ext}`;
 }
 
+/**
+ * The answer from QEMU's own flat view, when the rebuild does not reproduce it: the range and the
+ * region are QEMU's; the path through the tree is not known for sure.
+ */
+function answerFromFlat(
+  io: CliIo,
+  flat: FlatDump,
+  spaces: AddressSpace[],
+  addr: bigint,
+  json: boolean,
+): number {
+  const names = [...new Set(spaces.map((s) => s.name))];
+  const answers = names.map((name) => ({ name, r: flatRangeAt(flat, name, addr) }));
+  if (json) {
+    const data = answers.map(({ name, r }) => ({
+      spaces: [name],
+      range: r ? r.text.trim() : null,
+      region: r ? r.name : null,
+      offset: r ? `0x${(addr - r.start + r.offset).toString(16)}` : null,
+      path: null,
+      pathUncertain: true,
+    }));
+    io.stdout.write(`${JSON.stringify({ address: `0x${addr.toString(16)}`, answers: data }, null, 2)}\n`);
+    return 0;
+  }
+  const out: string[] = [];
+  for (const { name, r } of answers) {
+    out.push(`AS "${name}" (from QEMU's flat view):`);
+    if (!r) {
+      out.push(`  0x${hex16(addr)} is not mapped (unassigned)`, '');
+      continue;
+    }
+    out.push(`  range   ${r.text.trim()}`);
+    out.push(`  region  ${r.name}, offset 0x${(addr - r.start + r.offset).toString(16)}`);
+    out.push("  path    uncertain: the rebuilt tree does not reproduce QEMU's flat view", '');
+  }
+  io.stdout.write(out.join('\n'));
+  return 0;
+}
+
 export const lookupCommand: Command = {
   name: 'lookup',
   summary: 'explain what serves a guest address, per address space',
@@ -98,6 +140,7 @@ export const lookupCommand: Command = {
       if (g) g.spaces.push(as);
       else groups.set(key, { view: as.currentView, spaces: [as] });
     }
+    if (r.mismatch && r.flat) return answerFromFlat(io, r.flat, spaces, addr, values.json === true);
     const answers = [...groups.values()].map((g) => ({
       spaces: g.spaces,
       e: explainAddress(g.spaces[0]!, addr),

@@ -9,9 +9,9 @@ import { formatMtree } from '../../mtree/print.js';
 import type { CliIo, Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { treeAndFlatPaths } from '../dump-paths.js';
-import { loadTreeDump, parseCommandArgs, reportWarnings } from './flat.js';
+import { loadTreeDump, parseCommandArgs, parseQemuVersion, reportWarnings } from './flat.js';
 
-const help = `Usage: memtree mtree DUMP [-D] [--flat FLAT] [--json]
+const help = `Usage: memtree mtree DUMP [-D] [--flat FLAT] [--qemu VERSION] [--json]
 
 Rebuilds the memory regions of an \`info mtree [-D]\` dump (DUMP; '-' reads standard input) and
 prints the region tree back as QEMU's \`info mtree\` would: every address-space group, then one
@@ -22,6 +22,9 @@ capture\`: its mtree-D.txt is read, with its flat.txt as --flat.
 Options:
   -D, --disabled  also print disabled regions, marked [disabled] (QEMU's -D)
   --flat FLAT     the \`info mtree -f\` dump of the same moment (settles region kinds)
+  --qemu VERSION  the QEMU version whose text to print (from 10.1, pure containers print as
+                  \`container\`); by default what the dump looks like (7.2 unless it prints
+                  \`container\`). \`-o\` owner suffixes in DUMP are printed back.
   --json          print the tree as JSON, one entry per printed line, in print order:
                   {"blocks": [{"kind": "address-space" | "memory-region", "names": [...],
                                "regions": [{"depth", "start", "end", "priority", "type",
@@ -81,14 +84,21 @@ export const mtreeCommand: Command = {
         disabled: { type: 'boolean', short: 'D' },
         flat: { type: 'string' },
         json: { type: 'boolean' },
+        qemu: { type: 'string' },
       },
       allowPositionals: true,
     });
     if (positionals.length !== 1) throw new UsageError('expected exactly one DUMP (see --help)');
+    const qemu = parseQemuVersion(values.qemu);
     const paths = treeAndFlatPaths(io, positionals[0]!, values.flat as string | undefined);
-    const r = await loadTreeDump(io, paths.tree, paths.flat);
+    const r = await loadTreeDump(io, paths.tree, paths.flat, qemu);
     reportWarnings(io, 'mtree', r);
-    const text = formatMtree(r.system, { disabled: Boolean(values.disabled) });
+    const owners = r.suffixes.owners;
+    const text = formatMtree(r.system, {
+      disabled: Boolean(values.disabled),
+      qemu: qemu ?? r.qemu,
+      ...(owners ? { owners } : {}),
+    });
     io.stdout.write(values.json ? `${JSON.stringify(treeJson(text), null, 2)}\n` : text);
     return 0;
   },

@@ -27,8 +27,8 @@ QMP server: a Unix socket path (or unix:PATH), or tcp:HOST:PORT / HOST:PORT.
 Start QEMU with e.g.  -qmp unix:/tmp/qmp.sock,server=on,wait=off
 
 Commands:
-  flat [ARGS]                  = memtree flat qmp:mtree-D --flat qmp:flat [ARGS]
-  mtree [-D] [ARGS]            = memtree mtree qmp:mtree-D [-D] [ARGS]
+  flat [ARGS]                  = memtree flat qmp:mtree-D --flat qmp:flat-d [ARGS]
+  mtree [-D] [ARGS]            = memtree mtree qmp:mtree-D [-D] [ARGS] --flat qmp:flat
   lookup ADDR [--as NAME] ...  = memtree lookup qmp:mtree-D ADDR --flat qmp:flat ...
   hmp 'COMMAND LINE'           prints QEMU's answer to a monitor command as is
                                (e.g. 'info mtree -f')
@@ -86,9 +86,10 @@ function splitArgs(args: string[]): { own: string[]; rest: string[] } {
 function innerArgs(sub: string, rest: string[]): string[] {
   switch (sub) {
     case 'flat':
-      return ['qmp:mtree-D', '--flat', 'qmp:flat', ...rest];
+      // The -f -d dump also tells the target page size that -d needs.
+      return ['qmp:mtree-D', '--flat', 'qmp:flat-d', ...rest];
     case 'mtree':
-      return ['qmp:mtree-D', ...rest];
+      return ['qmp:mtree-D', ...rest, '--flat', 'qmp:flat'];
     case 'lookup':
       return ['qmp:mtree-D', ...rest, '--flat', 'qmp:flat'];
     default:

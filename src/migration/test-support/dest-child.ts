@@ -49,6 +49,7 @@ const server = createServer(async (sock) => {
         input: drop ? limited(sock, opts.dropAfterBytes!) : readableChunks(sock),
         output: streamSink(sock),
         close: () => new Promise<void>((r) => (sock.destroyed ? r() : sock.end(() => r()))),
+        abort: () => sock.destroy(),
       },
       {
         start: async (pages: PostcopyPages | null) => {

@@ -91,7 +91,8 @@ export class Workload implements GuestControl {
   private tick = () => {
     if (!this.running) return;
     for (let i = 0; i < this.pagesPerTick; i++) {
-      this.seed = (this.seed * 1103515245 + 12345) >>> 0;
+      // Exact 32-bit arithmetic: as a double the product loses its low bits and the sequence cycles.
+      this.seed = (Math.imul(this.seed, 1103515245) + 12345) >>> 0;
       const page = (this.seed >>> 8) % (this.span / 4096);
       this.m.as.stlLe(page * 4096 + ((this.seed & 0x3ff) << 2), this.seed | 1);
       this.writes++;

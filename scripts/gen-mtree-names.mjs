@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+/**
+ * Generates the table of region names QEMU creates, per kind, from a QEMU source tree: every
+ * `memory_region_init*()` call (and `create_unimplemented_device()`, which makes an I/O region)
+ * whose name argument is a string literal, a `#define`d string, or a local built just before with
+ * `g_strdup_printf`/`snprintf` (its format becomes a pattern). The rebuild uses it to tell, from the
+ * tree text alone, an `i/o` container (`memory_region_init`) from a terminating I/O region
+ * (`memory_region_init_io`, `_iommu`, `_rom_device` out of romd mode), and which aliases QEMU
+ * makes read-only (`memory_region_set_readonly` on the alias right after creating it).
+ *
+ *   node scripts/gen-mtree-names.mjs SRC_DIR VERSION   → src/mtree/names/qemu-VERSION.ts
+ *
+ * 7.2: SRC_DIR=/work/src/qemu-7.2+dfsg (Debian 12 `apt-get source qemu`);
+ * 10.0: `apt-get source qemu` inside the trixie chroot of scripts/make-trixie-chroot.sh.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const [src, version] = process.argv.slice(2);
+if (!src || !version) {
+  console.error('usage: gen-mtree-names.mjs SRC_DIR VERSION');
+  process.exit(2);
+}
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Calls that create a region: which argument (0-based) is the name, and the kind they make. */
+const CALLS = {
+  memory_region_init: [2, 'container'],
+  memory_region_init_io: [4, 'io'],
+  memory_region_init_iommu: [4, 'io'],
+  memory_region_init_rom_device: [4, 'io'],
+  memory_region_init_rom_device_nomigrate: [4, 'io'],
+  create_unimplemented_device: [0, 'io'],
+  aspeed_mmio_map_unimplemented: [2, 'io'],
+  memory_region_init_alias: [2, 'alias'],
+};
+
+function walk(dir, out) {
+  for (const e of readdirSync(dir)) {
+    if (e.startsWith('.') || e === 'tests' || e === 'roms' || e === 'debian') continue;
+    const p = join(dir, e);
+    const st = statSync(p);
+    if (st.isDirectory()) walk(p, out);
+    else if (/\.[ch]$/.test(e)) out.push(p);
+  }
+  return out;
+}
+const files = walk(src, []);
+
+// `#define TYPE_FOO "foo"` anywhere: names are often given by such macros.
+const defines = new Map();
+for (const f of files) {
+  const text = readFileSync(f, 'latin1');
+  for (const m of text.matchAll(/^#define\s+(\w+)\s+("(?:[^"\\]|\\.)*"(?:\s*"(?:[^"\\]|\\.)*")*)\s*$/gm)) {
+    defines.set(m[1], m[2]);
+  }
+}
+
+/** The arguments of the call whose '(' is at `open`, split at top-level commas. */
+function callArgs(text, open) {
+  const args = [];
+  let depth = 0;
+  let cur = '';
+  for (let i = open; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"' || ch === "'") {
+      let j = i + 1;
+      while (j < text.length && text[j] !== ch) j += text[j] === '\\' ? 2 : 1;
+      cur += text.slice(i, j + 1);
+      i = j;
+      continue;
+    }
+    if (ch === '(') {
+      depth++;
+      if (depth === 1) continue;
+    } else if (ch === ')') {
+      depth--;
+      if (depth === 0) {
+        args.push(cur.trim());
+        return args;
+      }
+    } else if (ch === ',' && depth === 1) {
+      args.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  return null;
+}
+
+/** A C string expression (literals, macros, concatenation) as its text, or null. */
+function literal(expr) {
+  let rest = expr.trim();
+  let out = '';
+  while (rest) {
+    const m = /^"((?:[^"\\]|\\.)*)"\s*/.exec(rest);
+    if (m) {
+      out += m[1].replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+      rest = rest.slice(m[0].length);
+      continue;
+    }
+    const id = /^(\w+)\s*/.exec(rest);
+    if (id && defines.has(id[1])) {
+      const v = literal(defines.get(id[1]));
+      if (v === null) return null;
+      out += v;
+      rest = rest.slice(id[0].length);
+      continue;
+    }
+    return null;
+  }
+  return out;
+}
+
+/** A printf format as a pattern: conversions match what they can print. */
+function formatPattern(fmt) {
+  let re = '';
+  for (let i = 0; i < fmt.length; i++) {
+    const ch = fmt[i];
+    if (ch !== '%') {
+      re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      continue;
+    }
+    const m = /^%[-+ #0]*\d*(?:\.\d+)?(?:hh|h|ll|l|z|j|t)?([diouxXcsp%])/.exec(fmt.slice(i));
+    if (!m) return null;
+    i += m[0].length - 1;
+    const conv = m[1];
+    if (conv === '%') re += '%';
+    else if (conv === 's') re += '.*';
+    else if (conv === 'c') re += '.';
+    else re += '[0-9a-fA-Fx-]+';
+  }
+  return re;
+}
+
+/** Formats with PRIx64 and friends: `"foo-%" PRIx64` → `"foo-%lx"`. */
+function formatOf(expr) {
+  return literal(expr.replace(/\bPRI([diouxX])(8|16|32|64|PTR)\b/g, '"%l$1"'));
+}
+
+const kinds = new Map(); // name → Set(kind)
+const patterns = new Map(); // regex source → Set(kind)
+const readonlyAliases = new Set();
+const add = (map, key, kind) => {
+  const s = map.get(key);
+  if (s) s.add(kind);
+  else map.set(key, new Set([kind]));
+};
+const callRe = new RegExp(`\\b(${Object.keys(CALLS).join('|')})\\s*\\(`, 'g');
+for (const f of files.filter((p) => p.endsWith('.c'))) {
+  const text = readFileSync(f, 'latin1');
+  for (const m of text.matchAll(callRe)) {
+    const [argIndex, kind] = CALLS[m[1]];
+    const args = callArgs(text, m.index + m[0].length - 1);
+    if (!args || args.length <= argIndex) continue;
+    const nameExpr = args[argIndex];
+    let name = literal(nameExpr);
+    let pattern = null;
+    if (name === null && /^\w+$/.test(nameExpr)) {
+      // A local built shortly before: `x = g_strdup_printf("fmt", ...)` or `snprintf(x, n, "fmt", ...)`.
+      const before = text.slice(Math.max(0, m.index - 3000), m.index);
+      const esc = nameExpr;
+      const g = [...before.matchAll(new RegExp(`\\b${esc}\\s*=\\s*g_strdup_printf\\s*\\(`, 'g'))].pop();
+      const s = [...before.matchAll(new RegExp(`\\bsnprintf\\s*\\(\\s*${esc}\\s*,`, 'g'))].pop();
+      const hit = g && (!s || g.index > s.index) ? g : s;
+      if (hit) {
+        const open = before.indexOf('(', hit.index + hit[0].length - 1);
+        const a = callArgs(before, open);
+        const fmt = a && formatOf(hit === g ? a[0] : (a[2] ?? ''));
+        if (fmt !== null && fmt !== undefined) {
+          if (/%/.test(fmt.replace(/%%/g, ''))) pattern = formatPattern(fmt);
+          else name = fmt;
+        }
+      }
+    } else if (name === null) {
+      const gm = /^g_strdup_printf\s*\(/.exec(nameExpr);
+      if (gm) {
+        const a = callArgs(nameExpr, gm[0].length - 1);
+        const fmt = a && formatOf(a[0]);
+        if (fmt) pattern = formatPattern(fmt);
+      }
+    }
+    if (kind === 'alias') {
+      if (name === null) continue;
+      // Read-only when the next statement makes the same expression read-only, unconditionally
+      // (pam.c's `pam-rom`; x86.c's `isa-bios` is read-only only under a condition).
+      const end = text.indexOf(';', m.index);
+      const after = text.slice(end + 1, end + 400);
+      const mrExpr = args[0].replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      if (new RegExp(`^\\s*memory_region_set_readonly\\s*\\(\\s*${mrExpr}\\s*,\\s*true`).test(after)) {
+        readonlyAliases.add(name);
+      }
+      continue;
+    }
+    if (name !== null) add(kinds, name, kind);
+    else if (pattern) add(patterns, pattern, kind);
+  }
+}
+
+const sortedEntries = (map) => [...map].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+// Patterns with fewer than 3 literal characters (`%s%d`) say too little to be trusted.
+for (const k of [...patterns.keys()]) {
+  if (k.replace(/\.\*|\[0-9a-fA-Fx-\]\+|\\/g, '').length < 3) patterns.delete(k);
+}
+const only = (map, k) =>
+  sortedEntries(map)
+    .filter(([, s]) => s.size === 1 && s.has(k))
+    .map(([n]) => n);
+const both = (map) =>
+  sortedEntries(map)
+    .filter(([, s]) => s.size > 1)
+    .map(([n]) => n);
+const out = `/**
+ * @module mtree/names/qemu-${version}
+ * Generated by scripts/gen-mtree-names.mjs from the QEMU ${version} source; do not edit. Region names
+ * that QEMU ${version} creates with \`memory_region_init\` (containers) and with an I/O kind
+ * (\`memory_region_init_io\`, \`_iommu\`, \`_rom_device\`, \`create_unimplemented_device\`), names
+ * of aliases it makes read-only, and the same for names built with a printf format (as patterns).
+ * Names created with both kinds are listed in \`ambiguous\`.
+ */
+
+import type { QemuNameTable } from './table.js';
+
+export const QEMU_${version.replace(/\W/g, '_')}_NAMES: QemuNameTable = {
+  version: '${version}',
+  containers: ${JSON.stringify(only(kinds, 'container'))},
+  io: ${JSON.stringify(only(kinds, 'io'))},
+  ambiguous: ${JSON.stringify(both(kinds))},
+  containerPatterns: ${JSON.stringify(only(patterns, 'container'))},
+  ioPatterns: ${JSON.stringify(only(patterns, 'io'))},
+  readonlyAliases: ${JSON.stringify([...readonlyAliases].sort())},
+};
+`;
+const file = join(repo, `src/mtree/names/qemu-${version}.ts`);
+writeFileSync(file, out);
+// In the repository's own format, so that regenerating gives the committed file back.
+execFileSync('npx', ['biome', 'format', '--write', file], { cwd: repo, stdio: 'ignore' });
+console.log(
+  `${file}: ${only(kinds, 'container').length} containers, ${only(kinds, 'io').length} i/o, ${both(kinds).length} ambiguous, ${patterns.size} patterns, ${readonlyAliases.size} read-only aliases`,
+);

@@ -1,0 +1,232 @@
+/**
+ * @module cli/commands/run
+ * `memtree run riscv-virt [OPTIONS]`: boots QEMU 7.2's riscv64 `virt` machine on memtree, with
+ * QEMU's options where they make sense. The guest's UART is standard output and standard input;
+ * the process exits with the status the guest writes to sifive_test when it powers off.
+ */
+
+import { readFileSync } from 'node:fs';
+import { MemtreeError } from '../../core/errors.js';
+import { bootRiscvVirt } from '../../machines/riscv/boot.js';
+import { buildRiscvVirt, type RiscvVirtMachine } from '../../machines/riscv/virt.js';
+import { formatFlat } from '../../mtree/print.js';
+import { type CliIo, type Command, UsageError } from '../command.js';
+import { describeFsError, isSystemError } from '../text.js';
+import { parseCommandArgs } from './flat.js';
+
+/** Where Debian's qemu-system-data installs the OpenSBI image QEMU loads for `-bios default`. */
+export const DEFAULT_BIOS = '/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin';
+
+const help = `Usage: memtree run riscv-virt [OPTIONS]
+
+Builds QEMU 7.2's riscv64 \`virt\` machine on memtree (the same memory map as
+\`qemu-system-riscv64 -M virt -nodefaults\` with the same -m and -smp), loads
+the firmware, kernel, initrd and device tree as QEMU does, and runs its RV64GC
+harts. The guest's serial port is this terminal: its output goes to standard
+output, standard input goes to it (Ctrl-A x quits). When the guest powers off
+through the SiFive test device, memtree exits with the guest's status.
+
+Options (QEMU's single-dash spellings are accepted too: -m, -smp, -bios, ...):
+  -m, --memory SIZE   RAM size: a number of MiB or a size with K, M, G or T
+                      (default 128M)
+  --smp N             number of harts, 1 to 512 (default 1)
+  --bios FILE|default|none
+                      M-mode firmware (default: ${DEFAULT_BIOS})
+  --kernel FILE       kernel (ELF or raw image), loaded as QEMU loads -kernel
+  --initrd FILE       initial RAM disk
+  --append STRING     kernel command line
+  --dtb FILE          device tree blob to use instead of the generated one
+  --mtree             print the machine's \`info mtree -f\` and exit
+  --max-insns N       stop after N guest instructions (exit status 3)
+
+Example:
+  memtree run riscv-virt -m 256M --kernel Image --initrd initrd.gz --append console=ttyS0
+`;
+
+/** QEMU's -m syntax: a plain number is MiB; K/M/G/T suffixes (optionally followed by B). */
+export function parseRamSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT])?B?$/i.exec(s.trim());
+  if (!m) throw new UsageError(`-m wants a size such as 512M or 2G, not '${s}'`);
+  const unit = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[(m[2] ?? 'M').toUpperCase() as 'K'];
+  const bytes = Math.round(Number(m[1]) * unit);
+  if (bytes <= 0 || bytes % 4096 !== 0 || bytes > 2 ** 44) {
+    throw new UsageError(`-m ${s}: the RAM size must be a positive multiple of 4 KiB, at most 16 TiB`);
+  }
+  return bytes;
+}
+
+function readBinary(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    if (isSystemError(e))
+      throw new MemtreeError('ERR_IO', `cannot read the ${what} ${path}: ${describeFsError(e)}`);
+    throw e;
+  }
+}
+
+/** Standard input as the run command sees it: data events, and raw mode on a terminal. */
+interface RunInput {
+  on(event: 'data', fn: (b: Buffer) => void): unknown;
+  on(event: 'end', fn: () => void): unknown;
+  removeAllListeners(event?: string): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  isTTY?: boolean;
+  setRawMode?(raw: boolean): unknown;
+}
+
+/** A CliIo that may bring its own standard input (tests); otherwise the process's is used. */
+export interface RunIo extends CliIo {
+  stdin?: RunInput | null;
+}
+
+const CTRL_A = 0x01;
+
+/** The `run` command. */
+export const runCommand: Command = {
+  name: 'run',
+  summary: "boot QEMU's riscv64 virt machine on memtree (firmware, kernel, UART on the terminal)",
+  help,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const norm = args.map((a) => (/^-(m|smp|bios|kernel|initrd|append|dtb|mtree)$/.test(a) ? `-${a}` : a));
+    const { values, positionals } = parseCommandArgs(norm, {
+      options: {
+        memory: { type: 'string' },
+        m: { type: 'string' },
+        smp: { type: 'string' },
+        bios: { type: 'string' },
+        kernel: { type: 'string' },
+        initrd: { type: 'string' },
+        append: { type: 'string' },
+        dtb: { type: 'string' },
+        mtree: { type: 'boolean' },
+        'max-insns': { type: 'string' },
+      },
+      allowPositionals: true,
+    });
+    if (positionals.length !== 1 || positionals[0] !== 'riscv-virt') {
+      throw new UsageError(
+        positionals.length === 0
+          ? 'which machine? the only one is riscv-virt'
+          : `unknown machine '${positionals.join(' ')}' (the only one is riscv-virt)`,
+      );
+    }
+    const ramSize = parseRamSize(values.memory ?? values.m ?? '128M');
+    const smpText = values.smp ?? '1';
+    if (!/^\d+$/.test(smpText) || Number(smpText) < 1 || Number(smpText) > 512) {
+      throw new UsageError(`--smp wants a number of harts from 1 to 512, not '${smpText}'`);
+    }
+    let maxInsns = Number.POSITIVE_INFINITY;
+    if (values['max-insns'] !== undefined) {
+      if (!/^\d+$/.test(values['max-insns'])) throw new UsageError('--max-insns wants a whole number');
+      maxInsns = Number(values['max-insns']);
+    }
+    if (values.initrd !== undefined && values.kernel === undefined) {
+      throw new UsageError('--initrd needs --kernel (as in QEMU)');
+    }
+    const dec = new TextDecoder('utf-8');
+    let pending: number[] = [];
+    const flush = () => {
+      if (pending.length) {
+        io.stdout.write(dec.decode(new Uint8Array(pending), { stream: true }));
+        pending = [];
+      }
+    };
+    const m = buildRiscvVirt({
+      ramSize,
+      smp: Number(smpText),
+      uartSink: (b) => {
+        pending.push(b);
+        if (pending.length >= 4096) flush();
+      },
+    });
+    if (values.mtree) {
+      io.stdout.write(formatFlat(m.ms));
+      return 0;
+    }
+    const biosOpt = values.bios ?? 'default';
+    const bios =
+      biosOpt === 'none' ? null : readBinary(biosOpt === 'default' ? DEFAULT_BIOS : biosOpt, 'firmware');
+    bootRiscvVirt(m, {
+      bios,
+      kernel: values.kernel !== undefined ? readBinary(values.kernel, 'kernel') : undefined,
+      initrd: values.initrd !== undefined ? readBinary(values.initrd, 'initrd') : undefined,
+      append: values.append,
+      dtb: values.dtb !== undefined ? readBinary(values.dtb, 'device tree') : undefined,
+    });
+    const runIo = io as RunIo;
+    const stdin: RunInput | null =
+      runIo.stdin !== undefined ? runIo.stdin : io.stdout === process.stdout ? process.stdin : null;
+    return runMachine(m, stdin, flush, maxInsns, io);
+  },
+};
+
+/** The host side of the machine: runs it in slices, feeding input and yielding to the event loop. */
+async function runMachine(
+  m: RiscvVirtMachine,
+  stdin: RunInput | null,
+  flush: () => void,
+  maxInsns: number,
+  io: CliIo,
+): Promise<number> {
+  let wake: (() => void) | null = null;
+  let quit = false;
+  let ended = stdin === null;
+  let ctrlA = false;
+  if (stdin) {
+    if (stdin.isTTY && stdin.setRawMode) stdin.setRawMode(true);
+    stdin.on('data', (buf: Buffer) => {
+      for (const b of buf) {
+        if (ctrlA) {
+          ctrlA = false;
+          if (b === 0x78 /* x */) quit = true;
+          else m.input.push(b);
+        } else if (b === CTRL_A) ctrlA = true;
+        else m.input.push(b);
+      }
+      wake?.();
+    });
+    stdin.on('end', () => {
+      ended = true;
+      wake?.();
+    });
+    stdin.resume();
+  }
+  try {
+    let ran = 0;
+    for (;;) {
+      const before = m.instructionCount;
+      const r = m.run(Math.min(5_000_000, maxInsns - ran));
+      ran += m.instructionCount - before;
+      flush();
+      if (r === 'exit') return m.exitCode ?? 0;
+      if (quit) return 0;
+      if (ran >= maxInsns) {
+        io.stderr.write(`memtree run: stopped after ${ran} guest instructions (--max-insns)\n`);
+        return 3;
+      }
+      if (r === 'idle') {
+        if (ended && m.input.length === 0) {
+          io.stderr.write(
+            'memtree run: every hart waits for an interrupt that nothing can raise; stopping\n',
+          );
+          return 1;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = null;
+      } else {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+  } finally {
+    if (stdin) {
+      stdin.removeAllListeners('data');
+      stdin.removeAllListeners('end');
+      if (stdin.isTTY && stdin.setRawMode) stdin.setRawMode(false);
+      stdin.pause();
+    }
+  }
+}

@@ -1,0 +1,360 @@
+/**
+ * @module machines/riscv/virt
+ * QEMU 7.2's riscv64 `virt` machine built on memtree, region for region as hw/riscv/virt.c
+ * (virt_machine_init, virt_machine_done) and the device models it instantiates create them: the
+ * same names, sizes, addresses, kinds, aliases and RAM blocks, in QEMU's order, for any RAM size
+ * and hart count (one socket, no AIA, no ACLINT SSWI: QEMU's defaults). Its `info mtree` and
+ * `info mtree -f` therefore equal QEMU's for `-M virt -m SIZE -smp N -nodefaults`.
+ *
+ * The harts are memtree's RV64GC interpreter, one `cpu-memory-N` address space each (stores
+ * through {@link CpuAccess}, as TCG's); they run in turn on one thread. Time is virtual (see
+ * {@link VirtualClock}): each executed instruction advances it by {@link RiscvVirtOptions.nsPerInstruction},
+ * and when every hart waits in WFI it jumps to the next timer deadline.
+ */
+
+import { InvalidArgumentError } from '../../core/errors.js';
+import {
+  type AddressSpace,
+  CpuAccess,
+  type MemoryRegion,
+  type MemoryRegionOps,
+  MemorySystem,
+} from '../../core/index.js';
+import { RiscvHart } from './cpu/hart.js';
+import { ACLINT_SWI_SIZE, AclintMtimer, AclintSwi } from './devices/aclint.js';
+import { VirtualClock } from './devices/clock.js';
+import { FwCfg } from './devices/fw-cfg.js';
+import { GoldfishRtc } from './devices/goldfish-rtc.js';
+import { GpexHost } from './devices/gpex.js';
+import type { IrqLine } from './devices/irq.js';
+import { PflashCfi01 } from './devices/pflash-cfi01.js';
+import { type PlicContextTarget, SifivePlic } from './devices/plic.js';
+import { Serial16550 } from './devices/serial.js';
+import { type FinisherEvent, SifiveTest } from './devices/sifive-test.js';
+import { virtioMmioRegion } from './devices/virtio-mmio.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** hw/riscv/virt.c virt_memmap: base and size of each device window. */
+export const VIRT_MEMMAP = {
+  mrom: { base: 0x1000, size: 0xf000 },
+  test: { base: 0x100000, size: 0x1000 },
+  rtc: { base: 0x101000, size: 0x1000 },
+  clint: { base: 0x2000000, size: 0x10000 },
+  pciePio: { base: 0x3000000, size: 0x10000 },
+  platformBus: { base: 0x4000000, size: 0x2000000 },
+  plic: { base: 0xc000000, size: 0x600000 },
+  uart0: { base: 0x10000000, size: 0x100 },
+  virtio: { base: 0x10001000, size: 0x1000 },
+  fwCfg: { base: 0x10100000, size: 0x18 },
+  flash: { base: 0x20000000, size: 0x4000000 },
+  pcieEcam: { base: 0x30000000, size: 0x10000000 },
+  pcieMmio: { base: 0x40000000, size: 0x40000000 },
+  dram: { base: 0x80000000, size: 0 },
+} as const;
+
+/** include/hw/riscv/virt.h: PLIC source numbers of the board's devices. */
+export const VIRT_IRQ = { uart0: 10, rtc: 11, virtio: 1, pcie: 0x20, platformBus: 64 } as const;
+/** VIRTIO_COUNT. */
+export const VIRTIO_COUNT = 8;
+/** VIRT64_HIGH_PCIE_MMIO_SIZE. */
+export const HIGH_PCIE_MMIO_SIZE = 16 * GiB;
+/** VIRT_FLASH_SECTOR_SIZE. */
+const FLASH_SECTOR = 256 * 1024;
+
+/** How to build the machine (QEMU's `-m`, `-smp` and the host side of the devices). */
+export interface RiscvVirtOptions {
+  /** RAM size in bytes (`-m`); QEMU's default is 128 MiB. */
+  ramSize?: number;
+  /** Number of harts (`-smp`), 1..512 (VIRT_CPUS_MAX); default 1. */
+  smp?: number;
+  /** Receives every byte the guest transmits on the UART. Default: discarded. */
+  uartSink?: (byte: number) => void;
+  /** Wall-clock time of virtual time 0 for the RTC, in ns since the epoch. Default: now. */
+  rtcEpochNs?: bigint;
+  /** Virtual nanoseconds one instruction takes; default 10 (a 100 MHz hart). */
+  nsPerInstruction?: number;
+  /** Floating-point extensions of the harts (both on by default, as QEMU's rv64 CPU). */
+  isa?: { f: boolean; d: boolean };
+}
+
+/** Why {@link RiscvVirtMachine.run} returned. */
+export type RunStop = 'exit' | 'until' | 'limit' | 'idle';
+
+/** QEMU's `unassigned_io_ops`: reads all ones, writes ignored (the gpex windows' background). */
+function unassignedIoOps(): MemoryRegionOps {
+  return {
+    read: (_off, size) =>
+      size === 8 ? 0xffffffffffffffffn : size === 4 ? 0xffffffff : (1 << (size * 8)) - 1,
+    write: () => {},
+    endianness: 'native',
+  };
+}
+
+/** A built riscv64 virt machine: memory map, devices and harts. */
+export class RiscvVirtMachine {
+  readonly ms: MemorySystem;
+  /** QEMU's `system` region (get_system_memory). */
+  readonly system: MemoryRegion;
+  /** `address_space_memory`. */
+  readonly memory: AddressSpace;
+  /** `address_space_io` (the 64 KiB `io` region no device of this board uses). */
+  readonly ioSpace: AddressSpace;
+  /** `cpu-memory-N`, one per hart. */
+  readonly cpuSpaces: AddressSpace[];
+  readonly harts: RiscvHart[];
+  readonly clock = new VirtualClock();
+  readonly ramSize: number;
+  readonly smp: number;
+  readonly ram: MemoryRegion;
+  readonly mrom: MemoryRegion;
+  readonly uart: Serial16550;
+  readonly swi: AclintSwi;
+  readonly mtimer: AclintMtimer;
+  readonly plic: SifivePlic;
+  readonly test: SifiveTest;
+  readonly rtc: GoldfishRtc;
+  readonly flash: [PflashCfi01, PflashCfi01];
+  readonly fwCfg: FwCfg;
+  readonly gpex: GpexHost;
+  /** Base of the high PCIe MMIO window: the end of RAM rounded up to 16 GiB (virt_machine_init). */
+  readonly highPcieBase: number;
+  /** The power-off status the guest wrote to sifive_test, or null while it runs. */
+  exitCode: number | null = null;
+  /** Bytes waiting to enter the UART (the host's side of the serial line). */
+  readonly input: number[] = [];
+  private readonly nsPerInstruction: number;
+  private resetRequested = false;
+  /** What the loader put in memory, written again at each machine reset (QEMU's ROM blobs). */
+  private readonly blobs: Array<{ addr: number; data: Uint8Array }> = [];
+
+  constructor(o: RiscvVirtOptions = {}) {
+    const ramSize = o.ramSize ?? 128 * MiB;
+    const smp = o.smp ?? 1;
+    if (!Number.isSafeInteger(ramSize) || ramSize <= 0 || ramSize % 4096 !== 0) {
+      throw new InvalidArgumentError(`riscv virt: RAM size ${ramSize} must be a positive multiple of 4 KiB`);
+    }
+    if (!Number.isInteger(smp) || smp < 1 || smp > 512) {
+      throw new InvalidArgumentError(`riscv virt: ${smp} harts: the machine takes 1 to 512`);
+    }
+    this.ramSize = ramSize;
+    this.smp = smp;
+    this.nsPerInstruction = o.nsPerInstruction ?? 10;
+    const sink = o.uartSink ?? (() => {});
+    const ms = new MemorySystem();
+    this.ms = ms;
+    const MM = VIRT_MEMMAP;
+
+    // memory_map_init: the system container and the I/O space exist before any machine code runs.
+    const system = ms.container('system', 2n ** 64n - 1n);
+    this.system = system;
+    const io = ms.io('io', 0x10000, unassignedIoOps());
+    this.memory = ms.addressSpace(system, 'memory');
+    this.ioSpace = ms.addressSpace(io, 'I/O');
+
+    // create_default_memdev: the RAM block comes before any device's.
+    this.ram = ms.ram('riscv_virt_board.ram', ramSize);
+
+    // The hart array: one CPU address space per hart, created at CPU realize.
+    this.cpuSpaces = [];
+    this.harts = [];
+    const readTime = () => this.mtimer.mtime();
+    for (let i = 0; i < smp; i++) {
+      const as = ms.addressSpace(system, `cpu-memory-${i}`);
+      this.cpuSpaces.push(as);
+      this.harts.push(
+        new RiscvHart({ hartId: i, bus: new CpuAccess(as), resetPc: MM.mrom.base, readTime, isa: o.isa }),
+      );
+    }
+    const hartLine =
+      (h: number, bit: number): IrqLine =>
+      (level) =>
+        this.harts[h]!.setIrq(bit, level);
+
+    // Per-socket SiFive CLINT (ACLINT MSWI + MTIMER) and PLIC.
+    this.swi = new AclintSwi(
+      ms,
+      this.harts.map((_, h) => hartLine(h, 3)),
+    );
+    this.mtimer = new AclintMtimer(
+      ms,
+      this.clock,
+      this.harts.map((_, h) => hartLine(h, 7)),
+    );
+    const contexts: PlicContextTarget[] = [];
+    const outputs: IrqLine[] = [];
+    for (let h = 0; h < smp; h++) {
+      contexts.push({ hart: h, mode: 'M' }, { hart: h, mode: 'S' });
+      outputs.push(hartLine(h, 11), hartLine(h, 9));
+    }
+    this.plic = new SifivePlic(ms, contexts, outputs);
+
+    // virt_high_pcie_memmap for RV64: above RAM, aligned to its own size.
+    const ramEnd = MM.dram.base + ramSize;
+    this.highPcieBase = Math.ceil(ramEnd / HIGH_PCIE_MMIO_SIZE) * HIGH_PCIE_MMIO_SIZE;
+
+    this.mrom = ms.rom('riscv_virt_board.mrom', MM.mrom.size);
+    this.test = new SifiveTest(ms, (e) => this.onFinisher(e));
+    const virtio = Array.from({ length: VIRTIO_COUNT }, (_, i) => virtioMmioRegion(ms, i));
+
+    // gpex_host_realize: the ECAM window, the PCI memory and I/O spaces, and the "_window"
+    // regions whose background reads all ones. The MMIO window spans 2^64 bytes; memtree's
+    // callback regions stop at 2^53, so it is a reservation (same map, same `info mtree`;
+    // accesses where no BAR is mapped fail instead of reading ones).
+    const gpexMmio = ms.container('gpex_mmio', 2n ** 64n - 1n);
+    const gpexIoport = ms.container('gpex_ioport', 0x10000);
+    const mmioWindow = ms.reservation('gpex_mmio_window', 2n ** 64n - 1n);
+    const ioportWindow = ms.io('gpex_ioport_window', 0x10000, unassignedIoOps());
+    mmioWindow.addSubregion(0, gpexMmio);
+    ioportWindow.addSubregion(0, gpexIoport);
+    // The host bridge's own PCI function: its bus-master address space, mastering off.
+    const busMaster = ms.container('bus master container', 2n ** 64n - 1n);
+    const busMasterAlias = ms.alias('bus master', system, 0, 2n ** 64n);
+    this.gpex = new GpexHost(ms, busMasterAlias);
+    ms.addressSpace(busMaster, 'gpex-root');
+
+    const platformBus = ms.container('platform bus', MM.platformBus.size);
+    this.uart = new Serial16550(ms, this.clock, this.plic.line(VIRT_IRQ.uart0), sink);
+    this.rtc = new GoldfishRtc(
+      ms,
+      this.clock,
+      this.plic.line(VIRT_IRQ.rtc),
+      o.rtcEpochNs ?? BigInt(Date.now()) * 1_000_000n,
+    );
+    const flashOpts = (name: string) => ({
+      name,
+      sectorLength: FLASH_SECTOR,
+      blocks: MM.flash.size / 2 / FLASH_SECTOR,
+      bankWidth: 4,
+      deviceWidth: 2,
+      ident0: 0x89,
+      ident1: 0x18,
+    });
+    this.flash = [
+      new PflashCfi01(ms, flashOpts('virt.flash0')),
+      new PflashCfi01(ms, flashOpts('virt.flash1')),
+    ];
+    this.fwCfg = new FwCfg(ms, this.memory, smp);
+
+    ms.transaction(() => {
+      system.addSubregion(MM.clint.base, this.swi.region);
+      system.addSubregion(MM.clint.base + ACLINT_SWI_SIZE, this.mtimer.region);
+      system.addSubregion(MM.plic.base, this.plic.region);
+      system.addSubregion(MM.dram.base, this.ram);
+      system.addSubregion(MM.mrom.base, this.mrom);
+      system.addSubregion(MM.test.base, this.test.region);
+      for (const [i, r] of virtio.entries()) system.addSubregion(MM.virtio.base + i * MM.virtio.size, r);
+      system.addSubregion(MM.pcieEcam.base, ms.alias('pcie-ecam', this.gpex.ecam, 0, MM.pcieEcam.size));
+      system.addSubregion(
+        MM.pcieMmio.base,
+        ms.alias('pcie-mmio', mmioWindow, MM.pcieMmio.base, MM.pcieMmio.size),
+      );
+      system.addSubregion(
+        this.highPcieBase,
+        ms.alias('pcie-mmio-high', mmioWindow, this.highPcieBase, HIGH_PCIE_MMIO_SIZE),
+      );
+      system.addSubregion(MM.pciePio.base, ioportWindow);
+      system.addSubregion(MM.platformBus.base, platformBus);
+      system.addSubregion(MM.uart0.base, this.uart.region);
+      system.addSubregion(MM.rtc.base, this.rtc.region);
+      system.addSubregion(MM.flash.base, this.flash[0].region);
+      system.addSubregion(MM.flash.base + MM.flash.size / 2, this.flash[1].region);
+      // fw_cfg_init_mem_wide(base + 8, base, 8, base + 16): ctl, data, dma.
+      system.addSubregion(MM.fwCfg.base + 8, this.fwCfg.ctl);
+      system.addSubregion(MM.fwCfg.base, this.fwCfg.data);
+      system.addSubregion(MM.fwCfg.base + 16, this.fwCfg.dma);
+      // pci_init_bus_master: the alias onto system memory, disabled until the guest sets
+      // Bus Master Enable in the function's command register.
+      busMasterAlias.setEnabled(false);
+      busMaster.addSubregion(0, busMasterAlias);
+    });
+    this.resetDevices();
+  }
+
+  /** Writes bytes into guest memory as QEMU's ROM loader does (ROM included), kept for every reset. */
+  loadBlob(addr: number, data: Uint8Array): void {
+    const r = this.memory.writeRom(addr, data);
+    if (r !== 0) {
+      throw new InvalidArgumentError(
+        `riscv virt: ${data.length} bytes at 0x${addr.toString(16)} do not fit in RAM or ROM`,
+      );
+    }
+    this.blobs.push({ addr, data });
+  }
+
+  private onFinisher(e: FinisherEvent): void {
+    if (e.kind === 'exit') this.exitCode = e.code;
+    else this.resetRequested = true;
+  }
+
+  private resetDevices(): void {
+    this.swi.reset();
+    this.mtimer.reset();
+    this.plic.reset();
+    this.uart.reset();
+    this.rtc.reset();
+  }
+
+  /** A system reset (qemu_system_reset): devices, harts, and the loader's blobs written again. */
+  reset(): void {
+    this.resetRequested = false;
+    for (const h of this.harts) h.reset();
+    this.resetDevices();
+    for (const b of this.blobs) this.memory.writeRom(b.addr, b.data);
+  }
+
+  /**
+   * Runs the harts in turn, `quantum` instructions each, until the guest powers off, `until()`
+   * holds (checked between quanta), `limit` instructions ran, or every hart waits with no timer
+   * armed and no input pending ('idle': feed {@link input} and call again).
+   */
+  run(limit = Number.POSITIVE_INFINITY, until?: () => boolean, quantum = 2000): RunStop {
+    let done = 0;
+    const harts = this.harts;
+    while (this.exitCode === null) {
+      if (until?.()) return 'until';
+      if (done >= limit) return 'limit';
+      this.feedUart();
+      const q = Math.min(quantum, limit - done);
+      let most = 0;
+      for (let i = 0; i < harts.length; i++) {
+        const k = harts[i]!.run(q);
+        if (k > most) most = k;
+        done += k;
+        if (this.exitCode !== null) break;
+      }
+      if (this.resetRequested) this.reset();
+      if (most > 0) {
+        this.clock.advanceTo(this.clock.ns + most * this.nsPerInstruction);
+      } else {
+        // Every hart waits for an interrupt: skip to the next timer, as an idle QEMU sleeps.
+        const next = this.clock.nextDeadline();
+        if (next === Number.POSITIVE_INFINITY) {
+          if (this.input.length && this.uart.canReceive() > 0) continue;
+          return 'idle';
+        }
+        this.clock.advanceTo(next);
+      }
+    }
+    return 'exit';
+  }
+
+  private feedUart(): void {
+    if (this.input.length === 0) return;
+    const n = Math.min(this.uart.canReceive(), this.input.length);
+    if (n > 0) this.uart.receive(this.input.splice(0, n));
+  }
+
+  /** Instructions retired by all harts since they were built. */
+  get instructionCount(): number {
+    let n = 0;
+    for (const h of this.harts) n += h.instructionCount;
+    return n;
+  }
+}
+
+/** Builds QEMU 7.2's riscv64 `virt` machine (see {@link RiscvVirtMachine}). */
+export function buildRiscvVirt(o: RiscvVirtOptions = {}): RiscvVirtMachine {
+  return new RiscvVirtMachine(o);
+}

@@ -1,0 +1,60 @@
+/**
+ * @module mtree/names/table
+ * What QEMU's source says about the regions it creates under fixed names (generated per QEMU
+ * version by scripts/gen-mtree-names.mjs), and the lookup the rebuild uses from the text alone.
+ */
+
+/** One QEMU version's table of region names by kind. */
+export interface QemuNameTable {
+  readonly version: string;
+  /** Created with `memory_region_init` only: pure containers. */
+  readonly containers: readonly string[];
+  /** Created with an I/O kind only: terminating regions (device registers, reservations). */
+  readonly io: readonly string[];
+  /** Created with both kinds somewhere in QEMU: the name does not tell. */
+  readonly ambiguous: readonly string[];
+  /** Regular expressions (whole name) of printf-built container names. */
+  readonly containerPatterns: readonly string[];
+  /** Regular expressions (whole name) of printf-built I/O names. */
+  readonly ioPatterns: readonly string[];
+  /** Alias names QEMU makes read-only right after creating them. */
+  readonly readonlyAliases: readonly string[];
+}
+
+/** A compiled {@link QemuNameTable}. */
+export class NameKinds {
+  private readonly containers: Set<string>;
+  private readonly io: Set<string>;
+  private readonly ambiguous: Set<string>;
+  private readonly containerRe: RegExp | null;
+  private readonly ioRe: RegExp | null;
+  private readonly readonly: Set<string>;
+
+  constructor(table: QemuNameTable) {
+    this.containers = new Set(table.containers);
+    this.io = new Set(table.io);
+    this.ambiguous = new Set(table.ambiguous);
+    const join = (p: readonly string[]) => (p.length ? new RegExp(`^(?:${p.join('|')})$`, 's') : null);
+    this.containerRe = join(table.containerPatterns);
+    this.ioRe = join(table.ioPatterns);
+    this.readonly = new Set(table.readonlyAliases);
+  }
+
+  /**
+   * Whether QEMU creates a region of this name as a terminating I/O region (true), as a container
+   * (false), or the source does not settle it (undefined).
+   */
+  terminates(name: string): boolean | undefined {
+    if (this.io.has(name)) return true;
+    if (this.containers.has(name)) return false;
+    if (this.ambiguous.has(name)) return undefined;
+    const c = this.containerRe?.test(name) ?? false;
+    const i = this.ioRe?.test(name) ?? false;
+    return c === i ? undefined : i;
+  }
+
+  /** Whether QEMU makes an alias of this name read-only when it creates it. */
+  readonlyAlias(name: string): boolean {
+    return this.readonly.has(name);
+  }
+}
