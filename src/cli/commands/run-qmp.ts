@@ -87,7 +87,7 @@ export async function attachQmp(m: RiscvVirtMachine, o: AttachOptions): Promise<
         throw new Error(`the source has more harts than the ${m.harts.length} here`);
       }
       m.clock.advanceTo((devices.clock!.state as { ns: number }).ns);
-      m.harts.forEach((h, i) => h.loadState(harts[i]!.state as object));
+      for (const [i, h] of m.harts.entries()) h.loadState(harts[i]!.state as object);
     },
   };
   const initialState = o.incoming ? 'inmigrate' : o.startPaused ? 'prelaunch' : 'running';
