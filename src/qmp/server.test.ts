@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { runCli } from '../../test/support/run-cli.js';
+import { startViewerServer } from '../cli/commands/serve.js';
 import { MemorySystem } from '../core/system.js';
 import { compareMtreeText } from '../mtree/compare.js';
 import { parseFlatText, parseMtreeText } from '../mtree/parse.js';
@@ -259,6 +260,19 @@ test('memtree qmp, QmpClient and info mtree against a machine rebuilt from QEMU 
   const h = await runCli(['qmp', sock, 'hmp', 'info bogus']);
   assert.equal(h.code, 1);
   assert.match(h.err, /unknown command: 'info bogus'/);
+  // memtree serve --qmp reads it as it reads a QEMU (the page itself is not needed for the API).
+  const viewer = await startViewerServer({ dumps: [], port: 0, host: '127.0.0.1', qmp: sock, root: dir });
+  try {
+    const res = await fetch(`${viewer.url.replace(/\/$/, '')}/api/qmp`);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { mtree: string; flat: string };
+    const r4 = compareMtreeText(body.flat, flatText);
+    assert.ok(r4.equal, r4.firstDifference);
+    const r5 = compareMtreeText(body.mtree, treeText);
+    assert.ok(r5.equal, r5.firstDifference);
+  } finally {
+    await viewer.close();
+  }
 });
 
 test('one client at a time: the second greeting comes when the first client leaves', async (t) => {
