@@ -235,7 +235,7 @@ async function runMachine(
       }
       const before = m.instructionCount;
       // Shorter slices with QMP, so that commands and a migration's passes get their turn.
-      const r = m.run(Math.min(control ? 200_000 : 5_000_000, maxInsns - ran));
+      const r = m.run(Math.min(control ? 20_000 : 5_000_000, maxInsns - ran));
       ran += m.instructionCount - before;
       flush();
       if (r === 'exit') return m.exitCode ?? 0;
