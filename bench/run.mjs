@@ -7,7 +7,7 @@ import { run as core } from './core.bench.mjs';
 
 const json = process.argv.includes('--json');
 const results = [...core()];
-for (const extra of ['./migration.bench.mjs', './mtree.bench.mjs']) {
+for (const extra of ['./migration.bench.mjs', './mtree.bench.mjs', './machines.bench.mjs']) {
   if (existsSync(new URL(extra, import.meta.url))) {
     const mod = await import(extra);
     results.push(...(await mod.run()));

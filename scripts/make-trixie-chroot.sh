@@ -4,7 +4,8 @@
 #
 #   scripts/make-trixie-chroot.sh [DIR]      (default DIR: /var/tmp/memtree-trixie; needs root)
 #
-# Afterwards run QEMU 10.0 as: chroot DIR qemu-system-x86_64 ...  (proc and dev are mounted).
+# Afterwards run QEMU 10.0 as: chroot DIR qemu-system-x86_64 ...  (proc, dev and the host's /tmp
+# are mounted in it).
 set -eu
 DIR=${1:-/var/tmp/memtree-trixie}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -17,6 +18,9 @@ if [ ! -x "$DIR/usr/bin/apt-get" ]; then
 fi
 mountpoint -q "$DIR/proc" || mount -t proc proc "$DIR/proc"
 mountpoint -q "$DIR/dev" || mount --bind /dev "$DIR/dev"
+# memtree's private QMP sockets live in the host's /tmp: share it (the marker tells the tests).
+mountpoint -q "$DIR/tmp" || mount --bind /tmp "$DIR/tmp"
+touch /tmp/.memtree-host-tmp
 if [ ! -x "$DIR/usr/bin/qemu-system-x86_64" ]; then
   printf 'Types: deb deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
     "$MIRROR" > "$DIR/etc/apt/sources.list.d/debian.sources"

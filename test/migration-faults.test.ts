@@ -9,7 +9,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { DIRTY_MEMORY_MIGRATION } from '../src/core/dirty.js';
 import { ByteReader } from '../src/migration/bytes.js';
-import type { MigrationError } from '../src/migration/errors.js';
+import { MigrationError } from '../src/migration/errors.js';
 import { migrateIncoming } from '../src/migration/incoming.js';
 import { socketConnection } from '../src/migration/node-io.js';
 import { migrateOutgoing, type OutgoingOptions } from '../src/migration/precopy.js';
@@ -229,6 +229,141 @@ describe('integrity check', { timeout: 60_000 }, () => {
     assert.equal(seen.extensions, 0);
     assert.equal(seen.checksums, 0);
     assert.deepEqual(commands, [MIG_CMD_OPEN_RETURN_PATH], 'only QEMU commands');
+    assert.deepEqual(blockHashes(dest.m.ms), blockHashes(src.ms));
+  });
+});
+
+/** LISTEN then RUN, as the source sends them: the RUN command starts 5 bytes in. */
+const LISTEN_RUN = Uint8Array.of(0x08, 0, 4, 0, 0, 0x08, 0, 5, 0, 0);
+
+/**
+ * A destination for postcopy: its first connection is an incoming migration that recovers from the
+ * connections after it; its guest, once started, reads pages it does not have yet.
+ */
+async function postcopyDestination(recover: boolean) {
+  const m = buildMachine({ ramMiB: 8 });
+  const spare: Array<import('node:net').Socket> = [];
+  const wanting: Array<(s: import('node:net').Socket) => void> = [];
+  let first: Promise<{ ok: boolean; failure?: string; message?: string; recoveries?: number }> | null = null;
+  const state = { started: false, touched: 0 };
+  const nextSocket = () =>
+    new Promise<import('node:net').Socket>((r) => (spare.length ? r(spare.shift()!) : wanting.push(r)));
+  const server = createServer((sock) => {
+    if (first === null) {
+      first = migrateIncoming(m.ms, socketConnection(sock), {
+        timeoutMs: 3000,
+        ...(recover ? { recover: async () => socketConnection(await nextSocket()) } : {}),
+        start: async (pages) => {
+          state.started = true;
+          if (!pages) return;
+          for (const off of pages.missing('pc.ram', 16)) {
+            await pages.ensure('pc.ram', off, 4096);
+            state.touched++;
+          }
+        },
+      }).then(
+        (s) => ({ ok: true, recoveries: s.recoveries }),
+        (e: MigrationError) => ({ ok: false, failure: e.failure, message: e.message }),
+      );
+      return;
+    }
+    const w = wanting.shift();
+    if (w) w(sock);
+    else spare.push(sock);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+  return {
+    m,
+    port: (server.address() as { port: number }).port,
+    state,
+    result: () => first!,
+  };
+}
+
+describe('postcopy failures', { timeout: 60_000 }, () => {
+  it('lost RUN with recovery: the source reconnects, sends RUN again and the destination runs', async () => {
+    const src = buildMachine({ ramMiB: 8 }, true);
+    const guest = new Workload(src);
+    guest.start();
+    const dest = await postcopyDestination(true);
+    const proxy = await startProxy(dest.port, (n) =>
+      n === 0 ? { forward: { cutBefore: LISTEN_RUN, cutBeforeShift: 5 } } : {},
+    );
+    cleanup.push(proxy.close);
+    // The cut lands after LISTEN, before RUN: the destination listens but never started.
+    const stats = await migrateOutgoing(src.ms, await connectTo(proxy.port), {
+      guest,
+      postcopy: true,
+      timeoutMs: 2000,
+      reconnect: () => connectTo(proxy.port),
+    });
+    assert.equal(stats.postcopy, true);
+    assert.equal(stats.recoveries, 1);
+    const d = await dest.result();
+    assert.equal(d.ok, true, d.message);
+    assert.equal(d.recoveries, 1);
+    assert.equal(dest.state.started, true);
+    assert.equal(guest.running, false);
+    assert.deepEqual(blockHashes(dest.m.ms), blockHashes(src.ms));
+  });
+
+  it('lost RUN without recovery: a clear "paused" failure, logging stopped, a retry is not refused', async () => {
+    const src = buildMachine({ ramMiB: 8 }, true);
+    const guest = new Workload(src);
+    guest.start();
+    const dest = await postcopyDestination(false);
+    const proxy = await startProxy(dest.port, () => ({
+      forward: { cutBefore: LISTEN_RUN, cutBeforeShift: 5 },
+    }));
+    cleanup.push(proxy.close);
+    await assert.rejects(
+      migrateOutgoing(src.ms, await connectTo(proxy.port), { guest, postcopy: true, timeoutMs: 2000 }),
+      (e: unknown) => {
+        assert.ok(e instanceof MigrationError);
+        assert.equal(e.failure, 'paused', e.message);
+        assert.match(e.message, /^postcopy paused: .*the source stays stopped/);
+        return true;
+      },
+    );
+    const d = await dest.result();
+    assert.equal(d.ok, false);
+    assert.equal(dest.state.started, false, 'RUN never arrived');
+    assert.equal(guest.running, false, 'the source does not resume on its own after LISTEN');
+    assert.equal(src.ms.globalDirtyTracking, 0, 'the source stopped dirty logging (was: still on)');
+    // The destination is known not to run: resume the source and migrate again, to a new one.
+    src.ms.setRunning(true);
+    guest.resume();
+    const again = await destination();
+    cleanup.push(again.close);
+    const r = await attempt(src, guest, again, {});
+    assert.equal(r.outcome.ok, true, r.outcome.error?.message);
+    assert.deepEqual(blockHashes(again.m.ms), blockHashes(src.ms));
+  });
+
+  it('a cut in the page stream after RUN: the destination runs on, waits, and recovery completes it', async () => {
+    const src = buildMachine({ ramMiB: 8 }, true);
+    const guest = new Workload(src, 2 * 1024 * 1024, 64);
+    guest.start();
+    const dest = await postcopyDestination(true);
+    // 20 KB after RUN: the pages dirtied during the first pass are still on their way.
+    const proxy = await startProxy(dest.port, (n) =>
+      n === 0 ? { forward: { cutBefore: LISTEN_RUN, cutBeforeShift: 5 + 20_000 } } : {},
+    );
+    cleanup.push(proxy.close);
+    const stats = await migrateOutgoing(src.ms, await connectTo(proxy.port), {
+      guest,
+      postcopy: true,
+      postcopyBandwidth: 1024 * 1024,
+      timeoutMs: 2000,
+      reconnect: () => connectTo(proxy.port),
+    });
+    assert.equal(stats.recoveries, 1);
+    assert.ok(stats.remainingAtStop > 20_000, `dirty at stop ${stats.remainingAtStop}`);
+    const d = await dest.result();
+    assert.equal(d.ok, true, d.message);
+    assert.equal(d.recoveries, 1);
+    assert.equal(dest.state.started, true);
     assert.deepEqual(blockHashes(dest.m.ms), blockHashes(src.ms));
   });
 });

@@ -123,12 +123,12 @@ describe('memtree serve: the HTTP side', () => {
     const list = JSON.parse((await get(`${server.url}api/dumps`)).body);
     assert.deepEqual(list, {
       dumps: [
-        { id: '1', label: 'pc-512m' },
-        { id: '2', label: 'pc-prog' },
+        { id: 'pc-512m', label: 'pc-512m' },
+        { id: 'pc-prog', label: 'pc-prog' },
       ],
       qmp: null,
     });
-    const d = JSON.parse((await get(`${server.url}api/dumps/1`)).body);
+    const d = JSON.parse((await get(`${server.url}api/dumps/pc-512m`)).body);
     assert.equal(d.mtree, readFileSync(`${FIX}/pc-512m/mtree-D.txt`, 'utf8'));
     assert.equal(d.flat, readFileSync(`${FIX}/pc-512m/flat.txt`, 'utf8'));
   });
@@ -136,7 +136,9 @@ describe('memtree serve: the HTTP side', () => {
   it('pairs a flat dump file with the tree dump before it, and refuses a lone flat dump', async () => {
     const d = await readDumps([`${FIX}/pc-4g/mtree-D.txt`, `${FIX}/pc-4g/flat.txt`], processIo);
     assert.equal(d.length, 1);
-    assert.equal(d[0]!.label, 'mtree-D.txt');
+    // A capture folder's mtree-D.txt is named after the folder, and so is its URL name.
+    assert.equal(d[0]!.label, 'pc-4g');
+    assert.equal(d[0]!.id, 'pc-4g');
     assert.match(d[0]!.flat!, /^FlatView #/);
     await assert.rejects(readDumps([`${FIX}/pc-4g/flat.txt`], processIo), /info mtree -D/);
   });
@@ -155,7 +157,7 @@ describe('memtree serve: the HTTP side', () => {
 describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
   it('shows the first served dump: address spaces, flat map, region tree', async () => {
     const page = await open(server.url);
-    assert.equal(await page.inputValue('#machine'), 'dump:1');
+    assert.equal(await page.inputValue('#machine'), 'pc-512m');
     // pc-512m prints "address-space: cpu-memory-0" and "address-space: memory" over one tree.
     assert.match((await page.textContent('.tab.active'))!, /cpu-memory-0, memory/);
     const tabs = await page.locator('.tab').allTextContents();
@@ -172,7 +174,7 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
     const labels = () => page.locator('#tree .tree-row .label').allTextContents();
     assert.ok(!(await labels()).includes('isa-bios'), 'pci starts collapsed');
     await page
-      .locator('#tree .tree-row', { hasText: /^.*pci\s*0x0000_0000–0xffff/ })
+      .locator('#tree .tree-row', { hasText: /^.*pci\s*0x0+–0xffff/ })
       .locator('.twisty')
       .click();
     // mtree-D.txt: pci contains pc.rom, isa-bios (alias @pc.bios) and pc.bios.
@@ -190,7 +192,7 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
     await page.fill('#address', '0xfffffff0');
     await page.press('#address', 'Enter');
     await page.waitForSelector('#answer[data-region="pc.bios"]');
-    assert.equal(await page.getAttribute('#answer', 'data-offset'), '0x3_fff0');
+    assert.equal(await page.getAttribute('#answer', 'data-offset'), '0x3fff0');
     const chain = await page.locator('#answer .chain li').allTextContents();
     assert.deepEqual(
       chain.map((t) => t.split(' ')[0]),
@@ -201,10 +203,10 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
     // 0xe0000 is served by pc.bios from offset 0x20000 (flat.txt), through the isa-bios alias.
     await page.fill('#address', '0xe0010');
     await page.press('#address', 'Enter');
-    await page.waitForSelector('#answer[data-region="pc.bios"][data-offset="0x2_0010"]');
+    await page.waitForSelector('#answer[data-region="pc.bios"][data-offset="0x20010"]');
     assert.match(
       (await page.textContent('#answer'))!,
-      /isa-bios — alias, at 0xe_0000, priority 1, → pc\.bios from its offset 0x2_0000/,
+      /isa-bios — alias, at 0xe0000, priority 1, → pc\.bios from its offset 0x20000/,
     );
 
     // A hole: flat.txt has nothing between 0x20000000 and 0xfebfffff.
@@ -219,7 +221,7 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
     await page.waitForSelector('#answer[data-region="pc.ram"]');
 
     const whole = await page.textContent('#viewport');
-    assert.match(whole!, /^0x0 – 0xffff_ffff_ffff_ffff/);
+    assert.match(whole!, /^0x0 – 0xffffffffffffffff/);
     await page.click('#zoom-in');
     assert.notEqual(await page.textContent('#viewport'), whole);
     await page.click('#zoom-all');
@@ -245,7 +247,7 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
     // pc-4g: ram-above-4g maps pc.ram from offset 0xc0000000 at 4 GiB.
     await page.fill('#address', '0x100000000');
     await page.press('#address', 'Enter');
-    await page.waitForSelector('#answer[data-region="pc.ram"][data-offset="0xc000_0000"]');
+    await page.waitForSelector('#answer[data-region="pc.ram"][data-offset="0xc0000000"]');
     assert.match((await page.textContent('#answer'))!, /ram-above-4g/);
 
     await page.click('#open');
@@ -257,7 +259,7 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
 
   it('diffs two dumps: what appeared, vanished, moved or changed size', async () => {
     const page = await open(server.url);
-    await page.selectOption('#diff', 'dump:2');
+    await page.selectOption('#diff', 'pc-prog');
     await page.waitForSelector('body[data-diff="on"]');
     // memory of pc-512m has pc.ram 0x100000-0x1fffffff; pc-prog (1 GiB) has 0x100000-0x3fffffff
     // with the same "pc.ram @0000000000100000": resized. pc-prog's VGA BAR puts vga.vram at
@@ -269,13 +271,51 @@ describe('the viewer page in Chromium', { skip: !haveChromium }, () => {
     );
     const appeared = await page.locator('.range-row.ch-appeared').allTextContents();
     assert.ok(
-      appeared.some((t) => t.includes('vga.vram') && t.startsWith('0xc000_0000')),
+      appeared.some((t) => t.includes('vga.vram') && t.startsWith('0xc0000000')),
       appeared.join('\n'),
     );
     assert.match((await page.textContent('#ranges-title'))!, /Changes from A to B/);
     await shot(page, 'viewer-diff');
     await page.selectOption('#diff', '');
     await page.waitForSelector('body[data-diff="off"]');
+    await page.close();
+  });
+
+  it('in diff mode answers an address for both machines and lists the address spaces of one only', async () => {
+    // Readable URL names: #m= and #diff= take the dump names the server gives.
+    const page = await open(`${server.url}#m=pc-512m&diff=pc-prog&as=memory&addr=0x30000000`);
+    assert.equal(await page.inputValue('#machine'), 'pc-512m');
+    assert.equal(await page.inputValue('#diff'), 'pc-prog');
+    // 0x30000000: pc-512m's RAM ends at 0x1fffffff (a hole there); pc-prog has 1 GiB, so it is
+    // pc.ram's byte 0x30000000 (flat.txt: 0000000000100000-000000003fffffff pc.ram @100000).
+    await page.waitForSelector('#answer[data-region=""]');
+    await page.waitForSelector('#answer-b[data-region="pc.ram"][data-offset="0x30000000"]');
+    assert.match((await page.textContent('#answer-b'))!, /^B: pc-prog/);
+    // pc-prog adds a VGA, an e1000, a virtio-net and an ivshmem device, each with its own
+    // bus-master address space (mtree-D.txt); pc-512m has none that pc-prog lacks.
+    await page.waitForSelector('#diff-spaces:not([hidden])');
+    assert.equal(await page.textContent('#diff-spaces .only-a'), 'none');
+    const onlyB = (await page.textContent('#diff-spaces .only-b'))!.split(', ').sort();
+    assert.deepEqual(onlyB, ['VGA', 'e1000', 'ivshmem-plain', 'virtio-net-pci']);
+    // Addresses in the URL and the address box are plain hex that QEMU and the CLI read back.
+    assert.match(await page.evaluate(() => location.hash), /addr=0x30000000(&|$)/);
+    assert.equal(await page.inputValue('#address'), '0x30000000');
+    await page.close();
+  });
+
+  it('says when its re-render of a dump disagrees with the flat dump given with it', async () => {
+    const page = await open(server.url);
+    assert.equal(await page.isVisible('#notice'), false);
+    // The tree of the 4 GiB PC with the flat view of the 512 MiB one: pc.ram's range differs.
+    const text = `${readFileSync(`${FIX}/pc-4g/mtree-D.txt`, 'utf8')}${readFileSync(`${FIX}/pc-512m/flat.txt`, 'utf8')}`;
+    await page.click('#open');
+    await page.fill('#load-label', 'mixed');
+    await page.fill('#load-text', text);
+    await page.click('#load-ok');
+    await page.waitForSelector('#notice:not([hidden])');
+    assert.match((await page.textContent('#notice'))!, /do not render to the flat view given with it/);
+    await page.selectOption('#machine', 'pc-512m');
+    await page.waitForSelector('#notice[hidden]', { state: 'attached' });
     await page.close();
   });
 
@@ -343,11 +383,14 @@ describe('memtree serve --qmp with a running QEMU', { skip: !haveChromium || !ha
       });
       const page = await open(live.url);
       assert.equal(await page.inputValue('#machine'), 'qmp');
+      // Named after the machine type QEMU reports, not the socket path.
+      const label = await page.$eval('#machine', (el) => (el as HTMLSelectElement).selectedOptions[0]!.text);
+      assert.match(label, /^pc-i440fx-\d+\.\d+ \(live QEMU\)$/);
       assert.equal(await page.isVisible('#refresh'), true);
       // -m 256M: ram-below-4g covers 0-0xfffffff, so 0xffffff0 is in pc.ram.
       await page.fill('#address', '0xffffff0');
       await page.press('#address', 'Enter');
-      await page.waitForSelector('#answer[data-region="pc.ram"][data-offset="0xfff_fff0"]');
+      await page.waitForSelector('#answer[data-region="pc.ram"][data-offset="0xffffff0"]');
       await page.click('#refresh');
       await page.waitForSelector('#answer[data-region="pc.ram"]');
       await page.close();

@@ -240,8 +240,12 @@ export class IoDispatcher {
   /** One read callback; its result is left in {@link callResult}. */
   private callRead(mr: MemoryRegion, offset: number, a: number, attrs: MemTxAttrs): number | bigint {
     const ops = mr.ops;
-    this.callResult = MEMTX_OK;
-    if (ops.read) return ops.read(offset, a, attrs);
+    if (ops.read) {
+      // Set after the call: a nested dispatch inside it leaves its own result here.
+      const v = ops.read(offset, a, attrs);
+      this.callResult = MEMTX_OK;
+      return v;
+    }
     if (ops.readWithAttrs) {
       const d = this.depth++;
       let slot = this.slots[d];
@@ -258,6 +262,7 @@ export class IoDispatcher {
         this.depth = d;
       }
     }
+    this.callResult = MEMTX_OK;
     return 0;
   }
 

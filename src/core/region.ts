@@ -73,6 +73,22 @@ export interface RegionOptions {
  * {@link MemorySystem} (`container`, `ram`, `rom`, `io`, `alias`, ...).
  */
 export class MemoryRegion {
+  // State behind the read-only getters below: it changes only through the setters, so that every
+  // change runs in a transaction, tells the listeners and flushes the TLBs.
+  private _size: bigint;
+  private _addr: bigint = 0n;
+  private _priority: number = 0;
+  private _container: MemoryRegion | null = null;
+  private _mappedViaAlias: number = 0;
+  private _enabled: boolean = true;
+  private _aliasOffset: bigint = 0n;
+  private _readonly: boolean = false;
+  private _nonvolatile: boolean = false;
+  private _romdMode: boolean = true;
+  private _dirtyLogMask: number = 0;
+  private _vgaLoggingCount: number = 0;
+  private _flushCoalescedMmio: boolean = false;
+
   /** The system (machine) this region belongs to. Regions of different systems never mix. */
   readonly system: MemorySystem;
   /** What this region is. */
@@ -83,38 +99,58 @@ export class MemoryRegion {
   readonly owner: MemoryOwner | null;
 
   /** Size in bytes, 0 .. 2^64. */
-  size: bigint;
+  get size(): bigint {
+    return this._size;
+  }
   /** Offset in the container (set when added). */
-  addr = 0n;
+  get addr(): bigint {
+    return this._addr;
+  }
   /** Priority among siblings (set when added). */
-  priority = 0;
+  get priority(): number {
+    return this._priority;
+  }
   /** The container this region is a subregion of, or null. */
-  container: MemoryRegion | null = null;
+  get container(): MemoryRegion | null {
+    return this._container;
+  }
   /** Number of mapped aliases whose alias chain passes through this region. */
-  mappedViaAlias = 0;
+  get mappedViaAlias(): number {
+    return this._mappedViaAlias;
+  }
   /**
    * Subregions in QEMU list order: priority descending, and among equal priorities the most
    * recently added first. Read-only for users: change it with add/delSubregion.
    */
   readonly subregions: MemoryRegion[] = [];
   /** Disabled regions and their subtrees are invisible to the flat view. */
-  enabled = true;
+  get enabled(): boolean {
+    return this._enabled;
+  }
   /** True for every kind that is not a container or an alias: the region paints the gaps it covers. */
   readonly terminates: boolean;
   /** Alias target, for aliases. */
   readonly alias: MemoryRegion | null;
   /** Offset into the alias target. */
-  aliasOffset = 0n;
+  get aliasOffset(): bigint {
+    return this._aliasOffset;
+  }
   /** Directly accessible host memory (RAM, ROM, RAM device). */
   readonly ram: boolean;
   /** Writes refused (ROM); on aliases and containers the flag is inherited by the flat view only. */
-  readonly = false;
+  get readonly(): boolean {
+    return this._readonly;
+  }
   /** Non-volatile memory (prints `nv-`). */
-  nonvolatile = false;
+  get nonvolatile(): boolean {
+    return this._nonvolatile;
+  }
   /** ROM device. */
   readonly romDevice: boolean;
   /** ROM devices: reads go to memory (true) or to the callbacks (false). */
-  romdMode = true;
+  get romdMode(): boolean {
+    return this._romdMode;
+  }
   /** RAM device: host memory accessed through byte-transparent callbacks. */
   readonly ramDevice: boolean;
   /** IOMMU region. */
@@ -126,13 +162,19 @@ export class MemoryRegion {
   /** Backing memory of RAM, ROM, ROM device and RAM device regions. */
   readonly ramBlock: RAMBlock | null;
   /** Dirty logging clients enabled on this region itself (only VGA is stored here). */
-  dirtyLogMask = 0;
+  get dirtyLogMask(): number {
+    return this._dirtyLogMask;
+  }
   /** Counter behind the VGA bit of {@link dirtyLogMask}. */
-  vgaLoggingCount = 0;
+  get vgaLoggingCount(): number {
+    return this._vgaLoggingCount;
+  }
   /** Coalesced-MMIO ranges. */
   readonly coalesced: CoalescedRange[] = [];
   /** Accelerator hint set by coalescing. */
-  flushCoalescedMmio = false;
+  get flushCoalescedMmio(): boolean {
+    return this._flushCoalescedMmio;
+  }
   /** ioeventfds, kept sorted as QEMU does. */
   readonly ioeventfds: RegionIoeventfd[] = [];
   /** IOMMU notifiers, newest first (QEMU inserts at the head). */
@@ -194,10 +236,10 @@ export class MemoryRegion {
     this.kind = kind;
     this.name = name;
     this.owner = init.owner ?? null;
-    this.size = toSize(size, `size of region "${name}"`);
+    this._size = toSize(size, `size of region "${name}"`);
     this.terminates = kind !== 'container' && kind !== 'alias';
     this.ram = kind === 'ram' || kind === 'rom' || kind === 'ram-device';
-    this.readonly = kind === 'rom';
+    this._readonly = kind === 'rom';
     this.romDevice = kind === 'rom-device';
     this.ramDevice = kind === 'ram-device';
     this.isIommu = kind === 'iommu';
@@ -216,7 +258,7 @@ export class MemoryRegion {
       const target = init.alias;
       if (!target) throw new InvalidArgumentError(`alias "${name}" needs a target region`);
       system.checkOwn(target, `target of alias "${name}"`);
-      this.aliasOffset = toU64(init.aliasOffset ?? 0, `alias offset of "${name}"`);
+      this._aliasOffset = toU64(init.aliasOffset ?? 0, `alias offset of "${name}"`);
       this.alias = target;
       target.aliasedBy.push(this);
     } else {
@@ -267,7 +309,7 @@ export class MemoryRegion {
     const loop = closesLoop(this, sub);
     const oldPriority = sub.priority;
     const oldAddr = sub.addr;
-    sub.priority = prio;
+    sub._priority = prio;
     this.system.begin();
     try {
       this.link(off, sub);
@@ -279,8 +321,8 @@ export class MemoryRegion {
           renderRanges(top);
         } catch (e) {
           this.unlink(sub);
-          sub.priority = oldPriority;
-          sub.addr = oldAddr;
+          sub._priority = oldPriority;
+          sub._addr = oldAddr;
           throw e;
         }
       }
@@ -291,9 +333,9 @@ export class MemoryRegion {
 
   /** @internal add without checks, inside a transaction (QEMU `memory_region_add_subregion_common`). */
   link(offset: bigint, sub: MemoryRegion): void {
-    sub.container = this;
-    for (let a = sub.alias; a; a = a.alias) a.mappedViaAlias++;
-    sub.addr = offset;
+    sub._container = this;
+    for (let a = sub.alias; a; a = a.alias) a._mappedViaAlias++;
+    sub._addr = offset;
     const list = this.subregions;
     let i = 0;
     while (i < list.length && sub.priority < list[i]!.priority) i++;
@@ -322,8 +364,8 @@ export class MemoryRegion {
   /** @internal */
   unlink(sub: MemoryRegion): void {
     if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
-    sub.container = null;
-    for (let a = sub.alias; a; a = a.alias) a.mappedViaAlias--;
+    sub._container = null;
+    for (let a = sub.alias; a; a = a.alias) a._mappedViaAlias--;
     const i = this.subregions.indexOf(sub);
     this.subregions.splice(i, 1);
   }
@@ -341,11 +383,11 @@ export class MemoryRegion {
     if (toBool(enabled, `setEnabled of ${this.label}`) === this.enabled) return;
     this.loopChecked(
       () => {
-        this.enabled = enabled;
+        this._enabled = enabled;
         this.system.topologyChanged(this.container, this);
       },
       () => {
-        this.enabled = !enabled;
+        this._enabled = !enabled;
       },
     );
   }
@@ -386,11 +428,11 @@ export class MemoryRegion {
     this.loopChecked(
       () => {
         this.system.topologyChanged(this.container, this);
-        this.size = s;
+        this._size = s;
         this.system.topologyChanged(this.container, this);
       },
       () => {
-        this.size = old;
+        this._size = old;
       },
     );
   }
@@ -405,7 +447,7 @@ export class MemoryRegion {
     const c = this.container;
     if (!c) {
       // QEMU stores the address without a topology update; it shows at the next commit.
-      this.addr = a;
+      this._addr = a;
       this.system.noteChanged(this);
       return;
     }
@@ -435,11 +477,11 @@ export class MemoryRegion {
     this.loopChecked(
       () => {
         if (this.enabled) this.system.topologyChanged(this.container, this);
-        this.aliasOffset = o;
+        this._aliasOffset = o;
         if (this.enabled) this.system.topologyChanged(this.container, this);
       },
       () => {
-        this.aliasOffset = old;
+        this._aliasOffset = old;
       },
     );
   }
@@ -462,7 +504,7 @@ export class MemoryRegion {
   setReadonly(readonly: boolean): void {
     if (toBool(readonly, `setReadonly of ${this.label}`) === this.readonly) return;
     this.changeRendering(() => {
-      this.readonly = readonly;
+      this._readonly = readonly;
     });
   }
 
@@ -470,7 +512,7 @@ export class MemoryRegion {
   setNonvolatile(nonvolatile: boolean): void {
     if (toBool(nonvolatile, `setNonvolatile of ${this.label}`) === this.nonvolatile) return;
     this.changeRendering(() => {
-      this.nonvolatile = nonvolatile;
+      this._nonvolatile = nonvolatile;
     });
   }
 
@@ -482,7 +524,7 @@ export class MemoryRegion {
     if (!this.romDevice) throw new WrongKindError(`setRomdMode: region ${this.label} is not a ROM device`);
     if (toBool(romdMode, `setRomdMode of ${this.label}`) === this.romdMode) return;
     this.changeRendering(() => {
-      this.romdMode = romdMode;
+      this._romdMode = romdMode;
     });
   }
 
@@ -496,14 +538,14 @@ export class MemoryRegion {
       throw new InvalidArgumentError(`setLog on ${this.label}: only DIRTY_MEMORY_VGA can be set per region`);
     }
     const old = this.vgaLoggingCount;
-    this.vgaLoggingCount += log ? 1 : -1;
+    this._vgaLoggingCount += log ? 1 : -1;
     if (this.vgaLoggingCount < 0) {
-      this.vgaLoggingCount = 0;
+      this._vgaLoggingCount = 0;
       throw new InvalidArgumentError(`setLog on ${this.label}: logging was not enabled`);
     }
     if ((old === 0) === (this.vgaLoggingCount === 0)) return;
     this.changeRendering(() => {
-      this.dirtyLogMask = (this.dirtyLogMask & ~(1 << client)) | ((log ? 1 : 0) << client);
+      this._dirtyLogMask = (this.dirtyLogMask & ~(1 << client)) | ((log ? 1 : 0) << client);
     });
   }
 
@@ -602,13 +644,13 @@ export class MemoryRegion {
     };
     this.coalesced.push(r);
     this.system.coalescedChanged(this, r, true);
-    this.flushCoalescedMmio = true;
+    this._flushCoalescedMmio = true;
   }
 
   /** Removes all coalesced-MMIO ranges (QEMU `memory_region_clear_coalescing`). */
   clearCoalescing(): void {
     if (this.coalesced.length === 0) return;
-    this.flushCoalescedMmio = false;
+    this._flushCoalescedMmio = false;
     while (this.coalesced.length) {
       const r = this.coalesced.shift()!;
       this.system.coalescedChanged(this, r, false);

@@ -119,6 +119,36 @@ describe('nested dispatch (issue #10 bug 2)', () => {
     assert.equal(as.lastResult, MEMTX_OK);
   });
 
+  it('a plain read callback doing failing DMA still reports MEMTX_OK (found by the DMA property test)', () => {
+    const ms = new MemorySystem();
+    const root = ms.container('root', 0x100000);
+    const failing: MemoryRegionOps = {
+      endianness: 'little',
+      readWithAttrs: (_o, _s, _a, data) => {
+        data.value = 0x77;
+        return MEMTX_ERROR;
+      },
+    };
+    let as!: import('./address-space.js').AddressSpace;
+    const seen: number[] = [];
+    const plain: MemoryRegionOps = {
+      endianness: 'little',
+      read: () => {
+        seen.push(as.ldub(0x11000), as.lastResult);
+        return 5;
+      },
+    };
+    root.addSubregion(0x11000, ms.io('failing', 0x100, failing, { owner: {} }));
+    root.addSubregion(0x12000, ms.io('plain', 0x100, plain, { owner: {} }));
+    as = ms.addressSpace(root, 'as');
+    for (let k = 0; k < 3; k++) {
+      // First through the exact path, then through the device caches.
+      assert.equal(as.ldub(0x12000), 5);
+      assert.equal(as.lastResult, MEMTX_OK);
+    }
+    assert.deepEqual(seen, [0x77, MEMTX_ERROR, 0x77, MEMTX_ERROR, 0x77, MEMTX_ERROR]);
+  });
+
   it('a read whose callback does DMA into RAM and into nothing keeps its own result', () => {
     const as = machine((as) => {
       as.stlLe(0x10, 0x12345678);

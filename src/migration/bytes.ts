@@ -268,6 +268,23 @@ export class ByteReader {
     return this.small(1).getUint8(0);
   }
 
+  /** The next `n` bytes without consuming them (after `ensure(n)`). */
+  peekBytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let c = this.cur;
+    let p = this.pos;
+    let qi = 0;
+    for (let k = 0; k < n; ) {
+      if (p >= c.length) {
+        c = this.queue[qi++]!;
+        p = 0;
+        continue;
+      }
+      out[k++] = c[p++]!;
+    }
+    return out;
+  }
+
   /** The next byte without consuming it (after `ensure(1)`). */
   peekU8(): number {
     this.advance();

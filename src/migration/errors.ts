@@ -37,7 +37,12 @@ export type MigrationFailure =
    * the destination may or may not run, so the source stays stopped (resume it only if the
    * destination is known not to run).
    */
-  | 'unconfirmed';
+  | 'unconfirmed'
+  /**
+   * A postcopy migration failed after LISTEN: the destination may run on pages only the source
+   * has, so both sides wait (QEMU's postcopy-paused) until a reconnection recovers it.
+   */
+  | 'paused';
 
 /**
  * A migration, snapshot or stream error; `code` is always `ERR_MIGRATION`. The message is one line:

@@ -14,6 +14,7 @@ import { MigrationError } from './errors.js';
 import {
   decodeStream,
   MEMTREE_CAP_CONFIRM_SWITCHOVER,
+  MEMTREE_RECOVER,
   MEMTREE_SWITCHOVER_GO,
   MIG_CMD_MEMTREE_CAPS,
   MIG_CMD_OPEN_RETURN_PATH,
@@ -22,10 +23,12 @@ import {
   MIG_CMD_POSTCOPY_LISTEN,
   MIG_CMD_POSTCOPY_RAM_DISCARD,
   MIG_CMD_POSTCOPY_RUN,
+  newDecodeState,
+  type StreamSummary,
   TARGET_PAGE_SIZE,
 } from './qemu-stream.js';
 import { RamLoader } from './ram-load.js';
-import { ReturnPathWriter } from './return-path.js';
+import { RECV_BITMAP_WORDS, ReturnPathWriter } from './return-path.js';
 
 /** A duplex byte connection: chunks in, a sink out, and a way to close it. */
 export interface Connection {
@@ -56,6 +59,13 @@ export interface IncomingOptions {
    * `start`. A throw refuses the migration. Without it such a section fails the load.
    */
   machineState?: (versionId: number, payload: Uint8Array) => void | Promise<void>;
+  /**
+   * Postcopy recovery (QEMU `migrate-recover`): when the connection fails after LISTEN, the
+   * destination pauses (its guest's accesses to missing pages wait) and takes the source's next
+   * connection from this function, then goes on where the stream broke. Without it such a failure
+   * ends the incoming migration.
+   */
+  recover?: () => Promise<Connection>;
 }
 
 /** What the destination received. */
@@ -68,6 +78,8 @@ export interface IncomingStats {
   postcopy: boolean;
   /** Pages the destination asked for after it started (postcopy). */
   requestedPages: number;
+  /** Postcopy recoveries (reconnections after the connection failed). */
+  recoveries: number;
 }
 
 /**
@@ -84,8 +96,8 @@ export class PostcopyPages {
   /** @internal */
   constructor(
     private readonly loader: RamLoader,
-    private readonly rp: ReturnPathWriter,
-    private readonly flush: () => Promise<void>,
+    private rp: ReturnPathWriter,
+    private flush: () => Promise<void>,
   ) {
     loader.onPage = (id, offset) => {
       const k = `${id}\0${offset}`;
@@ -148,6 +160,20 @@ export class PostcopyPages {
     await Promise.all(waits);
   }
 
+  /** @internal postcopy recovery: requests go to the new connection. */
+  rebind(rp: ReturnPathWriter, flush: () => Promise<void>): void {
+    this.rp = rp;
+    this.flush = flush;
+  }
+
+  /** @internal postcopy recovery: asks again for every page a guest access still waits for. */
+  resendRequests(): void {
+    for (const k of this.waiters.keys()) {
+      const i = k.indexOf('\0');
+      this.rp.requestPages(k.slice(0, i), Number(k.slice(i + 1)), TARGET_PAGE_SIZE);
+    }
+  }
+
   /** @internal the source discarded these pages: they will be sent again. */
   discard(id: string, start: number, length: number): void {
     const bm = this.loader.received.get(id);
@@ -166,13 +192,25 @@ export async function migrateIncoming(
   conn: Connection,
   options: IncomingOptions = {},
 ): Promise<IncomingStats> {
-  const w = new ByteWriter(conn.output, 64 * 1024);
-  const rp = new ReturnPathWriter(w);
+  let w = new ByteWriter(conn.output, 64 * 1024);
+  let rp = new ReturnPathWriter(w);
   const loader = new RamLoader(ms);
   let postcopy: PostcopyPages | null = null;
   let started = false;
+  let listening = false;
+  let recoveries = 0;
   let guestRun: Promise<void> | null = null;
-  const reader = new ByteReader(conn.input);
+  let lastData = Date.now();
+  // Bytes arriving are the source's progress (the postcopy watchdog below).
+  const tracked = (input: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> => ({
+    async *[Symbol.asyncIterator]() {
+      for await (const c of input) {
+        lastData = Date.now();
+        yield c;
+      }
+    },
+  });
+  let reader = new ByteReader(tracked(conn.input));
   const handler = {
     blockList: (list: Parameters<RamLoader['blockList']>[0]) => loader.blockList(list),
     page: (id: string, off: number, data: Uint8Array) => loader.page(id, off, data),
@@ -186,6 +224,8 @@ export async function migrateIncoming(
       } else if (cmd === MIG_CMD_POSTCOPY_RAM_DISCARD) {
         postcopy ??= new PostcopyPages(loader, rp, () => w.flush());
         applyDiscard(postcopy, data);
+      } else if (cmd === MIG_CMD_POSTCOPY_LISTEN) {
+        listening = true;
       } else if (cmd === MIG_CMD_POSTCOPY_RUN) {
         if (started) throw new MigrationError('corrupt', 'a second POSTCOPY_RUN');
         postcopy ??= new PostcopyPages(loader, rp, () => w.flush());
@@ -198,7 +238,6 @@ export async function migrateIncoming(
       } else if (
         cmd !== MIG_CMD_OPEN_RETURN_PATH &&
         cmd !== MIG_CMD_POSTCOPY_ADVISE &&
-        cmd !== MIG_CMD_POSTCOPY_LISTEN &&
         cmd !== MIG_CMD_MEMTREE_CAPS
       ) {
         throw new MigrationError('corrupt', `migration command ${cmd} is not supported by memtree`);
@@ -214,8 +253,77 @@ export async function migrateIncoming(
   if (signal?.aborted)
     throw new MigrationError('cancelled', 'the incoming migration was cancelled before it started');
   signal?.addEventListener('abort', onAbort, { once: true });
+  const limit = options.timeoutMs ?? 10_000;
+  // After LISTEN the guest may run and wait for pages: a source that sends nothing for `limit`
+  // counts as a broken connection (and pauses, or fails without recovery).
+  const watchdog = setInterval(
+    () => {
+      if (listening && Date.now() - lastData > limit) {
+        lastData = Date.now();
+        conn.abort?.();
+      }
+    },
+    Math.max(10, Math.min(1000, limit / 4)),
+  );
+  (watchdog as { unref?: () => void }).unref?.();
+  const st = newDecodeState();
   try {
-    const summary = await decodeStream(reader, handler);
+    if (await reader.ensure(4)) {
+      const b = reader.peekBytes(4);
+      if (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 === MEMTREE_RECOVER) {
+        // A source recovering a postcopy migration this destination never listened for: say so,
+        // and the source knows no guest of this migration runs here.
+        reader.u32();
+        rp.resumeAck('none');
+        await w.flush();
+        throw new MigrationError('state', 'a postcopy recovery arrived, but no migration is paused here');
+      }
+    }
+    let summary: StreamSummary;
+    for (;;) {
+      try {
+        summary = await decodeStream(reader, handler, {}, st);
+        break;
+      } catch (e) {
+        const recoverable =
+          e instanceof MigrationError && ['connection', 'truncated', 'timeout'].includes(e.failure);
+        if (!listening || !options.recover || aborted || !recoverable) throw e;
+        // Postcopy paused (QEMU postcopy_pause_incoming): wait for the source to come back.
+        try {
+          conn.abort?.();
+        } catch {
+          // already gone
+        }
+        conn = await options.recover();
+        if (aborted) throw aborted;
+        lastData = Date.now();
+        w = new ByteWriter(conn.output, 64 * 1024);
+        rp = new ReturnPathWriter(w);
+        reader = new ByteReader(tracked(conn.input));
+        (postcopy as PostcopyPages | null)?.rebind(rp, () => w.flush());
+        await reader.need(4, 'the recovery header');
+        const magic = reader.u32();
+        if (magic !== MEMTREE_RECOVER) {
+          throw new MigrationError(
+            'corrupt',
+            `0x${magic.toString(16)} instead of the postcopy recovery header`,
+          );
+        }
+        // Tell the source what arrived (the rest is due again) and whether the guest runs here.
+        for (const b of st.summary.blocks) {
+          const bm = loader.received.get(b.id);
+          if (!bm) continue;
+          const words = Math.ceil(b.length / TARGET_PAGE_SIZE / 32);
+          for (let k = 0; k < words; k += RECV_BITMAP_WORDS) {
+            rp.recvBitmap(b.id, k, bm.words.subarray(k, Math.min(words, k + RECV_BITMAP_WORDS)));
+          }
+        }
+        rp.resumeAck(started ? 'running' : 'listening');
+        (postcopy as PostcopyPages | null)?.resendRequests();
+        await w.flush();
+        recoveries++;
+      }
+    }
     if (!summary.reachedEof || !summary.ramComplete) {
       throw new MigrationError('truncated', 'the stream ended before the RAM section was complete');
     }
@@ -271,6 +379,7 @@ export async function migrateIncoming(
       bytes: summary.bytes,
       postcopy: (postcopy as PostcopyPages | null) !== null,
       requestedPages: (postcopy as PostcopyPages | null)?.requested ?? 0,
+      recoveries,
     };
   } catch (e) {
     const err =
@@ -291,6 +400,7 @@ export async function migrateIncoming(
     await conn.close();
     throw err;
   } finally {
+    clearInterval(watchdog);
     signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -23,6 +23,7 @@ import {
   MACHINE_STATE_IDSTR,
   MEMTREE_CAP_CONFIRM_SWITCHOVER,
   MEMTREE_CAP_INTEGRITY,
+  MEMTREE_RECOVER,
   MEMTREE_SWITCHOVER_GO,
   MIG_CMD_OPEN_RETURN_PATH,
   MIG_CMD_PING,
@@ -83,6 +84,13 @@ export interface OutgoingOptions {
   timeoutMs?: number;
   /** Cancels the migration when aborted (QEMU `migrate_cancel`); the source then runs on. */
   signal?: AbortSignal;
+  /**
+   * Postcopy recovery: a new connection to the destination (connect again), asked for when the
+   * connection fails after LISTEN. Without it such a failure leaves the migration paused.
+   */
+  reconnect?: () => Promise<Connection>;
+  /** Reconnections to try in one postcopy migration (default 3). */
+  maxRecoveries?: number;
   /**
    * Postcopy on request (QEMU capability `postcopy-ram` plus `migrate-start-postcopy`): the stream
    * advises postcopy, and the switch happens after the first complete pass once this returns true;
@@ -152,6 +160,8 @@ export interface MigrationStats {
   postcopy: boolean;
   /** Pages sent because the destination asked for them (postcopy). */
   postcopyRequests: number;
+  /** Postcopy recoveries: reconnections after the connection failed. */
+  recoveries: number;
 }
 
 const RAM_SECTION_ID = 2;
@@ -179,7 +189,9 @@ export async function migrateOutgoing(
   if (ms.globalDirtyTracking & 1) {
     throw new MigrationError(
       'state',
-      'dirty logging for migration is already active on this machine (another migration or snapshot tracker)',
+      ms.running
+        ? 'another migration or a snapshot tracker of this machine is active (dirty logging for migration is on)'
+        : 'the machine is stopped with dirty logging for migration still on (after a completed migration, or a snapshot tracker is active): run it again (setRunning(true)) or stop the tracker first',
     );
   }
   if (options.returnPath === false && (options.postcopy || options.postcopyRequested)) {
@@ -190,9 +202,13 @@ export async function migrateOutgoing(
 }
 
 class Outgoing {
-  private readonly w: ByteWriter;
-  private readonly s: QemuStreamWriter;
-  private readonly enc: RamPageEncoder;
+  private w: ByteWriter;
+  private s: QemuStreamWriter;
+  private enc: RamPageEncoder;
+  /** Which connection is current: messages read from an older one are ignored. */
+  private gen = 0;
+  /** LISTEN was sent (postcopy): from here on a failure pauses instead of resuming the source. */
+  private listenSent = false;
   private readonly blocks: BlockState[];
   private failure: MigrationError | null = null;
   private shutStatus: number | null = null;
@@ -203,6 +219,12 @@ class Outgoing {
   private guestStopped = false;
   /** The destination reported it loaded everything and waits for the switch-over. */
   private ready = false;
+  /** Reading the return path of the current connection. */
+  private listening: Promise<void> = Promise.resolve();
+  /** Bytes written to earlier connections (postcopy recovery). */
+  private bytesBefore = 0;
+  /** After a reconnection: whether the destination's guest runs (null until it said so). */
+  private resumeAck: 'listening' | 'running' | 'none' | null = null;
   /** The switch-over was confirmed: from here on the destination may run. */
   private committed = false;
   /** When the destination last made progress (performance.now()). */
@@ -222,24 +244,17 @@ class Outgoing {
     converged: false,
     postcopy: false,
     postcopyRequests: 0,
+    recoveries: 0,
   };
   private pongs = 0;
 
   constructor(
     private readonly ms: MemorySystem,
-    private readonly conn: Connection,
+    private conn: Connection,
     private readonly opt: OutgoingOptions,
   ) {
-    const out = conn.output;
-    // Every chunk the connection accepts is progress; a sink that blocks is not.
-    this.w = new ByteWriter((chunk, release) => {
-      this.lastProgress = now();
-      const r = out(chunk, release);
-      if (!r) return;
-      return r.then(() => {
-        this.lastProgress = now();
-      });
-    }, 1 << 20);
+    this.returnPath = opt.returnPath !== false;
+    this.w = this.writerFor(conn);
     this.s = new QemuStreamWriter(this.w);
     this.enc = new RamPageEncoder(this.w);
     this.blocks = migratableBlocks(ms).map((block) => ({
@@ -252,6 +267,19 @@ class Outgoing {
     // The destination's own explanation beats the broken pipe it caused by closing.
     if (!this.failure || (this.failure.failure === 'connection' && e.failure === 'remote')) this.failure = e;
     this.wake();
+  }
+
+  private writerFor(conn: Connection): ByteWriter {
+    const out = conn.output;
+    // Every chunk the connection accepts is progress; a sink that blocks is not.
+    return new ByteWriter((chunk, release) => {
+      this.lastProgress = now();
+      const r = out(chunk, release);
+      if (!r) return;
+      return r.then(() => {
+        this.lastProgress = now();
+      });
+    }, 1 << 20);
   }
 
   /** Fails the migration and drops the connection, so that no pending read or write keeps it waiting. */
@@ -274,10 +302,12 @@ class Outgoing {
 
   /** Reads the return path until it ends. */
   private async listen(): Promise<void> {
+    const gen = this.gen;
     const r = new ByteReader(this.conn.input);
     try {
       for (;;) {
         const msg: ReturnMessage | null = await readReturnMessage(r);
+        if (gen !== this.gen) return;
         this.lastProgress = now();
         if (!msg) {
           if (this.shutStatus === null)
@@ -290,6 +320,11 @@ class Outgoing {
           this.shutStatus = msg.status;
           if (msg.status !== 0)
             this.fail(new MigrationError('remote', `the destination failed (status ${msg.status})`));
+          this.wake();
+        } else if (msg.type === 'recv-bitmap') {
+          this.recvBitmap(msg.block, msg.firstWord, msg.words);
+        } else if (msg.type === 'resume-ack') {
+          this.resumeAck = msg.state;
           this.wake();
         } else if (msg.type === 'ready') {
           this.ready = true;
@@ -324,7 +359,29 @@ class Outgoing {
         }
       }
     } catch (e) {
+      if (gen !== this.gen) return;
       this.fail(e instanceof MigrationError ? e : new MigrationError('connection', (e as Error).message));
+    }
+  }
+
+  /**
+   * Postcopy recovery: the destination's received pages. Every page it lacks is due again, whether
+   * it was never sent or was lost with the old connection.
+   */
+  private recvBitmap(id: string, firstWord: number, words: Uint32Array): void {
+    const st = this.blocks.find((b) => b.block.idstr === id);
+    if (!st || firstWord + words.length > st.bmap.words.length) {
+      this.fail(new MigrationError('corrupt', `received bitmap for unknown block ${id}`, { block: id }));
+      return;
+    }
+    const pages = st.block.usedLength / TARGET_PAGE_SIZE;
+    for (let i = 0; i < words.length; i++) {
+      const k = firstWord + i;
+      let due = ~words[i]! >>> 0;
+      const rem = pages - k * 32;
+      if (rem <= 0) due = 0;
+      else if (rem < 32) due &= (1 << rem) - 1;
+      st.bmap.words[k] = due;
     }
   }
 
@@ -367,28 +424,22 @@ class Outgoing {
     return fresh;
   }
 
-  private dirtyPages(): number {
-    let n = 0;
-    for (const b of this.blocks) n += b.bmap.count();
-    return n;
-  }
-
   private report(): void {
     const p = this.opt.progress;
     if (!p) return;
-    p.bytesSent = this.w.written;
+    const written = this.bytesBefore + this.w.written;
+    p.bytesSent = written;
     p.remaining = this.dirtyPages() * TARGET_PAGE_SIZE;
     p.dirtySyncCount = this.stats.dirtySyncCount;
     p.pagesSent = this.stats.pagesSent;
     p.zeroPages = this.stats.zeroPages;
     p.postcopyRequests = this.stats.postcopyRequests;
     p.phase = this.stats.postcopy ? 'postcopy' : 'precopy';
-    if (this.guestStopped && !this.stats.postcopy) p.downtimeBytes = this.w.written - this.stopBytes;
+    if (this.guestStopped && !this.stats.postcopy) p.downtimeBytes = written - this.stopBytes;
   }
 
   private stopBytes = 0;
-  /** Postcopy RUN went out: from then on the destination may run, and the source must not. */
-  private runSent = false;
+  private readonly returnPath: boolean;
 
   /** Writes the machine-state section, if the machine has one. */
   private machineSection(): void {
@@ -398,6 +449,12 @@ class Outgoing {
     this.w.u32(st.payload.length);
     this.w.bytes(st.payload);
     this.s.footer(MACHINE_SECTION_ID);
+  }
+
+  private dirtyPages(): number {
+    let n = 0;
+    for (const b of this.blocks) n += b.bmap.count();
+    return n;
   }
 
   private sendPage(st: BlockState, page: number): void {
@@ -507,6 +564,132 @@ class Outgoing {
     }
   }
 
+  /**
+   * The END section, EOF and the hand-over: with `confirm`, the destination waits for the go-ahead
+   * once it has loaded everything. Until it is sent any failure resumes the source, which is then
+   * the only side running; once it is sent the source never resumes on its own.
+   */
+  private async complete(confirm: boolean): Promise<void> {
+    this.s.sectionPart(QEMU_VM_SECTION_END, RAM_SECTION_ID);
+    for (let i = 0; i < this.blocks.length; i++) {
+      const st = this.blocks[i]!;
+      for (
+        let p = st.bmap.next(0);
+        p >= 0 && p * TARGET_PAGE_SIZE < st.block.usedLength;
+        p = st.bmap.next(p + 1)
+      ) {
+        this.sendPage(st, p);
+        if (this.w.pendingBytes >= 4 << 20) await this.w.flushFull();
+      }
+    }
+    this.enc.eos();
+    this.s.footer(RAM_SECTION_ID);
+    if (!this.stats.postcopy) this.machineSection();
+    this.s.checksum();
+    this.s.eof();
+    await this.w.flush();
+    this.check();
+    if (confirm) {
+      await this.waitFor(() => this.ready);
+      this.committed = true;
+      this.w.u32(MEMTREE_SWITCHOVER_GO);
+      await this.w.flush();
+    }
+    if (this.returnPath) await this.waitFor(() => this.shutStatus === 0);
+  }
+
+  /**
+   * Postcopy from the stopped guest on: discards, LISTEN, RUN (the destination starts), then the
+   * background stream with requested pages first. Once LISTEN is out, a failed connection is not
+   * the end: with `reconnect`, the source connects again and resumes (QEMU's postcopy recovery,
+   * `migrate -r` after `migrate-recover`): the destination reports the pages it has and whether
+   * its guest already runs, the source sends RUN again if it never arrived and then every page the
+   * destination lacks.
+   */
+  private async postcopy(stopAt: number): Promise<void> {
+    let needRun = true;
+    let pingSeq = 0;
+    let recoveries = 0;
+    for (;;) {
+      try {
+        if (recoveries === 0) {
+          this.sendDiscards();
+          this.listenSent = true;
+          this.s.command(MIG_CMD_POSTCOPY_LISTEN);
+          // QEMU sends the device state in the postcopy package, before RUN: the destination
+          // needs it to start.
+          this.machineSection();
+        } else {
+          needRun = !(await this.resumeOn(await this.opt.reconnect!()));
+        }
+        if (needRun) {
+          this.s.command(MIG_CMD_POSTCOPY_RUN);
+          const seq = ++pingSeq;
+          this.s.command(MIG_CMD_PING, u32(seq));
+          this.s.checksum();
+          await this.w.flush();
+          await this.waitFor(() => this.pongs >= 1);
+          needRun = false;
+          if (!this.stats.downtimeMs) this.stats.downtimeMs = now() - stopAt;
+        }
+        // Background stream; requested pages go first.
+        while (!(await this.pass(Number.POSITIVE_INFINITY, this.opt.postcopyBandwidth ?? 0))) {
+          /* until a full round finds nothing */
+        }
+        await this.complete(false);
+        return;
+      } catch (e) {
+        const f = this.failure ?? (e instanceof MigrationError ? e : null);
+        const recoverable = f !== null && ['connection', 'timeout', 'truncated'].includes(f.failure);
+        if (
+          !this.listenSent ||
+          !recoverable ||
+          !this.opt.reconnect ||
+          recoveries >= (this.opt.maxRecoveries ?? 3)
+        )
+          throw e;
+        recoveries++;
+        this.stats.recoveries++;
+      }
+    }
+  }
+
+  /**
+   * Switches to a new connection after a failure in postcopy and asks the destination where it
+   * stands. Resolves with whether the destination's guest runs.
+   */
+  private async resumeOn(conn: Connection): Promise<boolean> {
+    try {
+      this.conn.abort?.();
+    } catch {
+      // already gone
+    }
+    this.bytesBefore += this.w.written;
+    this.gen++;
+    this.conn = conn;
+    this.failure = null;
+    this.shutStatus = null;
+    this.resumeAck = null;
+    this.pongs = 0;
+    this.requests.length = 0;
+    this.lastProgress = now();
+    this.w = this.writerFor(conn);
+    this.s = new QemuStreamWriter(this.w);
+    this.enc = new RamPageEncoder(this.w);
+    this.listening = this.listen();
+    this.w.u32(MEMTREE_RECOVER);
+    if (this.opt.integrity) this.w.startDigest();
+    await this.w.flush();
+    // The destination sends its received bitmaps, then the acknowledgement.
+    await this.waitFor(() => this.resumeAck !== null);
+    if (this.resumeAck === 'none') {
+      // The destination never listened, so its guest cannot run: the source may run on.
+      this.listenSent = false;
+      throw new MigrationError('connection', 'the connection failed before the destination entered postcopy');
+    }
+    return this.resumeAck === 'running';
+  }
+
   /** Closes the connection; one that does not close within a second (a stalled peer) is dropped. */
   private async closeConnection(): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -569,10 +752,12 @@ class Outgoing {
     signal?.addEventListener('abort', onAbort, { once: true });
     ms.ramResizeObservers.add(cancel);
     const stopWatchdog = this.startWatchdog();
-    const returnPath = this.opt.returnPath !== false;
-    const listening = returnPath ? this.listen() : Promise.resolve();
+    this.listening = this.returnPath ? this.listen() : Promise.resolve();
     const confirm =
-      (this.opt.confirmSwitchover ?? true) && !this.opt.postcopy && !this.opt.postcopyRequested && returnPath;
+      (this.opt.confirmSwitchover ?? true) &&
+      !this.opt.postcopy &&
+      !this.opt.postcopyRequested &&
+      this.returnPath;
     const caps =
       (confirm ? MEMTREE_CAP_CONFIRM_SWITCHOVER : 0) | (this.opt.integrity ? MEMTREE_CAP_INTEGRITY : 0);
     let stopAt = 0;
@@ -586,7 +771,7 @@ class Outgoing {
       this.sync();
       this.s.header(this.opt.machine ?? 'memtree');
       if (caps) this.s.capabilities(caps);
-      if (returnPath) this.s.command(MIG_CMD_OPEN_RETURN_PATH);
+      if (this.returnPath) this.s.command(MIG_CMD_OPEN_RETURN_PATH);
       if (this.opt.postcopy || this.opt.postcopyRequested) this.s.command(MIG_CMD_POSTCOPY_ADVISE);
       this.s.sectionStart(QEMU_VM_SECTION_START, RAM_SECTION_ID, 'ram', 0, RAM_SECTION_VERSION);
       this.enc.setup(this.blocks.map((b) => ({ id: b.block.idstr, length: b.block.usedLength })));
@@ -631,96 +816,66 @@ class Outgoing {
       await this.stopGuest();
       this.lastProgress = now();
       stopAt = now();
-      this.stopBytes = this.w.written;
+      this.stopBytes = this.bytesBefore + this.w.written;
       this.sync();
       this.stats.remainingAtStop = this.dirtyPages() * TARGET_PAGE_SIZE;
       this.report();
       if (this.stats.postcopy) {
-        this.sendDiscards();
-        this.s.command(MIG_CMD_POSTCOPY_LISTEN);
-        // QEMU sends the device state in the postcopy package, before RUN: the destination needs
-        // it to start.
-        this.machineSection();
-        this.s.command(MIG_CMD_POSTCOPY_RUN);
-        this.s.command(MIG_CMD_PING, u32(1));
-        this.s.checksum();
-        await this.w.flush();
-        this.runSent = true;
-        await this.waitFor(() => this.pongs >= 1);
-        this.stats.downtimeMs = now() - stopAt;
-        // Background stream; requested pages go first.
-        while (!(await this.pass(Number.POSITIVE_INFINITY, this.opt.postcopyBandwidth ?? 0))) {
-          /* until a full round finds nothing */
-        }
+        await this.postcopy(stopAt);
+      } else {
+        await this.complete(confirm);
       }
-      this.s.sectionPart(QEMU_VM_SECTION_END, RAM_SECTION_ID);
-      for (let i = 0; i < this.blocks.length; i++) {
-        const st = this.blocks[i]!;
-        for (
-          let p = st.bmap.next(0);
-          p >= 0 && p * TARGET_PAGE_SIZE < st.block.usedLength;
-          p = st.bmap.next(p + 1)
-        ) {
-          this.sendPage(st, p);
-          if (this.w.pendingBytes >= 4 << 20) await this.w.flushFull();
-        }
-      }
-      this.enc.eos();
-      this.s.footer(RAM_SECTION_ID);
-      if (!this.stats.postcopy) this.machineSection();
-      this.s.checksum();
-      this.s.eof();
-      await this.w.flush();
-      this.check();
-      if (confirm) {
-        // The hand-over: the destination has loaded everything and waits; it starts the guest only
-        // on this go-ahead. Until it is sent any failure resumes the source, which is then the only
-        // side running; once it is sent the source never resumes on its own.
-        await this.waitFor(() => this.ready);
-        this.committed = true;
-        this.w.u32(MEMTREE_SWITCHOVER_GO);
-        await this.w.flush();
-      }
-      if (returnPath) await this.waitFor(() => this.shutStatus === 0);
+      if (this.returnPath) await this.waitFor(() => this.shutStatus === 0);
       stopWatchdog();
       this.report();
       if (!this.stats.postcopy) this.stats.downtimeMs = now() - stopAt;
-      this.stats.bytesSent = this.w.written;
+      this.stats.bytesSent = this.bytesBefore + this.w.written;
       this.stats.totalTimeMs = now() - start;
       this.stats.bandwidth = (this.stats.bytesSent / this.stats.totalTimeMs) * 1000;
       this.stats.mbps = (this.stats.bandwidth * 8) / 1e6;
       ms.globalDirtyLogStop(1);
       await this.closeConnection();
-      await Promise.race([listening, new Promise((r) => setTimeout(r, 1000))]);
+      await Promise.race([this.listening, new Promise((r) => setTimeout(r, 1000))]);
       return this.stats;
     } catch (e) {
       stopWatchdog();
       if (!this.failure || this.failure.failure === 'connection') {
         // A write failed: let the return path deliver the destination's reason, if it sent one.
-        await Promise.race([listening, new Promise((r) => setTimeout(r, 1000))]);
+        await Promise.race([this.listening, new Promise((r) => setTimeout(r, 1000))]);
       }
       let err =
         this.failure ??
         (e instanceof MigrationError ? e : new MigrationError('connection', (e as Error).message));
       // Leave the source as it was: logging off, the migrated blocks dirty for MIGRATION, and
-      // running again unless the destination may be running. (Logging may be off already, if the
-      // failure came after the normal stop.)
-      if (ms.globalDirtyTracking & 1) ms.globalDirtyLogStop(1);
+      // running again unless the destination may be running.
       for (const { block } of this.blocks)
         ms.dirty.setRange(block.offset, block.usedLength, 1 << DIRTY_MEMORY_MIGRATION);
       // After the go-ahead only the destination's own word that it failed makes resuming safe.
-      const destinationMayRun = this.committed && err.failure !== 'remote';
+      const destinationMayRun = (this.committed || this.listenSent) && err.failure !== 'remote';
       if (destinationMayRun) {
-        err = new MigrationError(
-          'unconfirmed',
-          `the switch-over was confirmed but the destination did not report that it runs (${err.message}); the source stays stopped: resume it only if the destination does not run`,
-        );
-      } else if (this.guestStopped && !this.runSent) {
-        this.guestStopped = false;
-        const guest = this.opt.guest;
-        if (guest) {
-          ms.setRunning(true); // runs the postponed dirty-log stop, as vm_start does
-          await guest.resume();
+        err = this.listenSent
+          ? new MigrationError(
+              'paused',
+              `postcopy paused: ${err.message}; the destination may already run on memory only this source has, so the source stays stopped: recover with the reconnect option (QEMU migrate-recover), and resume the source only if the destination does not run`,
+            )
+          : new MigrationError(
+              'unconfirmed',
+              `the switch-over was confirmed but the destination did not report that it runs (${err.message}); the source stays stopped: resume it only if the destination does not run`,
+            );
+        // The source stays stopped, where a dirty-log stop would wait for it to run: end logging
+        // now, so that a later migration or snapshot of this machine may start (vm_start settles
+        // a postponed stop the same way).
+        stopLoggingNow(ms);
+      } else {
+        // Logging may be off already, if the failure came after the normal stop.
+        if (ms.globalDirtyTracking & 1) ms.globalDirtyLogStop(1);
+        if (this.guestStopped) {
+          this.guestStopped = false;
+          const guest = this.opt.guest;
+          if (guest) {
+            ms.setRunning(true); // runs the postponed dirty-log stop, as vm_start does
+            await guest.resume();
+          }
         }
       }
       await this.closeConnection();
@@ -763,6 +918,19 @@ class Outgoing {
       flush();
     }
   }
+}
+
+/** Ends MIGRATION dirty logging at once, even while the guest is stopped. */
+function stopLoggingNow(ms: MemorySystem): void {
+  if (!(ms.globalDirtyTracking & 1)) return;
+  if (ms.running) {
+    ms.globalDirtyLogStop(1);
+    return;
+  }
+  // The stop is postponed while the machine is stopped; a run-state flip settles it.
+  ms.globalDirtyLogStop(1);
+  ms.setRunning(true);
+  ms.setRunning(false);
 }
 
 function u32(v: number): Uint8Array {

@@ -78,6 +78,11 @@ export const MIG_CMD_MEMTREE_CHECKSUM = 0x4d43;
  * is ready (with MEMTREE_CAP_CONFIRM_SWITCHOVER).
  */
 export const MEMTREE_SWITCHOVER_GO = 0x4d54474f;
+/**
+ * The first four bytes ("MTRC") on a new connection of a paused postcopy migration: the stream goes
+ * on where it broke (postcopy recovery), no header.
+ */
+export const MEMTREE_RECOVER = 0x4d545243;
 /** The destination starts only when the source confirms the switch-over (see incoming.ts). */
 export const MEMTREE_CAP_CONFIRM_SWITCHOVER = 1;
 /** Batches of the stream carry a CRC-32 (MIG_CMD_MEMTREE_CHECKSUM). */
@@ -101,6 +106,12 @@ const PAGE_FLAG_MASK = TARGET_PAGE_SIZE - 1;
 export const RAM_SECTION_VERSION = 4;
 
 const hex = (v: number) => `0x${v.toString(16)}`;
+
+/**
+ * The most RAM a stream may declare (all blocks together): 4 TiB. Readers keep bitmaps of 1 bit
+ * per page (128 MiB at this size), so a corrupt length must not decide how much memory they take.
+ */
+export const MAX_STREAM_RAM = 2 ** 42;
 
 /** A RAM block as the stream's MEM_SIZE list describes it. */
 export interface StreamBlock {
@@ -351,24 +362,41 @@ export interface DecodeOptions {
  * version, section framing, the ram section version, block names and page offsets against the
  * MEM_SIZE list; any fault is a {@link MigrationError} naming the block and offset.
  */
-export async function decodeStream(
-  r: ByteReader,
-  h: StreamHandler,
-  options: DecodeOptions = {},
-): Promise<StreamSummary> {
-  const summary: StreamSummary = {
-    machine: '',
-    blocks: [],
-    reachedEof: false,
-    ramComplete: false,
-    skipped: [],
-    bytes: 0,
-    extensions: 0,
-    checksums: 0,
-  };
-  let capsSeen = false;
+/** Where a {@link decodeStream} stands, kept to go on reading after a reconnection. */
+export interface DecodeState {
+  readonly summary: StreamSummary;
+  /** The header was read. */
+  started: boolean;
+  capsSeen: boolean;
   /** Stream offset right after the last verified checksum. */
-  let verifiedTo = -1;
+  verifiedTo: number;
+  ramSectionId: number;
+  readonly ram: RamState;
+}
+
+/** A decoder state for a new stream. */
+export function newDecodeState(): DecodeState {
+  return {
+    summary: {
+      machine: '',
+      blocks: [],
+      reachedEof: false,
+      ramComplete: false,
+      skipped: [],
+      bytes: 0,
+      extensions: 0,
+      checksums: 0,
+    },
+    started: false,
+    capsSeen: false,
+    verifiedTo: -1,
+    ramSectionId: -1,
+    ram: { last: null, blocks: new Map() },
+  };
+}
+
+/** Magic, version and configuration record. */
+async function readHeader(r: ByteReader, h: StreamHandler, summary: StreamSummary): Promise<void> {
   await r.need(8, 'the stream header');
   const magic = r.u32();
   if (magic !== QEMU_VM_FILE_MAGIC) {
@@ -392,9 +420,25 @@ export async function decodeStream(
   }
   summary.machine = await readConfiguration(r);
   h.configuration?.(summary.machine);
+}
 
-  let ramSectionId = -1;
-  const state: RamState = { last: null, blocks: new Map() };
+export async function decodeStream(
+  r: ByteReader,
+  h: StreamHandler,
+  options: DecodeOptions = {},
+  st: DecodeState = newDecodeState(),
+): Promise<StreamSummary> {
+  const summary = st.summary;
+  if (st.started) {
+    // The stream goes on over a new connection (postcopy recovery): no header, the first page
+    // record names its block, and a new integrity batch starts here.
+    st.ram.last = null;
+    st.verifiedTo = -1;
+    if (summary.extensions & MEMTREE_CAP_INTEGRITY) r.startDigest();
+  } else {
+    st.started = true;
+    await readHeader(r, h, summary);
+  }
   for (;;) {
     const at = r.consumed;
     if (!(await r.ensure(1))) {
@@ -458,8 +502,8 @@ export async function decodeStream(
             { offset: at },
           );
         }
-        ramSectionId = sectionId;
-        await readRamPayload(r, h, state, summary);
+        st.ramSectionId = sectionId;
+        await readRamPayload(r, h, st.ram, summary);
         await readFooter(r, sectionId);
         if (type === QEMU_VM_SECTION_FULL) summary.ramComplete = true;
         break;
@@ -468,12 +512,12 @@ export async function decodeStream(
       case QEMU_VM_SECTION_END: {
         await r.need(4, 'a section header');
         const sectionId = r.u32();
-        if (sectionId !== ramSectionId) {
+        if (sectionId !== st.ramSectionId) {
           throw new MigrationError('corrupt', `unknown savevm section ${sectionId} at offset ${at}`, {
             offset: at,
           });
         }
-        await readRamPayload(r, h, state, summary);
+        await readRamPayload(r, h, st.ram, summary);
         await readFooter(r, sectionId);
         if (type === QEMU_VM_SECTION_END) summary.ramComplete = true;
         break;
@@ -508,7 +552,7 @@ export async function decodeStream(
             );
           }
           summary.checksums++;
-          verifiedTo = r.consumed;
+          st.verifiedTo = r.consumed;
           break;
         }
         if (cmd !== MIG_CMD_MEMTREE_CAPS && (cmd === 0 || cmd >= MIG_CMD_MAX)) {
@@ -529,12 +573,12 @@ export async function decodeStream(
         await r.need(len, `command ${cmd}`);
         const data = r.view(len).slice();
         if (cmd === MIG_CMD_MEMTREE_CAPS) {
-          if (capsSeen) {
+          if (st.capsSeen) {
             throw new MigrationError('corrupt', `second memtree capabilities command at offset ${at}`, {
               offset: at,
             });
           }
-          capsSeen = true;
+          st.capsSeen = true;
           summary.extensions = new DataView(data.buffer).getUint32(0);
           // The first batch starts right after this command, where the source started hashing.
           if (summary.extensions & MEMTREE_CAP_INTEGRITY) r.startDigest();
@@ -543,10 +587,10 @@ export async function decodeStream(
         break;
       }
       case QEMU_VM_EOF:
-        if (r.digesting && verifiedTo !== at) {
+        if (r.digesting && st.verifiedTo !== at) {
           throw new MigrationError(
             'corrupt',
-            `integrity check: the ${at - Math.max(verifiedTo, 0)} bytes before the EOF record at offset ${at} were not checked`,
+            `integrity check: the ${at - Math.max(st.verifiedTo, 0)} bytes before the EOF record at offset ${at} were not checked`,
             { offset: at },
           );
         }
@@ -614,7 +658,8 @@ async function readFooter(r: ByteReader, sectionId: number): Promise<void> {
   }
 }
 
-interface RamState {
+/** The RAM section's decoding state: the block of the last page record, the block lengths. */
+export interface RamState {
   last: string | null;
   blocks: Map<string, number>;
 }
@@ -675,6 +720,13 @@ async function readRamPayload(
     switch (flags & ~RAM_SAVE_FLAG_CONTINUE) {
       case RAM_SAVE_FLAG_MEM_SIZE: {
         let total = addr;
+        if (total > MAX_STREAM_RAM) {
+          throw new MigrationError(
+            'corrupt',
+            `MEM_SIZE of ${hex(total)} bytes at stream offset ${at}: more RAM than memtree reads (at most ${hex(MAX_STREAM_RAM)})`,
+            { offset: at },
+          );
+        }
         const list: StreamBlock[] = [];
         while (total > 0) {
           await r.need(1, 'the MEM_SIZE block list');
@@ -692,6 +744,17 @@ async function readRamPayload(
           }
           list.push({ id: bid, length });
           total -= length;
+        }
+        // Several MEM_SIZE records may not add up to more than one could declare.
+        const listed = new Set(list.map((b) => b.id));
+        let declared = total === 0 ? addr : addr - total;
+        for (const [id, length] of st.blocks) if (!listed.has(id)) declared += length;
+        if (declared > MAX_STREAM_RAM) {
+          throw new MigrationError(
+            'corrupt',
+            `MEM_SIZE at stream offset ${at}: ${hex(declared)} bytes of RAM declared in all, more than memtree reads`,
+            { offset: at },
+          );
         }
         if (h.blockList) await h.blockList(list);
         for (const b of list) st.blocks.set(b.id, b.length);

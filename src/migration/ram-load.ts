@@ -241,7 +241,20 @@ export class StreamInventory implements StreamHandler {
       if (this.seen.has(b.id)) continue;
       const pages = Math.ceil(b.length / TARGET_PAGE_SIZE);
       this.seen.set(b.id, { present: new PageBitmap(pages), zero: new PageBitmap(pages), length: b.length });
-      if (b.id === this.extractId) this.extracted = { id: b.id, bytes: this.makeTarget(b.length) };
+      if (b.id === this.extractId) {
+        let bytes: ExtractTarget;
+        try {
+          bytes = this.makeTarget(b.length);
+        } catch (e) {
+          if (e instanceof MigrationError) throw e;
+          throw new MigrationError(
+            'state',
+            `cannot hold the ${b.length} bytes of block ${b.id}: ${(e as Error).message}`,
+            { block: b.id },
+          );
+        }
+        this.extracted = { id: b.id, bytes };
+      }
     }
   }
 

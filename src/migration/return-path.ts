@@ -6,7 +6,7 @@
  * so the source can report why a migration was refused.
  */
 
-import { type ByteReader, ByteWriter, latin1 } from './bytes.js';
+import { type ByteReader, ByteWriter, latin1, latin1Bytes } from './bytes.js';
 import { MigrationError } from './errors.js';
 
 export const MIG_RP_MSG_SHUT = 1;
@@ -20,6 +20,20 @@ export const MIG_RP_MSG_MEMTREE_ERROR = 0x4d54;
  * and waits for the source's go-ahead before it starts the guest.
  */
 export const MIG_RP_MSG_MEMTREE_READY = 0x4d52;
+/**
+ * memtree postcopy recovery (the idea of QEMU's RECV_BITMAP, in memtree's framing): counted block
+ * id, `u32` index of the first word, then `u32` words of the destination's received-page bitmap
+ * (bit `p % 32` of word `p / 32` for page `p`).
+ */
+export const MIG_RP_MSG_MEMTREE_RECV_BITMAP = 0x4d42;
+/**
+ * memtree postcopy recovery (QEMU's RESUME_ACK idea): every bitmap was sent; `u8` 1 when the
+ * destination's guest already runs (it received RUN), 0 when it still waits for RUN, 2 when it has
+ * no paused migration to resume (it never got LISTEN, so its guest cannot run).
+ */
+export const MIG_RP_MSG_MEMTREE_RESUME_ACK = 0x4d41;
+/** Bitmap words per RECV_BITMAP message (its length field is 16 bits). */
+export const RECV_BITMAP_WORDS = 16000;
 
 /** A decoded return-path message. */
 export type ReturnMessage =
@@ -27,7 +41,9 @@ export type ReturnMessage =
   | { type: 'pong'; value: number }
   | { type: 'req-pages'; block: string | null; start: number; length: number }
   | { type: 'error'; message: string; failure: string }
-  | { type: 'ready' };
+  | { type: 'ready' }
+  | { type: 'recv-bitmap'; block: string; firstWord: number; words: Uint32Array }
+  | { type: 'resume-ack'; state: 'listening' | 'running' | 'none' };
 
 /** Encodes return-path messages into a writer. */
 export class ReturnPathWriter {
@@ -62,6 +78,28 @@ export class ReturnPathWriter {
     p[12] = idb.length;
     p.set(idb, 13);
     this.msg(MIG_RP_MSG_REQ_PAGES_ID, p);
+  }
+
+  /** Words `[first, first + n)` of the received bitmap of block `id` (postcopy recovery). */
+  recvBitmap(id: string, first: number, words: Uint32Array): void {
+    const idb = latin1Bytes(id);
+    const p = new Uint8Array(1 + idb.length + 4 + words.length * 4);
+    const dv = new DataView(p.buffer);
+    p[0] = idb.length;
+    p.set(idb, 1);
+    let o = 1 + idb.length;
+    dv.setUint32(o, first);
+    o += 4;
+    for (let i = 0; i < words.length; i++, o += 4) dv.setUint32(o, words[i]!);
+    this.msg(MIG_RP_MSG_MEMTREE_RECV_BITMAP, p);
+  }
+
+  /** Every bitmap was sent, and where the destination stands (postcopy recovery). */
+  resumeAck(state: 'listening' | 'running' | 'none'): void {
+    this.msg(
+      MIG_RP_MSG_MEMTREE_RESUME_ACK,
+      Uint8Array.of(state === 'listening' ? 0 : state === 'running' ? 1 : 2),
+    );
   }
 
   /** The destination has everything and waits for the switch-over (memtree extension). */
@@ -106,6 +144,19 @@ export async function readReturnMessage(r: ByteReader): Promise<ReturnMessage | 
     }
     case MIG_RP_MSG_MEMTREE_READY:
       return { type: 'ready' };
+    case MIG_RP_MSG_MEMTREE_RECV_BITMAP: {
+      const n = p[0] ?? 0;
+      if (len < 1 + n + 4 || (len - 1 - n - 4) % 4 !== 0) {
+        throw new MigrationError('corrupt', `return-path received bitmap of ${len} bytes`);
+      }
+      const block = latin1(p.subarray(1, 1 + n));
+      const firstWord = dv.getUint32(1 + n);
+      const words = new Uint32Array((len - 1 - n - 4) / 4);
+      for (let i = 0; i < words.length; i++) words[i] = dv.getUint32(1 + n + 4 + i * 4);
+      return { type: 'recv-bitmap', block, firstWord, words };
+    }
+    case MIG_RP_MSG_MEMTREE_RESUME_ACK:
+      return { type: 'resume-ack', state: p[0] === 0 ? 'listening' : p[0] === 1 ? 'running' : 'none' };
     case MIG_RP_MSG_MEMTREE_ERROR: {
       const text = new TextDecoder().decode(p);
       const i = text.lastIndexOf('\0');

@@ -5,49 +5,26 @@
  * {@link MemorySystem} with the dump's address spaces. Rendering the result with the core then
  * reproduces QEMU's `info mtree -f`, and printing it reproduces the tree text.
  *
- * The tree text does not say everything. These are the rules used to fill the gaps (the same
- * list, with reasons and examples, is in docs/mtree-rebuild.md):
+ * The rebuild is a pipeline of named steps (`rebuild` calls them in order):
  *
- * 1. Structure. A line's parent is the nearest preceding line one level up. Without `-D` a depth
- *    jump means hidden disabled regions in between: a disabled placeholder container is inserted,
- *    starting at its first child (so the children keep their printed position), and a section
- *    whose top line is hidden gets a placeholder top.
- * 2. Identity. Regions are printed several times (their root's group, every `memory-region:`
- *    section of an enclosing alias target). Two occurrences are the same region when one is the
- *    top of an address-space group or of a section and the other has the same name, own address,
- *    extent, priority, type, flags, alias window and the same whole subtree; the first such
- *    occurrence in the text is taken, each section top binds to a distinct region, and the
- *    children of unified occurrences are unified pairwise. Group roots are always distinct (QEMU
- *    groups address spaces by root identity).
- * 3. Alias targets. QEMU queues every alias target the first time an alias to it is printed, and
- *    prints one section per queued target in that order; the text order is the print order. So
- *    the dump is replayed: an alias line either names a target queued before it or the next
- *    unassigned section. When both are possible, the new section wins if the alias's printed
- *    type equals the section's type and its window fits in the section's region. Without `-D`,
- *    hidden aliases queue targets too, so sections may be skipped (they are bound to no visible
- *    line, but still rebuilt). An alias naming nothing in the dump, or alias cycles, are errors.
- * 4. Geometry. own address = start − parent start (mod 2^64); size = end − start + 1, with
- *    `0…0-f…f` meaning 2^64. `end == start` is size 0 for an alias (closed PCI bridge windows)
- *    and size 1 for anything else.
- * 5. Kinds. `ram`/`rom` → RAM/ROM, `romd` → ROM device, `ramd` → RAM device. An `i/o` region
- *    either terminates (MMIO, reservation, ROM device out of romd mode: built as a reservation) or
- *    is a container. Without a flat dump: a leaf terminates, a region with children is a
- *    container, except bus windows (below) and a few regions QEMU creates under fixed names
- *    (`io`, `rtc`, `vga.mmio` terminate; `platform bus` is an empty container; see WELL_KNOWN). With a flat dump: a region terminates iff a flat range of a view that contains it
- *    carries its name at an address consistent with its position (range start − range offset =
- *    region start); a region that is placed in some view but never shows is a container (or is
- *    fully shadowed, which renders the same); a region that is in no rendered view keeps the
- *    text rule.
- * 6. Read-only aliases. The `rom` of a flat range over a `ram` region is inherited from an alias
- *    on the path. With a flat dump, an enabled alias is made read-only when some flat range of its
- *    RAM shows `rom` through it and none shows `ram` through it. Without one, only PAM's `pam-rom`
- *    aliases are (QEMU creates them read-only).
- * 7. Sibling order. Children are re-added so that the list order is priority descending, then,
- *    among equal priorities, the printed order (which is the true list order among regions at the
- *    same address, newest first); for equal priorities at different addresses the text does not
- *    tell, and the printed (address) order is kept, so the lower address wins an overlap.
- * 8. Address spaces are created in the order of the flat dump's ` AS` lines when one is given,
- *    otherwise in the order of the tree dump's group headers.
+ * 1. `readOccurrences`: every printed line becomes an occurrence; without `-D` a depth jump means
+ *    hidden disabled regions, rebuilt as disabled placeholder containers.
+ * 2. `signSubtrees` and `unifyReprintedRegions`: a region printed again (an address-space group or
+ *    a section top, and its copy inside another tree) is one region: same name, own address,
+ *    extent, priority, type, flags, alias window and whole subtree.
+ * 3. `formRegions`: one region per set of unified occurrences, with container and children.
+ * 4. `bindAliasTargets`: aliases bound to targets by replaying QEMU's print order (targets are
+ *    queued when first met and printed as `memory-region:` sections in that order); among
+ *    same-named targets, the one with something in the alias window.
+ * 5. `orderAliasesByDepth`: alias cycles are errors; targets are built before their aliases.
+ * 6. `decideKindsAndOrder`: which `i/o` regions terminate, which aliases are read-only and which
+ *    of two overlapping equal-priority siblings wins: from the flat dump when given (it decides),
+ *    else from the name table generated from QEMU's source and the structural rules.
+ * 7. `buildCoreRegions` and `createAddressSpaces`: the core regions, linked in the decided list
+ *    order, and the address spaces in the flat dump's ` AS` order.
+ *
+ * Every rule, with what it is based on, is in docs/mtree-rebuild.md. No step recurses on the
+ * input's nesting depth.
  */
 
 import { SIZE_2_64 } from '../core/address.js';
@@ -108,30 +85,30 @@ export interface FlatMismatch {
 }
 
 /** One printed occurrence of a region (or a placeholder for a hidden one). */
-interface Occ {
+interface Occurrence {
   readonly id: number;
   readonly line: RegionLine | null;
   /** Placeholder for a hidden disabled region. */
   readonly placeholder: boolean;
-  readonly parent: Occ | null;
-  readonly children: Occ[];
+  readonly parent: Occurrence | null;
+  readonly children: Occurrence[];
   readonly top: 'as' | 'mr' | null;
   readonly block: TreeBlock;
   /** Absolute printed start and inclusive end. */
   readonly start: bigint;
   readonly end: bigint;
   readonly priority: number;
-  sig: number;
+  signature: number;
 }
 
 /** Per-region facts gathered from the occurrences. */
-interface Cls {
-  readonly rep: Occ;
-  parent: Cls | null;
-  children: Cls[];
+interface RebuiltRegion {
+  readonly rep: Occurrence;
+  parent: RebuiltRegion | null;
+  children: RebuiltRegion[];
   addr: bigint;
   size: bigint;
-  target: Cls | null;
+  target: RebuiltRegion | null;
   terminates: boolean | null;
   readonly: boolean;
   roVotes: number;
@@ -139,13 +116,13 @@ interface Cls {
   mr: MemoryRegion | null;
   aliasDepth: number;
   /** Equal-priority siblings this region must precede in its container's list (it wins over them). */
-  beats?: Set<Cls>;
+  beats?: Set<RebuiltRegion>;
 }
 
 const MOD = SIZE_2_64;
 const TRIVIAL_OPS: MemoryRegionOps = { endianness: 'little', read: () => 0, write: () => {} };
 
-function lineName(o: Occ): string {
+function lineName(o: Occurrence): string {
   return o.line ? o.line.name : '(hidden)';
 }
 
@@ -175,23 +152,56 @@ export interface RebuildOptions {
  * print (whether an `i/o` region terminates, whether an alias is read-only).
  */
 export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOptions = {}): Rebuilt {
-  const wellKnown = options.wellKnown ?? true;
   const qemu = options.qemu ?? dumpDialect(dump);
-  const names = wellKnown ? nameKindsFor(qemu) : null;
+  const names = (options.wellKnown ?? true) ? nameKindsFor(qemu) : null;
   const warnings: string[] = [];
-  const occs: Occ[] = [];
+  const { occs, tops } = readOccurrences(dump, warnings);
+  signSubtrees(occs);
+  const find = unifyReprintedRegions(occs, tops);
+  const { cls, clsOf } = formRegions(occs, find, warnings);
+  const allCls = bindAliasTargets(dump, occs, tops, cls, clsOf, warnings);
+  orderAliasesByDepth(dump, allCls);
+  const groups = dump.blocks
+    .map((b, i) => ({ block: b, top: cls(tops[i]!) }))
+    .filter((g) => g.block.kind === 'address-space');
+  decideKindsAndOrder(clsOf, allCls, groups, flat, names, warnings);
+  const { system, regionOfLine } = buildCoreRegions(dump, occs, allCls, cls);
+  const spaces = createAddressSpaces(system, groups, flat);
+  const pageBits = flat ? pageBitsOfDispatch(spaces, flat) : undefined;
+  const mismatch = flat ? firstMismatch(spaces, flat) : undefined;
+  const owners = new Map<MemoryRegion, string>();
+  for (const [line, mr] of regionOfLine)
+    if (line.owner !== undefined && !owners.has(mr)) owners.set(mr, line.owner);
+  const accel = new Map<string, string>();
+  for (const v of flat?.views ?? []) {
+    for (const r of v.ranges) if (r.accel) accel.set(flatRangeKey(r.start, r.end, r.name), r.accel);
+  }
+  return {
+    system,
+    spaces,
+    regionOfLine,
+    warnings,
+    qemu,
+    suffixes: { ...(owners.size ? { owners } : {}), ...(accel.size ? { accel } : {}) },
+    ...(flat ? { flat } : {}),
+    ...(mismatch ? { mismatch } : {}),
+    ...(pageBits === undefined ? {} : { pageBits }),
+  };
+}
 
-  // ---- 1. occurrences, with placeholders for hidden disabled regions
+/** Every printed line of the dump as an occurrence, with placeholders for hidden disabled regions. */
+function readOccurrences(dump: MtreeDump, warnings: string[]): { occs: Occurrence[]; tops: Occurrence[] } {
+  const occs: Occurrence[] = [];
   const mk = (
     line: RegionLine | null,
-    parent: Occ | null,
-    top: Occ['top'],
+    parent: Occurrence | null,
+    top: Occurrence['top'],
     block: TreeBlock,
     start: bigint,
     end: bigint,
     priority: number,
-  ): Occ => {
-    const o: Occ = {
+  ): Occurrence => {
+    const o: Occurrence = {
       id: occs.length,
       line,
       placeholder: line === null,
@@ -202,7 +212,7 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
       start,
       end,
       priority,
-      sig: -1,
+      signature: -1,
     };
     occs.push(o);
     parent?.children.push(o);
@@ -210,8 +220,8 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
   };
   // Depth-first, in text order (occurrence ids are pre-order), with an explicit stack: the nesting
   // depth comes from the input.
-  const addChildren = (top: Occ, topLevel: number, topNodes: TreeNode[], block: TreeBlock): void => {
-    const frames: Array<{ parent: Occ; level: number; nodes: TreeNode[]; i: number }> = [
+  const addChildren = (top: Occurrence, topLevel: number, topNodes: TreeNode[], block: TreeBlock): void => {
+    const frames: Array<{ parent: Occurrence; level: number; nodes: TreeNode[]; i: number }> = [
       { parent: top, level: topLevel, nodes: topNodes, i: 0 },
     ];
     while (frames.length) {
@@ -241,10 +251,10 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
       frames.push({ parent: ph, level: f.level + 1, nodes: run, i: 0 });
     }
   };
-  const tops: Occ[] = [];
+  const tops: Occurrence[] = [];
   for (const b of dump.blocks) {
     const kind = b.kind === 'address-space' ? 'as' : 'mr';
-    let top: Occ;
+    let top: Occurrence;
     if (b.root) {
       top = mk(b.root.line, null, kind, b, b.root.line.start, b.root.line.end, b.root.line.priority);
       addChildren(top, 1, b.root.children, b);
@@ -264,52 +274,61 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     tops.push(top);
   }
 
-  // ---- 2. signatures (hash-consed)
-  const sigIds = new Map<string, number>();
-  const ownAddr = (o: Occ): bigint => (o.parent ? (((o.start - o.parent.start) % MOD) + MOD) % MOD : o.start);
-  const computeSig = (o: Occ): void => {
+  return { occs, tops };
+}
+
+/** Hash-conses every occurrence's subtree into a signature (equal signature = printed the same). */
+function signSubtrees(occs: Occurrence[]): void {
+  const signatureIds = new Map<string, number>();
+  const computeSignature = (o: Occurrence): void => {
     const l = o.line;
     const key = JSON.stringify([
       l ? [l.name, l.type, l.nonvolatile, l.disabled, l.alias?.target, String(l.alias?.offset ?? '')] : 'ph',
       String(ownAddr(o)),
       String((((o.end - o.start) % MOD) + MOD) % MOD),
       o.priority,
-      o.children.map((c) => c.sig),
+      o.children.map((c) => c.signature),
     ]);
-    let id = sigIds.get(key);
+    let id = signatureIds.get(key);
     if (id === undefined) {
-      id = sigIds.size;
-      sigIds.set(key, id);
+      id = signatureIds.size;
+      signatureIds.set(key, id);
     }
-    o.sig = id;
+    o.signature = id;
   };
   // Ids are pre-order, so going backwards meets every child before its parent (no recursion).
-  for (let i = occs.length - 1; i >= 0; i--) computeSig(occs[i]!);
+  for (let i = occs.length - 1; i >= 0; i--) computeSignature(occs[i]!);
+}
 
-  // ---- 3. unify occurrences (union-find)
-  const uf = occs.map((o) => o.id);
+/**
+ * Finds the occurrences that are the same region printed again (an address-space group or a
+ * section top and the copy of it inside another tree) and unifies them with their subtrees.
+ * Returns the union-find lookup from an occurrence id to its representative's id.
+ */
+function unifyReprintedRegions(occs: Occurrence[], tops: Occurrence[]): (id: number) => number {
+  const unionParent = occs.map((o) => o.id);
   const find = (i: number): number => {
-    while (uf[i] !== i) {
-      uf[i] = uf[uf[i]!]!;
-      i = uf[i]!;
+    while (unionParent[i] !== i) {
+      unionParent[i] = unionParent[unionParent[i]!]!;
+      i = unionParent[i]!;
     }
     return i;
   };
   const hasTop = new Map<number, Set<'as' | 'mr'>>();
-  const union = (a: Occ, b: Occ): void => {
+  const union = (a: Occurrence, b: Occurrence): void => {
     const ra = find(a.id);
     const rb = find(b.id);
     if (ra !== rb) {
       // Keep the earlier occurrence as the representative.
       const [lo, hi] = ra < rb ? [ra, rb] : [rb, ra];
-      uf[hi] = lo;
+      unionParent[hi] = lo;
       const s = new Set([...(hasTop.get(lo) ?? []), ...(hasTop.get(hi) ?? [])]);
       hasTop.set(lo, s);
     }
   };
   /** Unifies two occurrences with equal signatures and, pairwise, their whole subtrees. */
-  const unionTree = (a0: Occ, b0: Occ): void => {
-    const pairs: Array<[Occ, Occ]> = [[a0, b0]];
+  const unionTree = (a0: Occurrence, b0: Occurrence): void => {
+    const pairs: Array<[Occurrence, Occurrence]> = [[a0, b0]];
     for (let p = pairs.pop(); p; p = pairs.pop()) {
       const [a, b] = p;
       union(a, b);
@@ -317,19 +336,19 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
   };
   for (const t of tops) hasTop.set(t.id, new Set([t.top!]));
-  const bySig = new Map<number, Occ[]>();
+  const bySignature = new Map<number, Occurrence[]>();
   for (const o of occs) {
-    let l = bySig.get(o.sig);
+    let l = bySignature.get(o.signature);
     if (!l) {
       l = [];
-      bySig.set(o.sig, l);
+      bySignature.set(o.signature, l);
     }
     l.push(o);
   }
   for (const kind of ['as', 'mr'] as const) {
     for (const t of tops) {
       if (t.top !== kind || t.placeholder) continue;
-      const cands = bySig.get(t.sig) ?? [];
+      const cands = bySignature.get(t.signature) ?? [];
       for (const c of cands) {
         if (c === t || c.block === t.block) continue;
         if (c.top === kind) continue;
@@ -343,9 +362,17 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
   }
 
-  // ---- 4. classes
-  const clsOf = new Map<number, Cls>();
-  const cls = (o: Occ): Cls => {
+  return find;
+}
+
+/** One region per set of unified occurrences, with its container and children. */
+function formRegions(
+  occs: Occurrence[],
+  find: (id: number) => number,
+  warnings: string[],
+): { cls: (o: Occurrence) => RebuiltRegion; clsOf: Map<number, RebuiltRegion> } {
+  const clsOf = new Map<number, RebuiltRegion>();
+  const cls = (o: Occurrence): RebuiltRegion => {
     const r = find(o.id);
     let c = clsOf.get(r);
     if (!c) {
@@ -385,7 +412,7 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
   }
   for (const c of clsOf.values()) {
-    const seen = new Set<Cls>();
+    const seen = new Set<RebuiltRegion>();
     for (const ch of c.rep.children) {
       const cc = cls(ch);
       if (!seen.has(cc)) c.children.push(cc);
@@ -393,13 +420,28 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
   }
 
-  // ---- 5. alias binding by replaying the print order
+  return { cls, clsOf };
+}
+
+/**
+ * Binds every alias to its target region by replaying QEMU's print order (targets are queued when
+ * first met and printed as sections in that order). Returns every region, with the hidden aliases
+ * added for sections that only hidden (disabled, not printed) aliases queued.
+ */
+function bindAliasTargets(
+  dump: MtreeDump,
+  occs: Occurrence[],
+  tops: Occurrence[],
+  cls: (o: Occurrence) => RebuiltRegion,
+  clsOf: Map<number, RebuiltRegion>,
+  warnings: string[],
+): RebuiltRegion[] {
   const sections = tops.filter((t) => t.top === 'mr');
   const sectionUsed = sections.map(() => false);
-  const queued: Cls[] = [];
+  const queued: RebuiltRegion[] = [];
   let next = 0;
   const exact = dump.hasDisabled;
-  const fits = (line: RegionLine, t: Cls): boolean => {
+  const fits = (line: RegionLine, t: RebuiltRegion): boolean => {
     const tl = t.rep.line;
     if (!tl) return true;
     if (tl.type !== line.type) return false;
@@ -407,8 +449,8 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     return t.size === 0n || a.offsetEnd < t.size || (line.start === line.end && a.offset <= t.size);
   };
   // Without -D, targets queued by hidden aliases: rebuilt with a hidden alias of their own.
-  const hidden: Array<{ target: Cls; before: Occ | null }> = [];
-  const takeSection = (k: number, by: Occ): Cls => {
+  const hidden: Array<{ target: RebuiltRegion; before: Occurrence | null }> = [];
+  const takeSection = (k: number, by: Occurrence): RebuiltRegion => {
     for (let s = next; s < k; s++) {
       if (!sectionUsed[s]) {
         sectionUsed[s] = true;
@@ -433,7 +475,7 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
       (q) => q.rep.line?.name === name || (!q.rep.line && q.rep.block.names[0] === name),
     );
     const secName = (k: number) => sections[k]!.block.names[0];
-    let chosen: Cls | null = null;
+    let chosen: RebuiltRegion | null = null;
     const nextFits =
       next < sections.length &&
       secName(next) === name &&
@@ -486,12 +528,12 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     else hidden.push({ target: cls(s), before: null });
   });
   const groupTops = tops.filter((t) => t.top === 'as').map((t) => cls(t));
-  const extra: Cls[] = [];
+  const extra: RebuiltRegion[] = [];
   for (const h of hidden) {
     const b = h.before ? cls(h.before) : null;
     const parent = b?.parent ?? groupTops[groupTops.length - 1];
     if (!parent) continue;
-    const rep: Occ = {
+    const rep: Occurrence = {
       id: occs.length + extra.length,
       line: null,
       placeholder: true,
@@ -502,9 +544,9 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
       start: 0n,
       end: 0n,
       priority: b?.parent ? b.rep.priority : 0,
-      sig: -1,
+      signature: -1,
     };
-    const c: Cls = {
+    const c: RebuiltRegion = {
       rep,
       parent,
       children: [],
@@ -525,12 +567,17 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
   }
   const allCls = [...clsOf.values(), ...extra];
 
+  return allCls;
+}
+
+/** Rejects alias cycles and gives each alias its depth (targets are built before their aliases). */
+function orderAliasesByDepth(dump: MtreeDump, allCls: RebuiltRegion[]): void {
   // Alias cycles, and each alias's depth (aliases are built after their targets). Chains are
   // followed without recursion: their length comes from the input.
   for (const c0 of allCls) {
-    const chain: Cls[] = [];
-    const onChain = new Set<Cls>();
-    let c: Cls | null = c0;
+    const chain: RebuiltRegion[] = [];
+    const onChain = new Set<RebuiltRegion>();
+    let c: RebuiltRegion | null = c0;
     while (c && c.aliasDepth < 0 && c.target) {
       if (onChain.has(c)) {
         const l = c.rep.line!;
@@ -544,16 +591,26 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     if (c && c.aliasDepth < 0) c.aliasDepth = 0;
     for (let k = chain.length - 1; k >= 0; k--) chain[k]!.aliasDepth = ++d;
   }
+}
 
-  // ---- 6. facts from the flat dump
-  const groups = dump.blocks
-    .map((b, i) => ({ block: b, top: cls(tops[i]!) }))
-    .filter((g) => g.block.kind === 'address-space');
+/**
+ * Decides what the text does not say: which `i/o` regions terminate, which aliases are read-only,
+ * and which of overlapping equal-priority siblings wins, from the flat dump when there is one,
+ * else from the rules (name table, structure).
+ */
+function decideKindsAndOrder(
+  clsOf: Map<number, RebuiltRegion>,
+  allCls: RebuiltRegion[],
+  groups: Array<{ block: TreeBlock; top: RebuiltRegion }>,
+  flat: FlatDump | undefined,
+  names: NameKinds | null,
+  warnings: string[],
+): void {
   if (flat) learnFromFlat(groups, flat);
   for (const c of clsOf.values()) {
     // Newer QEMU prints pure containers as `container`: the text alone is decisive then.
     if (c.rep.line?.container && !c.target) c.terminates = false;
-    if (c.terminates === null) c.terminates = textTerminates(c, wellKnown ? names : null);
+    if (c.terminates === null) c.terminates = textTerminates(c, names);
     if (c.roVotes > 0 && c.rwVotes === 0 && c.target) c.readonly = true;
     // Without a flat dump to say so, QEMU's PAM `pam-rom` windows are known to be read-only
     // aliases of RAM (hw/pci-host/pam.c sets them read-only when it creates them).
@@ -561,8 +618,15 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
   }
   if (flat) learnSiblingOrder(groups, flat, warnings);
   else guessSiblingOrder(allCls);
+}
 
-  // ---- 7. build the core regions
+/** Creates the core regions (targets before aliases) and links them in the decided list order. */
+function buildCoreRegions(
+  dump: MtreeDump,
+  occs: Occurrence[],
+  allCls: RebuiltRegion[],
+  cls: (o: Occurrence) => RebuiltRegion,
+): { system: MemorySystem; regionOfLine: Map<RegionLine, MemoryRegion> } {
   const system = new MemorySystem();
   const all = [...allCls].sort((a, b) => a.aliasDepth - b.aliasDepth || a.rep.id - b.rep.id);
   const regionOfLine = new Map<RegionLine, MemoryRegion>();
@@ -582,9 +646,12 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
     for (const c of all) {
       const mr = c.mr!;
-      if (!mr.container) {
-        mr.addr = c.addr;
-        mr.priority = c.rep.priority;
+      if (!mr.container && (mr.addr !== c.addr || mr.priority !== c.rep.priority)) {
+        // A region in no container keeps the address and priority of its last mapping, as in
+        // QEMU: map it once in a scratch container and take it out again.
+        const holder = system.container(null, 2n ** 64n - 1n);
+        holder.addSubregionOverlap(c.addr, mr, c.rep.priority);
+        holder.delSubregion(mr);
       }
       const l = c.rep.line;
       if (l?.nonvolatile) mr.setNonvolatile(true);
@@ -595,8 +662,15 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     system.commit();
   }
   for (const o of occs) if (o.line) regionOfLine.set(o.line, cls(o).mr!);
+  return { system, regionOfLine };
+}
 
-  // ---- 8. address spaces
+/** Creates the address spaces, in the order of the flat dump's ` AS` lines when there is one. */
+function createAddressSpaces(
+  system: MemorySystem,
+  groups: Array<{ block: TreeBlock; top: RebuiltRegion }>,
+  flat: FlatDump | undefined,
+): AddressSpace[] {
   const spaces: AddressSpace[] = [];
   const pending = groups.flatMap((g) => g.block.names.map((name) => ({ name, g })));
   if (flat) {
@@ -611,26 +685,12 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
     }
   }
   for (const p of pending) spaces.push(system.addressSpace(p.g.top.mr!, p.name));
-  const pageBits = flat ? pageBitsOfDispatch(spaces, flat) : undefined;
-  const mismatch = flat ? firstMismatch(spaces, flat) : undefined;
-  const owners = new Map<MemoryRegion, string>();
-  for (const [line, mr] of regionOfLine)
-    if (line.owner !== undefined && !owners.has(mr)) owners.set(mr, line.owner);
-  const accel = new Map<string, string>();
-  for (const v of flat?.views ?? []) {
-    for (const r of v.ranges) if (r.accel) accel.set(flatRangeKey(r.start, r.end, r.name), r.accel);
-  }
-  return {
-    system,
-    spaces,
-    regionOfLine,
-    warnings,
-    qemu,
-    suffixes: { ...(owners.size ? { owners } : {}), ...(accel.size ? { accel } : {}) },
-    ...(flat ? { flat } : {}),
-    ...(mismatch ? { mismatch } : {}),
-    ...(pageBits === undefined ? {} : { pageBits }),
-  };
+  return spaces;
+}
+
+/** An occurrence's own address: its start relative to its container's (mod 2^64). */
+function ownAddr(o: Occurrence): bigint {
+  return o.parent ? (((o.start - o.parent.start) % MOD) + MOD) % MOD : o.start;
 }
 
 /**
@@ -653,7 +713,7 @@ const WELL_KNOWN_CONTAINERS = new Set(['platform bus']);
  * except a bus window: a region whose only child is an `i/o` leaf of exactly its extent (PCI host
  * windows: the window is a terminating background, the bus inside is an empty container).
  */
-function textTerminates(c: Cls, names: NameKinds | null): boolean {
+function textTerminates(c: RebuiltRegion, names: NameKinds | null): boolean {
   const known = names && c.rep.line ? WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) : undefined;
   if (known !== undefined) return known;
   // What QEMU's source creates under this name, where the structure alone would guess wrong: an
@@ -661,7 +721,7 @@ function textTerminates(c: Cls, names: NameKinds | null): boolean {
   const fromSource = names && c.rep.line ? names.terminates(c.rep.line.name) : undefined;
   if (fromSource !== undefined) return fromSource;
   const only = c.children.length === 1 ? c.children[0]! : null;
-  const isWindowChild = (x: Cls, p: Cls) =>
+  const isWindowChild = (x: RebuiltRegion, p: RebuiltRegion) =>
     p.children.length === 1 &&
     x.children.length === 0 &&
     !x.target &&
@@ -682,32 +742,60 @@ function withoutSuffixes(r: FlatRangeLine): string {
   return t;
 }
 
-/** The first flat range where the rebuilt views differ from QEMU's (compared per address space). */
+/**
+ * The first flat range where the rebuilt views differ from QEMU's. Each of QEMU's views is paired
+ * with a rebuilt address space of the same name and root; names repeat (three Aspeed SMC
+ * controllers each have an "aspeed.smc.dma-flash"), so an identical one is preferred.
+ */
 function firstMismatch(spaces: readonly AddressSpace[], flat: FlatDump): FlatMismatch | undefined {
-  const byName = new Map<string, AddressSpace>();
-  for (const a of spaces) if (!byName.has(a.name)) byName.set(a.name, a);
-  const done = new Set<unknown>();
-  for (const v of flat.views) {
-    for (const sp of v.spaces) {
-      const as = byName.get(sp.name);
-      if (!as) return { space: sp.name, qemu: v.ranges[0]?.text.trim() ?? null, ours: null };
-      if (done.has(as.currentView)) continue;
-      done.add(as.currentView);
+  const used = new Set<AddressSpace>();
+  const rendered = new Map<AddressSpace, string[]>();
+  const lines = (as: AddressSpace): string[] => {
+    let l = rendered.get(as);
+    if (!l) {
       const root = as.currentView.root ? printedName(as.currentView.root) : null;
-      if (root !== v.root) {
-        const line = (r: string | null) => `Root memory region: ${r ?? '(none)'}`;
-        return { space: sp.name, qemu: line(v.root), ours: line(root) };
+      l = [
+        `Root memory region: ${root ?? '(none)'}`,
+        ...as.currentView.ranges.map((r) => formatFlatRange(r)),
+      ];
+      rendered.set(as, l);
+    }
+    return l;
+  };
+  const byName = new Map<string, AddressSpace[]>();
+  for (const a of spaces) {
+    const l = byName.get(a.name);
+    if (l) l.push(a);
+    else byName.set(a.name, [a]);
+  }
+  let first: FlatMismatch | undefined;
+  for (const v of flat.views) {
+    const want = [`Root memory region: ${v.root ?? '(none)'}`, ...v.ranges.map(withoutSuffixes)];
+    for (const sp of v.spaces) {
+      const named = (byName.get(sp.name) ?? []).filter((a) => !used.has(a));
+      const cands = named.filter((a) => printedName(a.root) === sp.root);
+      const any = cands.length ? cands : named;
+      if (any.length === 0) {
+        first ??= { space: sp.name, qemu: want[1] ?? want[0]!, ours: null };
+        continue;
       }
-      const ours = as.currentView.ranges;
-      const n = Math.max(ours.length, v.ranges.length);
-      for (let i = 0; i < n; i++) {
-        const q = v.ranges[i] ? withoutSuffixes(v.ranges[i]!) : null;
-        const o = ours[i] ? formatFlatRange(ours[i]!) : null;
-        if (q !== o) return { space: sp.name, qemu: q, ours: o };
+      const same = any.find((a) => {
+        const l = lines(a);
+        return l.length === want.length && l.every((x, k) => x === want[k]);
+      });
+      const as = same ?? any[0]!;
+      used.add(as);
+      if (same || first) continue;
+      const ours = lines(as);
+      for (let k = 0; k < Math.max(ours.length, want.length); k++) {
+        if (ours[k] !== want[k]) {
+          first = { space: sp.name, qemu: want[k] ?? null, ours: ours[k] ?? null };
+          break;
+        }
       }
     }
   }
-  return undefined;
+  return first;
 }
 
 /**
@@ -764,24 +852,24 @@ export function dumpDialect(dump: MtreeDump): string {
 export const CONTAINER_TYPE_SINCE = '10.1';
 
 /** Whether `a` contains `c` (an alias into its own container would be a loop). */
-function isAncestor(a: Cls, c: Cls): boolean {
+function isAncestor(a: RebuiltRegion, c: RebuiltRegion): boolean {
   for (let p = c.parent, n = 0; p && n < 100_000; p = p.parent, n++) if (p === a) return true;
   return false;
 }
 
 /** Whether an enabled child of `t` intersects the alias window `w` (offsets inside `t`). */
-function hasChildIn(t: Cls, w: RegionLine['alias']): boolean {
+function hasChildIn(t: RebuiltRegion, w: RegionLine['alias']): boolean {
   if (!w) return false;
   return t.children.some(
     (ch) => !ch.rep.line?.disabled && ch.size > 0n && ch.addr <= w.offsetEnd && ch.addr + ch.size > w.offset,
   );
 }
 
-function printed(c: Cls): string {
+function printed(c: RebuiltRegion): string {
   return c.rep.line ? c.rep.line.name : '(hidden)';
 }
 
-function makeRegion(ms: MemorySystem, c: Cls, dump: MtreeDump): MemoryRegion {
+function makeRegion(ms: MemorySystem, c: RebuiltRegion, dump: MtreeDump): MemoryRegion {
   const l = c.rep.line;
   if (!l) {
     if (c.target) return ms.alias(null, c.target.mr!, 0n, 0n);
@@ -818,7 +906,7 @@ function makeRegion(ms: MemorySystem, c: Cls, dump: MtreeDump): MemoryRegion {
 
 /** The aliases crossed on the way to a region, innermost first. */
 interface AliasChain {
-  readonly alias: Cls;
+  readonly alias: RebuiltRegion;
   readonly up: AliasChain | null;
   readonly n: number;
 }
@@ -827,7 +915,7 @@ interface AliasChain {
 const MAX_ALIAS_NESTING = 1024;
 
 /** Placement walk: where each region lands in which flat views, and through which aliases. */
-function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: FlatDump): void {
+function learnFromFlat(groups: Array<{ block: TreeBlock; top: RebuiltRegion }>, flat: FlatDump): void {
   // Flat ranges by the address their region's offset 0 would have, and name.
   const byOrigin = new Map<string, Array<{ view: FlatViewBlock; r: FlatViewBlock['ranges'][number] }>>();
   for (const v of flat.views) {
@@ -838,8 +926,8 @@ function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: Flat
       else byOrigin.set(key, [{ view: v, r }]);
     }
   }
-  const termYes = new Set<Cls>();
-  const placed = new Set<Cls>();
+  const termYes = new Set<RebuiltRegion>();
+  const placed = new Set<RebuiltRegion>();
   let budget = 2_000_000;
   for (const g of groups) {
     const views = new Set(
@@ -850,7 +938,7 @@ function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: Flat
     if (views.size === 0) continue;
     // Depth-first with an explicit stack (nesting depth comes from the input); the aliases crossed
     // are a linked chain. An alias chain deeper than the core accepts is an endless loop.
-    type Frame = { c: Cls; base: bigint; lo: bigint; hi: bigint; aliases: AliasChain | null };
+    type Frame = { c: RebuiltRegion; base: bigint; lo: bigint; hi: bigint; aliases: AliasChain | null };
     const stack: Frame[] = [{ c: g.top, base: 0n, lo: 0n, hi: SIZE_2_64, aliases: null }];
     for (let f = stack.pop(); f; f = stack.pop()) {
       if (--budget < 0) break;
@@ -909,20 +997,20 @@ function learnFromFlat(groups: Array<{ block: TreeBlock; top: Cls }>, flat: Flat
 /**
  * The list order of a container's children: priority descending; among equal priorities the
  * printed order, except where the flat dump showed that a sibling wins over another
- * ({@link Cls.beats}): a stable topological sort (QEMU `render_memory_region` lets the first
+ * ({@link RebuiltRegion.beats}): a stable topological sort (QEMU `render_memory_region` lets the first
  * sibling in the list win, and `memory_region_add_subregion_common` puts the newest of equal
  * priority first).
  */
-function siblingOrder(children: readonly Cls[]): Cls[] {
+function siblingOrder(children: readonly RebuiltRegion[]): RebuiltRegion[] {
   const sorted = [...children].sort((a, b) => b.rep.priority - a.rep.priority);
   if (!sorted.some((c) => c.beats?.size)) return sorted;
   const index = new Map(sorted.map((c, i) => [c, i]));
-  const indegree = new Map<Cls, number>(sorted.map((c) => [c, 0]));
+  const indegree = new Map<RebuiltRegion, number>(sorted.map((c) => [c, 0]));
   for (const c of sorted) {
     for (const d of c.beats ?? []) if (index.has(d)) indegree.set(d, indegree.get(d)! + 1);
   }
-  const out: Cls[] = [];
-  const done = new Set<Cls>();
+  const out: RebuiltRegion[] = [];
+  const done = new Set<RebuiltRegion>();
   while (out.length < sorted.length) {
     // The first (in printed order) sibling that nothing still pending must precede.
     let pick = sorted.find((c) => !done.has(c) && indegree.get(c) === 0);
@@ -942,7 +1030,7 @@ function siblingOrder(children: readonly Cls[]): Cls[] {
  * MPS2's unimplemented-device windows); measured on the corpus (docs/mtree-rebuild.md), this beats
  * "the lower address wins" and "the inner one wins".
  */
-function guessSiblingOrder(all: readonly Cls[]): void {
+function guessSiblingOrder(all: readonly RebuiltRegion[]): void {
   for (const c of all) {
     const kids = c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
     if (kids.length < 2) continue;
@@ -960,7 +1048,7 @@ function guessSiblingOrder(all: readonly Cls[]): void {
 }
 
 /** Whether region `c` shows something (is not a gap) at `offset` inside it. */
-function solidAt(c: Cls, offset: bigint, depth = 0): boolean {
+function solidAt(c: RebuiltRegion, offset: bigint, depth = 0): boolean {
   const l = c.rep.line;
   if (!l || l.disabled || offset < 0n || offset >= c.size || depth > 64) return false;
   if (c.target) return solidAt(c.target, offset + l.alias!.offset, depth + 1);
@@ -973,7 +1061,7 @@ function solidAt(c: Cls, offset: bigint, depth = 0): boolean {
 
 /** One visit of a region by the placement walk, linked to the visit of its container. */
 interface Visit {
-  readonly cls: Cls;
+  readonly cls: RebuiltRegion;
   readonly start: bigint;
   readonly up: Visit | null;
 }
@@ -985,7 +1073,7 @@ interface Visit {
  * belongs to one of them (its name at a consistent position, range start − offset = region start).
  */
 function learnSiblingOrder(
-  groups: Array<{ block: TreeBlock; top: Cls }>,
+  groups: Array<{ block: TreeBlock; top: RebuiltRegion }>,
   flat: FlatDump,
   warnings: string[],
 ): void {
@@ -995,12 +1083,17 @@ function learnSiblingOrder(
     );
     if (views.length === 0) continue;
     const visits = new Map<string, Visit[]>();
-    const overlaps: Array<{ visit: Visit; a: Cls; b: Cls; lo: bigint; hi: bigint }> = [];
+    const overlaps: Array<{ visit: Visit; a: RebuiltRegion; b: RebuiltRegion; lo: bigint; hi: bigint }> = [];
     let budget = 2_000_000;
     // Iterative walk (input-controlled depth must not recurse).
-    const stack: Array<{ c: Cls; base: bigint; lo: bigint; hi: bigint; up: Visit | null; nAlias: number }> = [
-      { c: g.top, base: 0n, lo: 0n, hi: SIZE_2_64, up: null, nAlias: 0 },
-    ];
+    const stack: Array<{
+      c: RebuiltRegion;
+      base: bigint;
+      lo: bigint;
+      hi: bigint;
+      up: Visit | null;
+      nAlias: number;
+    }> = [{ c: g.top, base: 0n, lo: 0n, hi: SIZE_2_64, up: null, nAlias: 0 }];
     while (stack.length && --budget > 0) {
       const { c, base, lo, hi, up, nAlias } = stack.pop()!;
       const l = c.rep.line;
@@ -1081,7 +1174,7 @@ function rangesIn(ranges: readonly FlatRangeLine[], lo: bigint, hi: bigint): Fla
 }
 
 /** The child (of the container visited by `container`) through which one of `visits` was reached. */
-function childVisitOf(visits: Visit[] | undefined, container: Visit): Cls | null {
+function childVisitOf(visits: Visit[] | undefined, container: Visit): RebuiltRegion | null {
   for (const v of visits ?? []) {
     for (let x: Visit | null = v; x; x = x.up) {
       if (x.up === container) return x.cls;

@@ -131,7 +131,9 @@ class App {
       if (res.ok) {
         const list = (await res.json()) as ServerList;
         const served: Entry[] = list.dumps.map((d) => ({
-          id: `dump:${d.id}`,
+          // The server names dumps readably (#m=pc-512m); a built-in example of the same name
+          // yields it (below), since the dumps given to `memtree serve` are what the user asked for.
+          id: d.id === 'qmp' ? `dump:${d.id}` : d.id,
           label: d.label,
           load: () => this.fetchDump(`./api/dumps/${encodeURIComponent(d.id)}`),
         }));
@@ -144,7 +146,9 @@ class App {
           });
         }
         if (served.length) first = served[0]!.id;
-        this.entries = [...served, ...this.entries];
+        const taken = new Set(served.map((e) => e.id));
+        const builtins = this.entries.map((e) => (taken.has(e.id) ? { ...e, id: `example:${e.id}` } : e));
+        this.entries = [...served, ...builtins];
       }
     } catch {
       // Opened without `memtree serve` (e.g. from a static host): the built-in examples remain.
@@ -215,6 +219,9 @@ class App {
         ? m.spaces.findIndex((s) => s.title === spaceTitle || s.names.includes(spaceTitle))
         : -1;
       if (idx < 0 && this.space) idx = m.spaces.findIndex((s) => s.title === this.space!.title);
+      const notice = $('notice');
+      notice.textContent = m.mismatch ?? '';
+      notice.hidden = !m.mismatch;
       this.renderTabs();
       this.showSpace(idx >= 0 ? idx : defaultSpace(m));
     } catch (e) {
@@ -297,6 +304,28 @@ class App {
         : `Flat view: ${space.ranges.length} ranges, ${space.pieces.length - space.ranges.length} holes`;
       this.rangeList.setCount(space.pieces.length);
     }
+    this.renderSpaceDiff();
+  }
+
+  /** In diff mode: the address spaces that only one of the two machines has. */
+  private renderSpaceDiff(): void {
+    const el = $('diff-spaces');
+    const a = this.machine;
+    const b = this.compare;
+    if (!a || !b) {
+      el.hidden = true;
+      return;
+    }
+    const titles = (m: MachineModel) => new Set(m.spaces.flatMap((s) => s.names));
+    const ta = titles(a);
+    const tb = titles(b);
+    const onlyA = [...ta].filter((t) => !tb.has(t));
+    const onlyB = [...tb].filter((t) => !ta.has(t));
+    const list = (xs: string[]) => (xs.length ? xs.map(escapeHtml).join(', ') : 'none');
+    el.innerHTML =
+      `Address spaces only in A (${escapeHtml(a.label)}): <b class="only-a">${list(onlyA)}</b> · ` +
+      `only in B (${escapeHtml(b.label)}): <b class="only-b">${list(onlyB)}</b>`;
+    el.hidden = false;
   }
 
   private async setDiff(id: string): Promise<void> {
@@ -314,6 +343,7 @@ class App {
     }
     document.body.dataset.diff = this.compare ? 'on' : 'off';
     this.updateCompare();
+    if (this.answer) this.renderAnswer();
     this.saveHash();
   }
 
@@ -394,12 +424,14 @@ class App {
     }
     if (a.addr >= this.space.limit) {
       el.innerHTML = `<div class="big hole">${formatHex(a.addr)} is beyond the end of ${escapeHtml(this.space.title)} (${formatSize(this.space.limit)}).</div>`;
+      this.renderCompareAnswer(el, a.addr);
       return;
     }
     if (!a.region || !a.range) {
       const p = pieceAt(this.space, a.addr);
       el.innerHTML = `<div class="big hole"><b>${formatHex(a.addr)}</b>: nothing answers here.</div>
         <div>It lies in a hole${p ? ` (${formatHex(p.start)}–${formatHex(p.end - 1n)}, ${formatSize(p.end - p.start)})` : ''}: no region covers it, so a guest access goes to QEMU's unassigned-memory handler.</div>`;
+      this.renderCompareAnswer(el, a.addr);
       return;
     }
     const r = a.range;
@@ -419,11 +451,43 @@ class App {
       if (last) parts.push(`the address is its byte ${formatHex(s.offset)}`);
       return `<li class="${last ? 'terminal' : ''}" data-node="${s.node}">${escapeHtml(mr.name ?? '(null)')} <span class="via">— ${parts.join(', ')}</span></li>`;
     });
-    el.innerHTML = `<div class="big"><b>${formatHex(a.addr)}</b> → <b class="answer-region">${escapeHtml(a.region.name ?? '(null)')}</b> <span class="badge" style="background:${kindStyle(type).fill};border-color:${kindStyle(type).stroke}">${escapeHtml(type)}</span></div>
+    const head = this.compare
+      ? `<div class="answer-a-head">A: ${escapeHtml(this.machine?.label ?? '')}</div>`
+      : '';
+    el.innerHTML = `${head}<div class="big"><b>${formatHex(a.addr)}</b> → <b class="answer-region">${escapeHtml(a.region.name ?? '(null)')}</b> <span class="badge" style="background:${kindStyle(type).fill};border-color:${kindStyle(type).stroke}">${escapeHtml(type)}</span></div>
       ${explainName(a.region.name) ? `<div class="explain">${escapeHtml(explainName(a.region.name)!)}</div>` : ''}
       <div>offset <b class="answer-offset mono">${formatHex(a.offset)}</b> in the region · flat range ${formatHex(r.start)}–${formatHex(r.start + r.size - 1n)} (${formatSize(r.size)})${r.readonly ? ' · read-only' : ''}</div>
       <div class="hint" style="margin-top:4px">How the address gets there, from the root of the address space:</div>
       <ol class="chain">${steps.join('')}</ol>`;
+    this.renderCompareAnswer(el, a.addr);
+  }
+
+  /** In diff mode, what machine B has at the same address, under A's answer. */
+  private renderCompareAnswer(el: HTMLElement, addr: bigint): void {
+    if (!this.compare) return;
+    const box = document.createElement('div');
+    box.id = 'answer-b';
+    box.className = 'answer-b';
+    const h = document.createElement('h3');
+    h.textContent = `B: ${this.compare.label}`;
+    box.append(h);
+    const cs = this.compareSpace;
+    const line = document.createElement('div');
+    if (!cs) {
+      line.textContent = `${this.compare.label} has no address space ${this.space?.title ?? ''}.`;
+    } else {
+      const b = answerAt(cs, addr);
+      box.dataset.region = b.region?.name ?? '';
+      box.dataset.offset = b.region ? formatHex(b.offset) : '';
+      if (addr >= cs.limit) line.textContent = `${formatHex(addr)} is beyond the end of ${cs.title}.`;
+      else if (!b.region || !b.range) line.textContent = `${formatHex(addr)}: nothing answers here (a hole).`;
+      else {
+        const r = b.range;
+        line.innerHTML = `<b class="answer-region">${escapeHtml(b.region.name ?? '(null)')}</b>, offset <b class="mono">${formatHex(b.offset)}</b> · flat range ${formatHex(r.start)}–${formatHex(r.start + r.size - 1n)} (${formatSize(r.size)})${r.readonly ? ' · read-only' : ''}`;
+      }
+    }
+    box.append(line);
+    el.append(box);
   }
 
   private typeOf(a: AddressAnswer): string {
@@ -545,7 +609,7 @@ class App {
     const p = new URLSearchParams();
     if (this.machineSel.value) p.set('m', this.machineSel.value);
     if (this.space) p.set('as', this.space.title);
-    if (this.answer) p.set('addr', formatHex(this.answer.addr).replace(/_/g, ''));
+    if (this.answer) p.set('addr', formatHex(this.answer.addr));
     if (this.diffSel.value) p.set('diff', this.diffSel.value);
     history.replaceState(null, '', `#${p.toString()}`);
   }

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { sharedFixture } from '../../test/support/shared-fixtures.js';
+import { MemorySystem } from '../core/system.js';
 import { diffSpaces } from './changes.js';
 import { build16GiBSplit, build16GiBSplitReprogrammed } from './examples.js';
 import { answerAt, buildMachine, defaultSpace, type SpaceModel } from './model.js';
@@ -142,5 +143,34 @@ describe('dump text', () => {
 
   it('refuses text without an address-space line', () => {
     assert.throws(() => machineFromText({ label: 'paste', mtree: 'hello\n' }), /info mtree -D/);
+  });
+});
+
+describe('deep trees', () => {
+  // The core renders at most 1024 levels (deeper means an alias loop), so that is the deepest a
+  // machine gets; the page walks it with explicit stacks all the same.
+  it('numbers a region nested 1000 containers deep in print order, each the child of the one before', () => {
+    const ms = new MemorySystem();
+    const sys = ms.container('system', 1n << 64n);
+    const DEPTH = 1000;
+    ms.transaction(() => {
+      let parent = sys;
+      for (let i = 0; i < DEPTH; i++) {
+        const c = ms.container(`c${i}`, 0x10000);
+        parent.addSubregion(i === 0 ? 0x100000 : 0, c);
+        parent = c;
+      }
+      parent.addSubregion(0x10, ms.ram('leaf', 0x1000));
+    });
+    ms.addressSpace(sys, 'memory');
+    const space = buildMachine(ms, 'deep').spaces[0]!;
+    // system, c0 ... c999, leaf: one node each, numbered in print order, each the child of the one before.
+    assert.equal(space.nodes.length, DEPTH + 2);
+    const leaf = space.nodes[DEPTH + 1]!;
+    assert.equal(leaf.region.name, 'leaf');
+    assert.equal(leaf.depth, DEPTH + 1);
+    assert.equal(leaf.parent, DEPTH);
+    assert.equal(leaf.start, 0x100010n);
+    assert.equal(answerAt(space, 0x100014n).region?.name, 'leaf');
   });
 });

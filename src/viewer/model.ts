@@ -87,6 +87,11 @@ export interface MachineModel {
   readonly label: string;
   readonly system: MemorySystem;
   readonly spaces: readonly SpaceModel[];
+  /**
+   * Set when the dump came with QEMU's flat view and the page's own re-render of the regions does
+   * not reproduce it: where they first differ, in words.
+   */
+  readonly mismatch?: string;
 }
 
 const MOD = 1n << 64n;
@@ -111,39 +116,53 @@ export function buildSpace(group: readonly AddressSpace[]): SpaceModel {
   const nodes: RegionNode[] = [];
   const nodeOf = new Map<MemoryRegion, number>();
   const pendingTargets: MemoryRegion[] = [];
+  const pending = new Set<MemoryRegion>();
 
-  const add = (mr: MemoryRegion, parent: number, depth: number, base: bigint, live: boolean): number => {
-    const start = (base + mr.addr) % MOD;
-    const id = nodes.length;
-    const isLive = live && mr.enabled;
-    const node: RegionNode = {
-      id,
-      region: mr,
-      parent,
-      depth,
-      start,
-      size: mr.size,
-      children: [],
-      type: regionTypeName(mr),
-      kind: regionKind(mr),
-      live: isLive,
-      aliasNode: -1,
-      visibleBytes: 0n,
-      key: printedName(mr).toLowerCase(),
-    };
-    nodes.push(node);
-    if (!nodeOf.has(mr)) nodeOf.set(mr, id);
-    if (mr.alias && !pendingTargets.includes(mr.alias)) pendingTargets.push(mr.alias);
-    for (const c of printOrder(mr)) node.children.push(add(c, id, depth + 1, start, isLive));
-    return id;
+  // Pre-order walk with an explicit stack (dumps can nest regions thousands deep), so ids are
+  // assigned in print order and each node's children list is in print order.
+  const add = (top: MemoryRegion): number => {
+    const topId = nodes.length;
+    const stack = [{ mr: top, parent: -1, depth: 0, base: 0n, live: true }];
+    for (let f = stack.pop(); f; f = stack.pop()) {
+      const mr = f.mr;
+      const start = (f.base + mr.addr) % MOD;
+      const id = nodes.length;
+      const isLive = f.live && mr.enabled;
+      nodes.push({
+        id,
+        region: mr,
+        parent: f.parent,
+        depth: f.depth,
+        start,
+        size: mr.size,
+        children: [],
+        type: regionTypeName(mr),
+        kind: regionKind(mr),
+        live: isLive,
+        aliasNode: -1,
+        visibleBytes: 0n,
+        key: printedName(mr).toLowerCase(),
+      });
+      if (f.parent >= 0) nodes[f.parent]!.children.push(id);
+      if (!nodeOf.has(mr)) nodeOf.set(mr, id);
+      if (mr.alias && !pending.has(mr.alias)) {
+        pending.add(mr.alias);
+        pendingTargets.push(mr.alias);
+      }
+      const kids = printOrder(mr);
+      for (let i = kids.length - 1; i >= 0; i--) {
+        stack.push({ mr: kids[i]!, parent: id, depth: f.depth + 1, base: start, live: isLive });
+      }
+    }
+    return topId;
   };
 
-  add(root, -1, 0, 0n, true);
+  add(root);
   const sectionRoots: number[] = [];
   for (let i = 0; i < pendingTargets.length; i++) {
     const t = pendingTargets[i]!;
     if (nodeOf.has(t)) continue;
-    sectionRoots.push(add(t, -1, 0, 0n, true));
+    sectionRoots.push(add(t));
   }
   for (const n of nodes) if (n.region.alias) n.aliasNode = nodeOf.get(n.region.alias) ?? -1;
 

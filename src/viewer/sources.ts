@@ -42,5 +42,12 @@ export function machineFromText(dump: DumpText): MachineModel {
   const tree = parseMtreeText(dump.mtree, dump.label);
   const flat = dump.flat ? parseFlatText(dump.flat, `${dump.label} (flat)`) : undefined;
   const rebuilt = rebuild(tree, flat);
-  return buildMachine(rebuilt.system, dump.label);
+  const model = buildMachine(rebuilt.system, dump.label);
+  const m = rebuilt.mismatch;
+  if (!m) return model;
+  const mismatch =
+    `The regions rebuilt from this dump do not render to the flat view given with it: in ${m.space}, ` +
+    `QEMU has ${m.qemu === null ? 'nothing' : `"${m.qemu.trim()}"`} where the rebuild has ` +
+    `${m.ours === null ? 'nothing' : `"${m.ours.trim()}"`}. The map shows the rebuild; QEMU's own flat view is the authority.`;
+  return { ...model, mismatch };
 }

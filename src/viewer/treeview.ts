@@ -113,11 +113,17 @@ export class TreeView {
         for (let id = n.id; id >= 0 && !keep.has(id); id = space.nodes[id]!.parent) keep.add(id);
       }
     }
-    const visit = (id: number): void => {
-      if (keep && !keep.has(id)) return;
-      this.rows.push(id);
-      const n = space.nodes[id]!;
-      if (keep || this.expanded.has(id)) for (const c of n.children) visit(c);
+    // An explicit stack: a dump may nest regions thousands deep.
+    const visit = (top: number): void => {
+      const stack = [top];
+      for (let id = stack.pop(); id !== undefined; id = stack.pop()) {
+        if (keep && !keep.has(id)) continue;
+        this.rows.push(id);
+        const n = space.nodes[id]!;
+        if (keep || this.expanded.has(id)) {
+          for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]!);
+        }
+      }
     };
     visit(0);
     if (space.sectionRoots.length && (!keep || space.sectionRoots.some((r) => keep.has(r)))) {

@@ -5,7 +5,8 @@
  * the command line, or the memory map of a running QEMU fetched over QMP on every request. The page
  * parses and rebuilds the dumps itself, with the same core and mtree modules as the CLI.
  *
- * API: `GET /api/dumps` lists `{ dumps: [{id, label}], qmp: {label} | null }`; `GET /api/dumps/ID`
+ * API: `GET /api/dumps` lists `{ dumps: [{id, label}], qmp: {label} | null }` (ids are readable URL
+ * names made from the labels, e.g. `pc-512m`; the live label names the machine type); `GET /api/dumps/ID`
  * and `GET /api/qmp` return `{ label, mtree, flat }` (the `info mtree -D` and `info mtree -f` text).
  */
 
@@ -13,7 +14,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { basename, extname, join, normalize, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MemtreeError } from '../../core/errors.js';
@@ -99,8 +100,12 @@ export async function readDumps(paths: readonly string[], io: CliIo): Promise<Se
       continue;
     }
     const at = text.search(/^FlatView #/m);
+    // A capture folder's mtree-D.txt is named after its folder, which names the machine.
+    const file = basename(p);
+    const label =
+      p === '-' ? 'standard input' : /^mtree(-D)?\.txt$/.test(file) ? basename(dirname(resolve(p))) : file;
     out.push({
-      label: p === '-' ? 'standard input' : basename(p),
+      label,
       mtree: at >= 0 ? text.slice(0, at) : text,
       flat: at >= 0 ? text.slice(at) : null,
     });
@@ -110,7 +115,23 @@ export async function readDumps(paths: readonly string[], io: CliIo): Promise<Se
     parseMtreeText(d.mtree, d.label);
     if (d.flat) parseFlatText(d.flat, `${d.label} (flat)`);
   }
-  return out.map((d, i) => ({ id: String(i + 1), ...d }));
+  const ids = new Set<string>();
+  return out.map((d) => {
+    const base = urlName(d.label);
+    let id = base;
+    for (let k = 2; ids.has(id); k++) id = `${base}-${k}`;
+    ids.add(id);
+    return { id, ...d };
+  });
+}
+
+/** A label as a readable URL name (`pc-512m`, `my-dump.txt`): what the page puts in `#m=`. */
+export function urlName(label: string): string {
+  const s = label
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[-.]+|-+$/g, '');
+  return s || 'dump';
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
@@ -133,14 +154,42 @@ function hostAllowed(req: IncomingMessage, bound: string): boolean {
   return host === 'localhost' || host === '127.0.0.1' || host === '::1' || host === bound;
 }
 
+/**
+ * What to call a running QEMU: its machine type (the QOM type of `/machine`, e.g.
+ * `pc-i440fx-7.2-machine`, without `-machine`), or the socket when QEMU does not say.
+ */
+async function liveLabel(client: QmpClient, socket: string): Promise<string> {
+  try {
+    const type = await client.execute('qom-get', { path: '/machine', property: 'type' });
+    if (typeof type === 'string' && type) return `${type.replace(/-machine$/, '')} (live QEMU)`;
+  } catch {
+    // An old or restricted QEMU: fall back to where it listens.
+  }
+  return `QEMU at ${socket}`;
+}
+
 async function fetchQmp(socket: string): Promise<{ label: string; mtree: string; flat: string }> {
   const client = await QmpClient.connect(socket, { timeoutMs: 15000 });
   try {
+    const label = await liveLabel(client, socket);
     const mtree = await client.hmp('info mtree -D');
     const flat = await client.hmp('info mtree -f');
-    return { label: `QEMU at ${socket}`, mtree, flat };
+    return { label, mtree, flat };
   } finally {
     await client.close();
+  }
+}
+
+async function fetchQmpLabel(socket: string): Promise<string> {
+  try {
+    const client = await QmpClient.connect(socket, { timeoutMs: 5000 });
+    try {
+      return await liveLabel(client, socket);
+    } finally {
+      await client.close();
+    }
+  } catch {
+    return `running QEMU (${socket})`;
   }
 }
 
@@ -165,7 +214,7 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
     if (path === '/api/dumps') {
       return sendJson(res, 200, {
         dumps: dumps.map((d) => ({ id: d.id, label: d.label })),
-        qmp: qmp ? { label: `running QEMU (${qmp})` } : null,
+        qmp: qmp ? { label: await fetchQmpLabel(qmp) } : null,
       });
     }
     if (path.startsWith('/api/dumps/')) {

@@ -12,6 +12,7 @@
  * Test-only; excluded from the build.
  */
 
+import { AliasCycleError } from '../errors.js';
 import type { MemoryRegion } from '../region.js';
 import type { MemorySystem } from '../system.js';
 
@@ -125,14 +126,58 @@ export class RefWorld {
     return node;
   }
 
-  /** R3.1: `addSubregionOverlap(addr, child, priority)`. */
-  add(parent: RefNode, child: RefNode, addr: number, priority: number): void {
-    parent.mr.addSubregionOverlap(addr * this.scale, child.mr, priority);
+  /** Core refusals of a change that would render without end (ERR_ALIAS_CYCLE). */
+  refusals = 0;
+
+  /**
+   * Runs a core change that may close a loop. If the core refuses it as endless, the reference
+   * must agree: `check` is the change applied to the reference on trial, judged by its own walk
+   * ({@link refEndless}) from `top`, and undone. Returns whether the core accepted the change.
+   */
+  private tryCore(core: () => void, trial: () => () => void, top: () => RefNode): boolean {
+    try {
+      core();
+      return true;
+    } catch (e) {
+      if (!(e instanceof AliasCycleError)) throw e;
+      const undo = trial();
+      const endless = refEndless(top());
+      undo();
+      if (!endless) throw new Error(`the core refused a change the reference renders fine: ${e.message}`);
+      this.refusals++;
+      return false;
+    }
+  }
+
+  /** R3.1: `addSubregionOverlap(addr, child, priority)`; false if the core refused an endless loop. */
+  add(parent: RefNode, child: RefNode, addr: number, priority: number): boolean {
+    const link = () => {
+      child.parent = parent;
+      parent.children.push(child);
+      const old = [child.addr, child.priority, child.seq];
+      child.addr = addr;
+      child.priority = priority;
+      child.seq = this.stamp + 1;
+      return () => {
+        child.parent = null;
+        parent.children.pop();
+        [child.addr, child.priority, child.seq] = old as [number, number, number];
+      };
+    };
+    if (
+      !this.tryCore(
+        () => parent.mr.addSubregionOverlap(addr * this.scale, child.mr, priority),
+        link,
+        () => topOf(parent),
+      )
+    )
+      return false;
     child.parent = parent;
     child.addr = addr;
     child.priority = priority;
     child.seq = ++this.stamp;
     parent.children.push(child);
+    return true;
   }
 
   /** R3.3 */
@@ -145,25 +190,54 @@ export class RefWorld {
   }
 
   setEnabled(n: RefNode, v: boolean): void {
-    n.mr.setEnabled(v);
+    if (
+      !this.tryCore(
+        () => n.mr.setEnabled(v),
+        () => trialSet(n, 'enabled', v),
+        () => topOf(n),
+      )
+    )
+      return;
     n.enabled = v;
   }
 
   /** R3.4: moving re-adds the region, so it becomes the newest of its priority. */
   setAddress(n: RefNode, addr: number): void {
-    n.mr.setAddress(addr * this.scale);
+    if (
+      !this.tryCore(
+        () => n.mr.setAddress(addr * this.scale),
+        () => trialSet(n, 'addr', addr),
+        () => topOf(n),
+      )
+    )
+      return;
     if (addr === n.addr) return;
     n.addr = addr;
     if (n.parent) n.seq = ++this.stamp;
   }
 
   setSize(n: RefNode, size: number): void {
-    n.mr.setSize(size * this.scale);
+    if (
+      !this.tryCore(
+        () => n.mr.setSize(size * this.scale),
+        () => trialSet(n, 'size', size),
+        () => topOf(n),
+      )
+    )
+      return;
     n.size = size;
   }
 
   setAliasOffset(n: RefNode, off: number): void {
-    n.mr.setAliasOffset(off * this.scale);
+    const core = () => n.mr.setAliasOffset(off * this.scale);
+    if (
+      !this.tryCore(
+        core,
+        () => trialSet(n, 'aliasOffset', off),
+        () => topOf(n),
+      )
+    )
+      return;
     n.aliasOffset = off;
   }
 
@@ -199,6 +273,53 @@ export class RefWorld {
     }
     return seen;
   }
+}
+
+/** Sets one field of `n` on trial; returns the undo. */
+function trialSet<K extends 'enabled' | 'addr' | 'size' | 'aliasOffset'>(
+  n: RefNode,
+  key: K,
+  v: RefNode[K],
+): () => void {
+  const old = n[key];
+  n[key] = v;
+  return () => {
+    n[key] = old;
+  };
+}
+
+/** The outermost container of `n` (`n` itself when it is in none). */
+function topOf(n: RefNode): RefNode {
+  while (n.parent) n = n.parent;
+  return n;
+}
+
+/** How deep a render may nest before it counts as endless (the core's limit too). */
+const ENDLESS_DEPTH = 1024;
+
+/**
+ * Whether rendering `root` never ends: a walk over every region a render visits — all enabled
+ * subregions, alias targets shifted by the alias arithmetic (R6.4), each clipped to the region
+ * above — that is still going after {@link ENDLESS_DEPTH} levels. A loop whose window shrinks dies
+ * out; one that shows the same window again does not. Written apart from the core's renderer.
+ */
+export function refEndless(root: RefNode): boolean {
+  type Frame = { n: RefNode; start: number; lo: number; hi: number; depth: number };
+  const stack: Frame[] = [{ n: root, start: root.addr, lo: -Infinity, hi: Infinity, depth: 0 }];
+  while (stack.length) {
+    const f = stack.pop()!;
+    if (!f.n.enabled) continue;
+    if (f.depth > ENDLESS_DEPTH) return true;
+    const lo = Math.max(f.lo, f.start);
+    const hi = Math.min(f.hi, f.start + f.n.size);
+    if (lo >= hi) continue;
+    if (f.n.kind === 'alias') {
+      stack.push({ n: f.n.target!, start: f.start - f.n.aliasOffset, lo, hi, depth: f.depth + 1 });
+      continue;
+    }
+    for (const c of f.n.children) stack.push({ n: c, start: f.start + c.addr, lo, hi, depth: f.depth + 1 });
+  }
+  return false;
 }
 
 function reaches(from: RefNode, to: RefNode): boolean {

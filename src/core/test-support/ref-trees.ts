@@ -43,10 +43,28 @@ export interface MutationRecipe {
   prio: number;
 }
 
+/**
+ * An alias that closes a loop: a window onto a container (`pick` among the main container and the
+ * containers below it, 0 = the main container itself, i.e. an alias of the root) mapped into that
+ * container or one of its descendants. Most such windows shrink on every round and render; those
+ * that show the same window again are refused by the core (ERR_ALIAS_CYCLE).
+ */
+export interface LoopRecipe {
+  pick: number;
+  into: number;
+  offset: number;
+  size: number;
+  addr: number;
+  prio: number;
+  enabled: boolean;
+}
+
 /** A whole generated machine. */
 export interface WorldRecipe {
   subtrees: SubtreeRecipe[];
   main: NodeRecipe[];
+  /** Aliases that close loops (only with {@link TreeGenOptions.loops}). */
+  loops: LoopRecipe[];
 }
 
 /** Options of the generators. */
@@ -58,6 +76,8 @@ export interface TreeGenOptions {
   maxSize: number;
   /** Nesting depth below a subtree root. */
   depth: number;
+  /** Also generate aliases that map a container (the root included) into itself. */
+  loops?: boolean;
 }
 
 const prioArb = fc.integer({ min: -1, max: 1 });
@@ -100,6 +120,22 @@ export function worldArb(o: TreeGenOptions): fc.Arbitrary<WorldRecipe> {
       { maxLength: 3 },
     ),
     main: fc.array(nodeArb(o, o.depth - 1), { minLength: 1, maxLength: 4 }),
+    loops: o.loops
+      ? fc.array(
+          fc.record({
+            pick: fc.oneof(fc.constant(0), fc.nat(1000)),
+            into: fc.nat(1000),
+            offset: fc.oneof(fc.constant(0), fc.nat(o.space)),
+            size: fc.integer({ min: 1, max: o.space }),
+            addr: fc.nat(o.space + 8),
+            prio: prioArb,
+            enabled: fc.nat(3).map((v) => v !== 0),
+          }),
+          // One loop at most: two loops through one container make every render branch in two
+          // at each round, exponential in QEMU as here.
+          { maxLength: 1 },
+        )
+      : fc.constant([]),
   });
 }
 
@@ -147,6 +183,15 @@ export function buildWorld(world: RefWorld, recipe: WorldRecipe, o: TreeGenOptio
     const r = roots[i]!;
     if (world.canAdd(p, r)) world.add(p, r, st.mount.addr % (p.size + 8), st.mount.prio);
   });
+  for (const l of recipe.loops) {
+    const containers = [main, ...world.nodes.filter((n) => n.kind === 'container' && n !== main)];
+    const target = containers[l.pick % containers.length]!;
+    const inside = [...world.reachable(target)].filter((n) => n.kind === 'container' || n.kind === 'ram');
+    const into = inside[l.into % inside.length]!;
+    const loop = world.create('alias', l.size, target, l.offset % (target.size + 1));
+    if (!l.enabled) world.setEnabled(loop, false);
+    world.add(into, loop, l.addr % (into.size + 8), l.prio);
+  }
   return { world, main };
 }
 

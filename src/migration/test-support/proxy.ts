@@ -13,6 +13,10 @@ export interface DirectionFaults {
   cutAfter?: number;
   /** Forwards this many bytes, then holds everything else (the connection stays open). */
   stallAfter?: number;
+  /** Cuts right before the first occurrence of these bytes (like `cutAfter` at that offset). */
+  cutBefore?: Uint8Array;
+  /** With `cutBefore`: cut this many bytes after the start of the occurrence instead. */
+  cutBeforeShift?: number;
   /** XORs the byte at this offset with `corruptMask` (default 0xff). */
   corruptAt?: number;
   corruptMask?: number;
@@ -61,10 +65,18 @@ export function startProxy(
       });
     }
     let cut = false;
-    const pipe = (from: Socket, to: Socket, dir: 'forward' | 'backward', df: DirectionFaults = {}) => {
+    const pipe = (from: Socket, to: Socket, dir: 'forward' | 'backward', faults: DirectionFaults = {}) => {
+      const df = { ...faults };
+      let tail = Buffer.alloc(0);
       from.on('data', (chunk: Buffer) => {
         if (cut) return;
         const at = state.counts[dir];
+        if (df.cutBefore && df.cutAfter === undefined) {
+          const hay = Buffer.concat([tail, chunk]);
+          const i = hay.indexOf(df.cutBefore);
+          if (i >= 0) df.cutAfter = at - tail.length + i + (df.cutBeforeShift ?? 0);
+          else tail = hay.subarray(Math.max(0, hay.length - df.cutBefore.length + 1));
+        }
         let c = chunk;
         if (df.corruptAt !== undefined && df.corruptAt >= at && df.corruptAt < at + c.length) {
           c = Buffer.from(c);

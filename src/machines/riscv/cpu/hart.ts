@@ -579,36 +579,39 @@ export class RiscvHart {
   private step(): void {
     const pc = this.pc;
     const bus = this.bus;
-    let inst: number;
-    let len: number;
     // The page of the last fetch is remembered (virtual and physical base), so that straight-line
-    // code skips the TLB; a 4-byte read when aligned fetches a whole 32-bit instruction at once.
-    const off = pc - this.fetchV;
-    let pa: number;
-    if (off >= 0 && off <= 4092) pa = this.fetchP + off;
-    else pa = this.fetchSlow(pc);
-    if ((pa & 3) === 0) {
+    // code skips the TLB. Offsets in the page, not addresses, are what get masked: addresses are
+    // past 2^31, where a bit operation costs V8 a slow truncation.
+    let off = pc - this.fetchV;
+    if (!(off >= 0 && off <= 4092)) {
+      this.fetchSlow(pc);
+      off = pc - this.fetchV;
+    }
+    const pa = this.fetchP + off;
+    if ((off & 3) === 0) {
+      // an aligned 4-byte read fetches a whole 32-bit instruction at once
       const w = bus.ldlLe(pa);
       if (bus.lastResult === 0) {
         if ((w & 3) === 3) {
           this.inst = w | 0;
           this.npc = pc + 4;
           this.exec(w | 0, 4);
-          this.pc = this.npc;
-          return;
+        } else {
+          const e = this.expand(w & 0xffff);
+          this.npc = pc + 2;
+          this.exec(e, 2);
         }
-        inst = this.expand(w & 0xffff);
-        this.npc = pc + 2;
-        this.exec(inst, 2);
         this.pc = this.npc;
         return;
       }
     }
     const lo = bus.lduwLe(pa);
     if (bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc)));
+    let inst: number;
+    let len: number;
     if ((lo & 3) === 3) {
       const pc2 = pc + 2;
-      const pa2 = (pc2 & 0xfff) === 0 ? this.fetchSlow(pc2) : pa + 2;
+      const pa2 = off === 4094 ? this.fetchSlow(pc2) : pa + 2;
       const hi = bus.lduwLe(pa2);
       if (bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc2)));
       inst = lo | (hi << 16);
@@ -637,9 +640,9 @@ export class RiscvHart {
 
   /** Translates a fetch address and remembers its page for the next fetches. */
   private fetchSlow(pc: number): number {
-    if ((pc & 1) !== 0) this.raise(EXC_INST_MISALIGNED, BigInt.asUintN(64, BigInt(pc)));
+    if (pc % 2 !== 0) this.raise(EXC_INST_MISALIGNED, BigInt.asUintN(64, BigInt(pc)));
     const pa = this.fetchLevels ? this.translate(pc, ACC_X) : this.bareAddr(pc, ACC_X);
-    const poff = pc & 0xfff;
+    const poff = pc - Math.floor(pc / 4096) * 4096;
     this.fetchV = pc - poff;
     this.fetchP = pa - poff;
     return pa;
@@ -679,8 +682,8 @@ export class RiscvHart {
         if (f3 !== 0) this.illegal();
         const target = this.xnum(rs1) + (inst >> 20);
         const ret = this.pc + len;
-        // clear bit 0 (`& 1` keeps the low bit of any integer, negative ones included)
-        this.npc = target - (target & 1);
+        // clear bit 0 (arithmetically: a bit operation on an address past 2^31 is slow in V8)
+        this.npc = Math.floor(target / 2) * 2;
         this.setNum(rd, ret);
         return;
       }
@@ -1181,23 +1184,28 @@ export class RiscvHart {
     this.pageFault(va, acc);
   }
 
-  /** Physical address of a data read at `va` (not crossing a page). */
-  private rdAddr(va: number): number {
+  /**
+   * Physical address of a data read of `size` bytes at `va`, or -1 when it crosses a page. The
+   * page of the last read is remembered; see {@link step} on why offsets are computed arithmetically.
+   */
+  private rdAddr(va: number, size: number): number {
     const off = va - this.rdV;
-    if (off >= 0 && off < 4096) return this.rdP + off;
+    if (off >= 0 && off <= 4096 - size) return this.rdP + off;
+    const poff = va - Math.floor(va / 4096) * 4096;
+    if (poff + size > 4096) return -1;
     const pa = this.dataAddr(va, ACC_R);
-    const poff = va & 0xfff;
     this.rdV = va - poff;
     this.rdP = pa - poff;
     return pa;
   }
 
-  /** Physical address of a data write at `va` (not crossing a page). */
-  private wrAddr(va: number): number {
+  /** As {@link rdAddr}, for a write. */
+  private wrAddr(va: number, size: number): number {
     const off = va - this.wrV;
-    if (off >= 0 && off < 4096) return this.wrP + off;
+    if (off >= 0 && off <= 4096 - size) return this.wrP + off;
+    const poff = va - Math.floor(va / 4096) * 4096;
+    if (poff + size > 4096) return -1;
     const pa = this.dataAddr(va, ACC_W);
-    const poff = va & 0xfff;
     this.wrV = va - poff;
     this.wrP = pa - poff;
     return pa;
@@ -1205,8 +1213,8 @@ export class RiscvHart {
 
   /** Loads 1, 2 or 4 bytes, zero-extended. */
   private load(va: number, size: number): number {
-    if ((va & (size - 1)) !== 0 && (va & 0xfff) + size > 4096) return this.loadSplit(va, size);
-    const pa = this.rdAddr(va);
+    const pa = this.rdAddr(va, size);
+    if (pa < 0) return this.loadSplit(va, size);
     const bus = this.bus;
     const v = size === 4 ? bus.ldlLe(pa) : size === 2 ? bus.lduwLe(pa) : bus.ldub(pa);
     if (bus.lastResult !== 0) this.accessFault(va, ACC_R);
@@ -1230,14 +1238,14 @@ export class RiscvHart {
 
   /** Loads 8 bytes into rl/rh. */
   private load64(va: number): void {
-    if ((va & 7) !== 0 && (va & 0xfff) > 4088) {
+    const pa = this.rdAddr(va, 8);
+    if (pa < 0) {
       const lo = this.loadSplit(va, 4);
       const hi = this.loadSplit(va + 4, 4);
       this.rl = lo | 0;
       this.rh = hi | 0;
       return;
     }
-    const pa = this.rdAddr(va);
     const v = this.bus.ldqLe(pa);
     if (this.bus.lastResult !== 0) this.accessFault(va, ACC_R);
     this.q64[0] = v;
@@ -1246,11 +1254,11 @@ export class RiscvHart {
   }
 
   private store(va: number, size: number, v: number): void {
-    if ((va & (size - 1)) !== 0 && (va & 0xfff) + size > 4096) {
+    const pa = this.wrAddr(va, size);
+    if (pa < 0) {
       this.storeSplit(va, size, v, 0);
       return;
     }
-    const pa = this.wrAddr(va);
     const bus = this.bus;
     if (size === 4) bus.stlLe(pa, v >>> 0);
     else if (size === 2) bus.stwLe(pa, v & 0xffff);
@@ -1269,11 +1277,11 @@ export class RiscvHart {
   }
 
   private store64(va: number, lo: number, hi: number): void {
-    if ((va & 7) !== 0 && (va & 0xfff) > 4088) {
+    const pa = this.wrAddr(va, 8);
+    if (pa < 0) {
       this.storeSplit(va, 8, lo, hi);
       return;
     }
-    const pa = this.wrAddr(va);
     this.q32[0] = lo;
     this.q32[1] = hi;
     this.bus.stqLe(pa, this.q64[0]!);
@@ -1293,7 +1301,7 @@ export class RiscvHart {
     if (op === 2) {
       // LR
       if (rs2 !== 0) this.illegal();
-      if ((va & (size - 1)) !== 0) this.raise(EXC_LOAD_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
+      if (va % size !== 0) this.raise(EXC_LOAD_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
       if (size === 4) {
         const v = this.load(va, 4) | 0;
         this.setx(rd, v, v >> 31);
@@ -1304,7 +1312,7 @@ export class RiscvHart {
       this.resAddr = va;
       return;
     }
-    if ((va & (size - 1)) !== 0) this.raise(EXC_STORE_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
+    if (va % size !== 0) this.raise(EXC_STORE_MISALIGNED, BigInt.asUintN(64, BigInt(va)));
     if (op === 3) {
       // SC
       const ok = this.resAddr === va;

@@ -1,0 +1,136 @@
+/**
+ * @module test/riscv-virt-linux
+ * Debian 13's own riscv64 Linux kernel on memtree's riscv virt machine, against QEMU 7.2 with the
+ * same files: the kernel (linux-image-riscv64) and an initramfs built here around Debian 13's
+ * riscv64 busybox-static whose /init prints /proc/iomem and powers off. Both are fetched from the
+ * Debian archive with a private apt configuration (test/support/debian-riscv64.ts). memtree runs
+ * it through `memtree run riscv-virt`, which must exit with the guest's power-off status 0.
+ *
+ * The memory map Linux reports must equal QEMU's line for line, except the "Reserved" ranges the
+ * kernel allocates at run time from the top of RAM (memblock, top-down: per-CPU areas, the
+ * unflattened device tree, ISA-extension tables), whose sizes follow the CPU's extension list and
+ * the device tree's size; QEMU's CPU lists more extensions than memtree's hart implements.
+ */
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { DEFAULT_BIOS } from '../src/cli/commands/run.js';
+import { newcArchive } from './support/cpio.js';
+import { debianDependency, debianPackage } from './support/debian-riscv64.js';
+import { haveProgram, qemuSerial } from './support/qemu-serial.js';
+import { runCli } from './support/run-cli.js';
+
+const QEMU = 'qemu-system-riscv64';
+const INIT = `#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+echo "--- iomem ---"
+/bin/busybox cat /proc/iomem
+echo "--- end ---"
+/bin/busybox poweroff -f
+`;
+
+/** The kernel and initramfs, or null (test skipped) when the Debian archive cannot be reached. */
+function images(t: TestContext): { kernel: string; initrd: string; dir: string } | null {
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    if (process.env.CI) assert.fail('apt-get is needed to fetch Debian 13 riscv64 packages');
+    t.skip('no apt-get');
+    return null;
+  }
+  let kdir: string;
+  let bdir: string;
+  try {
+    kdir = debianPackage(debianDependency('linux-image-riscv64'));
+    bdir = debianPackage('busybox-static');
+  } catch (e) {
+    if (process.env.CI) throw e;
+    t.skip(`cannot fetch Debian 13 riscv64 packages: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  }
+  const boot = join(kdir, 'boot');
+  const image = readdirSync(boot).find((f) => /^vmlinu[xz]-/.test(f));
+  assert.ok(image, `no kernel image in ${boot}`);
+  const dir = mkdtempSync(join(tmpdir(), 'memtree-linux-'));
+  const initrd = join(dir, 'initrd.cpio');
+  writeFileSync(
+    initrd,
+    newcArchive([
+      { path: 'bin', dir: true },
+      { path: 'proc', dir: true },
+      { path: 'dev', dir: true },
+      { path: 'bin/busybox', mode: 0o755, data: new Uint8Array(readFileSync(join(bdir, 'usr/bin/busybox'))) },
+      { path: 'init', mode: 0o755, data: new TextEncoder().encode(INIT) },
+    ]),
+  );
+  return { kernel: join(boot, image), initrd, dir };
+}
+
+/** The /proc/iomem lines between the init script's markers. */
+function iomem(serial: string): string[] {
+  const m = /--- iomem ---\r?\n([\s\S]*?)--- end ---/.exec(serial);
+  assert.ok(m, `no /proc/iomem in the guest's output:\n${serial.slice(-3000)}`);
+  return m[1]!.split(/\r?\n/).filter((l) => l.trim() !== '');
+}
+
+test("Debian 13's Linux boots to its init on memtree run riscv-virt, prints QEMU's /proc/iomem and powers off", {
+  timeout: 1_800_000,
+}, async (t) => {
+  if (!haveProgram(t, QEMU, 'qemu-system-misc')) return;
+  const img = images(t);
+  if (!img) return;
+  t.after(() => rmSync(img.dir, { recursive: true, force: true }));
+  const ramMiB = 256;
+  const append = 'console=ttyS0 quiet';
+  const qemu = await qemuSerial(
+    [
+      QEMU,
+      '-M',
+      'virt',
+      '-m',
+      `${ramMiB}M`,
+      '-nodefaults',
+      '-kernel',
+      img.kernel,
+      '-initrd',
+      img.initrd,
+      '-append',
+      append,
+    ],
+    /--- end ---/,
+    { timeoutMs: 300_000 },
+  );
+  const r = await runCli([
+    'run',
+    'riscv-virt',
+    '-m',
+    `${ramMiB}M`,
+    '--bios',
+    DEFAULT_BIOS,
+    '--kernel',
+    img.kernel,
+    '--initrd',
+    img.initrd,
+    '--append',
+    append,
+  ]);
+  assert.equal(r.code, 0, `exit status ${r.code}: ${r.err}\n${r.out.slice(-3000)}`);
+  assert.match(r.out, /reboot: Power down/);
+  const topAllocations = 0x80000000 + ramMiB * 2 ** 20 - 2 * 2 ** 20;
+  const runtime = (l: string) => {
+    const m = /^\s+([0-9a-f]+)-[0-9a-f]+ : Reserved$/.exec(l);
+    return m !== null && Number.parseInt(m[1]!, 16) >= topAllocations;
+  };
+  const ours = iomem(r.out);
+  const theirs = iomem(qemu);
+  t.diagnostic(
+    `run-time Reserved ranges at the top of RAM: QEMU ${theirs.filter(runtime).length}, memtree ${ours.filter(runtime).length}`,
+  );
+  assert.deepEqual(
+    ours.filter((l) => !runtime(l)),
+    theirs.filter((l) => !runtime(l)),
+  );
+  assert.ok(ours.some((l) => /: Kernel code$/.test(l)) && ours.some((l) => /: System RAM$/.test(l)));
+});
