@@ -319,3 +319,23 @@ test('socket specs: QEMU syntax, loopback by default, bad ones refused', () => {
   assert.throws(() => parseSocketSpec('tcp:host'), /not unix:PATH or tcp:HOST:PORT/);
   assert.throws(() => parseSocketSpec('unix:/x,bogus=1'), /unsupported socket option/);
 });
+
+test('a guest power-off is announced as QEMU does: SHUTDOWN with guest true, reason guest-shutdown', async (t) => {
+  const dir = tmp(t);
+  const server = new QmpServer(toyMachine());
+  t.after(() => server.close());
+  await server.listen(`unix:${join(dir, 'q.sock')}`);
+  const events: Array<{ event: string; data?: unknown }> = [];
+  const c = await QmpClient.connect(join(dir, 'q.sock'), { onEvent: (e) => events.push(e) });
+  server.guestShutdown();
+  assert.deepEqual(await c.execute('query-status'), {
+    status: 'shutdown',
+    singlestep: false,
+    running: false,
+  });
+  await c.close();
+  assert.deepEqual(
+    events.map((e) => [e.event, e.data]),
+    [['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }]],
+  );
+});

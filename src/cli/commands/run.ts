@@ -238,7 +238,11 @@ async function runMachine(
       const r = m.run(Math.min(control ? 20_000 : 5_000_000, maxInsns - ran));
       ran += m.instructionCount - before;
       flush();
-      if (r === 'exit') return m.exitCode ?? 0;
+      if (r === 'exit') {
+        // QEMU sends SHUTDOWN (guest: true) when the guest powers off, before it exits.
+        control?.server.guestShutdown();
+        return m.exitCode ?? 0;
+      }
       if (quit) return 0;
       if (ran >= maxInsns) {
         io.stderr.write(`memtree run: stopped after ${ran} guest instructions (--max-insns)\n`);
