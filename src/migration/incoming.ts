@@ -56,6 +56,11 @@ export interface IncomingOptions {
   /** Cancels the incoming migration when aborted (before the guest started). */
   signal?: AbortSignal;
   /**
+   * Loads the source machine's `memtree-machine` section (harts, devices); called before
+   * `start`. A throw refuses the migration. Without it such a section fails the load.
+   */
+  machineState?: (versionId: number, payload: Uint8Array) => void | Promise<void>;
+  /**
    * Postcopy recovery (QEMU `migrate-recover`): when the connection fails after LISTEN, the
    * destination pauses (its guest's accesses to missing pages wait) and takes the source's next
    * connection from this function, then goes on where the stream broke. Without it such a failure
@@ -212,6 +217,7 @@ export async function migrateIncoming(
     page: (id: string, off: number, data: Uint8Array) => loader.page(id, off, data),
     zero: (id: string, off: number, fill: number) => loader.zero(id, off, fill),
     xbzrle: (id: string, off: number, enc: Uint8Array) => loader.xbzrle(id, off, enc),
+    machineState: options.machineState,
     command: async (cmd: number, data: Uint8Array) => {
       if (cmd === MIG_CMD_PING) {
         rp.pong(data.length >= 4 ? new DataView(data.buffer, data.byteOffset).getUint32(0) : 0);

@@ -20,6 +20,7 @@ import { ByteReader, ByteWriter } from './bytes.js';
 import { MigrationError } from './errors.js';
 import type { Connection } from './incoming.js';
 import {
+  MACHINE_STATE_IDSTR,
   MEMTREE_CAP_CONFIRM_SWITCHOVER,
   MEMTREE_CAP_INTEGRITY,
   MEMTREE_RECOVER,
@@ -31,6 +32,7 @@ import {
   MIG_CMD_POSTCOPY_RAM_DISCARD,
   MIG_CMD_POSTCOPY_RUN,
   QEMU_VM_SECTION_END,
+  QEMU_VM_SECTION_FULL,
   QEMU_VM_SECTION_PART,
   QEMU_VM_SECTION_START,
   QemuStreamWriter,
@@ -89,6 +91,45 @@ export interface OutgoingOptions {
   reconnect?: () => Promise<Connection>;
   /** Reconnections to try in one postcopy migration (default 3). */
   maxRecoveries?: number;
+  /**
+   * Postcopy on request (QEMU capability `postcopy-ram` plus `migrate-start-postcopy`): the stream
+   * advises postcopy, and the switch happens after the first complete pass once this returns true;
+   * while it returns false the migration goes on as precopy and may complete as one.
+   */
+  postcopyRequested?: () => boolean;
+  /**
+   * Whether the destination talks back (default true). Without a return path (QEMU's `exec:`
+   * migration) the source completes once the stream is written, with no switch-over
+   * confirmation, and postcopy is impossible.
+   */
+  returnPath?: boolean;
+  /**
+   * The machine's non-RAM state, taken while the guest is stopped and sent as the
+   * `memtree-machine` section (before EOF in precopy, before RUN in postcopy).
+   */
+  machineState?: () => { version: number; payload: Uint8Array };
+  /** Updated in place while the migration runs (for QEMU's `query-migrate`). */
+  progress?: MigrationProgress;
+}
+
+/** The live figures of a running migration (see {@link OutgoingOptions.progress}). */
+export interface MigrationProgress {
+  /** Bytes written so far. */
+  bytesSent: number;
+  /** Dirty bytes not sent yet, as of the last bitmap sync or pass. */
+  remaining: number;
+  /** Bitmap syncs so far. */
+  dirtySyncCount: number;
+  /** Pages sent with data so far. */
+  pagesSent: number;
+  /** Pages sent as ZERO records so far. */
+  zeroPages: number;
+  /** Pages sent because the destination asked for them. */
+  postcopyRequests: number;
+  /** Bytes written after the guest stopped (QEMU `downtime-bytes`, precopy). */
+  downtimeBytes: number;
+  /** 'precopy' until the switch, then 'postcopy'. */
+  phase: 'precopy' | 'postcopy';
 }
 
 /** What a migration did (QEMU `query-migrate` in spirit). */
@@ -124,6 +165,7 @@ export interface MigrationStats {
 }
 
 const RAM_SECTION_ID = 2;
+const MACHINE_SECTION_ID = 3;
 /** Bytes of one integrity batch at most (a pass is cut after this many). */
 const INTEGRITY_BATCH = 4 << 20;
 const now = () => performance.now();
@@ -151,6 +193,9 @@ export async function migrateOutgoing(
         ? 'another migration or a snapshot tracker of this machine is active (dirty logging for migration is on)'
         : 'the machine is stopped with dirty logging for migration still on (after a completed migration, or a snapshot tracker is active): run it again (setRunning(true)) or stop the tracker first',
     );
+  }
+  if (options.returnPath === false && (options.postcopy || options.postcopyRequested)) {
+    throw new MigrationError('state', 'postcopy needs a return path, and this migration has none');
   }
   const m = new Outgoing(ms, conn, options);
   return m.run();
@@ -208,6 +253,7 @@ class Outgoing {
     private conn: Connection,
     private readonly opt: OutgoingOptions,
   ) {
+    this.returnPath = opt.returnPath !== false;
     this.w = this.writerFor(conn);
     this.s = new QemuStreamWriter(this.w);
     this.enc = new RamPageEncoder(this.w);
@@ -378,6 +424,33 @@ class Outgoing {
     return fresh;
   }
 
+  private report(): void {
+    const p = this.opt.progress;
+    if (!p) return;
+    const written = this.bytesBefore + this.w.written;
+    p.bytesSent = written;
+    p.remaining = this.dirtyPages() * TARGET_PAGE_SIZE;
+    p.dirtySyncCount = this.stats.dirtySyncCount;
+    p.pagesSent = this.stats.pagesSent;
+    p.zeroPages = this.stats.zeroPages;
+    p.postcopyRequests = this.stats.postcopyRequests;
+    p.phase = this.stats.postcopy ? 'postcopy' : 'precopy';
+    if (this.guestStopped && !this.stats.postcopy) p.downtimeBytes = written - this.stopBytes;
+  }
+
+  private stopBytes = 0;
+  private readonly returnPath: boolean;
+
+  /** Writes the machine-state section, if the machine has one. */
+  private machineSection(): void {
+    const st = this.opt.machineState?.();
+    if (!st) return;
+    this.s.sectionStart(QEMU_VM_SECTION_FULL, MACHINE_SECTION_ID, MACHINE_STATE_IDSTR, 0, st.version);
+    this.w.u32(st.payload.length);
+    this.w.bytes(st.payload);
+    this.s.footer(MACHINE_SECTION_ID);
+  }
+
   private dirtyPages(): number {
     let n = 0;
     for (const b of this.blocks) n += b.bmap.count();
@@ -460,6 +533,7 @@ class Outgoing {
     this.s.checksum();
     await this.w.flush();
     this.check();
+    this.report();
     return emptyRound;
   }
 
@@ -510,18 +584,20 @@ class Outgoing {
     }
     this.enc.eos();
     this.s.footer(RAM_SECTION_ID);
+    if (!this.stats.postcopy) this.machineSection();
     this.s.checksum();
     this.s.eof();
     // memtree sends no device state, so the description lists none.
     if (!this.opt.postcopy) this.s.vmdesc(`{"page_size":${TARGET_PAGE_SIZE},"devices":[]}`);
     await this.w.flush();
+    this.check();
     if (confirm) {
       await this.waitFor(() => this.ready);
       this.committed = true;
       this.w.u32(MEMTREE_SWITCHOVER_GO);
       await this.w.flush();
     }
-    await this.waitFor(() => this.shutStatus === 0);
+    if (this.returnPath) await this.waitFor(() => this.shutStatus === 0);
   }
 
   /**
@@ -542,6 +618,9 @@ class Outgoing {
           this.sendDiscards();
           this.listenSent = true;
           this.s.command(MIG_CMD_POSTCOPY_LISTEN);
+          // QEMU sends the device state in the postcopy package, before RUN: the destination
+          // needs it to start.
+          this.machineSection();
         } else {
           needRun = !(await this.resumeOn(await this.opt.reconnect!()));
         }
@@ -675,8 +754,12 @@ class Outgoing {
     signal?.addEventListener('abort', onAbort, { once: true });
     ms.ramResizeObservers.add(cancel);
     const stopWatchdog = this.startWatchdog();
-    this.listening = this.listen();
-    const confirm = (this.opt.confirmSwitchover ?? true) && !this.opt.postcopy;
+    this.listening = this.returnPath ? this.listen() : Promise.resolve();
+    const confirm =
+      (this.opt.confirmSwitchover ?? true) &&
+      !this.opt.postcopy &&
+      !this.opt.postcopyRequested &&
+      this.returnPath;
     const caps =
       (confirm ? MEMTREE_CAP_CONFIRM_SWITCHOVER : 0) | (this.opt.integrity ? MEMTREE_CAP_INTEGRITY : 0);
     let stopAt = 0;
@@ -690,8 +773,8 @@ class Outgoing {
       this.sync();
       this.s.header(this.opt.machine ?? 'memtree');
       if (caps) this.s.capabilities(caps);
-      this.s.command(MIG_CMD_OPEN_RETURN_PATH);
-      if (this.opt.postcopy) this.s.command(MIG_CMD_POSTCOPY_ADVISE);
+      if (this.returnPath) this.s.command(MIG_CMD_OPEN_RETURN_PATH);
+      if (this.opt.postcopy || this.opt.postcopyRequested) this.s.command(MIG_CMD_POSTCOPY_ADVISE);
       this.s.sectionStart(QEMU_VM_SECTION_START, RAM_SECTION_ID, 'ram', 0, RAM_SECTION_VERSION);
       this.enc.setup(this.blocks.map((b) => ({ id: b.block.idstr, length: b.block.usedLength })));
       this.s.footer(RAM_SECTION_ID);
@@ -714,7 +797,10 @@ class Outgoing {
         const dt = Math.max(now() - t0, 0.001);
         const bw = (this.w.written - b0) / dt; // bytes per ms
         if (!firstRoundDone) continue;
-        if (this.opt.postcopy) break;
+        if (this.opt.postcopy || this.opt.postcopyRequested?.()) {
+          this.stats.postcopy = true;
+          break;
+        }
         this.sync();
         this.stats.iterations++;
         const pending = this.dirtyPages() * TARGET_PAGE_SIZE;
@@ -732,17 +818,19 @@ class Outgoing {
       await this.stopGuest();
       this.lastProgress = now();
       stopAt = now();
+      this.stopBytes = this.bytesBefore + this.w.written;
       this.sync();
       this.stats.remainingAtStop = this.dirtyPages() * TARGET_PAGE_SIZE;
-      if (this.opt.postcopy) {
-        this.stats.postcopy = true;
+      this.report();
+      if (this.stats.postcopy) {
         await this.postcopy(stopAt);
       } else {
         await this.complete(confirm);
       }
-      await this.waitFor(() => this.shutStatus === 0);
+      if (this.returnPath) await this.waitFor(() => this.shutStatus === 0);
       stopWatchdog();
-      if (!this.opt.postcopy) this.stats.downtimeMs = now() - stopAt;
+      this.report();
+      if (!this.stats.postcopy) this.stats.downtimeMs = now() - stopAt;
       this.stats.bytesSent = this.bytesBefore + this.w.written;
       this.stats.totalTimeMs = now() - start;
       this.stats.bandwidth = (this.stats.bytesSent / this.stats.totalTimeMs) * 1000;

@@ -38,6 +38,14 @@ export const QEMU_VM_COMMAND = 0x08;
 export const QEMU_VM_SECTION_FOOTER = 0x7e;
 
 /** Commands (QEMU `enum qemu_vm_cmd`). */
+/**
+ * The idstr of memtree's one section for everything that is not RAM (harts, devices, interrupt
+ * controllers): a FULL section whose payload is a u32 length and that many bytes of the machine's
+ * own versioned encoding (docs/migration.md). QEMU would send one vmstate section per device;
+ * memtree machines have no vmstate descriptions, so they travel together.
+ */
+export const MACHINE_STATE_IDSTR = 'memtree-machine';
+
 export const MIG_CMD_OPEN_RETURN_PATH = 1;
 export const MIG_CMD_PING = 2;
 export const MIG_CMD_POSTCOPY_ADVISE = 3;
@@ -313,6 +321,12 @@ export interface StreamHandler {
   xbzrle?(id: string, offset: number, encoded: Uint8Array): void;
   /** A command record. */
   command?(cmd: number, data: Uint8Array): void | Promise<void>;
+  /**
+   * A memtree machine-state section ({@link MACHINE_STATE_IDSTR}, see docs/migration.md): its
+   * version and payload (valid only during the call). Without this handler such a section is
+   * treated like any device section: the decoder stops there.
+   */
+  machineState?(versionId: number, payload: Uint8Array): void | Promise<void>;
   /** The end of one RAM section payload (EOS). */
   endOfPayload?(): void | Promise<void>;
 }
@@ -337,6 +351,8 @@ export interface StreamSummary {
   skipped: SkippedSection[];
   /** Bytes of the stream consumed. */
   bytes: number;
+  /** Whether a machine-state section was read (by {@link StreamHandler.machineState}). */
+  machineState?: boolean;
   /** memtree extensions the stream announced (`MEMTREE_CAP_*` flags; 0 for a plain QEMU stream). */
   extensions: number;
   /** Integrity batches verified. */
@@ -452,6 +468,15 @@ export async function decodeStream(
         const idstr = latin1(r.view(n));
         const instanceId = r.u32();
         const versionId = r.u32();
+        if (idstr === MACHINE_STATE_IDSTR && h.machineState && type === QEMU_VM_SECTION_FULL) {
+          await r.need(4, 'a machine-state length');
+          const len = r.u32();
+          await r.need(len, 'the machine state');
+          await h.machineState(versionId, r.view(len));
+          await readFooter(r, sectionId);
+          summary.machineState = true;
+          break;
+        }
         if (idstr !== 'ram') {
           if (r.digesting) {
             throw new MigrationError(

@@ -13,6 +13,7 @@ import { formatFlat } from '../../mtree/print.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { describeFsError, isSystemError } from '../text.js';
 import { parseCommandArgs } from './flat.js';
+import { attachQmp, type RunControl } from './run-qmp.js';
 
 /** Where Debian's qemu-system-data installs the OpenSBI image QEMU loads for `-bios default`. */
 export const DEFAULT_BIOS = '/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin';
@@ -38,6 +39,14 @@ Options (QEMU's single-dash spellings are accepted too: -m, -smp, -bios, ...):
   --dtb FILE          device tree blob to use instead of the generated one
   --mtree             print the machine's \`info mtree -f\` and exit
   --max-insns N       stop after N guest instructions (exit status 3)
+  --qmp unix:PATH|tcp:HOST:PORT
+                      serve QEMU's QMP there (loopback if HOST is empty):
+                      query-status, stop, cont, system_reset, quit, migrate,
+                      query-migrate, human-monitor-command 'info mtree -f', ...
+  --incoming tcp:HOST:PORT|unix:PATH
+                      wait for a live migration from another memtree run,
+                      as QEMU's -incoming (the guest starts once it arrived)
+  -S                  do not start the harts until QMP 'cont' (as QEMU's -S)
 
 Example:
   memtree run riscv-virt -m 256M --kernel Image --initrd initrd.gz --append console=ttyS0
@@ -89,7 +98,9 @@ export const runCommand: Command = {
   summary: "boot QEMU's riscv64 virt machine on memtree (firmware, kernel, UART on the terminal)",
   help,
   async run(args: string[], io: CliIo): Promise<number> {
-    const norm = args.map((a) => (/^-(m|smp|bios|kernel|initrd|append|dtb|mtree)$/.test(a) ? `-${a}` : a));
+    const norm = args.map((a) =>
+      /^-(m|smp|bios|kernel|initrd|append|dtb|mtree|qmp|incoming|S)$/.test(a) ? `-${a}` : a,
+    );
     const { values, positionals } = parseCommandArgs(norm, {
       options: {
         memory: { type: 'string' },
@@ -102,6 +113,9 @@ export const runCommand: Command = {
         dtb: { type: 'string' },
         mtree: { type: 'boolean' },
         'max-insns': { type: 'string' },
+        qmp: { type: 'string' },
+        incoming: { type: 'string' },
+        S: { type: 'boolean' },
       },
       allowPositionals: true,
     });
@@ -158,7 +172,20 @@ export const runCommand: Command = {
     const runIo = io as RunIo;
     const stdin: RunInput | null =
       runIo.stdin !== undefined ? runIo.stdin : io.stdout === process.stdout ? process.stdin : null;
-    return runMachine(m, stdin, flush, maxInsns, io);
+    const control =
+      values.qmp !== undefined || values.incoming !== undefined || values.S
+        ? await attachQmp(m, {
+            qmp: values.qmp,
+            incoming: values.incoming,
+            startPaused: values.S,
+            announce: (l) => io.stderr.write(l),
+          })
+        : null;
+    try {
+      return await runMachine(m, stdin, flush, maxInsns, io, control);
+    } finally {
+      await control?.close();
+    }
   },
 };
 
@@ -169,6 +196,7 @@ async function runMachine(
   flush: () => void,
   maxInsns: number,
   io: CliIo,
+  control: RunControl | null = null,
 ): Promise<number> {
   let wake: (() => void) | null = null;
   let quit = false;
@@ -196,18 +224,32 @@ async function runMachine(
   try {
     let ran = 0;
     for (;;) {
+      if (control) {
+        // stopped, waiting for a migration, or migrated away: only QMP can change that
+        if (control.quitRequested || quit) return 0;
+        if (!control.runnable) {
+          flush();
+          await control.untilRunnable();
+          continue;
+        }
+      }
       const before = m.instructionCount;
-      const r = m.run(Math.min(5_000_000, maxInsns - ran));
+      // Shorter slices with QMP, so that commands and a migration's passes get their turn.
+      const r = m.run(Math.min(control ? 20_000 : 5_000_000, maxInsns - ran));
       ran += m.instructionCount - before;
       flush();
-      if (r === 'exit') return m.exitCode ?? 0;
+      if (r === 'exit') {
+        // QEMU sends SHUTDOWN (guest: true) when the guest powers off, before it exits.
+        control?.server.guestShutdown();
+        return m.exitCode ?? 0;
+      }
       if (quit) return 0;
       if (ran >= maxInsns) {
         io.stderr.write(`memtree run: stopped after ${ran} guest instructions (--max-insns)\n`);
         return 3;
       }
       if (r === 'idle') {
-        if (ended && m.input.length === 0) {
+        if (ended && m.input.length === 0 && !control) {
           io.stderr.write(
             'memtree run: every hart waits for an interrupt that nothing can raise; stopping\n',
           );
@@ -215,6 +257,8 @@ async function runMachine(
         }
         await new Promise<void>((resolve) => {
           wake = resolve;
+          // QMP (quit, stop, a migration) acts from the event loop: look again now and then.
+          if (control) setTimeout(resolve, 20);
         });
         wake = null;
       } else {
