@@ -71,7 +71,7 @@ test('every command has an example in its help, and every data command offers --
   for (const name of names.filter((n) => !n.startsWith('migrate-'))) {
     const h = (await memtree(['help', name])).out;
     assert.match(h, /^Examples?:\n {2}memtree /m, `${name} --help has no example`);
-    // serve starts a server and run a guest: neither prints data.
+    // serve shows a page and run runs a guest: neither prints data.
     if (name !== 'serve' && name !== 'run') assert.match(h, /--json/, `${name} has no --json`);
   }
 });
