@@ -37,6 +37,9 @@ as it was. OUT may not be FILE itself.
 
 Exit status: 0 on success, 1 if the block is not in the stream, the stream is truncated or bad, or OUT
 cannot be written; 2 on bad usage.
+
+Example:
+  memtree migrate-extract pc.mig pc.bios bios.bin
 `;
 
 /** Writes pages straight into the output file, so a block of any size needs no memory. */

@@ -23,6 +23,9 @@ Block ids and device names are printed with control characters escaped (\\xNN).
 
 Exit status: 0 on success, 1 if the stream is truncated (it must end with QEMU's EOF record) or
 corrupt, 2 on bad usage.
+
+Example:
+  memtree migrate-info pc.mig          # from QEMU's migrate "exec:cat > pc.mig"
 `;
 
 export const migrateInfoCommand: Command = {
