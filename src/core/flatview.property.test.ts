@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import type { FlatRange, FlatView } from './flatview.js';
 import { generateFlatView } from './flatview.js';
 import { MemorySystem } from './system.js';
+import { viewMismatch } from './test-support/ref-check.js';
 import { type RefHit, type RefNode, RefWorld, refPaint, refResolveRoot } from './test-support/ref-model.js';
 import {
   applyMutation,
@@ -50,12 +51,6 @@ function mergeable(a: FlatRange, b: FlatRange): boolean {
   );
 }
 
-function fmtHit(h: RefHit | null): string {
-  return h
-    ? `${h.node.mr.name}+${h.offset}${h.readonly ? ' ro' : ''}${h.nonvolatile ? ' nv' : ''}`
-    : 'unassigned';
-}
-
 function fmtView(v: FlatView): string {
   return v.ranges
     .map(
@@ -85,26 +80,8 @@ function checkView(view: FlatView, expected: Array<RefHit | null>, what: string,
       assert.ok(!mergeable(p, r), `ranges ${i - 1} and ${i} should have been merged: ${ctx()}`);
     }
   }
-  let k = 0;
-  for (let a = 0; a < LIMIT; a++) {
-    while (k < rs.length && rs[k]!.end <= BigInt(a)) k++;
-    const r = rs[k];
-    const inR = r !== undefined && r.start <= BigInt(a);
-    const e = expected[a]!;
-    const ok = inR
-      ? e !== null &&
-        e.node.mr === r.mr &&
-        BigInt(e.offset) === r.offsetInRegion + (BigInt(a) - r.start) &&
-        e.readonly === r.readonly &&
-        e.nonvolatile === r.nonvolatile
-      : e === null;
-    if (!ok) {
-      const got = inR
-        ? `${r.mr.name}+${r.offsetInRegion + (BigInt(a) - r.start)}${r.readonly ? ' ro' : ''}${r.nonvolatile ? ' nv' : ''}`
-        : 'unassigned';
-      assert.fail(`address ${a}: expected ${fmtHit(e)}, core has ${got}: ${ctx()}`);
-    }
-  }
+  const mismatch = viewMismatch(view, expected, LIMIT);
+  if (mismatch) assert.fail(`${mismatch}: ${ctx()}`);
 }
 
 function checkAll(
