@@ -11,11 +11,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { asmSkip, assemble } from '../src/machines/riscv/cpu/test-support/asm.js';
+import { startProxy } from '../src/migration/test-support/proxy.js';
 import { QmpClient } from '../src/qmp/client.js';
 import { BIN, requireBuiltCli } from './support/run-bin.js';
 
@@ -119,35 +119,11 @@ async function waitStatus(q: QmpClient, done: (s: string) => boolean): Promise<R
   }
 }
 
-/** A loopback proxy that forwards at most `limit` bytes to `port`, then cuts both sides. */
+/** A loopback proxy (the migration tests' own) that cuts both sides after `limit` bytes towards `port`. */
 async function cuttingProxy(t: TestContext, port: number, limit: number): Promise<number> {
-  const conns: Socket[] = [];
-  const server = createServer((c) => {
-    const up = createConnection(port, '127.0.0.1');
-    conns.push(c, up);
-    let n = 0;
-    c.on('data', (d: Buffer) => {
-      n += d.length;
-      if (n > limit) {
-        c.destroy();
-        up.destroy();
-      } else up.write(d);
-    });
-    up.on('data', (d) => c.write(d));
-    for (const [a, b] of [
-      [c, up],
-      [up, c],
-    ] as const) {
-      a.on('error', () => b.destroy());
-      a.on('close', () => b.destroy());
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(() => {
-    for (const c of conns) c.destroy();
-    server.close();
-  });
-  return (server.address() as { port: number }).port;
+  const proxy = await startProxy(port, () => ({ forward: { cutAfter: limit } }));
+  t.after(() => proxy.close());
+  return proxy.port;
 }
 
 function assertConsecutive(lines: string[]): void {

@@ -8,15 +8,16 @@
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { runCli } from '../../test/support/run-cli.js';
 import type { AddressSpace } from '../core/address-space.js';
 import { MemorySystem } from '../core/system.js';
+import { startProxy } from '../migration/test-support/proxy.js';
 import { QmpClient } from './client.js';
-import { type QmpMachine, QmpServer, type SocketSpec } from './server.js';
+import { type QmpMachine, QmpServer } from './server.js';
 
 const RAM = 1 << 20;
 const SLOTS = 128;
@@ -252,39 +253,18 @@ test('postcopy: migrate-start-postcopy switches, and the count still continues e
   await assertMigrated(p, stoppedAt);
 });
 
-/** A loopback proxy that forwards at most `limit` bytes towards `to`, then cuts both sides. */
-async function cuttingProxy(t: TestContext, to: SocketSpec & { port: number; host: string }, limit: number) {
-  const conns: Socket[] = [];
-  const server = createServer((c) => {
-    const up = createConnection(to.port, to.host);
-    conns.push(c, up);
-    let n = 0;
-    c.on('data', (d: Buffer) => {
-      n += d.length;
-      if (n > limit) {
-        c.destroy();
-        up.destroy();
-      } else up.write(d);
-    });
-    up.on('data', (d) => c.write(d));
-    c.on('error', () => up.destroy());
-    up.on('error', () => c.destroy());
-    c.on('close', () => up.destroy());
-    up.on('close', () => c.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(() => {
-    for (const c of conns) c.destroy();
-    server.close();
-  });
-  return (server.address() as { port: number }).port;
+/** A loopback proxy (the migration tests' own) that cuts both sides after `limit` bytes towards `port`. */
+async function cuttingProxy(t: TestContext, port: number, limit: number): Promise<number> {
+  const proxy = await startProxy(port, () => ({ forward: { cutAfter: limit } }));
+  t.after(() => proxy.close());
+  return proxy.port;
 }
 
 test('a connection cut mid-stream fails the migration, the source runs on, and a retry succeeds', async (t) => {
   const p = await pair(t);
   // Cut points from a fixed list: early in the RAM stream, deep in it.
   for (const limit of [300, 200_000]) {
-    const port = await cuttingProxy(t, p.incoming, limit);
+    const port = await cuttingProxy(t, p.incoming.port, limit);
     await p.qs.execute('migrate', { uri: `tcp:127.0.0.1:${port}` });
     const failed = await waitStatus(p.qs, (s) => s === 'completed' || s === 'failed');
     assert.equal(failed.status, 'failed', JSON.stringify(failed));
