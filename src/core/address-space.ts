@@ -32,7 +32,7 @@ import type { MemoryListener } from './listener.js';
 import { RAM_CHUNK_SIZE } from './ramblock.js';
 import { type CoalescedRange, ioeventfdBefore, type MemoryRegion, type RegionIoeventfd } from './region.js';
 import type { MemorySystem } from './system.js';
-import { DEVICE_PAGES, DevicePages, HOST_LE, IoTlb, Tlb } from './tlb.js';
+import { DEVICE_PAGES, DevicePages, deviceKind, HOST_LE, IoTlb, Tlb } from './tlb.js';
 import {
   type EventNotifier,
   MEMTX_ACCESS_ERROR,
@@ -174,9 +174,8 @@ export class AddressSpace {
   private wN8 = 0;
   /** Device pages, for register accesses that skip the flat-view search. */
   private readonly it = new IoTlb<MemoryRegion>();
-  // Device pages per kind of typed access (see DevicePages): reads and writes of 1 byte, and of 2
-  // and 4 bytes in little and big endian, indexed as in deviceKind().
-  private readonly dev = Array.from({ length: 10 }, () => new DevicePages<MemoryRegion>());
+  // Device pages per kind of typed access (see DevicePages), indexed from deviceKind().
+  private readonly dev = new DevicePages<MemoryRegion, DeviceFn>();
 
   // Outputs of translate(), kept in fields so that translation allocates nothing.
   private tMr!: MemoryRegion;
@@ -947,26 +946,32 @@ export class AddressSpace {
    */
   private loadMiss(size: number, bigEndian: boolean): number | bigint {
     const addr = this.missAddr;
-    if (this.armed) this.disarm();
     const off = addr & PAGE_MASK;
     // The device page first: a register access is a call either way, while a RAM access that
-    // got here is already on the slower TLB path.
-    if (size !== 8) {
-      const d = this.dev[deviceKind(false, size, bigEndian)]!;
-      const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-      if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
-        const mr = d.mr[j]!;
-        const g = mr.guard;
-        // A device re-entering itself falls through: the general path refuses it and warns.
-        if (g === null || !g.engaged) {
-          const o = d.base[j]! + off;
-          const r =
-            g === null ? mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED) : this.guardedRead(mr, o, size);
-          this.res = MEMTX_OK; // a nested access inside the callback may have failed
-          return maskNumber(typeof r === 'number' ? r : Number(BigInt.asUintN(32, r)), size);
-        }
+    // got here is already on the slower TLB path. A device access sets the result itself, so it
+    // may leave the windows disarmed (the next RAM access restores them).
+    const dp = this.dev;
+    const k = deviceKind(false, size, bigEndian) | ((addr >>> PAGE_BITS) & DEVICE_MASK);
+    const de = dp.e;
+    if (de[2 * k] === addr - (addr & (PAGE_SIZE - size))) {
+      const fn = dp.fn[k] as ReadFn | null;
+      if (fn !== null) {
+        const r = fn((de[2 * k + 1]! | 0) + off, size, MEMTXATTRS_UNSPECIFIED);
+        // Set after the call: a nested access inside the callback may have failed.
+        this.res = MEMTX_OK;
+        if (size === 8) return BigInt.asUintN(64, BigInt(r));
+        return maskNumber(typeof r === 'number' ? r : Number(BigInt.asUintN(32, r)), size);
+      }
+      const mr = dp.mr[k]!;
+      const g = mr.guard;
+      // A device re-entering itself falls through: the general path refuses it and warns.
+      if (g === null || !g.engaged) {
+        const v = this.system.dispatcher.readPlain(mr, (de[2 * k + 1]! | 0) + off, size, bigEndian);
+        this.res = MEMTX_OK;
+        return v;
       }
     }
+    if (this.armed) this.disarm();
     const t = this.rt;
     const e = t.e;
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
@@ -995,23 +1000,30 @@ export class AddressSpace {
   /** The rest of every typed store (see {@link loadMiss}, whose layout it shares). */
   private storeMiss(size: number, value: number | bigint, bigEndian: boolean): void {
     const addr = this.missAddr;
-    if (this.armed) this.disarm();
     const off = addr & PAGE_MASK;
-    if (size !== 8 && typeof value === 'number') {
-      const d = this.dev[deviceKind(true, size, bigEndian)]!;
-      const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-      if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
-        const mr = d.mr[j]!;
-        const g = mr.guard;
-        if (g === null || !g.engaged) {
-          const o = d.base[j]! + off;
-          if (g === null) mr.ops.write!(o, maskNumber(value, size), size, MEMTXATTRS_UNSPECIFIED);
-          else this.guardedWrite(mr, o, maskNumber(value, size), size);
-          this.res = MEMTX_OK;
-          return;
-        }
+    const dp = this.dev;
+    const k = deviceKind(true, size, bigEndian) | ((addr >>> PAGE_BITS) & DEVICE_MASK);
+    const de = dp.e;
+    if (
+      de[2 * k] === addr - (addr & (PAGE_SIZE - size)) &&
+      typeof value === (size === 8 ? 'bigint' : 'number')
+    ) {
+      const fn = dp.fn[k] as WriteFn | null;
+      if (fn !== null) {
+        const v = size === 8 ? BigInt.asUintN(64, value as bigint) : maskNumber(value as number, size);
+        fn((de[2 * k + 1]! | 0) + off, v, size, MEMTXATTRS_UNSPECIFIED);
+        this.res = MEMTX_OK;
+        return;
+      }
+      const mr = dp.mr[k]!;
+      const g = mr.guard;
+      if (g === null || !g.engaged) {
+        this.system.dispatcher.writePlain(mr, (de[2 * k + 1]! | 0) + off, value, size, bigEndian);
+        this.res = MEMTX_OK;
+        return;
       }
     }
+    if (this.armed) this.disarm();
     const t = this.wt;
     const e = t.e;
     const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
@@ -1108,8 +1120,8 @@ export class AddressSpace {
 
   /**
    * Device register fast path (typed accesses with unspecified attributes): when the page is a
-   * cached device page and one callback of exactly `size` bytes is what QEMU would make, call it
-   * directly. Returns the region to call, or null when the general path must run.
+   * cached device page and the access is valid for the device's plain callbacks (see
+   * `plainReadSizes`), return its region; null when the general path must run.
    */
   private ioFast(addr: number, size: number, isWrite: boolean): MemoryRegion | null {
     const it = this.it;
@@ -1118,64 +1130,37 @@ export class AddressSpace {
     const mr = it.mr[k]!;
     const o = addr + it.delta[k]!;
     this.ioOffset = o;
-    const fast = isWrite ? mr.fastWriteSizes : mr.fastReadSizes;
-    return fast & size && (o & (size - 1)) === 0 && mr.guard?.engaged !== true ? mr : null;
+    const plain = isWrite ? mr.plainWriteSizes : mr.plainReadSizes;
+    return plain & size && (o & (size - 1)) === 0 && mr.guard?.engaged !== true ? mr : null;
   }
 
   private ioOffset = 0;
 
   /**
-   * Caches the page of `addr` (offset `o` in `mr`, where one `size`-byte callback in the device's
-   * byte order just served it) for the inline probe, if the page starts at a small offset aligned
+   * Caches the page of `addr` (offset `o` in `mr`, whose plain callbacks just served a `size`-byte
+   * access of this kind) for the miss path's probe, if the page starts at a small offset aligned
    * for `size`, so that guest alignment is region alignment and the offset stays an int32.
    */
   private deviceFill(
-    d: DevicePages<MemoryRegion>,
+    isWrite: boolean,
+    size: number,
+    bigEndian: boolean,
     addr: number,
     o: number,
-    size: number,
     mr: MemoryRegion,
   ): void {
     const base = o - (addr & PAGE_MASK);
-    if (base >= 0 && base <= 0x7fffefff && (base & (size - 1)) === 0)
-      d.fill(addr - (addr & PAGE_MASK), base, mr);
+    if (base < 0 || base > 0x7fffefff || (base & (size - 1)) !== 0) return;
+    const exact = (isWrite ? mr.fastWriteSizes : mr.fastReadSizes) & size;
+    // Direct: one callback in the requested byte order, and no owner whose guard to take.
+    const direct = exact !== 0 && (size === 1 || mr.bigEndianOps === bigEndian) && mr.guard === null;
+    const fn = direct ? (isWrite ? mr.ops.write! : mr.ops.read!) : null;
+    this.dev.fill(deviceKind(isWrite, size, bigEndian), addr - (addr & PAGE_MASK), base, mr, fn);
   }
 
   /** Drops the write kinds of the device-page caches (a region's ioeventfds changed). */
   flushDeviceWrites(): void {
-    for (let i = 5; i < 10; i++) this.dev[i]!.flush();
-  }
-
-  /**
-   * One read callback of a device-owned region (`mr.guard` set, not engaged), under its owner's
-   * re-entrancy guard as QEMU's `access_with_adjusted_size` handles it: engaged for the call and
-   * released afterwards, unless the region is exempt; then the guard is left alone, as whoever
-   * engaged it is the one to release it.
-   */
-  private guardedRead(mr: MemoryRegion, o: number, size: number): number | bigint {
-    if (!mr.guarded) return mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED);
-    const g = mr.guard!;
-    g.engaged = true;
-    try {
-      return mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED);
-    } finally {
-      g.engaged = false;
-    }
-  }
-
-  /** The write counterpart of {@link guardedRead}. */
-  private guardedWrite(mr: MemoryRegion, o: number, v: number | bigint, size: number): void {
-    if (!mr.guarded) {
-      mr.ops.write!(o, v, size, MEMTXATTRS_UNSPECIFIED);
-      return;
-    }
-    const g = mr.guard!;
-    g.engaged = true;
-    try {
-      mr.ops.write!(o, v, size, MEMTXATTRS_UNSPECIFIED);
-    } finally {
-      g.engaged = false;
-    }
+    this.dev.flush(true);
   }
 
   /** QEMU `address_space_ld*_internal`: one translation, one direct load or one dispatch. */
@@ -1191,20 +1176,13 @@ export class AddressSpace {
       if (attrs === MEMTXATTRS_UNSPECIFIED) {
         const mr = this.ioFast(n, size, false);
         if (mr !== null) {
-          // Exactly QEMU's path for a valid access whose size the device implements: one call,
-          // masked to the size, then swapped if the device's byte order differs from the request.
+          // Exactly QEMU's path for a valid access to plain callbacks; later accesses of this kind
+          // find the page in the miss path's device cache.
           const o = this.ioOffset;
-          const raw = mr.guard === null ? mr.ops.read!(o, size, attrs) : this.guardedRead(mr, o, size);
+          const v = this.system.dispatcher.readPlain(mr, o, size, bigEndian);
           this.res = MEMTX_OK;
-          // Later accesses of this kind find the page in the miss path's device cache.
-          if (size !== 8 && (size === 1 || mr.bigEndianOps === bigEndian)) {
-            this.deviceFill(this.dev[deviceKind(false, size, bigEndian)]!, n, o, size, mr);
-          }
-          const v =
-            size === 8
-              ? BigInt.asUintN(64, BigInt(raw))
-              : maskNumber(typeof raw === 'number' ? raw : Number(BigInt.asUintN(32, raw)), size);
-          return mr.bigEndianOps === bigEndian ? v : swap(v, size);
+          this.deviceFill(false, size, bigEndian, n, o, mr);
+          return v;
         }
       }
       if (this.tlbFill(n, false) && (n & PAGE_MASK) <= PAGE_SIZE - size) {
@@ -1249,15 +1227,10 @@ export class AddressSpace {
       if (attrs === MEMTXATTRS_UNSPECIFIED) {
         const mr = this.ioFast(n, size, true);
         if (mr !== null) {
-          const v = truncate(value, size);
-          const dv = mr.bigEndianOps === bigEndian ? v : swap(v, size);
           const o = this.ioOffset;
-          if (mr.guard === null) mr.ops.write!(o, dv, size, attrs);
-          else this.guardedWrite(mr, o, dv, size);
+          this.system.dispatcher.writePlain(mr, o, value, size, bigEndian);
           this.res = MEMTX_OK;
-          if (size !== 8 && (size === 1 || mr.bigEndianOps === bigEndian)) {
-            this.deviceFill(this.dev[deviceKind(true, size, bigEndian)]!, n, o, size, mr);
-          }
+          this.deviceFill(true, size, bigEndian, n, o, mr);
           return;
         }
       }
@@ -1456,7 +1429,7 @@ export class AddressSpace {
     this.rt.flush();
     this.wt.flush();
     this.it.flush();
-    for (const d of this.dev) d.flush();
+    this.dev.flush();
     this.readWin = NO_WINDOW;
     this.writeWin = NO_WINDOW;
     this.publish();
@@ -1468,11 +1441,9 @@ export class AddressSpace {
 }
 
 const SAFE_LIMIT_BIG = 2n ** 53n;
-
-/** Index in an address space's device-page caches of a kind of typed access. */
-function deviceKind(isWrite: boolean, size: number, bigEndian: boolean): number {
-  return (isWrite ? 5 : 0) + (size === 1 ? 0 : size === 2 ? 1 : 3) + (size !== 1 && bigEndian ? 1 : 0);
-}
+type ReadFn = NonNullable<MemoryRegion['ops']['read']>;
+type WriteFn = NonNullable<MemoryRegion['ops']['write']>;
+type DeviceFn = ReadFn | WriteFn;
 
 const EMPTY_U8 = new Uint8Array(0);
 const EMPTY_U16 = new Uint16Array(0);

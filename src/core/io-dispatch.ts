@@ -12,17 +12,22 @@
  */
 
 import type { MemoryRegion } from './region.js';
+import { HOST_LE } from './tlb.js';
 import {
   type DeviceEndianness,
   type IoValue,
   MEMTX_ACCESS_ERROR,
   MEMTX_DECODE_ERROR,
   MEMTX_OK,
+  MEMTXATTRS_UNSPECIFIED,
   type MemTxAttrs,
   type MemTxResult,
 } from './types.js';
 
 const TWO_32 = 4294967296;
+// Index of the low and high 32-bit halves of a 64-bit word in a Uint32Array over it.
+const LO = HOST_LE ? 0 : 1;
+const HI = 1 - LO;
 
 /** Mask of `size` bytes as a number (size ≤ 4). */
 function maskNum(size: number): number {
@@ -58,6 +63,16 @@ export function bswapBig(v: bigint, size: number): bigint {
     r = (r << 8n) | ((v >> BigInt(8 * i)) & 0xffn);
   }
   return r;
+}
+
+/** A callback's value of up to 4 bytes as a uint32 (its low 32 bits when it gave a bigint). */
+function u32(v: number | bigint): number {
+  return typeof v === 'number' ? v >>> 0 : Number(BigInt.asUintN(32, v));
+}
+
+/** Reverses the byte order of a 32-bit value. */
+function bswap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
 }
 
 /** Largest power of two ≤ n (n ≥ 1). */
@@ -369,5 +384,171 @@ export class IoDispatcher {
     }
     this.result = res;
     return 0;
+  }
+
+  // Scratch word in which 64-bit values are taken apart and put together from their 32-bit halves,
+  // so that an 8-byte access allocates no bigint but the one it returns. Each use writes and reads
+  // it with no callback in between, so nested dispatches cannot disturb it.
+  private readonly w64 = new BigUint64Array(1);
+  private readonly w32 = new Uint32Array(this.w64.buffer);
+
+  /**
+   * @internal A typed read of `size` bytes at `offset` of `mr` with unspecified attributes, for an
+   * access the caller knows is valid and served by the plain `read` callback (`mr.plainReadSizes`
+   * has `size`, `offset` is size-aligned) while the owner's guard is not engaged: QEMU's
+   * `memory_region_dispatch_read` for that case, i.e. `access_with_adjusted_size` under the
+   * re-entrancy guard, then `adjust_endianness` to the requested byte order. Returns the value the
+   * typed load returns (a bigint for 8 bytes); the result is always MEMTX_OK.
+   */
+  readPlain(mr: MemoryRegion, offset: number, size: number, bigEndian: boolean): number | bigint {
+    const guard = mr.guarded ? mr.guard : null;
+    if (guard === null) return this.readPieces(mr, offset, size, bigEndian);
+    guard.engaged = true;
+    try {
+      return this.readPieces(mr, offset, size, bigEndian);
+    } finally {
+      guard.engaged = false;
+    }
+  }
+
+  /**
+   * @internal The write counterpart of {@link readPlain} (`mr.plainWriteSizes` has `size`, so the
+   * region has no ioeventfd to match). `value` is the typed store's value, a bigint for 8 bytes.
+   */
+  writePlain(
+    mr: MemoryRegion,
+    offset: number,
+    value: number | bigint,
+    size: number,
+    bigEndian: boolean,
+  ): void {
+    const guard = mr.guarded ? mr.guard : null;
+    if (guard === null) {
+      this.writePieces(mr, offset, value, size, bigEndian);
+      return;
+    }
+    guard.engaged = true;
+    try {
+      this.writePieces(mr, offset, value, size, bigEndian);
+    } finally {
+      guard.engaged = false;
+    }
+  }
+
+  /**
+   * The pieces of a plain read: callbacks of the implemented width `w`, each masked to `w` bytes
+   * and placed at `i * 8` bits (little-endian device) or `(size - w - i) * 8` (big-endian; negative
+   * when widening, i.e. the high end of the wider value), as QEMU's `memory_region_read_accessor`
+   * places them. Values of up to 4 bytes stay in int32 arithmetic: a piece and its place never
+   * reach past bit 31.
+   */
+  private readPieces(mr: MemoryRegion, offset: number, size: number, bigEndian: boolean): number | bigint {
+    const read = mr.ops.read!;
+    const w = Math.max(Math.min(size, mr.implMax), mr.implMin);
+    const be = mr.bigEndianOps;
+    const swap = size !== 1 && be !== bigEndian;
+    if (size === 8) {
+      if (w === 8) {
+        const v = BigInt.asUintN(64, BigInt(read(offset, 8, MEMTXATTRS_UNSPECIFIED)));
+        return swap ? this.swap64(v) : v;
+      }
+      const m = w === 4 ? 0xffffffff : (1 << (w * 8)) - 1;
+      let lo = 0;
+      let hi = 0;
+      for (let i = 0; i < 8; i += w) {
+        const t = (u32(read(offset + i, w, MEMTXATTRS_UNSPECIFIED)) & m) >>> 0;
+        const at = be ? 8 - w - i : i;
+        if (at >= 4) hi = (hi | (t << ((at - 4) * 8))) >>> 0;
+        else lo = (lo | (t << (at * 8))) >>> 0;
+      }
+      const w32 = this.w32;
+      if (swap) {
+        w32[LO] = bswap32(hi);
+        w32[HI] = bswap32(lo);
+      } else {
+        w32[LO] = lo;
+        w32[HI] = hi;
+      }
+      return this.w64[0]!;
+    }
+    let v: number;
+    if (w === size) {
+      v = u32(read(offset, w, MEMTXATTRS_UNSPECIFIED));
+    } else if (w > size) {
+      // Widened: the guest's bytes are the low end of the wider value, or its high end on a
+      // big-endian device.
+      const t = u32(read(offset, w, MEMTXATTRS_UNSPECIFIED));
+      v = be ? t >>> ((w - size) * 8) : t;
+    } else {
+      const m = (1 << (w * 8)) - 1;
+      v = 0;
+      for (let i = 0; i < size; i += w) {
+        const t = u32(read(offset + i, w, MEMTXATTRS_UNSPECIFIED)) & m;
+        v = (v | (t << ((be ? size - w - i : i) * 8))) >>> 0;
+      }
+    }
+    v = size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
+    return swap ? bswapNum(v, size) : v;
+  }
+
+  /** The pieces of a plain write, taken from the device value as {@link readPieces} places them. */
+  private writePieces(
+    mr: MemoryRegion,
+    offset: number,
+    value: number | bigint,
+    size: number,
+    bigEndian: boolean,
+  ): void {
+    const write = mr.ops.write!;
+    const w = Math.max(Math.min(size, mr.implMax), mr.implMin);
+    const be = mr.bigEndianOps;
+    const swap = size !== 1 && be !== bigEndian;
+    if (size === 8) {
+      const big = value as bigint;
+      if (w === 8) {
+        write(offset, swap ? this.swap64(big) : BigInt.asUintN(64, big), 8, MEMTXATTRS_UNSPECIFIED);
+        return;
+      }
+      const w32 = this.w32;
+      this.w64[0] = big;
+      let lo = w32[LO]!;
+      let hi = w32[HI]!;
+      if (swap) {
+        const t = bswap32(lo);
+        lo = bswap32(hi);
+        hi = t;
+      }
+      const m = w === 4 ? 0xffffffff : (1 << (w * 8)) - 1;
+      for (let i = 0; i < 8; i += w) {
+        const at = be ? 8 - w - i : i;
+        const half = at >= 4 ? hi : lo;
+        write(offset + i, ((half >>> ((at & 3) * 8)) & m) >>> 0, w, MEMTXATTRS_UNSPECIFIED);
+      }
+      return;
+    }
+    let v = size === 4 ? (value as number) >>> 0 : (value as number) & ((1 << (size * 8)) - 1);
+    if (swap) v = bswapNum(v, size);
+    if (w === size) {
+      write(offset, v, w, MEMTXATTRS_UNSPECIFIED);
+    } else if (w > size) {
+      // Widened: the value goes to the low end of the wider one, or to its high end on a
+      // big-endian device; the other bytes are zero.
+      write(offset, be ? (v << ((w - size) * 8)) >>> 0 : v, w, MEMTXATTRS_UNSPECIFIED);
+    } else {
+      const m = (1 << (w * 8)) - 1;
+      for (let i = 0; i < size; i += w) {
+        write(offset + i, (v >>> ((be ? size - w - i : i) * 8)) & m, w, MEMTXATTRS_UNSPECIFIED);
+      }
+    }
+  }
+
+  /** Reverses the byte order of a 64-bit value through the scratch word. */
+  private swap64(v: bigint): bigint {
+    const w32 = this.w32;
+    this.w64[0] = v;
+    const lo = w32[LO]!;
+    w32[LO] = bswap32(w32[HI]!);
+    w32[HI] = bswap32(lo);
+    return this.w64[0]!;
   }
 }

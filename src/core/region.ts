@@ -210,6 +210,19 @@ export class MemoryRegion {
   /** @internal Like {@link fastReadSizes}, for writes (0 while the region has ioeventfds). */
   fastWriteSizes = 0;
   private fastWriteBase = 0;
+  /**
+   * @internal Access sizes (bit mask) for which an aligned typed access with unspecified attributes
+   * is valid and served by the plain `read` callback, possibly split, widened or byte-swapped
+   * (`IoDispatcher.readPlain`); a superset of {@link fastReadSizes}.
+   */
+  plainReadSizes = 0;
+  /** @internal Like {@link plainReadSizes}, for writes (0 while the region has ioeventfds). */
+  plainWriteSizes = 0;
+  private plainWriteBase = 0;
+  /** @internal The smallest and largest width the callbacks implement (QEMU's `impl`, defaulted). */
+  readonly implMin: number;
+  /** @internal See {@link implMin}. */
+  readonly implMax: number;
 
   /** @internal Use the factories of {@link MemorySystem}. */
   constructor(
@@ -249,10 +262,15 @@ export class MemoryRegion {
     const e = this.ops.endianness ?? 'native';
     this.bigEndianOps = e === 'big' || (e === 'native' && system.bigEndian);
     this.guard = this.owner === null ? null : system.dispatcher.guardOf(this.owner);
+    this.implMin = this.ops.impl?.minAccessSize || 1;
+    this.implMax = this.ops.impl?.maxAccessSize || 4;
     if (kind === 'io') {
-      this.fastReadSizes = this.ops.read ? fastSizes(this.ops) : 0;
-      this.fastWriteBase = this.ops.write ? fastSizes(this.ops) : 0;
+      this.fastReadSizes = this.ops.read ? accessSizes(this.ops, true) : 0;
+      this.fastWriteBase = this.ops.write ? accessSizes(this.ops, true) : 0;
       this.fastWriteSizes = this.fastWriteBase;
+      this.plainReadSizes = this.ops.read ? accessSizes(this.ops, false) : 0;
+      this.plainWriteBase = this.ops.write ? accessSizes(this.ops, false) : 0;
+      this.plainWriteSizes = this.plainWriteBase;
     }
     if (kind === 'alias') {
       const target = init.alias;
@@ -626,6 +644,7 @@ export class MemoryRegion {
     // While the region has ioeventfds, writes must be matched against them: no direct callback,
     // and none cached by an address space, may skip them.
     this.fastWriteSizes = this.ioeventfds.length === 0 ? this.fastWriteBase : 0;
+    this.plainWriteSizes = this.ioeventfds.length === 0 ? this.plainWriteBase : 0;
     for (const as of this.system.addressSpaces) as.flushDeviceWrites();
     if (this.enabled) this.system.ioeventfdChanged();
   }
@@ -796,8 +815,14 @@ export class MemoryRegion {
   }
 }
 
-/** Sizes for which QEMU's dispatch of an aligned access is a single callback of that size. */
-function fastSizes(ops: MemoryRegionOps): number {
+/**
+ * Sizes (bit mask of 1, 2, 4, 8) of aligned accesses that QEMU's `memory_region_access_valid`
+ * accepts without asking the device (no `accepts` hook) and that `access_with_adjusted_size`
+ * serves with callbacks of a power-of-two width: with `exact`, only those served by exactly one
+ * callback of the access's own size. A width of 8 bytes for a smaller access (the callback then
+ * takes bigint values) is left to the general path.
+ */
+function accessSizes(ops: MemoryRegionOps, exact: boolean): number {
   const v = ops.valid;
   if (v?.accepts) return 0;
   const implMin = ops.impl?.minAccessSize || 1;
@@ -805,7 +830,9 @@ function fastSizes(ops: MemoryRegionOps): number {
   let mask = 0;
   for (const size of [1, 2, 4, 8]) {
     const validSize = !v?.maxAccessSize || (size <= v.maxAccessSize && size >= (v.minAccessSize ?? 0));
-    if (validSize && Math.max(Math.min(size, implMax), implMin) === size) mask |= size;
+    const width = Math.max(Math.min(size, implMax), implMin);
+    const plain = (width === 1 || width === 2 || width === 4 || width === 8) && (width !== 8 || size === 8);
+    if (validSize && (exact ? width === size : plain)) mask |= size;
   }
   return mask;
 }

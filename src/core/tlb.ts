@@ -118,39 +118,75 @@ export class IoTlb<R> {
   }
 }
 
-/** Entries of a {@link DevicePages} cache (a power of two). */
+/** Entries per kind of access in {@link DevicePages} (a power of two). */
 export const DEVICE_PAGES = 64;
+/** log2 of {@link DEVICE_PAGES}. */
+export const DEVICE_BITS = 6;
+/**
+ * Kinds of typed access the device-page cache tells apart: for reads and for writes, 1 byte, and 2,
+ * 4 and 8 bytes in each byte order (see {@link deviceKind}).
+ */
+export const DEVICE_KINDS = 14;
 
 /**
- * Device pages on which one kind of typed access (its size, direction and byte order) is exactly
- * one callback of the same size in the device's byte order: no splitting, widening, byte swap or
- * ioeventfd. The typed helpers' miss path probes it first, before the TLB; the exact path's
- * general device probe fills it.
+ * Index in {@link DevicePages} of the first entry of a kind of typed access: reads before writes,
+ * then by size, then little-endian before big-endian (a single byte has no byte order).
+ */
+export function deviceKind(isWrite: boolean, size: number, bigEndian: boolean): number {
+  const k =
+    (isWrite ? 7 : 0) +
+    (size === 1 ? 0 : size === 2 ? 1 : size === 4 ? 3 : 5) +
+    (size !== 1 && bigEndian ? 1 : 0);
+  return k << DEVICE_BITS;
+}
+
+/**
+ * Device pages on which one kind of typed access (its size, direction and byte order) reaches a
+ * device's plain `read` / `write` callbacks with no decision left but the device's implemented
+ * width: the access is valid for the device at any aligned offset, and writes have no ioeventfd
+ * to match. The typed helpers' miss path probes it first, before the TLB; the exact path's
+ * general device probe fills it. An entry with a callback (`fn`) is exactly one call of it with
+ * the access's size in the requested byte order, for a region without an owner; the others
+ * (split, widened or byte-swapped accesses, and devices under a re-entrancy guard) go through
+ * `IoDispatcher.readPlain` / `writePlain` with the entry's region.
+ *
+ * All kinds share flat arrays (kind × {@link DEVICE_PAGES} entries), so a probe is one index
+ * computation and one element load from each array, with no table of tables to walk; an entry's
+ * tag and base sit side by side in `e`, on one cache line.
  *
  * The tag holds the guest page address; the probe compares it with `addr - (addr & (PAGE_MASK &
  * ~(size - 1)))`, which equals the page address only when `addr` is size-aligned, so one compare
- * checks the page and the alignment. The offset of the page inside its region is an int32 (pages
- * at larger offsets are not cached), which keeps the offset arithmetic in integers.
+ * checks the page and the alignment. The base is the offset of the page inside its region, an
+ * int32 (pages at larger offsets are not cached), which keeps the offset arithmetic in integers.
  */
-export class DevicePages<R> {
-  readonly tag = new Float64Array(DEVICE_PAGES).fill(-1);
-  readonly base = new Int32Array(DEVICE_PAGES);
-  readonly mr: (R | null)[] = new Array<R | null>(DEVICE_PAGES).fill(null);
+export class DevicePages<R, F> {
+  /** [tag, base] per entry. */
+  readonly e = new Float64Array(DEVICE_KINDS * DEVICE_PAGES * 2).fill(-1);
+  readonly mr: (R | null)[] = new Array<R | null>(DEVICE_KINDS * DEVICE_PAGES).fill(null);
+  /** The callback to call directly, or null when the dispatcher adjusts the access. */
+  readonly fn: (F | null)[] = new Array<F | null>(DEVICE_KINDS * DEVICE_PAGES).fill(null);
   private used = false;
 
-  /** Caches guest page `page` (its address): its first byte is at offset `base` of region `mr`. */
-  fill(page: number, base: number, mr: R): void {
-    const k = (page / 4096) & (DEVICE_PAGES - 1);
-    this.tag[k] = page;
-    this.base[k] = base;
+  /**
+   * Caches guest page `page` (its address) for the kind starting at entry `kind`: its first byte
+   * is at offset `base` of region `mr`; `fn` is the callback to call directly, if any.
+   */
+  fill(kind: number, page: number, base: number, mr: R, fn: F | null): void {
+    const k = kind | ((page / 4096) & (DEVICE_PAGES - 1));
+    this.e[2 * k] = page;
+    this.e[2 * k + 1] = base;
     this.mr[k] = mr;
+    this.fn[k] = fn;
     this.used = true;
   }
 
-  flush(): void {
+  /** Drops every entry, or only those of writes. */
+  flush(writesOnly = false): void {
     if (!this.used) return;
-    this.tag.fill(-1);
-    this.mr.fill(null);
-    this.used = false;
+    const from = writesOnly ? deviceKind(true, 1, false) : 0;
+    this.e.fill(-1, 2 * from);
+    this.mr.fill(null, from);
+    this.fn.fill(null, from);
+    if (!writesOnly) this.used = false;
   }
 }
