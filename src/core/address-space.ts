@@ -738,6 +738,9 @@ export class AddressSpace {
   // every window hit tagged its value (allocating a heap number for words of 2^31 and above).
   // The probes also validate: a fraction, a negative number or NaN never hits the window or
   // reproduces a cached tag, so bad addresses always reach the slow path, which throws.
+  // The last argument of loadMiss/storeMiss is `deviceKind(isWrite, size, bigEndian)` written as a
+  // literal: computing it in the miss path cost a tenth of a register access, and an imported
+  // constant would cost each helper a load.
 
   /** Loads a byte. */
   ldub(addr: number): number {
@@ -746,7 +749,7 @@ export class AddressSpace {
     const k = o | 0;
     if (k === o && k >= 0 && k < this.rN8) return this.rU8[k]!;
     this.missAddr = addr;
-    return (this.loadMiss(1, false) as number) >>> 0;
+    return (this.loadMiss(1, false, 0) as number) >>> 0;
   }
 
   /** Loads a little-endian 16-bit value. */
@@ -756,7 +759,7 @@ export class AddressSpace {
     const k = o | 0;
     if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.rN8) return this.rU16[k >> 1]!;
     this.missAddr = addr;
-    return (this.loadMiss(2, false) as number) >>> 0;
+    return (this.loadMiss(2, false, 64) as number) >>> 0;
   }
 
   /** Loads a big-endian 16-bit value. */
@@ -771,7 +774,7 @@ export class AddressSpace {
       return t.dv[e[i + 2]! | 0]!.getUint16((e[i + 1]! | 0) + off, false);
     }
     this.missAddr = addr;
-    return (this.loadMiss(2, true) as number) >>> 0;
+    return (this.loadMiss(2, true, 128) as number) >>> 0;
   }
 
   /** Loads a little-endian 32-bit value. */
@@ -781,7 +784,7 @@ export class AddressSpace {
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.rN8) return this.rU32[k >> 2]!;
     this.missAddr = addr;
-    return (this.loadMiss(4, false) as number) >>> 0;
+    return (this.loadMiss(4, false, 192) as number) >>> 0;
   }
 
   /** Loads a big-endian 32-bit value. */
@@ -796,7 +799,7 @@ export class AddressSpace {
       return t.dv[e[i + 2]! | 0]!.getUint32((e[i + 1]! | 0) + off, false);
     }
     this.missAddr = addr;
-    return (this.loadMiss(4, true) as number) >>> 0;
+    return (this.loadMiss(4, true, 256) as number) >>> 0;
   }
 
   /** Loads a little-endian 64-bit value. */
@@ -806,7 +809,7 @@ export class AddressSpace {
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.rN8) return this.rU64[k >> 3]!;
     this.missAddr = addr;
-    return this.loadMiss(8, false) as bigint;
+    return this.loadMiss(8, false, 320) as bigint;
   }
 
   /** Loads a big-endian 64-bit value. */
@@ -821,7 +824,7 @@ export class AddressSpace {
       return t.dv[e[i + 2]! | 0]!.getBigUint64((e[i + 1]! | 0) + off, false);
     }
     this.missAddr = addr;
-    return this.loadMiss(8, true) as bigint;
+    return this.loadMiss(8, true, 384) as bigint;
   }
 
   /** Stores a byte (the value is truncated to 8 bits). */
@@ -834,7 +837,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    this.storeMiss(1, value, false);
+    this.storeMiss(1, value, false, 448);
   }
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
@@ -847,7 +850,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    this.storeMiss(2, value, false);
+    this.storeMiss(2, value, false, 512);
   }
 
   /** Stores a big-endian 16-bit value. */
@@ -863,7 +866,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    this.storeMiss(2, value, true);
+    this.storeMiss(2, value, true, 576);
   }
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
@@ -876,7 +879,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    this.storeMiss(4, value, false);
+    this.storeMiss(4, value, false, 640);
   }
 
   /** Stores a big-endian 32-bit value. */
@@ -892,7 +895,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    this.storeMiss(4, value, true);
+    this.storeMiss(4, value, true, 704);
   }
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
@@ -905,7 +908,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    this.storeMiss(8, value, false);
+    this.storeMiss(8, value, false, 768);
   }
 
   /** Stores a big-endian 64-bit value. */
@@ -921,7 +924,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    this.storeMiss(8, value, true);
+    this.storeMiss(8, value, true, 832);
   }
 
   /**
@@ -947,13 +950,14 @@ export class AddressSpace {
    * then stays small enough for V8 to inline them into the caller's loop (once V8 has optimized a
    * helper together with its miss path, it counts that whole size against inlining the helper).
    */
-  private loadMiss(size: number, bigEndian: boolean): number | bigint {
+  private loadMiss(size: number, bigEndian: boolean, kind: number): number | bigint {
+    // `kind`: the first device-page entry of this kind of access (see the typed helpers).
     const addr = this.missAddr;
     const off = addr & PAGE_MASK;
     // The device page first: a register access is a call either way, while a RAM access that
     // got here is already on the slower TLB path. A device access sets the result itself, so it
     // may leave the windows disarmed (the next RAM access restores them).
-    const k = deviceKind(false, size, bigEndian) | ((addr >>> PAGE_BITS) & DEVICE_MASK);
+    const k = kind | ((addr >>> PAGE_BITS) & DEVICE_MASK);
     const de = this.devE;
     if (de[2 * k] === addr - (addr & (PAGE_SIZE - size))) {
       const fn = this.devFn[k] as ReadFn | null;
@@ -1000,10 +1004,10 @@ export class AddressSpace {
   }
 
   /** The rest of every typed store (see {@link loadMiss}, whose layout it shares). */
-  private storeMiss(size: number, value: number | bigint, bigEndian: boolean): void {
+  private storeMiss(size: number, value: number | bigint, bigEndian: boolean, kind: number): void {
     const addr = this.missAddr;
     const off = addr & PAGE_MASK;
-    const k = deviceKind(true, size, bigEndian) | ((addr >>> PAGE_BITS) & DEVICE_MASK);
+    const k = kind | ((addr >>> PAGE_BITS) & DEVICE_MASK);
     const de = this.devE;
     // The helpers checked the value's type (a bigint for 8 bytes, else a number) before calling.
     if (de[2 * k] === addr - (addr & (PAGE_SIZE - size))) {

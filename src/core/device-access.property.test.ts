@@ -155,8 +155,8 @@ describe('typed register accesses vs QEMU’s dispatch rules', () => {
     fc.assert(
       fc.property(
         fc.boolean(),
-        fc.array(specArb, { minLength: 1, maxLength: 4 }),
-        fc.array(accessArb(4), { minLength: 1, maxLength: 60 }),
+        fc.array(specArb, { minLength: 1, maxLength: 4, size: 'max' }),
+        fc.array(accessArb(4), { minLength: 1, maxLength: 80, size: 'max' }),
         (targetBe, specs, accesses) => {
           const ms = new MemorySystem({ bigEndian: targetBe });
           const sys = ms.container('sys', 2n ** 64n - 1n);
