@@ -122,7 +122,10 @@ export class AddressSpace {
     this.res = MEMTX_OK;
   }
   /** ioeventfds collected from the current view, in QEMU's order. */
-  ioeventfds: AddressSpaceIoeventfd[] = [];
+  get ioeventfds(): readonly AddressSpaceIoeventfd[] {
+    return this.fds;
+  }
+  private fds: readonly AddressSpaceIoeventfd[] = [];
 
   /** @internal The current flat view (read it through {@link currentView}). */
   view: FlatView;
@@ -222,7 +225,7 @@ export class AddressSpace {
     this.system = system;
     this.root = root;
     this.name = name;
-    system.addressSpaces.push(this);
+    system.rememberAddressSpace(this);
     this.view = system.viewFor(root);
     this.updateIoeventfds();
   }
@@ -286,13 +289,13 @@ export class AddressSpace {
   /** @internal QEMU `address_space_update_ioeventfds` + `address_space_add_del_ioeventfds`. */
   updateIoeventfds(): void {
     // Most machines have no ioeventfd at all: then there is nothing to collect or to announce.
-    if (this.system.ioeventfdCount === 0 && this.ioeventfds.length === 0) return;
+    if (this.system.ioeventfdCount === 0 && this.fds.length === 0) return;
     const fresh = collectIoeventfds(this.view);
-    const old = this.ioeventfds;
+    const old = this.fds;
     if (this.listenerList.length && (old.length || fresh.length)) {
       announceIoeventfds(this.listenerList, old, fresh, this.view);
     }
-    this.ioeventfds = fresh;
+    this.fds = fresh;
   }
 
   // ---------------------------------------------------------------------------------------------

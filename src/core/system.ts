@@ -79,7 +79,10 @@ export class MemorySystem {
   /** The RAM blocks of this machine. */
   readonly ramList = new RAMList();
   /** Address spaces in creation order. */
-  readonly addressSpaces: AddressSpace[] = [];
+  get addressSpaces(): readonly AddressSpace[] {
+    return this.spaces;
+  }
+  private readonly spaces: AddressSpace[] = [];
   /** Device access dispatcher (re-entrancy state, result slot). */
   readonly dispatcher: IoDispatcher;
   private readonly notifierIds = new WeakMap<object, number>();
@@ -100,8 +103,18 @@ export class MemorySystem {
 
   /** @internal ioeventfds registered on all regions of this system. */
   ioeventfdCount = 0;
-  /** Active global dirty tracking reasons (QEMU `global_dirty_tracking`). */
-  globalDirtyTracking = 0;
+  /**
+   * Active global dirty tracking reasons (QEMU `global_dirty_tracking`); change them with
+   * {@link globalDirtyLogStart} and {@link globalDirtyLogStop}.
+   */
+  get globalDirtyTracking(): number {
+    return this.dirtyTracking;
+  }
+  /** @internal */
+  set globalDirtyTracking(v: number) {
+    this.dirtyTracking = v;
+  }
+  private dirtyTracking = 0;
   /** @internal Whether the guest runs (see {@link running}). */
   runState = true;
   /**
@@ -336,9 +349,14 @@ export class MemorySystem {
   }
 
   /** @internal */
+  rememberAddressSpace(as: AddressSpace): void {
+    this.spaces.push(as);
+  }
+
+  /** @internal */
   forgetAddressSpace(as: AddressSpace): void {
-    const i = this.addressSpaces.indexOf(as);
-    if (i >= 0) this.addressSpaces.splice(i, 1);
+    const i = this.spaces.indexOf(as);
+    if (i >= 0) this.spaces.splice(i, 1);
   }
 
   // ---------------------------------------------------------------------------------------------
