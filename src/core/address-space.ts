@@ -200,6 +200,20 @@ export class AddressSpace {
   wU64: BigUint64Array = EMPTY_U64;
   /** @internal */
   wN8 = 0;
+  // The same for CPU stores (see core/cpu-access): the write window when CPU stores there are
+  // not discarded, else empty.
+  /** @internal */
+  cLo = 0;
+  /** @internal */
+  cU8: Uint8Array = EMPTY_U8;
+  /** @internal */
+  cU16: Uint16Array = EMPTY_U16;
+  /** @internal */
+  cU32: Uint32Array = EMPTY_U32;
+  /** @internal */
+  cU64: BigUint64Array = EMPTY_U64;
+  /** @internal */
+  cN8 = 0;
   /** @internal Device pages, for register accesses that skip the flat-view search. */
   readonly it = new IoTlb<MemoryRegion>();
   /**

@@ -58,6 +58,11 @@ export interface RamWindow {
   readonly u16: Uint16Array;
   readonly u32: Uint32Array;
   readonly u64: BigUint64Array;
+  /**
+   * A CPU store here is not discarded: the flat range is not read-only (TCG would flag a read-only
+   * RAM section TLB_DISCARD_WRITE). Only then does a write window serve CpuAccess stores too.
+   */
+  readonly cpu: boolean;
 }
 
 /** No window: every probe misses. Immutable, so one instance serves every address space. */
@@ -67,6 +72,7 @@ export const NO_WINDOW: RamWindow = Object.freeze({
   u16: EMPTY_U16,
   u32: EMPTY_U32,
   u64: EMPTY_U64,
+  cpu: false,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -460,7 +466,7 @@ function setWindow(
   const u16 = new Uint16Array(buf, at, size >>> 1);
   const u32 = new Uint32Array(buf, at, size >>> 2);
   const u64 = new BigUint64Array(buf, at, size >>> 3);
-  const win: RamWindow = { lo, u8, u16, u32, u64 };
+  const win: RamWindow = { lo, u8, u16, u32, u64, cpu: !fr.readonly };
   if (isWrite) as.writeWin = win;
   else as.readWin = win;
   publish(as);
@@ -518,6 +524,17 @@ function publish(as: AddressSpace): void {
   as.wU32 = w.u32;
   as.wU64 = w.u64;
   as.wN8 = w.u8.length;
+  // The CPU-store window (core/cpu-access): the write window, unless CPU stores there are
+  // discarded. It inherits the write window's dirty rule: only pages already dirty for every
+  // logging client, so that a CPU store that hits has nothing to mark (QEMU's TLB_NOTDIRTY: a
+  // clean page takes notdirty_write on the slow path until tlb_set_dirty lets stores through).
+  const c = w.cpu ? w : NO_WINDOW;
+  as.cLo = c.lo;
+  as.cU8 = c.u8;
+  as.cU16 = c.u16;
+  as.cU32 = c.u32;
+  as.cU64 = c.u64;
+  as.cN8 = c.u8.length;
 }
 
 /** Records a result of the slow path; a failure disables the inline probes (see `AddressSpace.res`). */
