@@ -19,6 +19,7 @@
 
 import { printable, SIZE_2_64, toBool, toU64, type U64Input } from './address.js';
 import {
+  type CpuStoreWindow,
   DEVICE_KINDS,
   EMPTY_U8,
   EMPTY_U16,
@@ -200,20 +201,8 @@ export class AddressSpace {
   wU64: BigUint64Array = EMPTY_U64;
   /** @internal */
   wN8 = 0;
-  // The same for CPU stores (see core/cpu-access): the write window when CPU stores there are
-  // not discarded, else empty.
-  /** @internal */
-  cLo = 0;
-  /** @internal */
-  cU8: Uint8Array = EMPTY_U8;
-  /** @internal */
-  cU16: Uint16Array = EMPTY_U16;
-  /** @internal */
-  cU32: Uint32Array = EMPTY_U32;
-  /** @internal */
-  cU64: BigUint64Array = EMPTY_U64;
-  /** @internal */
-  cN8 = 0;
+  /** @internal The CpuAccess store windows that follow the write window (see cputlb's publish). */
+  readonly cpuWindows: CpuStoreWindow[] = [];
   /** @internal Device pages, for register accesses that skip the flat-view search. */
   readonly it = new IoTlb<MemoryRegion>();
   /**

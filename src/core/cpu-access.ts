@@ -10,6 +10,7 @@
  */
 
 import type { AddressSpace } from './address-space.js';
+import { attachCpuWindow, EMPTY_U8, EMPTY_U16, EMPTY_U32, EMPTY_U64 } from './cputlb.js';
 import type { FlatView } from './flatview.js';
 
 const PAGE_SIZE = 4096;
@@ -30,8 +31,27 @@ export class CpuAccess {
   private readonly passPages = new Float64Array(PASS_PAGES).fill(-1);
   private view: FlatView;
 
+  // The CPU-store window (see core/cputlb's CpuStoreWindow), kept up to date by the address space.
+  /** @internal */
+  cLo = 0;
+  /** @internal */
+  cU8: Uint8Array = EMPTY_U8;
+  /** @internal */
+  cU16: Uint16Array = EMPTY_U16;
+  /** @internal */
+  cU32: Uint32Array = EMPTY_U32;
+  /** @internal */
+  cU64: BigUint64Array = EMPTY_U64;
+  /** @internal */
+  cN8 = 0;
+
+  /**
+   * Wraps `as`. The address space keeps a reference to the new object, to keep its store window
+   * current: make one per emulated CPU, not one per access.
+   */
   constructor(readonly as: AddressSpace) {
     this.view = as.currentView;
+    attachCpuWindow(as, this);
   }
 
   // The last writable RAM range a store hit, in the view it belongs to: stores there skip the
@@ -130,24 +150,22 @@ export class CpuAccess {
 
   /** Stores a byte; discarded (with MEMTX_OK) on a read-only RAM section. */
   stb(addr: number, value: number): void {
-    const as = this.as;
     if (typeof addr === 'number' && typeof value === 'number') {
-      const o = addr - as.cLo;
+      const o = addr - this.cLo;
       const k = o | 0;
-      if (k === o && k >= 0 && k < as.cN8) {
-        as.cU8[k] = value;
+      if (k === o && k >= 0 && k < this.cN8) {
+        this.cU8[k] = value;
         return;
       }
     }
     this.storeMiss(addr, value, 1);
   }
   stwLe(addr: number, value: number): void {
-    const as = this.as;
     if (typeof addr === 'number' && typeof value === 'number') {
-      const o = addr - as.cLo;
+      const o = addr - this.cLo;
       const k = o | 0;
-      if (k === o && (k & SIGN_OR_ODD) === 0 && k < as.cN8) {
-        as.cU16[k >> 1] = value;
+      if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.cN8) {
+        this.cU16[k >> 1] = value;
         return;
       }
     }
@@ -157,12 +175,11 @@ export class CpuAccess {
     if (this.passes(addr) || this.admit(addr)) this.as.stwBe(addr, value);
   }
   stlLe(addr: number, value: number): void {
-    const as = this.as;
     if (typeof addr === 'number' && typeof value === 'number') {
-      const o = addr - as.cLo;
+      const o = addr - this.cLo;
       const k = o | 0;
-      if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < as.cN8) {
-        as.cU32[k >> 2] = value;
+      if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.cN8) {
+        this.cU32[k >> 2] = value;
         return;
       }
     }
@@ -172,12 +189,11 @@ export class CpuAccess {
     if (this.passes(addr) || this.admit(addr)) this.as.stlBe(addr, value);
   }
   stqLe(addr: number, value: bigint): void {
-    const as = this.as;
     if (typeof addr === 'number' && typeof value === 'bigint') {
-      const o = addr - as.cLo;
+      const o = addr - this.cLo;
       const k = o | 0;
-      if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < as.cN8) {
-        as.cU64[k >> 3] = value;
+      if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.cN8) {
+        this.cU64[k >> 3] = value;
         return;
       }
     }
