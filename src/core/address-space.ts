@@ -9,18 +9,22 @@
  * - core/cputlb: the RAM windows, TLBs and device-page caches and the typed-access miss paths
  *   (the role of accel/tcg/cputlb.c).
  *
- * This file keeps the state those share and the typed helpers' inline probes, which must stay
- * methods of this class with their state in its own fields: each is a probe of the RAM window
- * (the RAM range of the last TLB fill, as typed-array views), or of the TLB for big-endian ones, a
- * few int32 operations and one element access, and a call to the shared miss path. No bigint and
- * no allocation on the way to RAM. docs/architecture.md lists the measured rules behind the shape
- * of the helpers.
+ * This file keeps the state those share, the typed helpers' inline probes and the shared miss
+ * paths they call, which must stay methods of this class with their state in its own fields: each
+ * helper is a probe of the RAM window (the RAM range of the last TLB fill, as typed-array views),
+ * or of the TLB for big-endian ones, a few int32 operations and one element access, and a call to
+ * `loadMiss` / `storeMiss` (the device page and the TLB, then cputlb's exact path). No bigint and
+ * no allocation on the way to RAM. The miss paths are methods rather than functions of core/cputlb
+ * because a call to an imported function made the helpers around it slower (docs/architecture.md
+ * lists this and the other measured rules behind the shape of the helpers).
  */
 
 import { printable, SIZE_2_64, toBool, toU64, type U64Input } from './address.js';
 import {
   type CpuStoreWindow,
   DEVICE_KINDS,
+  deviceKind,
+  disarm,
   EMPTY_U8,
   EMPTY_U16,
   EMPTY_U32,
@@ -28,11 +32,11 @@ import {
   flushDeviceWrites,
   flushTlb,
   flushWriteTlb,
-  loadMiss,
+  guardedRead,
+  guardedWrite,
   loadSlow,
   NO_WINDOW,
   type RamWindow,
-  storeMiss,
   storeSlow,
 } from './cputlb.js';
 import { InvalidArgumentError } from './errors.js';
@@ -51,7 +55,7 @@ import {
 import { accessValid, addressSpaceRw, map, unmap, writeRom } from './physmem.js';
 import type { CoalescedRange, MemoryRegion } from './region.js';
 import type { MemorySystem } from './system.js';
-import { DevicePages, IoTlb, Tlb } from './tlb.js';
+import { DEVICE_PAGES, DevicePages, HOST_LE, IoTlb, Tlb } from './tlb.js';
 import {
   type EventNotifier,
   MEMTX_OK,
@@ -59,10 +63,12 @@ import {
   type MemTxAttrs,
   type MemTxResult,
 } from './types.js';
+import { maskNumber, readDv, writeDv } from './values.js';
 
 const PAGE_BITS = 12;
 const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SIZE - 1;
+const DEVICE_MASK = DEVICE_PAGES - 1;
 // The window probes test "k >= 0 and k is size-aligned" as one AND with the sign bit and the
 // alignment bits (faster than two tests; docs/architecture.md has the figures).
 const SIGN_OR_ODD = 0x80000001 | 0;
@@ -433,7 +439,7 @@ export class AddressSpace {
     const k = o | 0;
     if (k === o && k >= 0 && k < this.rN8) return this.rU8[k]!;
     this.missAddr = addr;
-    return (loadMiss(this, 1, false) as number) >>> 0;
+    return (this.loadMiss(1, false) as number) >>> 0;
   }
 
   /** Loads a little-endian 16-bit value. */
@@ -443,7 +449,7 @@ export class AddressSpace {
     const k = o | 0;
     if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.rN8) return this.rU16[k >> 1]!;
     this.missAddr = addr;
-    return (loadMiss(this, 2, false) as number) >>> 0;
+    return (this.loadMiss(2, false) as number) >>> 0;
   }
 
   /** Loads a big-endian 16-bit value. */
@@ -458,7 +464,7 @@ export class AddressSpace {
       return t.dv[e[i + 2]! | 0]!.getUint16((e[i + 1]! | 0) + off, false);
     }
     this.missAddr = addr;
-    return (loadMiss(this, 2, true) as number) >>> 0;
+    return (this.loadMiss(2, true) as number) >>> 0;
   }
 
   /** Loads a little-endian 32-bit value. */
@@ -468,7 +474,7 @@ export class AddressSpace {
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.rN8) return this.rU32[k >> 2]!;
     this.missAddr = addr;
-    return (loadMiss(this, 4, false) as number) >>> 0;
+    return (this.loadMiss(4, false) as number) >>> 0;
   }
 
   /** Loads a big-endian 32-bit value. */
@@ -483,7 +489,7 @@ export class AddressSpace {
       return t.dv[e[i + 2]! | 0]!.getUint32((e[i + 1]! | 0) + off, false);
     }
     this.missAddr = addr;
-    return (loadMiss(this, 4, true) as number) >>> 0;
+    return (this.loadMiss(4, true) as number) >>> 0;
   }
 
   /** Loads a little-endian 64-bit value. */
@@ -493,7 +499,7 @@ export class AddressSpace {
     const k = o | 0;
     if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.rN8) return this.rU64[k >> 3]!;
     this.missAddr = addr;
-    return loadMiss(this, 8, false) as bigint;
+    return this.loadMiss(8, false) as bigint;
   }
 
   /** Loads a big-endian 64-bit value. */
@@ -508,7 +514,7 @@ export class AddressSpace {
       return t.dv[e[i + 2]! | 0]!.getBigUint64((e[i + 1]! | 0) + off, false);
     }
     this.missAddr = addr;
-    return loadMiss(this, 8, true) as bigint;
+    return this.loadMiss(8, true) as bigint;
   }
 
   /** Stores a byte (the value is truncated to 8 bits). */
@@ -521,7 +527,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    storeMiss(this, 1, value, false);
+    this.storeMiss(1, value, false);
   }
 
   /** Stores a little-endian 16-bit value (truncated to 16 bits). */
@@ -534,7 +540,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    storeMiss(this, 2, value, false);
+    this.storeMiss(2, value, false);
   }
 
   /** Stores a big-endian 16-bit value. */
@@ -550,7 +556,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    storeMiss(this, 2, value, true);
+    this.storeMiss(2, value, true);
   }
 
   /** Stores a little-endian 32-bit value (truncated to 32 bits). */
@@ -563,7 +569,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    storeMiss(this, 4, value, false);
+    this.storeMiss(4, value, false);
   }
 
   /** Stores a big-endian 32-bit value. */
@@ -579,7 +585,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    storeMiss(this, 4, value, true);
+    this.storeMiss(4, value, true);
   }
 
   /** Stores a little-endian 64-bit value (truncated to 64 bits). */
@@ -592,7 +598,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    storeMiss(this, 8, value, false);
+    this.storeMiss(8, value, false);
   }
 
   /** Stores a big-endian 64-bit value. */
@@ -608,7 +614,7 @@ export class AddressSpace {
       return;
     }
     this.missAddr = addr;
-    storeMiss(this, 8, value, true);
+    this.storeMiss(8, value, true);
   }
 
   /**
@@ -625,6 +631,120 @@ export class AddressSpace {
     throw new InvalidArgumentError(
       `store of ${size} bytes in "${this.name}": value ${printable(value)} must be a ${size === 8 ? 'bigint' : 'number'}`,
     );
+  }
+
+  /**
+   * The rest of every typed load (the address is in `this.missAddr`): the device page of this kind of
+   * access, the read TLB, then {@link loadSlow}. One function for all sizes and byte orders on
+   * purpose: its bytecode exceeds what V8 inlines, so it is never inlined into the helpers, whose
+   * optimized code then stays small enough for V8 to inline them into the caller's loop (once V8
+   * has optimized a helper together with its miss path, it counts that whole size against inlining
+   * the helper).
+   */
+  private loadMiss(size: number, bigEndian: boolean): number | bigint {
+    const addr = this.missAddr;
+    if (this.armed) disarm(this);
+    const off = addr & PAGE_MASK;
+    // The device page first: a register access is a call either way, while a RAM access that
+    // got here is already on the slower TLB path.
+    if (size !== 8) {
+      const d = this.dev[deviceKind(false, size, bigEndian)]!;
+      const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+      if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
+        const mr = d.mr[j]!;
+        const g = mr.guard;
+        // A device re-entering itself falls through: the general path refuses it and warns.
+        if (g === null || !g.engaged) {
+          const o = d.base[j]! + off;
+          const r = g === null ? mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED) : guardedRead(mr, o, size);
+          this.res = MEMTX_OK; // a nested access inside the callback may have failed
+          return maskNumber(typeof r === 'number' ? r : Number(BigInt.asUintN(32, r)), size);
+        }
+      }
+    }
+    const t = this.rt;
+    const e = t.e;
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (e[i] === addr - off && off <= PAGE_SIZE - size) {
+      const b = (e[i + 1]! | 0) + off;
+      const c = e[i + 2]! | 0;
+      if (HOST_LE && !bigEndian) {
+        switch (size) {
+          case 1:
+            return t.u8[c]![b]!;
+          case 2:
+            if ((b & 1) === 0) return t.u16[c]![b >>> 1]!;
+            break;
+          case 4:
+            if ((b & 3) === 0) return t.u32[c]![b >>> 2]!;
+            break;
+          default:
+            if ((b & 7) === 0) return t.u64[c]![b >>> 3]!;
+        }
+      }
+      return readDv(t.dv[c]!, b, size, bigEndian);
+    }
+    return loadSlow(this, addr, size, bigEndian);
+  }
+
+  /** The rest of every typed store (see {@link loadMiss}, whose layout it shares). */
+  private storeMiss(size: number, value: number | bigint, bigEndian: boolean): void {
+    const addr = this.missAddr;
+    if (this.armed) disarm(this);
+    const off = addr & PAGE_MASK;
+    if (size !== 8 && typeof value === 'number') {
+      const d = this.dev[deviceKind(true, size, bigEndian)]!;
+      const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
+      if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
+        const mr = d.mr[j]!;
+        const g = mr.guard;
+        if (g === null || !g.engaged) {
+          const o = d.base[j]! + off;
+          if (g === null) mr.ops.write!(o, maskNumber(value, size), size, MEMTXATTRS_UNSPECIFIED);
+          else guardedWrite(mr, o, maskNumber(value, size), size);
+          this.res = MEMTX_OK;
+          return;
+        }
+      }
+    }
+    const t = this.wt;
+    const e = t.e;
+    const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
+    if (
+      e[i] === addr - off &&
+      off <= PAGE_SIZE - size &&
+      typeof value === (size === 8 ? 'bigint' : 'number')
+    ) {
+      const b = (e[i + 1]! | 0) + off;
+      const c = e[i + 2]! | 0;
+      if (HOST_LE && !bigEndian) {
+        switch (size) {
+          case 1:
+            t.u8[c]![b] = value as number;
+            return;
+          case 2:
+            if ((b & 1) === 0) {
+              t.u16[c]![b >>> 1] = value as number;
+              return;
+            }
+            break;
+          case 4:
+            if ((b & 3) === 0) {
+              t.u32[c]![b >>> 2] = value as number;
+              return;
+            }
+            break;
+          default:
+            if ((b & 7) === 0) {
+              t.u64[c]![b >>> 3] = value as bigint;
+              return;
+            }
+        }
+      }
+      writeDv(t.dv[c]!, b, size, value, bigEndian);
+      return;
+    }
+    storeSlow(this, addr, size, value, bigEndian);
   }
 
   /**

@@ -13,9 +13,9 @@
  * - the device pages: the I/O TLB of pages one device serves, and per kind of typed access the
  *   pages where that access is exactly one callback (core/tlb `DevicePages`).
  *
- * The inline probes live in the address space's typed helpers; everything they miss comes here
- * through {@link loadMiss} / {@link storeMiss}. docs/architecture.md lists the measured rules
- * behind the shape of this code.
+ * The inline probes and the first level of the miss path (device page, then TLB) are methods of
+ * the address space, for V8's sake; what they miss comes here through {@link loadSlow} /
+ * {@link storeSlow}. docs/architecture.md lists the measured rules behind the shape of this code.
  */
 
 import { toU64, U64_MAX, type U64Input } from './address.js';
@@ -33,7 +33,6 @@ const PAGE_BITS = 12;
 const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SIZE - 1;
 const SAFE_LIMIT_BIG = 2n ** 53n;
-const DEVICE_MASK = DEVICE_PAGES - 1;
 // Pages a dirty-run search looks at in each direction (whole bitmap words at a time).
 const DIRTY_SCAN = 1 << 16;
 
@@ -77,116 +76,6 @@ export const NO_WINDOW: RamWindow = Object.freeze({
 
 // ---------------------------------------------------------------------------------------------
 // The miss paths of the typed helpers
-
-/**
- * The rest of every typed load (the address is in `as.missAddr`): the device page of this kind of
- * access, the read TLB, then {@link loadSlow}. One function for all sizes and byte orders on
- * purpose: its bytecode exceeds what V8 inlines, so it is never inlined into the helpers, whose
- * optimized code then stays small enough for V8 to inline them into the caller's loop (once V8
- * has optimized a helper together with its miss path, it counts that whole size against inlining
- * the helper).
- */
-export function loadMiss(as: AddressSpace, size: number, bigEndian: boolean): number | bigint {
-  const addr = as.missAddr;
-  if (as.armed) disarm(as);
-  const off = addr & PAGE_MASK;
-  // The device page first: a register access is a call either way, while a RAM access that
-  // got here is already on the slower TLB path.
-  if (size !== 8) {
-    const d = as.dev[deviceKind(false, size, bigEndian)]!;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
-      const mr = d.mr[j]!;
-      const g = mr.guard;
-      // A device re-entering itself falls through: the general path refuses it and warns.
-      if (g === null || !g.engaged) {
-        const o = d.base[j]! + off;
-        const r = g === null ? mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED) : guardedRead(mr, o, size);
-        as.res = MEMTX_OK; // a nested access inside the callback may have failed
-        return maskNumber(typeof r === 'number' ? r : Number(BigInt.asUintN(32, r)), size);
-      }
-    }
-  }
-  const t = as.rt;
-  const e = t.e;
-  const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-  if (e[i] === addr - off && off <= PAGE_SIZE - size) {
-    const b = (e[i + 1]! | 0) + off;
-    const c = e[i + 2]! | 0;
-    if (HOST_LE && !bigEndian) {
-      switch (size) {
-        case 1:
-          return t.u8[c]![b]!;
-        case 2:
-          if ((b & 1) === 0) return t.u16[c]![b >>> 1]!;
-          break;
-        case 4:
-          if ((b & 3) === 0) return t.u32[c]![b >>> 2]!;
-          break;
-        default:
-          if ((b & 7) === 0) return t.u64[c]![b >>> 3]!;
-      }
-    }
-    return readDv(t.dv[c]!, b, size, bigEndian);
-  }
-  return loadSlow(as, addr, size, bigEndian);
-}
-
-/** The rest of every typed store (see {@link loadMiss}, whose layout it shares). */
-export function storeMiss(as: AddressSpace, size: number, value: number | bigint, bigEndian: boolean): void {
-  const addr = as.missAddr;
-  if (as.armed) disarm(as);
-  const off = addr & PAGE_MASK;
-  if (size !== 8 && typeof value === 'number') {
-    const d = as.dev[deviceKind(true, size, bigEndian)]!;
-    const j = (addr >>> PAGE_BITS) & DEVICE_MASK;
-    if (d.tag[j] === addr - (addr & (PAGE_SIZE - size))) {
-      const mr = d.mr[j]!;
-      const g = mr.guard;
-      if (g === null || !g.engaged) {
-        const o = d.base[j]! + off;
-        if (g === null) mr.ops.write!(o, maskNumber(value, size), size, MEMTXATTRS_UNSPECIFIED);
-        else guardedWrite(mr, o, maskNumber(value, size), size);
-        as.res = MEMTX_OK;
-        return;
-      }
-    }
-  }
-  const t = as.wt;
-  const e = t.e;
-  const i = ((addr >>> PAGE_BITS) & t.mask) << 2;
-  if (e[i] === addr - off && off <= PAGE_SIZE - size && typeof value === (size === 8 ? 'bigint' : 'number')) {
-    const b = (e[i + 1]! | 0) + off;
-    const c = e[i + 2]! | 0;
-    if (HOST_LE && !bigEndian) {
-      switch (size) {
-        case 1:
-          t.u8[c]![b] = value as number;
-          return;
-        case 2:
-          if ((b & 1) === 0) {
-            t.u16[c]![b >>> 1] = value as number;
-            return;
-          }
-          break;
-        case 4:
-          if ((b & 3) === 0) {
-            t.u32[c]![b >>> 2] = value as number;
-            return;
-          }
-          break;
-        default:
-          if ((b & 7) === 0) {
-            t.u64[c]![b >>> 3] = value as bigint;
-            return;
-          }
-      }
-    }
-    writeDv(t.dv[c]!, b, size, value, bigEndian);
-    return;
-  }
-  storeSlow(as, addr, size, value, bigEndian);
-}
 
 /** Validates an address of a typed access; returns it as a number, or -1 if it needs bigint. */
 function checkTyped(as: AddressSpace, addr: U64Input, size: number): number {
@@ -244,7 +133,7 @@ function deviceFill(
  * released afterwards, unless the region is exempt; then the guard is left alone, as whoever
  * engaged it is the one to release it.
  */
-function guardedRead(mr: MemoryRegion, o: number, size: number): number | bigint {
+export function guardedRead(mr: MemoryRegion, o: number, size: number): number | bigint {
   if (!mr.guarded) return mr.ops.read!(o, size, MEMTXATTRS_UNSPECIFIED);
   const g = mr.guard!;
   g.engaged = true;
@@ -256,7 +145,7 @@ function guardedRead(mr: MemoryRegion, o: number, size: number): number | bigint
 }
 
 /** The write counterpart of {@link guardedRead}. */
-function guardedWrite(mr: MemoryRegion, o: number, v: number | bigint, size: number): void {
+export function guardedWrite(mr: MemoryRegion, o: number, v: number | bigint, size: number): void {
   if (!mr.guarded) {
     mr.ops.write!(o, v, size, MEMTXATTRS_UNSPECIFIED);
     return;
@@ -531,7 +420,8 @@ function publish(as: AddressSpace): void {
 /**
  * The fields a CpuAccess's inline store probes read: a copy, on the CpuAccess itself, of the
  * address space's write window when CPU stores there are not discarded (see {@link publish}).
- * A copy rather than a read through the address space, which cost a tenth of a hot store.
+ * A copy rather than a read through the address space, which would add a dependent load to every
+ * store (docs/architecture.md has the figures).
  */
 export interface CpuStoreWindow {
   cLo: number;
@@ -574,7 +464,7 @@ function setResult(as: AddressSpace, r: MemTxResult): void {
 }
 
 /** Out-of-line entry after a failure: the result starts over as OK and the inline probes return. */
-function disarm(as: AddressSpace): void {
+export function disarm(as: AddressSpace): void {
   as.res = MEMTX_OK;
   as.armed = false;
   publish(as);
