@@ -25,7 +25,7 @@ import type { FlatRange } from './flatview.js';
 import { isDirectRead, isDirectWrite, SAFE_LIMIT, translate, translateBig } from './physmem.js';
 import { RAM_CHUNK_SIZE } from './ramblock.js';
 import type { MemoryRegion } from './region.js';
-import { DEVICE_PAGES, type DevicePages, HOST_LE, Tlb } from './tlb.js';
+import { type DevicePages, HOST_LE, Tlb } from './tlb.js';
 import { MEMTX_OK, MEMTXATTRS_UNSPECIFIED, type MemTxResult } from './types.js';
 import { maskNumber, readDv, swap, truncate, writeDv } from './values.js';
 
