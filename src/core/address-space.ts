@@ -68,7 +68,7 @@ const PAGE_MASK = PAGE_SIZE - 1;
 const DEVICE_MASK = DEVICE_PAGES - 1;
 type ReadFn = NonNullable<MemoryRegionOps['read']>;
 type WriteFn = NonNullable<MemoryRegionOps['write']>;
-/** A callback the device-page cache calls directly. */
+/** @internal A callback the device-page cache calls directly. */
 export type DeviceFn = ReadFn | WriteFn;
 // The window probes test "k >= 0 and k is size-aligned" as one AND with the sign bit and the
 // alignment bits (faster than two tests; docs/architecture.md has the figures).
