@@ -16,7 +16,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { attachViewer } from '../src/cli/commands/run-serve.js';
+import { DIRTY_MEMORY_MIGRATION, DIRTY_MEMORY_VGA } from '../src/core/index.js';
 import { asmSkip, assemble } from '../src/machines/riscv/cpu/test-support/asm.js';
+import { buildRiscvVirt } from '../src/machines/riscv/virt.js';
 import { BIN, oneLineError, requireBuiltCli, runBin } from './support/run-bin.js';
 
 const GUEST = `
@@ -155,6 +158,17 @@ describe('memtree run --serve', { skip: asmSkip() }, () => {
       'riscv_virt_board.ram': { pages: 5, runs: [['0x200000', '0x205000']] },
     });
     assert.deepEqual(dirtyOf(await read()), clean);
+    // Again: pages written before and cleared by a reading are caught when written once more.
+    run.proc.stdin!.write('y');
+    await until(
+      'the guest to print D again',
+      () => run.out === 'D\nD\n',
+      () => run.err,
+    );
+    assert.deepEqual(dirtyOf(await read()), {
+      ...clean,
+      'riscv_virt_board.ram': { pages: 5, runs: [['0x200000', '0x205000']] },
+    });
     assert.equal(run.proc.exitCode, null, 'the guest still runs');
   });
 
@@ -169,5 +183,33 @@ describe('memtree run --serve', { skip: asmSkip() }, () => {
     const busy = await runBin(['run', 'riscv-virt', '--bios', 'none', '--serve', `127.0.0.1:${port}`]);
     assert.equal(oneLineError(busy, 1), undefined);
     assert.match(busy.err, /cannot listen on 127\.0\.0\.1:\d+/);
+  });
+});
+
+describe('memtree run --serve beside live migration', () => {
+  it("reads and clears its own dirty bits only: migration's stay set", async (t) => {
+    requireBuiltCli(); // the server hands out the built page
+    const m = buildRiscvVirt({ ramSize: 16 * 2 ** 20 });
+    const ms = m.ms;
+    const viewer = await attachViewer(m, '0');
+    t.after(() => viewer.close());
+    const size = Number(m.ram.size);
+    const read = async () => (await (await fetch(new URL('api/live', viewer.url))).json()) as Reading;
+    ms.globalDirtyLogStart(); // as migration does: the MIGRATION client now logs RAM
+    await read(); // the viewer's first reading clears its bits
+    ms.resetDirty(m.ram, 0, size, DIRTY_MEMORY_MIGRATION); // and migration's first pass its own
+    m.memory.stqLe(0x80003008, 1n); // RAM page 3
+    assert.deepEqual(dirtyOf(await read())['riscv_virt_board.ram'], {
+      pages: 1,
+      runs: [['0x3000', '0x4000']],
+    });
+    // The reading cleared VGA's bit of page 3, not MIGRATION's: migration still sends the page.
+    const snap = ms.snapshotAndClearDirty(m.ram, 0, size, DIRTY_MEMORY_MIGRATION);
+    assert.equal(ms.snapshotGetDirty(m.ram, snap, 0x3000, 0x1000), true);
+    assert.equal(ms.snapshotGetDirty(m.ram, snap, 0x4000, size - 0x4000), false);
+    ms.globalDirtyLogStop();
+    // Closing the viewer turns its logging off again.
+    await viewer.close();
+    assert.equal(m.ram.dirtyLogMask & (1 << DIRTY_MEMORY_VGA), 0);
   });
 });
