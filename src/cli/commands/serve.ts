@@ -235,7 +235,8 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
       return sendJson(res, 200, {
         dumps: dumps.map((d) => ({ id: d.id, label: d.label })),
         qmp: qmp ? { label: await fetchQmpLabel(qmp) } : null,
-        live: live ? { label: live.label } : null,
+        // Only a `memtree run --serve` server has one; the others answer as they always did.
+        ...(live ? { live: { label: live.label } } : {}),
       });
     }
     if (path === '/api/live') {
