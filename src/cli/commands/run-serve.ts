@@ -56,6 +56,8 @@ const hex = (n: number) => `0x${n.toString(16)}`;
 export function takeDirtyRuns(ms: MemorySystem, mr: MemoryRegion): DirtyRegionReading {
   const size = Number(mr.size);
   const block = mr.ramBlock!;
+  // The snapshot is widened to 64 pages, but QEMU's find_ram_offset starts every block on a
+  // 64-page boundary of ram_addr space, so the widening never clears another block's bits.
   const snap = ms.snapshotAndClearDirty(mr, 0, size, DIRTY_MEMORY_VGA);
   const bits = snap.bits;
   const pages = Math.ceil(size / LIVE_PAGE_SIZE);
