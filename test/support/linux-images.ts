@@ -1,0 +1,58 @@
+/**
+ * @module test/support/linux-images
+ * Debian 13's riscv64 kernel and an initramfs around its busybox-static with a given /init, for the
+ * tests that boot Linux on the virt machine. Both come from the Debian archive through the private
+ * apt setup of debian-riscv64.ts; without apt-get or the archive the test is skipped, and fails
+ * under CI=true.
+ */
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { newcArchive } from './cpio.js';
+import { debianDependency, debianPackage } from './debian-riscv64.js';
+
+/** A kernel, an initramfs and the temporary folder holding the latter (remove it when done). */
+export interface LinuxImages {
+  kernel: string;
+  initrd: string;
+  dir: string;
+}
+
+/** The kernel and an initramfs whose /init is `init` (a busybox sh script), or null when skipped. */
+export function riscvLinuxImages(t: TestContext, init: string): LinuxImages | null {
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    if (process.env.CI) assert.fail('apt-get is needed to fetch Debian 13 riscv64 packages');
+    t.skip('no apt-get');
+    return null;
+  }
+  let kdir: string;
+  let bdir: string;
+  try {
+    kdir = debianPackage(debianDependency('linux-image-riscv64'));
+    bdir = debianPackage('busybox-static');
+  } catch (e) {
+    if (process.env.CI) throw e;
+    t.skip(`cannot fetch Debian 13 riscv64 packages: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  }
+  const boot = join(kdir, 'boot');
+  const image = readdirSync(boot).find((f) => /^vmlinu[xz]-/.test(f));
+  assert.ok(image, `no kernel image in ${boot}`);
+  const dir = mkdtempSync(join(tmpdir(), 'memtree-linux-'));
+  const initrd = join(dir, 'initrd.cpio');
+  writeFileSync(
+    initrd,
+    newcArchive([
+      { path: 'bin', dir: true },
+      { path: 'proc', dir: true },
+      { path: 'dev', dir: true },
+      { path: 'bin/busybox', mode: 0o755, data: new Uint8Array(readFileSync(join(bdir, 'usr/bin/busybox'))) },
+      { path: 'init', mode: 0o755, data: new TextEncoder().encode(init) },
+    ]),
+  );
+  return { kernel: join(boot, image), initrd, dir };
+}
