@@ -9,6 +9,7 @@
 
 import type { RiscvVirtMachine } from '../../machines/riscv/virt.js';
 import { loadVirtState, saveVirtState } from '../../machines/riscv/virt-state.js';
+import type { PostcopyPages } from '../../migration/incoming.js';
 import { type QmpMachine, QmpServer } from '../../qmp/server.js';
 
 /** What the run loop needs to know from the QMP side. */
@@ -20,6 +21,11 @@ export interface RunControl {
   readonly quitRequested: boolean;
   /** Resolves when the harts may run again or quit was asked for. */
   untilRunnable(): Promise<void>;
+  /**
+   * Postcopy destination: resolves once the page a hart stopped at (`m.waitingPage`) arrived,
+   * having asked the source for it, and clears `waitingPage`.
+   */
+  fetchPage(): Promise<void>;
   /** Closes the server. */
   close(): Promise<void>;
 }
@@ -39,6 +45,7 @@ export async function attachQmp(m: RiscvVirtMachine, o: AttachOptions): Promise<
   let running = false;
   let quit = false;
   let wake: (() => void) | null = null;
+  let pages: PostcopyPages | null = null;
   const kick = () => {
     const w = wake;
     wake = null;
@@ -61,6 +68,14 @@ export async function attachQmp(m: RiscvVirtMachine, o: AttachOptions): Promise<
     },
     saveState: () => saveVirtState(m),
     loadState: (devices) => loadVirtState(m, devices),
+    postcopyStart: (p) => {
+      pages = p;
+      m.startPostcopy((block, offset) => p.has(block, offset));
+    },
+    postcopyEnd: () => {
+      pages = null;
+      m.endPostcopy();
+    },
   };
   const initialState = o.incoming ? 'inmigrate' : o.startPaused ? 'prelaunch' : 'running';
   const server = new QmpServer(machine, { initialState });
@@ -89,6 +104,11 @@ export async function attachQmp(m: RiscvVirtMachine, o: AttachOptions): Promise<
         : new Promise<void>((r) => {
             wake = r;
           }),
+    fetchPage: async () => {
+      const p = m.waitingPage;
+      if (p && pages) await pages.ensure(p.block, p.offset, 4096);
+      m.waitingPage = null;
+    },
     close: () => server.close(),
   };
 }
