@@ -10,7 +10,8 @@
  *    (early in the stream, in the middle of RAM, near the end): each fails, the source keeps
  *    counting, the destination keeps waiting;
  * 2. a precopy migration to the second process completes, and the count goes on there;
- * 3. a postcopy migration from the second process to a third completes, and the count goes on.
+ * 3. a postcopy migration from the second process to a third completes, and the count goes on;
+ *    the third runs the guest as soon as it switched over, asking for the pages its harts touch.
  *
  * The serial output of the three, put end to end, must be the guest's one stream: every count from
  * 1 on, once, in order, with its check passed. Needs the built CLI, Debian's OpenSBI (qemu-system-data)
@@ -25,23 +26,8 @@ import { type TestContext, test } from 'node:test';
 import { DEFAULT_BIOS } from '../src/cli/commands/run.js';
 import { type DirectionFaults, startProxy } from '../src/migration/test-support/proxy.js';
 import { QmpClient } from '../src/qmp/client.js';
-import { riscvLinuxImages } from './support/linux-images.js';
+import { COUNTING_INIT, riscvLinuxImages } from './support/linux-images.js';
 import { BIN, requireBuiltCli } from './support/run-bin.js';
-
-const INIT = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mkdir -p /tmp
-: > /tmp/log
-i=0
-while :; do
-  i=$((i+1))
-  echo $i >> /tmp/log
-  a=$(md5sum < /tmp/log)
-  b=$(seq 1 $i | md5sum)
-  if [ "$a" != "$b" ]; then echo "BAD $i $a $b"; poweroff -f; fi
-  echo "count $i \${a%% *}"
-done
-`;
 
 /** Guest RAM: small, so that each migration is short, but enough for the kernel and its init. */
 const RAM = '128M';
@@ -111,7 +97,7 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
     return;
   }
   requireBuiltCli();
-  const img = riscvLinuxImages(t, INIT);
+  const img = riscvLinuxImages(t, COUNTING_INIT);
   if (!img) return;
   t.after(() => rmSync(img.dir, { recursive: true, force: true }));
   const common = [
@@ -187,11 +173,15 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
   await d1.q.execute('migrate-set-capabilities', {
     capabilities: [{ capability: 'postcopy-ram', state: true }],
   });
+  // A slow background stream (1 MiB/s), so the guest, running at once on the third process, must
+  // ask for the pages it touches (the harts wait for them).
+  await d1.q.execute('migrate-set-parameters', { 'max-postcopy-bandwidth': 1 << 20 });
   await d1.q.execute('migrate', { uri: `tcp:127.0.0.1:${d2.port}` });
   await waitStatus(d1.q, (s) => s === 'active');
   await d1.q.execute('migrate-start-postcopy');
   const post = await waitStatus(d1.q, (s) => s === 'failed' || s === 'completed');
   assert.equal(post.status, 'completed', JSON.stringify(post));
+  assert.ok((post.ram as Record<string, number>)['postcopy-requests']! > 0, JSON.stringify(post));
   await until('the guest to count on the third process', () => counts(d2.r).length >= 3, d2.r);
   assert.deepEqual(await d2.q.execute('query-status'), RUNNING);
 

@@ -15,6 +15,27 @@ import type { TestContext } from 'node:test';
 import { newcArchive } from './cpio.js';
 import { debianDependency, debianPackage } from './debian-riscv64.js';
 
+/**
+ * An /init that keeps its memory busy and checks it: it appends its counter to a file in its RAM
+ * file system, compares the file's MD5 with that of the numbers 1..count generated afresh, and
+ * prints `count N MD5` (or `BAD ...` and powers off when they differ), forever. The migration
+ * tests and scripts/migrate-vs-qemu.ts run it.
+ */
+export const COUNTING_INIT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /tmp
+: > /tmp/log
+i=0
+while :; do
+  i=$((i+1))
+  echo $i >> /tmp/log
+  a=$(md5sum < /tmp/log)
+  b=$(seq 1 $i | md5sum)
+  if [ "$a" != "$b" ]; then echo "BAD $i $a $b"; poweroff -f; fi
+  echo "count $i \${a%% *}"
+done
+`;
+
 /** A kernel, an initramfs and the temporary folder holding the latter (remove it when done). */
 export interface LinuxImages {
   kernel: string;
@@ -22,26 +43,13 @@ export interface LinuxImages {
   dir: string;
 }
 
-/** The kernel and an initramfs whose /init is `init` (a busybox sh script), or null when skipped. */
-export function riscvLinuxImages(t: TestContext, init: string): LinuxImages | null {
-  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    if (process.env.CI) assert.fail('apt-get is needed to fetch Debian 13 riscv64 packages');
-    t.skip('no apt-get');
-    return null;
-  }
-  let kdir: string;
-  let bdir: string;
-  try {
-    kdir = debianPackage(debianDependency('linux-image-riscv64'));
-    bdir = debianPackage('busybox-static');
-  } catch (e) {
-    if (process.env.CI) throw e;
-    t.skip(`cannot fetch Debian 13 riscv64 packages: ${(e as Error).message.split('\n')[0]}`);
-    return null;
-  }
+/** Fetches the kernel and busybox (once) and writes an initramfs with `init`; throws on failure. */
+export function linuxImages(init: string): LinuxImages {
+  const kdir = debianPackage(debianDependency('linux-image-riscv64'));
+  const bdir = debianPackage('busybox-static');
   const boot = join(kdir, 'boot');
   const image = readdirSync(boot).find((f) => /^vmlinu[xz]-/.test(f));
-  assert.ok(image, `no kernel image in ${boot}`);
+  if (!image) throw new Error(`no kernel image in ${boot}`);
   const dir = mkdtempSync(join(tmpdir(), 'memtree-linux-'));
   const initrd = join(dir, 'initrd.cpio');
   writeFileSync(
@@ -55,4 +63,20 @@ export function riscvLinuxImages(t: TestContext, init: string): LinuxImages | nu
     ]),
   );
   return { kernel: join(boot, image), initrd, dir };
+}
+
+/** The kernel and an initramfs whose /init is `init` (a busybox sh script), or null when skipped. */
+export function riscvLinuxImages(t: TestContext, init: string): LinuxImages | null {
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    if (process.env.CI) assert.fail('apt-get is needed to fetch Debian 13 riscv64 packages');
+    t.skip('no apt-get');
+    return null;
+  }
+  try {
+    return linuxImages(init);
+  } catch (e) {
+    if (process.env.CI) throw e;
+    t.skip(`cannot fetch Debian 13 riscv64 packages: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  }
 }
