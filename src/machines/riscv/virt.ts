@@ -123,18 +123,20 @@ class PostcopyBus implements Bus {
   private absent(a: number, size: number): boolean {
     for (const r of this.areas) {
       if (a + size <= r.base || a >= r.end) continue;
+      // an access spans at most two pages: its first and its last byte's
       const first = Math.max(a, r.base) - r.base;
       const last = Math.min(a + size, r.end) - 1 - r.base;
-      for (const off of first >> 12 === last >> 12 ? [first] : [first, last]) {
-        if (!this.has(r.block, off)) {
-          this.result = BUS_PAGE_MISSING;
-          this.onMissing({ block: r.block, offset: off - (off % 4096) });
-          return true;
-        }
-      }
+      if (this.missing(r.block, first) || this.missing(r.block, last)) return true;
     }
     this.result = 0;
     return false;
+  }
+
+  private missing(block: string, off: number): boolean {
+    if (this.has(block, off)) return false;
+    this.result = BUS_PAGE_MISSING;
+    this.onMissing({ block, offset: off - (off % 4096) });
+    return true;
   }
 
   ldub(a: number): number {

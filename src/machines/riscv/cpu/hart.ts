@@ -470,7 +470,8 @@ export class RiscvHart {
   /**
    * Executes up to `n` instructions and returns how many ran (a trapping instruction counts as one
    * step). Stops early when the hart executes WFI with nothing pending; while it waits, `run`
-   * returns 0 until an interrupt is pending in mip & mie.
+   * returns 0 until an interrupt is pending in mip & mie. Also stops, before the instruction and
+   * without counting it, when an access reports {@link BUS_PAGE_MISSING}.
    */
   run(n: number): number {
     if (this.wfi) {
