@@ -229,6 +229,9 @@ test('a missing, short, malformed or unknown-version device entry is a typed err
   const fifo = good();
   (fifo.serial!.state as { recv: number[] }).recv = new Array(17).fill(0);
   refused(fifo, 'corrupt', 'serial');
+  const virtio = good();
+  virtio['virtio-mmio'] = { version: 1, state: { transports: 4 } };
+  refused(virtio, 'corrupt', 'virtio-mmio');
   const unknown = good();
   unknown.hart2 = unknown.hart1!;
   refused(unknown, 'corrupt', 'hart2');

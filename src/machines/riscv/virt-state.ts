@@ -16,12 +16,14 @@ import { PFLASH_STATE_VERSION } from './devices/pflash-cfi01.js';
 import { PLIC_STATE_VERSION } from './devices/plic.js';
 import { SERIAL_STATE_VERSION, Serial16550 } from './devices/serial.js';
 import { DeviceStateError, StateReader } from './devices/state.js';
-import type { RiscvVirtMachine } from './virt.js';
+import { type RiscvVirtMachine, VIRTIO_COUNT } from './virt.js';
 
 /** Version of the `hart<N>` layout (the hart's own saveState object). */
 export const HART_STATE_VERSION = 1;
 /** Version of the `clock` layout. */
 export const CLOCK_STATE_VERSION = 1;
+/** Version of the `virtio-mmio` layout. */
+export const VIRTIO_STATE_VERSION = 1;
 
 /** Every saved entry: name → state and version, in QEMU's section order. */
 export function saveVirtState(m: RiscvVirtMachine): Record<string, DeviceState> {
@@ -33,6 +35,8 @@ export function saveVirtState(m: RiscvVirtMachine): Record<string, DeviceState> 
   out['aclint-swi'] = { version: ACLINT_SWI_STATE_VERSION, state: m.swi.saveState() };
   out['aclint-mtimer'] = { version: ACLINT_MTIMER_STATE_VERSION, state: m.mtimer.saveState() };
   out.plic = { version: PLIC_STATE_VERSION, state: m.plic.saveState() };
+  // The transports have no backend, so no register state; their number must agree.
+  out['virtio-mmio'] = { version: VIRTIO_STATE_VERSION, state: { transports: VIRTIO_COUNT } };
   out.gpex = { version: GPEX_STATE_VERSION, state: m.gpex.saveState() };
   out.serial = { version: SERIAL_STATE_VERSION, state: m.uart.saveState() };
   out.goldfish_rtc = { version: RTC_STATE_VERSION, state: m.rtc.saveState() };
@@ -131,6 +135,14 @@ export function loadVirtState(m: RiscvVirtMachine, devices: Readonly<Record<stri
   const swi = m.swi.checkState(entry(devices, 'aclint-swi', ACLINT_SWI_STATE_VERSION));
   const mtimer = m.mtimer.checkState(entry(devices, 'aclint-mtimer', ACLINT_MTIMER_STATE_VERSION));
   const plic = m.plic.checkState(entry(devices, 'plic', PLIC_STATE_VERSION));
+  const virtio = new StateReader('virtio-mmio', entry(devices, 'virtio-mmio', VIRTIO_STATE_VERSION));
+  if (virtio.uint('transports', 0xffff) !== VIRTIO_COUNT) {
+    throw new DeviceStateError(
+      'corrupt',
+      'virtio-mmio',
+      `the source has other than ${VIRTIO_COUNT} transports`,
+    );
+  }
   const gpex = m.gpex.checkState(entry(devices, 'gpex', GPEX_STATE_VERSION));
   const serial = Serial16550.checkState(entry(devices, 'serial', SERIAL_STATE_VERSION));
   const rtc = GoldfishRtc.checkState(entry(devices, 'goldfish_rtc', RTC_STATE_VERSION));
