@@ -572,12 +572,14 @@ export class QmpServer {
             "Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 milliseconds",
           );
         }
-        // a size in bytes per second (QEMU's `size` type: a non-negative integer); 0 is no limit
-        if (bw !== undefined && (!Number.isSafeInteger(bw) || (bw as number) < 0)) {
+        // bytes per second, 0 for no limit; QEMU's qobject_input_type_uint64 takes any integer (a
+        // negative one wraps around to a huge limit) and refuses anything else with this text
+        if (bw !== undefined && !Number.isInteger(bw)) {
           throw generic("Parameter 'max-postcopy-bandwidth' expects uint64");
         }
         if (v !== undefined) this.downtimeLimitMs = v as number;
-        if (bw !== undefined) this.postcopyBandwidth = bw as number;
+        if (bw !== undefined)
+          this.postcopyBandwidth = (bw as number) < 0 ? 2 ** 64 + (bw as number) : (bw as number);
       },
     });
     c.set('query-migrate-parameters', {

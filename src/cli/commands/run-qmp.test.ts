@@ -95,3 +95,20 @@ test('the device state moves with the machine; a refused one leaves the destinat
   assert.equal(p.dst.memory.ldub(UART + 3), 0x1b, 'line control register');
   assert.equal(p.dst.memory.ldlLe(PLIC + 4 * 10), 6, "the UART source's priority");
 });
+
+test("max-postcopy-bandwidth is set and read back as QEMU's migrate-set-parameters does; a fraction is refused with QEMU's text and changes nothing", async (t) => {
+  const p = await pair(t);
+  await p.qs.execute('migrate-set-parameters', { 'max-postcopy-bandwidth': 16384 });
+  assert.deepEqual(await p.qs.execute('query-migrate-parameters'), {
+    'downtime-limit': 300,
+    'max-postcopy-bandwidth': 16384,
+  });
+  await assert.rejects(
+    p.qs.execute('migrate-set-parameters', { 'downtime-limit': 10, 'max-postcopy-bandwidth': 1.5 }),
+    /Parameter 'max-postcopy-bandwidth' expects uint64/,
+  );
+  assert.deepEqual(await p.qs.execute('query-migrate-parameters'), {
+    'downtime-limit': 300,
+    'max-postcopy-bandwidth': 16384,
+  });
+});
