@@ -120,9 +120,12 @@ export class MemoryRegion {
   }
   /**
    * Subregions in QEMU list order: priority descending, and among equal priorities the most
-   * recently added first. Read-only for users: change it with add/delSubregion.
+   * recently added first. Change it with add/delSubregion.
    */
-  readonly subregions: MemoryRegion[] = [];
+  get subregions(): readonly MemoryRegion[] {
+    return this._subregions;
+  }
+  private readonly _subregions: MemoryRegion[] = [];
   /** Disabled regions and their subtrees are invisible to the flat view. */
   get enabled(): boolean {
     return this._enabled;
@@ -170,18 +173,27 @@ export class MemoryRegion {
     return this._vgaLoggingCount;
   }
   /** Coalesced-MMIO ranges. */
-  readonly coalesced: CoalescedRange[] = [];
+  get coalesced(): readonly CoalescedRange[] {
+    return this._coalesced;
+  }
+  private readonly _coalesced: CoalescedRange[] = [];
   /** Accelerator hint set by coalescing. */
   get flushCoalescedMmio(): boolean {
     return this._flushCoalescedMmio;
   }
   /** ioeventfds, kept sorted as QEMU does. */
-  readonly ioeventfds: RegionIoeventfd[] = [];
+  get ioeventfds(): readonly RegionIoeventfd[] {
+    return this._ioeventfds;
+  }
+  private readonly _ioeventfds: RegionIoeventfd[] = [];
   /** IOMMU notifiers, newest first (QEMU inserts at the head). */
   private readonly iommuNotifiers: IommuNotifier[] = [];
   private iommuNotifyFlags = 0;
   /** Aliases whose target is this region (the reverse of {@link alias}). */
-  readonly aliasedBy: MemoryRegion[] = [];
+  get aliasedBy(): readonly MemoryRegion[] {
+    return this._aliasedBy;
+  }
+  private readonly _aliasedBy: MemoryRegion[] = [];
   /** Opt out of the device re-entrancy guard (QEMU `disable_reentrancy_guard`). */
   disableReentrancyGuard = false;
   /** @internal The owner's re-entrancy state in this system; null without an owner. */
@@ -260,7 +272,7 @@ export class MemoryRegion {
       system.checkOwn(target, `target of alias "${name}"`);
       this._aliasOffset = toU64(init.aliasOffset ?? 0, `alias offset of "${name}"`);
       this.alias = target;
-      target.aliasedBy.push(this);
+      target._aliasedBy.push(this);
     } else {
       this.alias = null;
     }
@@ -336,7 +348,7 @@ export class MemoryRegion {
     sub._container = this;
     for (let a = sub.alias; a; a = a.alias) a._mappedViaAlias++;
     sub._addr = offset;
-    const list = this.subregions;
+    const list = this._subregions;
     let i = 0;
     while (i < list.length && sub.priority < list[i]!.priority) i++;
     list.splice(i, 0, sub);
@@ -366,8 +378,8 @@ export class MemoryRegion {
     if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
     sub._container = null;
     for (let a = sub.alias; a; a = a.alias) a._mappedViaAlias--;
-    const i = this.subregions.indexOf(sub);
-    this.subregions.splice(i, 1);
+    const i = this._subregions.indexOf(sub);
+    this._subregions.splice(i, 1);
   }
 
   /** Whether the region is mapped: in a container, or reached through a mapped alias. */
@@ -462,8 +474,8 @@ export class MemoryRegion {
         // Back to the old address and the old place among its siblings.
         c.unlink(this);
         c.link(old, this);
-        c.subregions.splice(c.subregions.indexOf(this), 1);
-        c.subregions.splice(index, 0, this);
+        c._subregions.splice(c._subregions.indexOf(this), 1);
+        c._subregions.splice(index, 0, this);
       },
     );
   }
@@ -571,7 +583,7 @@ export class MemoryRegion {
     this.system.begin();
     let i = 0;
     while (i < this.ioeventfds.length && ioeventfdBefore(this.ioeventfds[i]!, fd)) i++;
-    this.ioeventfds.splice(i, 0, fd);
+    this._ioeventfds.splice(i, 0, fd);
     this.ioeventfdsChanged(1);
     this.system.commit();
   }
@@ -615,7 +627,7 @@ export class MemoryRegion {
       throw new InvalidArgumentError(`delEventfd on ${this.label}: no such ioeventfd at ${hex(probe.start)}`);
     }
     this.system.begin();
-    this.ioeventfds.splice(i, 1);
+    this._ioeventfds.splice(i, 1);
     this.ioeventfdsChanged(-1);
     this.system.commit();
   }
@@ -642,7 +654,7 @@ export class MemoryRegion {
       start: toU64(offset, `addCoalescing on ${this.label}`),
       size: toSize(size, `addCoalescing on ${this.label}`),
     };
-    this.coalesced.push(r);
+    this._coalesced.push(r);
     this.system.coalescedChanged(this, r, true);
     this._flushCoalescedMmio = true;
   }
@@ -652,7 +664,7 @@ export class MemoryRegion {
     if (this.coalesced.length === 0) return;
     this._flushCoalescedMmio = false;
     while (this.coalesced.length) {
-      const r = this.coalesced.shift()!;
+      const r = this._coalesced.shift()!;
       this.system.coalescedChanged(this, r, false);
     }
   }
