@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { SIZE_2_64 } from './address.js';
 import { MemorySystem } from './system.js';
 
-const names = (list: { name: string | null }[]) => list.map((r) => r.name);
+const names = (list: readonly { name: string | null }[]) => list.map((r) => r.name);
 
 describe('MemoryRegion subregions', () => {
   it('orders subregions by priority, newest first among equals', () => {

@@ -47,7 +47,7 @@ function walk(root: MemoryRegion, addr: bigint, path: PathStep[]): boolean {
   const covers = (mr: MemoryRegion, base: bigint) =>
     mr.enabled && addr >= base + mr.addr && addr < base + mr.addr + mr.size;
   if (!covers(root, 0n)) return false;
-  const frames: Array<{ next: MemoryRegion[]; bases: bigint[]; i: number }> = [];
+  const frames: Array<{ next: readonly MemoryRegion[]; bases: bigint[]; i: number }> = [];
   const enter = (mr: MemoryRegion, base: bigint, via: PathStep['via']): void => {
     const start = base + mr.addr;
     path.push({ region: mr, origin: start, via });
