@@ -11,6 +11,11 @@
  *
  * The table grows (x4, up to 2^18 entries) while it keeps missing, like QEMU's dynamic TLB sizing,
  * and shrinks back when flushed.
+ *
+ * An address space that is never accessed costs no table: every cache here starts on a shared
+ * empty table that no probe can hit, and allocates its own on the first fill. A machine with
+ * thousands of address spaces (one per PCI device's bus-master space) then pays only for the ones
+ * that are used.
  */
 
 /** Entries a TLB starts with. */
@@ -20,6 +25,9 @@ export const TLB_MAX = 1 << 18;
 
 /** Whether the host is little-endian: then LE guest words can use plain typed-array elements. */
 export const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** One entry whose tag (-1) matches no page: the table of a TLB that has never been filled. */
+const UNFILLED_TLB = new Float64Array(4).fill(-1);
 
 /** A direct-mapped guest-page → host-chunk table. See the module comment. */
 export class Tlb {
@@ -36,9 +44,9 @@ export class Tlb {
   private fills = 0;
   private readonly chunks = new Map<Uint8Array, number>();
 
-  constructor(size = TLB_MIN) {
-    this.e = new Float64Array(size * 4).fill(-1);
-    this.mask = size - 1;
+  constructor() {
+    this.e = UNFILLED_TLB;
+    this.mask = 0;
   }
 
   /** Entry index (times 4) for guest address `addr`. Any page hash works: the tag is exact. */
@@ -51,6 +59,7 @@ export class Tlb {
    * Grows the table when it has missed more often than it has entries.
    */
   fill(page: number, chunk: Uint8Array, base: number): void {
+    if (this.e === UNFILLED_TLB) this.reset(TLB_MIN);
     if (++this.fills > this.mask + 1 && this.mask + 1 < TLB_MAX) this.reset((this.mask + 1) * 4);
     let c = this.chunks.get(chunk);
     if (c === undefined) {
@@ -73,6 +82,7 @@ export class Tlb {
 
   /** Drops every entry (and the chunk tables, so no host memory is kept alive by the TLB). */
   flush(): void {
+    if (this.e === UNFILLED_TLB) return;
     if (this.mask + 1 === TLB_MIN) {
       if (this.fills !== 0) this.e.fill(-1);
     } else {
@@ -121,6 +131,10 @@ export class IoTlb<R> {
 /** Entries of a {@link DevicePages} cache (a power of two). */
 export const DEVICE_PAGES = 64;
 
+const UNFILLED_PAGES_TAG = new Float64Array(DEVICE_PAGES).fill(-1);
+const UNFILLED_PAGES_BASE = new Int32Array(DEVICE_PAGES);
+const UNFILLED_PAGES_MR: readonly null[] = new Array<null>(DEVICE_PAGES).fill(null);
+
 /**
  * Device pages on which one kind of typed access (its size, direction and byte order) is exactly
  * one callback of the same size in the device's byte order: no splitting, widening, byte swap or
@@ -133,13 +147,19 @@ export const DEVICE_PAGES = 64;
  * at larger offsets are not cached), which keeps the offset arithmetic in integers.
  */
 export class DevicePages<R> {
-  readonly tag = new Float64Array(DEVICE_PAGES).fill(-1);
-  readonly base = new Int32Array(DEVICE_PAGES);
-  readonly mr: (R | null)[] = new Array<R | null>(DEVICE_PAGES).fill(null);
+  // Shared, never-written tables until the first fill (see the module comment).
+  tag: Float64Array = UNFILLED_PAGES_TAG;
+  base: Int32Array = UNFILLED_PAGES_BASE;
+  mr: (R | null)[] = UNFILLED_PAGES_MR as (R | null)[];
   private used = false;
 
   /** Caches guest page `page` (its address): its first byte is at offset `base` of region `mr`. */
   fill(page: number, base: number, mr: R): void {
+    if (this.tag === UNFILLED_PAGES_TAG) {
+      this.tag = new Float64Array(DEVICE_PAGES).fill(-1);
+      this.base = new Int32Array(DEVICE_PAGES);
+      this.mr = new Array<R | null>(DEVICE_PAGES).fill(null);
+    }
     const k = (page / 4096) & (DEVICE_PAGES - 1);
     this.tag[k] = page;
     this.base[k] = base;
