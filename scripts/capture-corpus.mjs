@@ -11,7 +11,7 @@
  *   node scripts/capture-corpus.mjs --version 10.0 --chroot /var/tmp/memtree-trixie
  *
  * With --chroot, every `qemu-system-*` runs inside that Debian chroot (made by
- * scripts/make-trixie-chroot.sh) through small wrapper scripts; the host's /tmp is bind-mounted
+ * scripts/make-debian-chroot.sh) through small wrapper scripts; the host's /tmp is bind-mounted
  * into it so that the private QMP socket is reachable from both sides.
  *
  * Machines that do not start (missing firmware or kernel, a board that needs an option) are

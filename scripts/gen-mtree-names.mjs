@@ -11,7 +11,7 @@
  *   node scripts/gen-mtree-names.mjs SRC_DIR VERSION   → src/mtree/names/qemu-VERSION.ts
  *
  * 7.2: SRC_DIR=/work/src/qemu-7.2+dfsg (Debian 12 `apt-get source qemu`);
- * 10.0: `apt-get source qemu` inside the trixie chroot of scripts/make-trixie-chroot.sh.
+ * 10.0: `apt-get source qemu` inside the trixie chroot of scripts/make-debian-chroot.sh.
  */
 
 import { execFileSync } from 'node:child_process';

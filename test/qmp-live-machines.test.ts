@@ -1,7 +1,7 @@
 /**
  * @module test/qmp-live-machines
  * `memtree qmp SOCK flat|mtree -D|lookup` against live QEMU 7.2 (this machine's Debian 12 packages)
- * and QEMU 10.0 (Debian 13, in the chroot made by scripts/make-trixie-chroot.sh, default
+ * and QEMU 10.0 (Debian 13, in the chroot made by scripts/make-debian-chroot.sh, default
  * /var/tmp/memtree-trixie or $MEMTREE_TRIXIE_CHROOT), on the machines whose flat view memtree used
  * to get wrong (PowerPC `mac99`, Aspeed `ast2600-evb`, Nuvoton `npcm750-evb`) and a PC. Each must
  * equal QEMU's own `info mtree -f` / `-D` canonically, with no warning. Without a QEMU the tests
@@ -37,10 +37,10 @@ function qemuCommand(t: TestContext, version: '7.2' | '10.0', bin: string): stri
     if (spawnSync(program, ['--version'], { stdio: 'ignore' }).status === 0) argv = [program];
     else why = `${program} is not on PATH (Debian 12 qemu-system-* packages)`;
   } else if (!existsSync(join(CHROOT, 'usr/bin', program))) {
-    why = `no QEMU 10.0 chroot at ${CHROOT} (scripts/make-trixie-chroot.sh)`;
+    why = `no QEMU 10.0 chroot at ${CHROOT} (scripts/make-debian-chroot.sh)`;
   } else if (!existsSync(join(CHROOT, 'tmp/.memtree-host-tmp'))) {
     // The private QMP socket lives in the host's /tmp, which the chroot must see.
-    why = `${CHROOT}/tmp is not the host's /tmp (scripts/make-trixie-chroot.sh bind-mounts it)`;
+    why = `${CHROOT}/tmp is not the host's /tmp (scripts/make-debian-chroot.sh bind-mounts it)`;
   } else {
     argv = ['chroot', CHROOT, `/usr/bin/${program}`];
   }

@@ -10,9 +10,14 @@
  */
 
 import type { AddressSpace } from './address-space.js';
+import { attachCpuWindow, EMPTY_U8, EMPTY_U16, EMPTY_U32, EMPTY_U64 } from './cputlb.js';
 import type { FlatView } from './flatview.js';
 
 const PAGE_SIZE = 4096;
+// The window probes' "k >= 0 and size-aligned" test, as in core/address-space.
+const SIGN_OR_ODD = 0x80000001 | 0;
+const SIGN_OR_MISALIGNED_4 = 0x80000003 | 0;
+const SIGN_OR_MISALIGNED_8 = 0x80000007 | 0;
 /** Entries of the table of pages known to take CPU stores (a power of two). */
 const PASS_PAGES = 256;
 
@@ -26,8 +31,27 @@ export class CpuAccess {
   private readonly passPages = new Float64Array(PASS_PAGES).fill(-1);
   private view: FlatView;
 
+  // The CPU-store window (see core/cputlb's CpuStoreWindow), kept up to date by the address space.
+  /** @internal */
+  cLo = 0;
+  /** @internal */
+  cU8: Uint8Array = EMPTY_U8;
+  /** @internal */
+  cU16: Uint16Array = EMPTY_U16;
+  /** @internal */
+  cU32: Uint32Array = EMPTY_U32;
+  /** @internal */
+  cU64: BigUint64Array = EMPTY_U64;
+  /** @internal */
+  cN8 = 0;
+
+  /**
+   * Wraps `as`. The address space keeps a reference to the new object, to keep its store window
+   * current: make one per emulated CPU, not one per access.
+   */
   constructor(readonly as: AddressSpace) {
     this.view = as.currentView;
+    attachCpuWindow(as, this);
   }
 
   // The last writable RAM range a store hit, in the view it belongs to: stores there skip the
@@ -118,26 +142,86 @@ export class CpuAccess {
     return this.as.ldqBe(addr);
   }
 
+  // The little-endian stores first probe the address space's CPU-store window (see the
+  // AddressSpace's window fields): guest RAM the CPU may write and that has nothing left to mark
+  // dirty, as TCG's TLB lets a store through directly only for an entry with neither
+  // TLB_DISCARD_WRITE nor TLB_NOTDIRTY. Anything else takes storeMiss: the page check above,
+  // then the address space's own helper (which marks dirty pages and fills the windows).
+
   /** Stores a byte; discarded (with MEMTX_OK) on a read-only RAM section. */
   stb(addr: number, value: number): void {
-    if (this.passes(addr) || this.admit(addr)) this.as.stb(addr, value);
+    if (typeof addr === 'number' && typeof value === 'number') {
+      const o = addr - this.cLo;
+      const k = o | 0;
+      if (k === o && k >= 0 && k < this.cN8) {
+        this.cU8[k] = value;
+        return;
+      }
+    }
+    this.storeMiss(addr, value, 1);
   }
   stwLe(addr: number, value: number): void {
-    if (this.passes(addr) || this.admit(addr)) this.as.stwLe(addr, value);
+    if (typeof addr === 'number' && typeof value === 'number') {
+      const o = addr - this.cLo;
+      const k = o | 0;
+      if (k === o && (k & SIGN_OR_ODD) === 0 && k < this.cN8) {
+        this.cU16[k >> 1] = value;
+        return;
+      }
+    }
+    this.storeMiss(addr, value, 2);
   }
   stwBe(addr: number, value: number): void {
     if (this.passes(addr) || this.admit(addr)) this.as.stwBe(addr, value);
   }
   stlLe(addr: number, value: number): void {
-    if (this.passes(addr) || this.admit(addr)) this.as.stlLe(addr, value);
+    if (typeof addr === 'number' && typeof value === 'number') {
+      const o = addr - this.cLo;
+      const k = o | 0;
+      if (k === o && (k & SIGN_OR_MISALIGNED_4) === 0 && k < this.cN8) {
+        this.cU32[k >> 2] = value;
+        return;
+      }
+    }
+    this.storeMiss(addr, value, 4);
   }
   stlBe(addr: number, value: number): void {
     if (this.passes(addr) || this.admit(addr)) this.as.stlBe(addr, value);
   }
   stqLe(addr: number, value: bigint): void {
-    if (this.passes(addr) || this.admit(addr)) this.as.stqLe(addr, value);
+    if (typeof addr === 'number' && typeof value === 'bigint') {
+      const o = addr - this.cLo;
+      const k = o | 0;
+      if (k === o && (k & SIGN_OR_MISALIGNED_8) === 0 && k < this.cN8) {
+        this.cU64[k >> 3] = value;
+        return;
+      }
+    }
+    this.storeMiss(addr, value, 8);
   }
   stqBe(addr: number, value: bigint): void {
     if (this.passes(addr) || this.admit(addr)) this.as.stqBe(addr, value);
+  }
+
+  /**
+   * The rest of every little-endian store: one function for all sizes, so that it stays out of
+   * line and the helpers stay small enough to be inlined into the caller's loop.
+   */
+  private storeMiss(addr: number, value: number | bigint, size: number): void {
+    if (!(this.passes(addr) || this.admit(addr))) return;
+    const as = this.as;
+    switch (size) {
+      case 1:
+        as.stb(addr, value as number);
+        return;
+      case 2:
+        as.stwLe(addr, value as number);
+        return;
+      case 4:
+        as.stlLe(addr, value as number);
+        return;
+      default:
+        as.stqLe(addr, value as bigint);
+    }
   }
 }

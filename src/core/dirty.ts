@@ -87,7 +87,7 @@ function checkClient(client: number): void {
 export class DirtyMemory {
   // Per client, the blocks by index: undefined = all clean, FULL = all dirty (shared).
   private readonly maps: Array<Array<Uint32Array | undefined>> = [[], [], []];
-  /** Called after bits were cleared, with the ram_addr range; the system drops cached write paths. */
+  /** @internal Called after bits were cleared, with the ram_addr range; the system drops cached write paths. */
   onClear: ((ramAddr: number, length: number) => void) | null = null;
 
   /** Word `w` of client `c`'s bitmap. */

@@ -45,22 +45,67 @@ export type RamResizedCallback = (idstr: string, newSize: number, block: RAMBloc
  * Offsets and lengths are `number`s: a block is far below 2^53 bytes.
  */
 export class RAMBlock {
+  // The fields the memory system maintains are getters for users, with setters kept out of the
+  // published types: a write from outside would move the block without the RAM list or the dirty
+  // bitmaps knowing.
   /** Id used by migration; unique among the blocks of one {@link RAMList} once set. */
-  idstr = '';
+  get idstr(): string {
+    return this._idstr;
+  }
+  /** @internal */
+  set idstr(v: string) {
+    this._idstr = v;
+  }
+  private _idstr: string = '';
   /** Position of the block in ram_addr space. */
-  offset = 0;
+  get offset(): number {
+    return this._offset;
+  }
+  /** @internal */
+  set offset(v: number) {
+    this._offset = v;
+  }
+  private _offset: number = 0;
   /** Bytes in use (≤ maxLength); only resizeable blocks have usedLength < maxLength. */
-  usedLength: number;
+  get usedLength(): number {
+    return this._usedLength;
+  }
+  /** @internal */
+  set usedLength(v: number) {
+    this._usedLength = v;
+  }
+  private _usedLength: number;
   /** Bytes reserved. */
   readonly maxLength: number;
   /** `RAM_*` flags. */
-  flags: number;
+  get flags(): number {
+    return this._flags;
+  }
+  /** @internal */
+  set flags(v: number) {
+    this._flags = v;
+  }
+  private _flags: number;
   /** Page size of the backing memory. */
   readonly pageSize = HOST_PAGE_SIZE;
   /** Called after a resize. */
-  resized: RamResizedCallback | null = null;
+  get resized(): RamResizedCallback | null {
+    return this._resized;
+  }
+  /** @internal */
+  set resized(v: RamResizedCallback | null) {
+    this._resized = v;
+  }
+  private _resized: RamResizedCallback | null = null;
   /** The region this block backs (set by the region constructor). */
-  mr: unknown = null;
+  get mr(): unknown {
+    return this._mr;
+  }
+  /** @internal */
+  set mr(v: unknown) {
+    this._mr = v;
+  }
+  private _mr: unknown = null;
 
   private readonly chunks: Uint8Array[];
   private readonly dataViews: DataView[];
@@ -78,9 +123,9 @@ export class RAMBlock {
         `RAM block max length ${maxLength} is smaller than its used length ${usedLength}`,
       );
     }
-    this.usedLength = roundUp(usedLength, HOST_PAGE_SIZE);
+    this._usedLength = roundUp(usedLength, HOST_PAGE_SIZE);
     this.maxLength = roundUp(maxLength, HOST_PAGE_SIZE);
-    this.flags = flags;
+    this._flags = flags;
     const n = Math.ceil(this.maxLength / RAM_CHUNK_SIZE);
     this.chunks = new Array<Uint8Array>(n).fill(EMPTY);
     this.dataViews = new Array<DataView>(n);
@@ -242,9 +287,15 @@ function removeSorted<T>(list: T[], x: T, before: (a: T, b: T) => boolean): void
  */
 export class RAMList {
   /** Blocks in list order (max length descending; equal lengths in insertion order). */
-  readonly blocks: RAMBlock[] = [];
+  get blocks(): readonly RAMBlock[] {
+    return this.list;
+  }
+  private readonly list: RAMBlock[] = [];
   /** Incremented on every add and remove. */
-  version = 0;
+  get version(): number {
+    return this._version;
+  }
+  private _version = 0;
   private mru: RAMBlock | null = null;
   /** The same blocks in ram_addr order. */
   private readonly byOffset: RAMBlock[] = [];
@@ -278,7 +329,7 @@ export class RAMList {
     const offset = this.findRamOffset(block.maxLength);
     block.offset = offset;
     // QEMU `ram_block_add`: before the first block with a smaller max length.
-    const blocks = this.blocks;
+    const blocks = this.list;
     let lo = 0;
     let hi = blocks.length;
     while (lo < hi) {
@@ -301,7 +352,7 @@ export class RAMList {
     insertSorted(this.byCandidate, slot, candidateBefore);
     if (block.idstr !== '' && !this.ids.has(block.idstr)) this.ids.set(block.idstr, block);
     this.mru = null;
-    this.version++;
+    this._version++;
   }
 
   /** Removes `block` from the list; its ram_addr range becomes free. */
@@ -309,7 +360,7 @@ export class RAMList {
     const slot = this.slots.get(block);
     if (!slot) return;
     this.slots.delete(block);
-    this.blocks.splice(this.blocks.indexOf(block), 1);
+    this.list.splice(this.list.indexOf(block), 1);
     const k = this.byOffset.indexOf(block);
     this.byOffset.splice(k, 1);
     removeSorted(this.byGap, slot, gapBefore);
@@ -323,7 +374,7 @@ export class RAMList {
       if (other) this.ids.set(other.idstr, other);
     }
     this.mru = null;
-    this.version++;
+    this._version++;
   }
 
   /** Start of the first block at or after `addr`, or the end of space. */

@@ -120,7 +120,7 @@ export class MemoryRegion {
   }
   /**
    * Subregions in QEMU list order: priority descending, and among equal priorities the most
-   * recently added first. Read-only for users: change it with add/delSubregion.
+   * recently added first. Change it with add/delSubregion.
    */
   get subregions(): readonly MemoryRegion[] {
     // Materialized once per change of the list, so a render or walk after a batch of adds costs
@@ -183,18 +183,27 @@ export class MemoryRegion {
     return this._vgaLoggingCount;
   }
   /** Coalesced-MMIO ranges. */
-  readonly coalesced: CoalescedRange[] = [];
+  get coalesced(): readonly CoalescedRange[] {
+    return this._coalesced;
+  }
+  private readonly _coalesced: CoalescedRange[] = [];
   /** Accelerator hint set by coalescing. */
   get flushCoalescedMmio(): boolean {
     return this._flushCoalescedMmio;
   }
   /** ioeventfds, kept sorted as QEMU does. */
-  readonly ioeventfds: RegionIoeventfd[] = [];
+  get ioeventfds(): readonly RegionIoeventfd[] {
+    return this._ioeventfds;
+  }
+  private readonly _ioeventfds: RegionIoeventfd[] = [];
   /** IOMMU notifiers, newest first (QEMU inserts at the head). */
   private readonly iommuNotifiers: IommuNotifier[] = [];
   private iommuNotifyFlags = 0;
   /** Aliases whose target is this region (the reverse of {@link alias}). */
-  readonly aliasedBy: MemoryRegion[] = [];
+  get aliasedBy(): readonly MemoryRegion[] {
+    return this._aliasedBy;
+  }
+  private readonly _aliasedBy: MemoryRegion[] = [];
   /** Opt out of the device re-entrancy guard (QEMU `disable_reentrancy_guard`). */
   disableReentrancyGuard = false;
   /** @internal The owner's re-entrancy state in this system; null without an owner. */
@@ -273,7 +282,7 @@ export class MemoryRegion {
       system.checkOwn(target, `target of alias "${name}"`);
       this._aliasOffset = toU64(init.aliasOffset ?? 0, `alias offset of "${name}"`);
       this.alias = target;
-      target.aliasedBy.push(this);
+      target._aliasedBy.push(this);
     } else {
       this.alias = null;
     }
@@ -595,7 +604,7 @@ export class MemoryRegion {
     this.system.begin();
     let i = 0;
     while (i < this.ioeventfds.length && ioeventfdBefore(this.ioeventfds[i]!, fd)) i++;
-    this.ioeventfds.splice(i, 0, fd);
+    this._ioeventfds.splice(i, 0, fd);
     this.ioeventfdsChanged(1);
     this.system.commit();
   }
@@ -639,7 +648,7 @@ export class MemoryRegion {
       throw new InvalidArgumentError(`delEventfd on ${this.label}: no such ioeventfd at ${hex(probe.start)}`);
     }
     this.system.begin();
-    this.ioeventfds.splice(i, 1);
+    this._ioeventfds.splice(i, 1);
     this.ioeventfdsChanged(-1);
     this.system.commit();
   }
@@ -666,7 +675,7 @@ export class MemoryRegion {
       start: toU64(offset, `addCoalescing on ${this.label}`),
       size: toSize(size, `addCoalescing on ${this.label}`),
     };
-    this.coalesced.push(r);
+    this._coalesced.push(r);
     this.system.coalescedChanged(this, r, true);
     this._flushCoalescedMmio = true;
   }
@@ -676,7 +685,7 @@ export class MemoryRegion {
     if (this.coalesced.length === 0) return;
     this._flushCoalescedMmio = false;
     while (this.coalesced.length) {
-      const r = this.coalesced.shift()!;
+      const r = this._coalesced.shift()!;
       this.system.coalescedChanged(this, r, false);
     }
   }
