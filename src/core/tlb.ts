@@ -110,23 +110,37 @@ export class Tlb {
  * the flat-view search: the region and the offset to add to a guest address to get the offset in it.
  */
 export class IoTlb<R> {
-  tag: Float64Array;
-  delta: Float64Array;
-  mr: (R | null)[];
-  mask: number;
+  // One shared entry that matches no page until the first fill (see the module comment).
+  tag: Float64Array = UNFILLED_IO_TAG;
+  delta: Float64Array = UNFILLED_IO_DELTA;
+  mr: (R | null)[] = UNFILLED_IO_MR as (R | null)[];
+  mask = 0;
 
-  constructor(size = 64) {
-    this.tag = new Float64Array(size).fill(-1);
-    this.delta = new Float64Array(size);
-    this.mr = new Array<R | null>(size).fill(null);
-    this.mask = size - 1;
+  /** Caches guest page `page` (its address) as served by `mr`, at offset `page + delta` in it. */
+  fill(page: number, mr: R, delta: number): void {
+    if (this.tag === UNFILLED_IO_TAG) {
+      this.tag = new Float64Array(IO_TLB_SIZE).fill(-1);
+      this.delta = new Float64Array(IO_TLB_SIZE);
+      this.mr = new Array<R | null>(IO_TLB_SIZE).fill(null);
+      this.mask = IO_TLB_SIZE - 1;
+    }
+    const k = (page / 4096) & this.mask;
+    this.tag[k] = page;
+    this.mr[k] = mr;
+    this.delta[k] = delta;
   }
 
   flush(): void {
+    if (this.tag === UNFILLED_IO_TAG) return;
     this.tag.fill(-1);
     this.mr.fill(null);
   }
 }
+
+const IO_TLB_SIZE = 64;
+const UNFILLED_IO_TAG = new Float64Array(1).fill(-1);
+const UNFILLED_IO_DELTA = new Float64Array(1);
+const UNFILLED_IO_MR: readonly null[] = [null];
 
 /** Entries of a {@link DevicePages} cache (a power of two). */
 export const DEVICE_PAGES = 64;
