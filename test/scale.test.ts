@@ -46,6 +46,23 @@ function aliasesDump(n: number): string {
   return `${lines.join('\n')}\n\n`;
 }
 
+/**
+ * A catch-all window and `n` devices inside it at the same priority, as boards map them (Aspeed's
+ * `aspeed.io`): without a flat dump the rebuild must decide, for each device, that it wins over the
+ * window (docs/mtree-rebuild.md), which orders the whole sibling list.
+ */
+function windowDump(n: number): string {
+  const lines = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
+    `    0000000000000000-${hex16(n * 0x1000 + 0xfff)} (prio 0, i/o): window`,
+  ];
+  for (let i = 1; i <= n; i++) {
+    lines.push(`    ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, i/o): d${i}`);
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
 /** `n` address spaces, each with its own root and one RAM page. */
 function spacesDump(n: number): string {
   const lines: string[] = [];
@@ -132,6 +149,7 @@ describe('large dumps: work grows as N log N (counted, not timed)', () => {
     ['RAM siblings (each a RAM block placed in ram_addr space)', (n) => siblingsDump(n, 'ram')],
     ['alias siblings of one RAM region', aliasesDump],
     ['address spaces', (n) => spacesDump(n / 4)],
+    ['devices inside a catch-all window of the same priority', windowDump],
   ];
   for (const [what, make] of cases) {
     it(`${what}: 4x the lines costs about 4x the array work`, () => {

@@ -1008,22 +1008,77 @@ function siblingOrder(children: readonly RebuiltRegion[]): RebuiltRegion[] {
   const sorted = [...children].sort((a, b) => b.rep.priority - a.rep.priority);
   if (!sorted.some((c) => c.beats?.size)) return sorted;
   const index = new Map(sorted.map((c, i) => [c, i]));
-  const indegree = new Map<RebuiltRegion, number>(sorted.map((c) => [c, 0]));
+  const indegree = new Int32Array(sorted.length);
   for (const c of sorted) {
-    for (const d of c.beats ?? []) if (index.has(d)) indegree.set(d, indegree.get(d)! + 1);
+    for (const d of c.beats ?? []) {
+      const j = index.get(d);
+      if (j !== undefined) indegree[j]!++;
+    }
   }
+  // Siblings nothing pending must precede, by printed position: the first of them is picked next.
+  const ready = new PositionHeap();
+  for (let i = 0; i < sorted.length; i++) if (indegree[i] === 0) ready.push(i);
+  const done = new Uint8Array(sorted.length);
   const out: RebuiltRegion[] = [];
-  const done = new Set<RebuiltRegion>();
+  let rest = 0; // first position not yet placed, for the fallback below
   while (out.length < sorted.length) {
-    // The first (in printed order) sibling that nothing still pending must precede.
-    let pick = sorted.find((c) => !done.has(c) && indegree.get(c) === 0);
-    // A cycle (contradictory evidence): fall back to the printed order for what is left.
-    pick ??= sorted.find((c) => !done.has(c))!;
-    done.add(pick);
+    let i = ready.size > 0 ? ready.pop() : -1;
+    if (i < 0) {
+      // A cycle (contradictory evidence): fall back to the printed order for what is left.
+      while (done[rest]) rest++;
+      i = rest;
+    }
+    if (done[i]) continue;
+    done[i] = 1;
+    const pick = sorted[i]!;
     out.push(pick);
-    for (const d of pick.beats ?? []) if (index.has(d)) indegree.set(d, indegree.get(d)! - 1);
+    for (const d of pick.beats ?? []) {
+      const j = index.get(d);
+      if (j !== undefined && --indegree[j]! === 0 && !done[j]) ready.push(j);
+    }
   }
   return out;
+}
+
+/** A binary min-heap of sibling positions. */
+class PositionHeap {
+  private readonly a: number[] = [];
+
+  get size(): number {
+    return this.a.length;
+  }
+
+  push(v: number): void {
+    const a = this.a;
+    let i = a.length;
+    a.push(v);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= v) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = v;
+  }
+
+  pop(): number {
+    const a = this.a;
+    const top = a[0]!;
+    const last = a.pop()!;
+    const n = a.length;
+    if (n === 0) return top;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && a[c + 1]! < a[c]!) c++;
+      if (a[c]! >= last) break;
+      a[i] = a[c]!;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
 }
 
 /**
