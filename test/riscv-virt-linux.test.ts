@@ -13,14 +13,10 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { rmSync } from 'node:fs';
+import { test } from 'node:test';
 import { DEFAULT_BIOS } from '../src/cli/commands/run.js';
-import { newcArchive } from './support/cpio.js';
-import { debianDependency, debianPackage } from './support/debian-riscv64.js';
+import { riscvLinuxImages } from './support/linux-images.js';
 import { haveProgram, qemuSerial } from './support/qemu-serial.js';
 import { runCli } from './support/run-cli.js';
 
@@ -32,41 +28,6 @@ echo "--- iomem ---"
 echo "--- end ---"
 /bin/busybox poweroff -f
 `;
-
-/** The kernel and initramfs, or null (test skipped) when the Debian archive cannot be reached. */
-function images(t: TestContext): { kernel: string; initrd: string; dir: string } | null {
-  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    if (process.env.CI) assert.fail('apt-get is needed to fetch Debian 13 riscv64 packages');
-    t.skip('no apt-get');
-    return null;
-  }
-  let kdir: string;
-  let bdir: string;
-  try {
-    kdir = debianPackage(debianDependency('linux-image-riscv64'));
-    bdir = debianPackage('busybox-static');
-  } catch (e) {
-    if (process.env.CI) throw e;
-    t.skip(`cannot fetch Debian 13 riscv64 packages: ${(e as Error).message.split('\n')[0]}`);
-    return null;
-  }
-  const boot = join(kdir, 'boot');
-  const image = readdirSync(boot).find((f) => /^vmlinu[xz]-/.test(f));
-  assert.ok(image, `no kernel image in ${boot}`);
-  const dir = mkdtempSync(join(tmpdir(), 'memtree-linux-'));
-  const initrd = join(dir, 'initrd.cpio');
-  writeFileSync(
-    initrd,
-    newcArchive([
-      { path: 'bin', dir: true },
-      { path: 'proc', dir: true },
-      { path: 'dev', dir: true },
-      { path: 'bin/busybox', mode: 0o755, data: new Uint8Array(readFileSync(join(bdir, 'usr/bin/busybox'))) },
-      { path: 'init', mode: 0o755, data: new TextEncoder().encode(INIT) },
-    ]),
-  );
-  return { kernel: join(boot, image), initrd, dir };
-}
 
 /** The /proc/iomem lines between the init script's markers. */
 function iomem(serial: string): string[] {
@@ -80,7 +41,7 @@ test("Debian 13's Linux boots to its init on memtree run riscv-virt, prints QEMU
   timeout: 3_000_000,
 }, async (t) => {
   if (!haveProgram(t, QEMU, 'qemu-system-misc')) return;
-  const img = images(t);
+  const img = riscvLinuxImages(t, INIT);
   if (!img) return;
   t.after(() => rmSync(img.dir, { recursive: true, force: true }));
   const ramMiB = 256;

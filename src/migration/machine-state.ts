@@ -66,6 +66,22 @@ function reviver(_key: string, v: unknown): unknown {
   return v;
 }
 
+/** Whether JSON text stops inside a string or an unclosed object or array (a cut payload). */
+function endsEarly(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+  }
+  return inString || depth > 0;
+}
+
 /** Encodes a machine's state as the section payload. */
 export function encodeMachineState(s: MachineState): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(s, replacer));
@@ -83,11 +99,16 @@ export function decodeMachineState(versionId: number, payload: Uint8Array): Mach
     );
   }
   let v: unknown;
+  let text = '';
   try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload), reviver);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+    v = JSON.parse(text, reviver);
   } catch (e) {
     if (e instanceof MigrationError) throw e;
-    throw new MigrationError('corrupt', `memtree-machine section is not valid JSON: ${(e as Error).message}`);
+    throw new MigrationError(
+      text !== '' && endsEarly(text) ? 'truncated' : 'corrupt',
+      `memtree-machine section is not valid JSON: ${(e as Error).message}`,
+    );
   }
   const o = v as Partial<MachineState> | null;
   if (!o || typeof o.machine !== 'string' || typeof o.devices !== 'object' || o.devices === null) {

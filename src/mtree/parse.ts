@@ -60,8 +60,8 @@ export interface RegionLine {
   /** ` [disabled]` suffix (only printed with `-D`). */
   readonly disabled: boolean;
   /**
-   * Printed as `container` (newer QEMU names pure containers so; read as `i/o` that does not
-   * terminate).
+   * Printed as `container`: QEMU 11 prints so a region (or an alias of one) that is in no
+   * container; it says nothing about whether the region terminates. `type` reads it as `i/o`.
    */
   readonly container?: boolean;
   /** The owner suffix of `info mtree -o` (` owner:{…}`, ` parent:{…}`, ` orphan`), without the leading space. */

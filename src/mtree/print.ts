@@ -20,30 +20,40 @@ export interface MtreeOptions {
   /** `-D`: also print disabled regions, marked ` [disabled]`. */
   disabled?: boolean;
   /**
-   * The QEMU version whose text to print (`MAJOR.MINOR`, default 7.2): from 10.1 on, pure
-   * containers print as `container` instead of `i/o`.
+   * The QEMU version whose text to print (`MAJOR.MINOR`, default 7.2): from 11.0 on, a region in
+   * no container prints as `container` instead of `i/o` (see {@link regionTypeName}).
    */
   qemu?: string;
   /** `-o`: the owner suffix of each region (without the leading space), when known. */
   owners?: ReadonlyMap<MemoryRegion, string>;
 }
 
-/** Whether QEMU `version` prints pure containers with the `container` type (assumed from 10.1). */
+/**
+ * Whether QEMU `version` prints the `container` type. QEMU 11 added it to `memory_region_type`
+ * (patch "system/memory: Have memory_region_type() correctly describe containers", March 2026,
+ * after 10.2 was released); QEMU 10.0 does not print it and 11.1 does (both in the corpus).
+ */
 export function printsContainerType(version: string | undefined): boolean {
   if (version === undefined) return false;
-  const [a, b] = version.split('.').map(Number);
-  return (a ?? 0) > 10 || ((a ?? 0) === 10 && (b ?? 0) >= 1);
+  const [a] = version.split('.').map(Number);
+  return (a ?? 0) >= 11;
 }
 
-/** QEMU `memory_region_type`; `containers`: print pure containers as `container` (newer QEMU). */
+/**
+ * QEMU `memory_region_type`: an alias has the type of the region it finally points to; then RAM
+ * device, ROM device in romd mode, ROM, RAM. With `containers` (QEMU 11), what is left prints
+ * `container` when the region is in no container (`!mr->container`: the root of an address
+ * space, or a region never mapped, whatever it does with accesses), and `i/o` otherwise, pure
+ * containers included.
+ */
 export function regionTypeName(mr: MemoryRegion, containers = false): string {
   let r = mr;
   while (r.alias) r = r.alias;
-  if (containers && !r.terminates && !r.ram && !r.romDevice && !r.ramDevice) return 'container';
   if (r.ramDevice) return 'ramd';
   if (r.romDevice && r.romdMode) return 'romd';
   if (r.ram && r.readonly) return 'rom';
   if (r.ram) return 'ram';
+  if (containers && !r.container) return 'container';
   return 'i/o';
 }
 
@@ -196,10 +206,13 @@ export function flatViewGroups(system: MemorySystem): Array<{ view: FlatView; sp
   return [...map.entries()].map(([view, spaces]) => ({ view, spaces }));
 }
 
-/** The lines of one flat range as `info mtree -f` prints it (without the leading two spaces). */
-export function formatFlatRange(fr: FlatView['ranges'][number]): string {
+/**
+ * The line of one flat range as `info mtree -f` prints it (without the leading two spaces);
+ * `containers`: QEMU 11's `container` type (see {@link regionTypeName}).
+ */
+export function formatFlatRange(fr: FlatView['ranges'][number], containers = false): string {
   const end = fr.start + fr.size - 1n;
-  const type = fr.readonly ? 'rom' : regionTypeName(fr.mr);
+  const type = fr.readonly ? 'rom' : regionTypeName(fr.mr, containers);
   const off = fr.offsetInRegion !== 0n ? ` @${hex16(fr.offsetInRegion)}` : '';
   return `${hex16(fr.start)}-${hex16(end)} (prio ${fr.mr.priority}, ${fr.nonvolatile ? 'nv-' : ''}${type}): ${printedName(fr.mr)}${off}`;
 }
@@ -225,11 +238,14 @@ export interface FlatOptions extends FlatSuffixes {
   dispatch?: boolean;
   /** Target page bits for the dispatch dump (default 12; see {@link formatDispatch}). */
   pageBits?: number;
+  /** The QEMU version whose text to print (`MAJOR.MINOR`, default 7.2), as {@link MtreeOptions.qemu}. */
+  qemu?: string;
 }
 
 /** `info mtree -f [-d]`: every distinct FlatView with the address spaces that share it. */
 export function formatFlat(system: MemorySystem, options: FlatOptions = {}): string {
   const out: string[] = [];
+  const containers = printsContainerType(options.qemu);
   let n = 0;
   for (const { view, spaces } of flatViewGroups(system)) {
     out.push(`FlatView #${n++}`);
@@ -246,7 +262,7 @@ export function formatFlat(system: MemorySystem, options: FlatOptions = {}): str
     for (const fr of view.ranges) {
       const owner = options.owners?.get(fr.mr);
       const accel = options.accel?.get(flatRangeKey(fr.start, fr.start + fr.size - 1n, printedName(fr.mr)));
-      out.push(`  ${formatFlatRange(fr)}${owner === undefined ? '' : ` ${owner}`}${accel ?? ''}`);
+      out.push(`  ${formatFlatRange(fr, containers)}${owner === undefined ? '' : ` ${owner}`}${accel ?? ''}`);
     }
     if (options.dispatch && view.root) out.push(...formatDispatch(view, options.pageBits));
     out.push('');

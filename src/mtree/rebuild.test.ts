@@ -113,3 +113,47 @@ test('from the text alone, the later-starting of two overlapping equal-priority 
     'FlatView #0\n AS "memory", root: no-such-qemu-bus\n Root memory region: no-such-qemu-bus\n  0000000000001000-0000000000001fff (prio -1000, i/o): big-unimp\n  0000000000002000-0000000000002fff (prio -1000, i/o): small-unimp\n  0000000000003000-0000000000004fff (prio -1000, i/o): big-unimp @0000000000002000\n\n',
   );
 });
+
+test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
+  // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
+  // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat
+  // view) print `container`; `win`, a pure container mapped in `sys`, prints `i/o`; `dev`, the
+  // target of an alias, is mapped in some container no section shows, so it prints `i/o`.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-000000000000ffff (prio 0, container): sys',
+    '    0000000000001000-0000000000001fff (prio 0, i/o): win',
+    '      0000000000001000-00000000000010ff (prio 0, i/o): alias dev-window @dev 0000000000000000-00000000000000ff',
+    '',
+    'address-space: I/O',
+    '  0000000000000000-00000000000000ff (prio 0, container): io',
+    '    0000000000000010-000000000000001f (prio 0, i/o): port',
+    '',
+    'memory-region: dev',
+    '  0000000000000000-00000000000000ff (prio 0, i/o): dev',
+    '',
+    '',
+  ].join('\n');
+  const flat = [
+    'FlatView #0',
+    ' AS "memory", root: sys',
+    ' Root memory region: sys',
+    '  0000000000001000-00000000000010ff (prio 0, i/o): dev',
+    '',
+    'FlatView #1',
+    ' AS "I/O", root: io',
+    ' Root memory region: io',
+    '  0000000000000000-000000000000000f (prio 0, container): io',
+    '  0000000000000010-000000000000001f (prio 0, i/o): port',
+    '  0000000000000020-00000000000000ff (prio 0, container): io @0000000000000020',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), parseFlatText(flat));
+  assert.equal(r.qemu, '11.0');
+  assert.equal(r.mismatch, undefined);
+  assert.equal(formatFlat(r.system, { qemu: r.qemu }), flat);
+  assert.equal(formatMtree(r.system, { qemu: r.qemu }), tree);
+  // The same regions in 10.0's dialect: every non-RAM type is `i/o`.
+  assert.equal(formatMtree(r.system, { qemu: '10.0' }), tree.replace(/container\)/g, 'i/o)'));
+});

@@ -45,7 +45,13 @@ import {
   type TreeBlock,
   type TreeNode,
 } from './parse.js';
-import { type FlatSuffixes, flatRangeKey, formatFlatRange, printedName } from './print.js';
+import {
+  type FlatSuffixes,
+  flatRangeKey,
+  formatFlatRange,
+  printedName,
+  printsContainerType,
+} from './print.js';
 
 /** The result of {@link rebuild}. */
 export interface Rebuilt {
@@ -168,7 +174,7 @@ export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOption
   const { system, regionOfLine } = buildCoreRegions(dump, occs, allCls, cls);
   const spaces = createAddressSpaces(system, groups, flat);
   const pageBits = flat ? pageBitsOfDispatch(spaces, flat) : undefined;
-  const mismatch = flat ? firstMismatch(spaces, flat) : undefined;
+  const mismatch = flat ? firstMismatch(spaces, flat, printsContainerType(qemu)) : undefined;
   const owners = new Map<MemoryRegion, string>();
   for (const [line, mr] of regionOfLine)
     if (line.owner !== undefined && !owners.has(mr)) owners.set(mr, line.owner);
@@ -606,8 +612,6 @@ function decideKindsAndOrder(
 ): void {
   if (flat) learnFromFlat(groups, flat);
   for (const c of clsOf.values()) {
-    // Newer QEMU prints pure containers as `container`: the text alone is decisive then.
-    if (c.rep.line?.container && !c.target) c.terminates = false;
     if (c.terminates === null) c.terminates = textTerminates(c, names);
     if (c.roVotes > 0 && c.rwVotes === 0 && c.target) c.readonly = true;
     // Without a flat dump to say so, QEMU's PAM `pam-rom` windows are known to be read-only
@@ -644,14 +648,21 @@ function buildCoreRegions(
     }
     for (const c of all) {
       const mr = c.mr!;
-      if (!mr.container && (mr.addr !== c.addr || mr.priority !== c.rep.priority)) {
+      const l = c.rep.line;
+      // QEMU 11 prints a region in no container as `container` (memory_region_type): one printed
+      // `i/o` at the top of a section is in a container no section shows. Keep it in a scratch
+      // container, so that it prints back as `i/o`.
+      const hiddenParent =
+        dump.hasContainerType && !mr.container && !c.target && l?.type === 'i/o' && !l.container;
+      if (hiddenParent) {
+        system.container(null, 2n ** 64n - 1n).addSubregionOverlap(c.addr, mr, c.rep.priority);
+      } else if (!mr.container && (mr.addr !== c.addr || mr.priority !== c.rep.priority)) {
         // A region in no container keeps the address and priority of its last mapping, as in
         // QEMU: map it once in a scratch container and take it out again.
         const holder = system.container(null, 2n ** 64n - 1n);
         holder.addSubregionOverlap(c.addr, mr, c.rep.priority);
         holder.delSubregion(mr);
       }
-      const l = c.rep.line;
       if (l?.nonvolatile) mr.setNonvolatile(true);
       if (c.readonly) mr.setReadonly(true);
       if (!l || l.disabled) mr.setEnabled(false);
@@ -750,7 +761,11 @@ function withoutSuffixes(r: FlatRangeLine): string {
  * with a rebuilt address space of the same name and root; names repeat (three Aspeed SMC
  * controllers each have an "aspeed.smc.dma-flash"), so an identical one is preferred.
  */
-function firstMismatch(spaces: readonly AddressSpace[], flat: FlatDump): FlatMismatch | undefined {
+function firstMismatch(
+  spaces: readonly AddressSpace[],
+  flat: FlatDump,
+  containers: boolean,
+): FlatMismatch | undefined {
   const used = new Set<AddressSpace>();
   const rendered = new Map<AddressSpace, string[]>();
   const lines = (as: AddressSpace): string[] => {
@@ -759,7 +774,7 @@ function firstMismatch(spaces: readonly AddressSpace[], flat: FlatDump): FlatMis
       const root = as.currentView.root ? printedName(as.currentView.root) : null;
       l = [
         `Root memory region: ${root ?? '(none)'}`,
-        ...as.currentView.ranges.map((r) => formatFlatRange(r)),
+        ...as.currentView.ranges.map((r) => formatFlatRange(r, containers)),
       ];
       rendered.set(as, l);
     }
@@ -844,15 +859,15 @@ function pageBitsOfDispatch(spaces: readonly AddressSpace[], flat: FlatDump): nu
 }
 
 /**
- * The QEMU version a dump's text looks like: `10.1` when it prints the `container` type (QEMU
- * 10.0's `memory_region_type` does not), else `7.2`.
+ * The QEMU version a dump's text looks like: `11.0` when it prints the `container` type (see
+ * printsContainerType in print.ts), else `7.2`.
  */
 export function dumpDialect(dump: MtreeDump): string {
   return dump.hasContainerType ? CONTAINER_TYPE_SINCE : '7.2';
 }
 
-/** The first QEMU version assumed to print pure containers as `container` (10.0 does not). */
-export const CONTAINER_TYPE_SINCE = '10.1';
+/** The first QEMU version that prints the `container` type (10.0 does not, 11.1 does). */
+export const CONTAINER_TYPE_SINCE = '11.0';
 
 /** Whether `a` contains `c` (an alias into its own container would be a loop). */
 function isAncestor(a: RebuiltRegion, c: RebuiltRegion): boolean {

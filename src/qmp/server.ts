@@ -15,7 +15,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { MemorySystem } from '../core/system.js';
 import { MigrationError } from '../migration/errors.js';
 import type { Connection } from '../migration/incoming.js';
-import { migrateIncoming } from '../migration/incoming.js';
+import { migrateIncoming, type PostcopyPages } from '../migration/incoming.js';
 import {
   decodeMachineState,
   encodeMachineState,
@@ -48,6 +48,13 @@ export interface QmpMachine {
   saveState?(): MachineState['devices'];
   /** Loads what {@link saveState} produced on the source; throw to refuse it. */
   loadState?(devices: MachineState['devices']): void;
+  /**
+   * Postcopy destination: the machine may run before every page arrived, its vCPUs waiting (through
+   * `pages.ensure`) for the pages they touch. Without it the destination starts once all arrived.
+   */
+  postcopyStart?(pages: PostcopyPages): void;
+  /** Every page of a postcopy migration arrived (after {@link postcopyStart}). */
+  postcopyEnd?(): void;
 }
 
 /** QEMU's RunState names that a memtree machine passes through. */
@@ -241,10 +248,14 @@ export class QmpServer {
   private migTotal = 0;
   private migration: Promise<void> | null = null;
   private incomingServer: Server | null = null;
+  /** The guest runs on a postcopy migration that is still receiving pages. */
+  private incomingPostcopy = false;
   private incomingDone: Promise<void> | null = null;
   private incomingResolve: (() => void) | null = null;
   private closed = false;
   private downtimeLimitMs: number;
+  /** QEMU's max-postcopy-bandwidth (bytes/s of the background stream, 0: unlimited). */
+  private postcopyBandwidth = 0;
 
   constructor(
     readonly machine: QmpMachine,
@@ -551,22 +562,32 @@ export class QmpServer {
     });
     c.set('query-migrate', { args: {}, run: () => this.queryMigrate() });
     c.set('migrate-set-parameters', {
-      args: { 'downtime-limit?': 'number' },
+      args: { 'downtime-limit?': 'number', 'max-postcopy-bandwidth?': 'number' },
       run: (a) => {
         const v = a['downtime-limit'];
-        if (v === undefined) return;
+        const bw = a['max-postcopy-bandwidth'];
         // QEMU migrate_params_check: at most 2000 seconds
-        if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 2_000_000) {
+        if (v !== undefined && (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 2_000_000)) {
           throw generic(
             "Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 milliseconds",
           );
         }
-        this.downtimeLimitMs = v as number;
+        // bytes per second, 0 for no limit; QEMU's qobject_input_type_uint64 takes any integer (a
+        // negative one wraps around to a huge limit) and refuses anything else with this text
+        if (bw !== undefined && !Number.isInteger(bw)) {
+          throw generic("Parameter 'max-postcopy-bandwidth' expects uint64");
+        }
+        if (v !== undefined) this.downtimeLimitMs = v as number;
+        if (bw !== undefined)
+          this.postcopyBandwidth = (bw as number) < 0 ? 2 ** 64 + (bw as number) : (bw as number);
       },
     });
     c.set('query-migrate-parameters', {
       args: {},
-      run: () => ({ 'downtime-limit': this.downtimeLimitMs }),
+      run: () => ({
+        'downtime-limit': this.downtimeLimitMs,
+        'max-postcopy-bandwidth': this.postcopyBandwidth,
+      }),
     });
     c.set('migrate-set-capabilities', {
       args: { capabilities: 'array' },
@@ -712,6 +733,7 @@ export class QmpServer {
       throw generic("Can't migrate the vm that was paused due to previous migration");
     }
     if (this.state === 'inmigrate') throw generic('Guest is waiting for an incoming migration');
+    if (this.incomingPostcopy) throw generic('There is a migration process in progress');
     let target: SocketSpec | { cmd: string };
     if (uri.startsWith('exec:')) {
       if (this.caps['postcopy-ram']) {
@@ -789,6 +811,7 @@ export class QmpServer {
         maxIterations: Number.POSITIVE_INFINITY,
         returnPath: !child,
         postcopyRequested: this.caps['postcopy-ram'] ? () => this.postcopyStarted : undefined,
+        postcopyBandwidth: this.postcopyBandwidth,
         progress: this.migProgress!,
         signal,
         machineState: () => ({
@@ -894,14 +917,26 @@ export class QmpServer {
         },
         start: async (pages) => {
           if (pages) {
-            // Guest accesses cannot wait for a page, so the destination starts only once all of
-            // them arrived (the source already runs nothing: postcopy downtime is the rest of RAM).
             this.migStatus = 'postcopy-active';
+            // QEMU loadvm_postcopy_handle_run: the guest runs now, faulting pages in. A machine
+            // that cannot wait for a page starts once all arrived (below).
+            if (this.machine.postcopyStart && this.state === 'inmigrate') {
+              this.machine.postcopyStart(pages);
+              this.incomingPostcopy = true;
+              this.state = 'paused';
+              if (this.autostart) this.vmStart();
+            }
             return;
           }
           this.finishIncoming();
         },
       });
+      if (this.incomingPostcopy) {
+        this.incomingPostcopy = false;
+        this.machine.postcopyEnd?.();
+        this.migStatus = 'completed';
+        this.incomingResolve?.();
+      }
       if (this.state === 'inmigrate') this.finishIncoming();
       this.incomingServer?.close();
       this.incomingServer = null;

@@ -24,18 +24,23 @@ export function checkMode(files: ReadonlyMap<string, string>, mode: Mode, versio
     let ours: string;
     let qemu: string;
     switch (mode) {
-      case 'flat':
-        ours = formatFlat(rebuild(dump, flat).system);
+      case 'flat': {
+        const r = rebuild(dump, flat);
+        ours = formatFlat(r.system, { qemu: r.qemu });
         qemu = flatText;
         break;
-      case 'mtree-D':
-        ours = formatMtree(rebuild(dump, flat).system, { disabled: true });
+      }
+      case 'mtree-D': {
+        const r = rebuild(dump, flat);
+        ours = formatMtree(r.system, { disabled: true, qemu: r.qemu });
         qemu = D;
         break;
+      }
       case 'mtree': {
         const t = get('mtree.txt');
         if (t === undefined) return null;
-        ours = formatMtree(rebuild(parseMtreeText(t, 'mtree.txt'), flat).system);
+        const r = rebuild(parseMtreeText(t, 'mtree.txt'), flat);
+        ours = formatMtree(r.system, { qemu: r.qemu });
         qemu = t;
         break;
       }
@@ -44,7 +49,7 @@ export function checkMode(files: ReadonlyMap<string, string>, mode: Mode, versio
         if (t === undefined) return null;
         const fd = parseFlatText(t, 'flat-d.txt');
         const r = rebuild(dump, fd);
-        ours = formatFlat(r.system, { dispatch: true, pageBits: r.pageBits ?? 12 });
+        ours = formatFlat(r.system, { dispatch: true, pageBits: r.pageBits ?? 12, qemu: r.qemu });
         qemu = t.replace(/ \[MRU\]/g, '');
         // Whether an i/o region is an IOMMU is not in the dumps: compare the rest.
         if (qemu.includes(' [iommu]')) {
@@ -53,14 +58,16 @@ export function checkMode(files: ReadonlyMap<string, string>, mode: Mode, versio
         }
         break;
       }
-      case 'text-only':
-        ours = formatFlat(rebuild(dump, undefined, { qemu: version }).system);
+      case 'text-only': {
+        const r = rebuild(dump, undefined, { qemu: version });
+        ours = formatFlat(r.system, { qemu: r.qemu });
         // The KVM marks come from the accelerator, not from the tree: not expected from the text.
         qemu = flatText.replace(/( KVM)+$/gm, '');
         break;
+      }
     }
-    const r = compareMtreeText(ours, qemu);
-    return r.equal ? null : (r.firstDifference ?? 'different');
+    const d = compareMtreeText(ours, qemu);
+    return d.equal ? null : (d.firstDifference ?? 'different');
   } catch (e) {
     return `error: ${(e as Error).message}`;
   }

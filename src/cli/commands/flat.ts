@@ -15,6 +15,7 @@ import {
   formatFlatDump,
   formatFlatRange,
   printedName,
+  printsContainerType,
 } from '../../mtree/print.js';
 import { type Rebuilt, rebuild } from '../../mtree/rebuild.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
@@ -159,7 +160,7 @@ export const flatCommand: Command = {
           priority: fr.mr.priority,
           readonly: fr.readonly,
           nonvolatile: fr.nonvolatile,
-          text: formatFlatRange(fr),
+          text: formatFlatRange(fr, printsContainerType(r.qemu)),
         })),
       }));
       io.stdout.write(`${JSON.stringify({ views }, null, 2)}\n`);
@@ -170,7 +171,12 @@ export const flatCommand: Command = {
     if (r.mismatch && r.flat) io.stdout.write(formatFlatDump(r.flat, { dispatch: values.dispatch === true }));
     else {
       io.stdout.write(
-        formatFlat(r.system, { dispatch: values.dispatch === true, pageBits: bits, ...r.suffixes }),
+        formatFlat(r.system, {
+          dispatch: values.dispatch === true,
+          pageBits: bits,
+          qemu: r.qemu,
+          ...r.suffixes,
+        }),
       );
     }
     return 0;

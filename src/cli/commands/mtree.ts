@@ -22,9 +22,9 @@ capture\`: its mtree-D.txt is read, with its flat.txt as --flat.
 Options:
   -D, --disabled  also print disabled regions, marked [disabled] (QEMU's -D)
   --flat FLAT     the \`info mtree -f\` dump of the same moment (settles region kinds)
-  --qemu VERSION  the QEMU version whose text to print (from 10.1, pure containers print as
-                  \`container\`); by default what the dump looks like (7.2 unless it prints
-                  \`container\`). \`-o\` owner suffixes in DUMP are printed back.
+  --qemu VERSION  the QEMU version whose text to print (from 11.0, a region in no container
+                  prints as \`container\`); by default what the dump looks like (7.2 unless it
+                  prints \`container\`). \`-o\` owner suffixes in DUMP are printed back.
   --json          print the tree as JSON, one entry per printed line, in print order:
                   {"blocks": [{"kind": "address-space" | "memory-region", "names": [...],
                                "regions": [{"depth", "start", "end", "priority", "type",

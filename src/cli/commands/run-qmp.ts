@@ -3,17 +3,14 @@
  * `memtree run --qmp SPEC`, `--incoming SPEC` and `-S`: the riscv64 virt machine behind a
  * {@link QmpServer}, so it can be stopped, inspected and live-migrated as a QEMU is. The run loop
  * asks {@link RunControl} whether the harts may run; the server flips that as QEMU's run state
- * changes. The machine's non-RAM state travels as `hart<N>` (the hart's own snapshot) and
- * `clock` (virtual time) in the memtree-machine section.
+ * changes. The machine's non-RAM state (clock, harts, devices: machines/riscv/virt-state) travels
+ * in the memtree-machine section.
  */
 
 import type { RiscvVirtMachine } from '../../machines/riscv/virt.js';
-import type { MachineState } from '../../migration/machine-state.js';
+import { loadVirtState, saveVirtState } from '../../machines/riscv/virt-state.js';
+import type { PostcopyPages } from '../../migration/incoming.js';
 import { type QmpMachine, QmpServer } from '../../qmp/server.js';
-
-/** Versions of the device layouts this machine saves (docs/migration.md). */
-const HART_STATE_VERSION = 1;
-const CLOCK_STATE_VERSION = 1;
 
 /** What the run loop needs to know from the QMP side. */
 export interface RunControl {
@@ -24,6 +21,11 @@ export interface RunControl {
   readonly quitRequested: boolean;
   /** Resolves when the harts may run again or quit was asked for. */
   untilRunnable(): Promise<void>;
+  /**
+   * Postcopy destination: resolves once the page a hart stopped at (`m.waitingPage`) arrived,
+   * having asked the source for it, and clears `waitingPage`.
+   */
+  fetchPage(): Promise<void>;
   /** Closes the server. */
   close(): Promise<void>;
 }
@@ -43,6 +45,7 @@ export async function attachQmp(m: RiscvVirtMachine, o: AttachOptions): Promise<
   let running = false;
   let quit = false;
   let wake: (() => void) | null = null;
+  let pages: PostcopyPages | null = null;
   const kick = () => {
     const w = wake;
     wake = null;
@@ -63,31 +66,15 @@ export async function attachQmp(m: RiscvVirtMachine, o: AttachOptions): Promise<
       quit = true;
       kick();
     },
-    saveState: () => {
-      const devices: Record<string, MachineState['devices'][string]> = {
-        clock: { version: CLOCK_STATE_VERSION, state: { ns: m.clock.ns } },
-      };
-      m.harts.forEach((h, i) => {
-        devices[`hart${i}`] = { version: HART_STATE_VERSION, state: h.saveState() };
-      });
-      return devices;
+    saveState: () => saveVirtState(m),
+    loadState: (devices) => loadVirtState(m, devices),
+    postcopyStart: (p) => {
+      pages = p;
+      m.startPostcopy((block, offset) => p.has(block, offset));
     },
-    loadState: (devices) => {
-      // Check everything before changing anything: a refused state leaves the machine as it was.
-      const harts = m.harts.map((_, i) => devices[`hart${i}`]);
-      if (
-        harts.some((h) => h?.version !== HART_STATE_VERSION) ||
-        devices.clock?.version !== CLOCK_STATE_VERSION
-      ) {
-        throw new Error(
-          `the source's hart or clock state is missing or of another version (${m.harts.length} harts here)`,
-        );
-      }
-      if (Object.keys(devices).some((k) => k.startsWith('hart') && !(Number(k.slice(4)) < m.harts.length))) {
-        throw new Error(`the source has more harts than the ${m.harts.length} here`);
-      }
-      m.clock.advanceTo((devices.clock!.state as { ns: number }).ns);
-      for (const [i, h] of m.harts.entries()) h.loadState(harts[i]!.state as object);
+    postcopyEnd: () => {
+      pages = null;
+      m.endPostcopy();
     },
   };
   const initialState = o.incoming ? 'inmigrate' : o.startPaused ? 'prelaunch' : 'running';
@@ -117,6 +104,11 @@ export async function attachQmp(m: RiscvVirtMachine, o: AttachOptions): Promise<
         : new Promise<void>((r) => {
             wake = r;
           }),
+    fetchPage: async () => {
+      const p = m.waitingPage;
+      if (p && pages) await pages.ensure(p.block, p.offset, 4096);
+      m.waitingPage = null;
+    },
     close: () => server.close(),
   };
 }

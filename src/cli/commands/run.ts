@@ -244,6 +244,11 @@ async function runMachine(
         return m.exitCode ?? 0;
       }
       if (quit) return 0;
+      if (r === 'page' && control) {
+        // a postcopy destination's hart touched a page that has not arrived yet
+        await control.fetchPage();
+        continue;
+      }
       if (ran >= maxInsns) {
         io.stderr.write(`memtree run: stopped after ${ran} guest instructions (--max-insns)\n`);
         return 3;

@@ -20,6 +20,7 @@ import {
   type MemoryRegionOps,
   MemorySystem,
 } from '../../core/index.js';
+import { BUS_PAGE_MISSING, type Bus } from './cpu/bus.js';
 import { RiscvHart } from './cpu/hart.js';
 import { ACLINT_SWI_SIZE, AclintMtimer, AclintSwi } from './devices/aclint.js';
 import { VirtualClock } from './devices/clock.js';
@@ -79,8 +80,90 @@ export interface RiscvVirtOptions {
   isa?: { f: boolean; d: boolean };
 }
 
-/** Why {@link RiscvVirtMachine.run} returned. */
-export type RunStop = 'exit' | 'until' | 'limit' | 'idle';
+/**
+ * Why {@link RiscvVirtMachine.run} returned; 'page': a hart stopped at a RAM page that has not
+ * arrived (postcopy), see {@link RiscvVirtMachine.waitingPage}.
+ */
+export type RunStop = 'exit' | 'until' | 'limit' | 'idle' | 'page';
+
+/** A RAM page a hart waits for: its RAM block and the page's offset in it. */
+export interface MissingPage {
+  readonly block: string;
+  readonly offset: number;
+}
+
+/** Where a RAM block appears in the harts' physical address space. */
+interface RamArea {
+  readonly base: number;
+  readonly end: number;
+  readonly block: string;
+}
+
+/**
+ * The harts' memory on a postcopy destination: accesses to RAM pages that have not arrived do not
+ * happen; they report {@link BUS_PAGE_MISSING}, so the hart stops before the instruction, and
+ * record the page for the run loop to fetch (QEMU's destination takes a userfault there and asks
+ * the source for the page). Everything else goes to the hart's own bus.
+ */
+class PostcopyBus implements Bus {
+  private result = 0;
+
+  constructor(
+    private readonly inner: CpuAccess,
+    private readonly areas: readonly RamArea[],
+    private readonly has: (block: string, offset: number) => boolean,
+    private readonly onMissing: (page: MissingPage) => void,
+  ) {}
+
+  get lastResult(): number {
+    return this.result === 0 ? this.inner.lastResult : this.result;
+  }
+
+  /** Whether `[a, a+size)` touches a page not yet here (and then records it). */
+  private absent(a: number, size: number): boolean {
+    for (const r of this.areas) {
+      if (a + size <= r.base || a >= r.end) continue;
+      // an access spans at most two pages: its first and its last byte's
+      const first = Math.max(a, r.base) - r.base;
+      const last = Math.min(a + size, r.end) - 1 - r.base;
+      if (this.missing(r.block, first) || this.missing(r.block, last)) return true;
+    }
+    this.result = 0;
+    return false;
+  }
+
+  private missing(block: string, off: number): boolean {
+    if (this.has(block, off)) return false;
+    this.result = BUS_PAGE_MISSING;
+    this.onMissing({ block, offset: off - (off % 4096) });
+    return true;
+  }
+
+  ldub(a: number): number {
+    return this.absent(a, 1) ? 0 : this.inner.ldub(a);
+  }
+  lduwLe(a: number): number {
+    return this.absent(a, 2) ? 0 : this.inner.lduwLe(a);
+  }
+  ldlLe(a: number): number {
+    return this.absent(a, 4) ? 0 : this.inner.ldlLe(a);
+  }
+  ldqLe(a: number): bigint {
+    return this.absent(a, 8) ? 0n : this.inner.ldqLe(a);
+  }
+  stb(a: number, v: number): void {
+    if (!this.absent(a, 1)) this.inner.stb(a, v);
+  }
+  stwLe(a: number, v: number): void {
+    if (!this.absent(a, 2)) this.inner.stwLe(a, v);
+  }
+  stlLe(a: number, v: number): void {
+    if (!this.absent(a, 4)) this.inner.stlLe(a, v);
+  }
+  stqLe(a: number, v: bigint): void {
+    if (!this.absent(a, 8)) this.inner.stqLe(a, v);
+  }
+}
 
 /** QEMU's `unassigned_io_ops`: reads all ones, writes ignored (the gpex windows' background). */
 function unassignedIoOps(): MemoryRegionOps {
@@ -124,6 +207,9 @@ export class RiscvVirtMachine {
   exitCode: number | null = null;
   /** Bytes waiting to enter the UART (the host's side of the serial line). */
   readonly input: number[] = [];
+  /** The page a hart stopped at (postcopy), until the run loop fetched it and cleared this. */
+  waitingPage: MissingPage | null = null;
+  private readonly cpuBuses: CpuAccess[] = [];
   private readonly nsPerInstruction: number;
   private resetRequested = false;
   /** What the loader put in memory, written again at each machine reset (QEMU's ROM blobs). */
@@ -163,9 +249,9 @@ export class RiscvVirtMachine {
     for (let i = 0; i < smp; i++) {
       const as = ms.addressSpace(system, `cpu-memory-${i}`);
       this.cpuSpaces.push(as);
-      this.harts.push(
-        new RiscvHart({ hartId: i, bus: new CpuAccess(as), resetPc: MM.mrom.base, readTime, isa: o.isa }),
-      );
+      const bus = new CpuAccess(as);
+      this.cpuBuses.push(bus);
+      this.harts.push(new RiscvHart({ hartId: i, bus, resetPc: MM.mrom.base, readTime, isa: o.isa }));
     }
     const hartLine =
       (h: number, bit: number): IrqLine =>
@@ -283,6 +369,38 @@ export class RiscvVirtMachine {
     this.blobs.push({ addr, data });
   }
 
+  /**
+   * Postcopy on this machine as the destination: from now on a hart access to a page of RAM, the
+   * MROM or a flash for which `has(block, offset)` is false stops the hart before the instruction
+   * and {@link run} returns 'page' with {@link waitingPage} set; fetch the page, clear
+   * `waitingPage` and run again. (Device DMA and flash commands are not held back: no device of
+   * this board reads guest RAM by itself except fw_cfg's DMA, which firmware uses before Linux.)
+   */
+  startPostcopy(has: (block: string, offset: number) => boolean): void {
+    const areas: RamArea[] = [];
+    const add = (mr: MemoryRegion, base: number) => {
+      const b = this.ms.ramList.byRegion(mr);
+      if (b) areas.push({ base, end: base + Number(mr.size), block: b.idstr });
+    };
+    add(this.ram, VIRT_MEMMAP.dram.base);
+    add(this.mrom, VIRT_MEMMAP.mrom.base);
+    add(this.flash[0].region, VIRT_MEMMAP.flash.base);
+    add(this.flash[1].region, VIRT_MEMMAP.flash.base + VIRT_MEMMAP.flash.size / 2);
+    this.harts.forEach((h, i) => {
+      h.setBus(
+        new PostcopyBus(this.cpuBuses[i]!, areas, has, (p) => {
+          this.waitingPage = p;
+        }),
+      );
+    });
+  }
+
+  /** Every page arrived: the harts use their own buses again. */
+  endPostcopy(): void {
+    for (const [i, h] of this.harts.entries()) h.setBus(this.cpuBuses[i]!);
+    this.waitingPage = null;
+  }
+
   private onFinisher(e: FinisherEvent): void {
     if (e.kind === 'exit') this.exitCode = e.code;
     else this.resetRequested = true;
@@ -327,6 +445,9 @@ export class RiscvVirtMachine {
       if (this.resetRequested) this.reset();
       if (most > 0) {
         this.clock.advanceTo(this.clock.ns + most * this.nsPerInstruction);
+        if (this.waitingPage) return 'page';
+      } else if (this.waitingPage) {
+        return 'page';
       } else {
         // Every hart waits for an interrupt: skip to the next timer, as an idle QEMU sleeps.
         const next = this.clock.nextDeadline();

@@ -7,6 +7,13 @@
  */
 
 /**
+ * A {@link Bus.lastResult} bit meaning "this page is not here yet" (a postcopy destination whose
+ * page has not arrived): the hart does not fault, it stops before the instruction and executes it
+ * again on its next run, once the page is there.
+ */
+export const BUS_PAGE_MISSING = 0x100;
+
+/**
  * Physical memory as the hart sees it. Addresses are byte addresses below 2^53; values of up to
  * 4 bytes are unsigned numbers (stores truncate), 8-byte values bigints. After each access
  * {@link Bus.lastResult} is `0` (MEMTX_OK) or an error, which the hart turns into an access fault.

@@ -12,7 +12,7 @@
  * kind (read, write, execute) sits in front of the page-table walker.
  */
 
-import type { Bus } from './bus.js';
+import { BUS_PAGE_MISSING, type Bus } from './bus.js';
 import { Fpu } from './fpu.js';
 import { expandCompressed } from './rvc.js';
 
@@ -127,7 +127,7 @@ export class RiscvHart {
   /** The ISA string this hart implements, for the device tree, e.g. `rv64imafdc`. */
   readonly isaString: string;
 
-  private readonly bus: Bus;
+  private bus: Bus;
   private readonly readTime: () => bigint;
   private readonly resetPc: number;
   private readonly hasF: boolean;
@@ -470,7 +470,8 @@ export class RiscvHart {
   /**
    * Executes up to `n` instructions and returns how many ran (a trapping instruction counts as one
    * step). Stops early when the hart executes WFI with nothing pending; while it waits, `run`
-   * returns 0 until an interrupt is pending in mip & mie.
+   * returns 0 until an interrupt is pending in mip & mie. Also stops, before the instruction and
+   * without counting it, when an access reports {@link BUS_PAGE_MISSING}.
    */
   run(n: number): number {
     if (this.wfi) {
@@ -489,11 +490,19 @@ export class RiscvHart {
         }
       } catch (e) {
         if (e !== TRAP) throw e;
+        // A page that has not arrived: the instruction did nothing a retry would not redo (its
+        // register results come after its accesses), so it runs again from the start later.
+        if ((this.bus.lastResult & BUS_PAGE_MISSING) !== 0) return i;
         i++;
         this.takeTrap();
       }
     }
     return i;
+  }
+
+  /** Replaces the hart's memory (e.g. by one that stops at missing pages during postcopy). */
+  setBus(bus: Bus): void {
+    this.bus = bus;
   }
 
   /** Takes the highest-priority enabled interrupt (riscv_cpu_local_irq_pending). */

@@ -10,6 +10,25 @@
 import type { MemoryRegion, MemorySystem } from '../../../core/index.js';
 import type { VirtualClock } from './clock.js';
 import type { IrqLine } from './irq.js';
+import { StateReader } from './state.js';
+
+/** Version of {@link AclintSwi.saveState}'s layout. */
+export const ACLINT_SWI_STATE_VERSION = 1;
+/** Version of {@link AclintMtimer.saveState}'s layout. */
+export const ACLINT_MTIMER_STATE_VERSION = 1;
+
+/** The MSWI block's migrated state: `msip` of each hart. */
+export interface AclintSwiState {
+  msip: number[];
+}
+
+/** The MTIMER block's migrated state (QEMU vmstate_riscv_mtimer: timecmp, time_delta, timers). */
+export interface AclintMtimerState {
+  timecmp: bigint[];
+  timeDelta: bigint;
+  /** Each hart's timer deadline (virtual ns), null when not armed. */
+  timers: Array<number | null>;
+}
 
 /** QEMU RISCV_ACLINT_SWI_SIZE. */
 export const ACLINT_SWI_SIZE = 0x4000;
@@ -49,6 +68,21 @@ export class AclintSwi {
       },
       { owner: { name: 'riscv.aclint.swi' } },
     );
+  }
+
+  /** The migrated state. */
+  saveState(): AclintSwiState {
+    return { msip: [...this.msip] };
+  }
+
+  /** Checks a migrated state against this machine's hart count. */
+  checkState(s: unknown, device = 'aclint-swi'): AclintSwiState {
+    return { msip: new StateReader(device, s).uints('msip', this.msip.length, 1) };
+  }
+
+  /** Loads a checked state; the MSIP levels themselves travel in the harts' mip. */
+  loadState(s: AclintSwiState): void {
+    this.msip.set(s.msip);
   }
 
   /** Device reset: the MSIP lines are low (mip is cleared by the hart's own reset). */
@@ -154,6 +188,33 @@ export class AclintMtimer {
   private fire(h: number): void {
     if (this.timecmp[h]! <= this.mtime()) this.irqs[h]!(true);
     else this.writeTimecmp(h, this.timecmp[h]!);
+  }
+
+  /** The migrated state, timer deadlines included, so the destination fires them when this one would. */
+  saveState(): AclintMtimerState {
+    return {
+      timecmp: [...this.timecmp],
+      timeDelta: this.timeDelta,
+      timers: this.timerIds.map((id) => this.clock.deadline(id)),
+    };
+  }
+
+  /** Checks a migrated state against this machine's hart count. */
+  checkState(s: unknown, device = 'aclint-mtimer'): AclintMtimerState {
+    const r = new StateReader(device, s);
+    const n = this.timecmp.length;
+    return { timecmp: r.u64s('timecmp', n), timeDelta: r.u64('timeDelta'), timers: r.deadlines('timers', n) };
+  }
+
+  /** Loads a checked state (after the clock's) and re-arms the timers at their deadlines. */
+  loadState(s: AclintMtimerState): void {
+    this.timeDelta = s.timeDelta;
+    s.timecmp.forEach((v, h) => {
+      this.timecmp[h] = v;
+      const at = s.timers[h];
+      if (at === null || at === undefined) this.clock.del(this.timerIds[h]!);
+      else this.clock.mod(this.timerIds[h]!, at, () => this.fire(h));
+    });
   }
 
   /** Device reset (riscv_aclint_mtimer_reset_enter): mtime is written 0, which re-evaluates every timer. */

@@ -25,6 +25,21 @@ export class VirtualClock {
     if (i >= 0) this.timers.splice(i, 1);
   }
 
+  /** The deadline of the timer `id`, or null when it is not armed (what a device migrates). */
+  deadline(id: object): number | null {
+    const t = this.timers.find((x) => x.id === id);
+    return t ? t.at : null;
+  }
+
+  /**
+   * Sets the time of a machine whose state arrives by migration: every timer is disarmed (the
+   * devices re-arm theirs from their own migrated state) and the clock reads `ns`, whichever way.
+   */
+  restore(ns: number): void {
+    this.timers.length = 0;
+    this.ns = ns;
+  }
+
   /** The earliest armed deadline, or Infinity. */
   nextDeadline(): number {
     let m = Number.POSITIVE_INFINITY;

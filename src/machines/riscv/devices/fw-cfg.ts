@@ -9,6 +9,17 @@
  */
 
 import type { AddressSpace, MemoryRegion, MemorySystem } from '../../../core/index.js';
+import { StateReader } from './state.js';
+
+/** Version of {@link FwCfg.saveState}'s layout. */
+export const FW_CFG_STATE_VERSION = 1;
+
+/** fw_cfg's migrated state (QEMU vmstate_fw_cfg: cur_entry, cur_offset, dma_addr). */
+export interface FwCfgState {
+  cur: number;
+  offset: number;
+  dmaAddr: bigint;
+}
 
 const FW_CFG_SIGNATURE = 0x00;
 const FW_CFG_ID = 0x01;
@@ -101,6 +112,24 @@ export class FwCfg {
       },
       { owner },
     );
+  }
+
+  /** The migrated state. */
+  saveState(): FwCfgState {
+    return { cur: this.cur, offset: this.offset, dmaAddr: this.dmaAddr };
+  }
+
+  /** Checks a migrated state. */
+  static checkState(s: unknown, device = 'fw_cfg'): FwCfgState {
+    const r = new StateReader(device, s);
+    return { cur: r.uint('cur', 0xffff), offset: r.uint('offset', 0xffffffff), dmaAddr: r.u64('dmaAddr') };
+  }
+
+  /** Loads a checked state. */
+  loadState(s: FwCfgState): void {
+    this.cur = s.cur;
+    this.offset = s.offset;
+    this.dmaAddr = s.dmaAddr;
   }
 
   private select(key: number): void {

@@ -9,6 +9,23 @@
 import type { MemoryRegion, MemorySystem } from '../../../core/index.js';
 import type { VirtualClock } from './clock.js';
 import type { IrqLine } from './irq.js';
+import { StateReader } from './state.js';
+
+/** Version of {@link GoldfishRtc.saveState}'s layout. */
+export const RTC_STATE_VERSION = 1;
+
+/** The RTC's migrated state (QEMU vmstate_goldfish_rtc). */
+export interface RtcState {
+  /** The count (ns since the epoch) at the moment of saving, as goldfish_rtc_pre_save stores it. */
+  count: bigint;
+  timeHigh: number;
+  alarmNext: bigint;
+  alarmRunning: number;
+  irqPending: number;
+  irqEnabled: number;
+  /** The alarm timer's deadline (virtual ns), null when not armed. */
+  alarm: number | null;
+}
 
 const M32 = 0xffffffffn;
 
@@ -130,6 +147,48 @@ export class GoldfishRtc {
       this.clock.mod(this.timer, this.clock.ns + Number(this.alarmNext - ticks), () => this.interrupt());
       this.alarmRunning = 1;
     }
+  }
+
+  /** The migrated state. */
+  saveState(): RtcState {
+    return {
+      count: this.count(),
+      timeHigh: this.timeHigh,
+      alarmNext: this.alarmNext,
+      alarmRunning: this.alarmRunning,
+      irqPending: this.irqPending,
+      irqEnabled: this.irqEnabled,
+      alarm: this.clock.deadline(this.timer),
+    };
+  }
+
+  /** Checks a migrated state. */
+  static checkState(s: unknown, device = 'goldfish_rtc'): RtcState {
+    const r = new StateReader(device, s);
+    return {
+      count: r.u64('count'),
+      timeHigh: r.uint('timeHigh', 0xffffffff),
+      alarmNext: r.u64('alarmNext'),
+      alarmRunning: r.uint('alarmRunning', 1),
+      irqPending: r.uint('irqPending', 1),
+      irqEnabled: r.uint('irqEnabled', 1),
+      alarm: r.deadline('alarm'),
+    };
+  }
+
+  /**
+   * Loads a checked state (after the clock's): the count goes on from the saved one, as QEMU's
+   * goldfish_rtc_post_load derives tick_offset from it and the clock; the alarm is re-armed.
+   */
+  loadState(s: RtcState): void {
+    this.tickOffset = s.count - BigInt(Math.floor(this.clock.ns));
+    this.timeHigh = s.timeHigh;
+    this.alarmNext = s.alarmNext;
+    this.alarmRunning = s.alarmRunning;
+    this.irqPending = s.irqPending;
+    this.irqEnabled = s.irqEnabled;
+    if (s.alarm === null) this.clock.del(this.timer);
+    else this.clock.mod(this.timer, s.alarm, () => this.interrupt());
   }
 
   /** Device reset (goldfish_rtc_reset): the count keeps running. */

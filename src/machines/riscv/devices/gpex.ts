@@ -10,6 +10,15 @@
  */
 
 import type { MemoryRegion, MemorySystem } from '../../../core/index.js';
+import { DeviceStateError, StateReader } from './state.js';
+
+/** Version of {@link GpexHost.saveState}'s layout. */
+export const GPEX_STATE_VERSION = 1;
+
+/** The host bridge function's migrated state: its configuration space (QEMU vmstate_pci_device). */
+export interface GpexState {
+  config: number[];
+}
 
 const PCI_COMMAND = 0x04;
 const PCI_COMMAND_MASTER = 0x4;
@@ -48,6 +57,35 @@ export class GpexHost {
       },
       { owner: { name: 'gpex' } },
     );
+  }
+
+  /** The migrated state. */
+  saveState(): GpexState {
+    return { config: [...this.config] };
+  }
+
+  /**
+   * Checks a migrated state: as QEMU's get_pci_config_device, bytes the guest cannot write must
+   * equal this function's (a different device on the other side).
+   */
+  checkState(s: unknown, device = 'gpex'): GpexState {
+    const config = new StateReader(device, s).uints('config', CONFIG_SIZE, 0xff);
+    for (let i = 0; i < CONFIG_SIZE; i++) {
+      if ((config[i]! & ~this.wmask[i]!) !== (this.config[i]! & ~this.wmask[i]!)) {
+        throw new DeviceStateError(
+          'corrupt',
+          device,
+          `read-only config byte 0x${i.toString(16)} is 0x${config[i]!.toString(16)}, not 0x${this.config[i]!.toString(16)}`,
+        );
+      }
+    }
+    return { config };
+  }
+
+  /** Loads a checked state; Bus Master Enable switches the alias as a guest write would. */
+  loadState(s: GpexState): void {
+    this.config.set(s.config);
+    this.busMaster.setEnabled((this.config[PCI_COMMAND]! & PCI_COMMAND_MASTER) !== 0);
   }
 
   /** Whether an ECAM offset names function 00:00.0. */

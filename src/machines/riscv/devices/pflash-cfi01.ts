@@ -8,6 +8,26 @@
  */
 
 import type { IoValue, MemoryRegion, MemorySystem } from '../../../core/index.js';
+import { DeviceStateError, StateReader } from './state.js';
+
+/** Version of {@link PflashCfi01.saveState}'s layout. */
+export const PFLASH_STATE_VERSION = 1;
+
+/**
+ * The flash's migrated state: QEMU's vmstate_pflash (wcycle, cmd, status, counter, and the write
+ * buffer while a buffered write is under way) plus the ROM-device mode. The array itself is RAM
+ * and travels with the RAM blocks.
+ */
+export interface PflashState {
+  wcycle: number;
+  cmd: number;
+  status: number;
+  counter: number;
+  /** Offset of the buffered write's block, -1 when none is under way. */
+  blkOffset: number;
+  blkBytes: number[];
+  romd: boolean;
+}
 
 /** Flash parameters (QEMU device properties). */
 export interface PflashOptions {
@@ -89,6 +109,49 @@ export class PflashCfi01 {
     let wb = 1 << t[0x2a]!;
     if (devices > 1) wb *= devices;
     return wb;
+  }
+
+  /** The migrated state. */
+  saveState(): PflashState {
+    return {
+      wcycle: this.wcycle,
+      cmd: this.cmd,
+      status: this.status,
+      counter: this.counter,
+      blkOffset: this.blkOffset,
+      blkBytes: [...this.blkBytes],
+      romd: this.region.romdMode,
+    };
+  }
+
+  /** Checks a migrated state against this flash's geometry. */
+  checkState(s: unknown, device = this.o.name): PflashState {
+    const r = new StateReader(device, s);
+    const st: PflashState = {
+      wcycle: r.uint('wcycle', 0xff),
+      cmd: r.uint('cmd', 0xff),
+      status: r.uint('status', 0xff),
+      // the buffered write's count runs one below zero after its last word
+      counter: r.int('counter', -1, 0xffffffff),
+      blkOffset: r.int('blkOffset', -1, this.o.sectorLength * this.o.blocks - this.writeblockSize),
+      blkBytes: r.uints('blkBytes', this.blkBytes.length, 0xff),
+      romd: r.bool('romd'),
+    };
+    if (st.blkOffset % this.writeblockSize !== 0 && st.blkOffset !== -1) {
+      throw new DeviceStateError('corrupt', device, 'blkOffset is not the start of a write block');
+    }
+    return st;
+  }
+
+  /** Loads a checked state. */
+  loadState(s: PflashState): void {
+    this.wcycle = s.wcycle;
+    this.cmd = s.cmd;
+    this.status = s.status;
+    this.counter = s.counter;
+    this.blkOffset = s.blkOffset;
+    this.blkBytes.set(s.blkBytes);
+    this.region.setRomdMode(s.romd);
   }
 
   private dataRead(off: number, width: number): number {

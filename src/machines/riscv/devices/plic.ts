@@ -9,6 +9,24 @@
 
 import type { MemoryRegion, MemorySystem } from '../../../core/index.js';
 import type { IrqLine } from './irq.js';
+import { StateReader } from './state.js';
+
+/** Version of {@link SifivePlic.saveState}'s layout. */
+export const PLIC_STATE_VERSION = 1;
+
+/** The PLIC's migrated state (QEMU vmstate_sifive_plic: the same arrays). */
+export interface PlicState {
+  /** Priority of each source, index = source number (0 unused). */
+  priority: number[];
+  /** Pending bits, 32 sources a word. */
+  pending: number[];
+  /** Claimed (in service) bits, 32 sources a word. */
+  claimed: number[];
+  /** Enable bits, one row of words per context. */
+  enable: number[];
+  /** Priority threshold per context. */
+  threshold: number[];
+}
 
 /** VIRT_IRQCHIP_NUM_SOURCES (= VIRTIO_NDEV). */
 export const PLIC_NUM_SOURCES = 96;
@@ -151,6 +169,41 @@ export class SifivePlic {
         this.update();
       }
     }
+  }
+
+  /** The migrated state. */
+  saveState(): PlicState {
+    return {
+      priority: [...this.priority],
+      pending: [...this.pending],
+      claimed: [...this.claimed],
+      enable: [...this.enable],
+      threshold: [...this.threshold],
+    };
+  }
+
+  /** Checks a migrated state against this PLIC's source and context counts. */
+  checkState(s: unknown, device = 'plic'): PlicState {
+    const r = new StateReader(device, s);
+    return {
+      priority: r.uints('priority', PLIC_NUM_SOURCES, PLIC_NUM_PRIORITIES),
+      pending: r.uints('pending', this.words, 0xffffffff),
+      claimed: r.uints('claimed', this.words, 0xffffffff),
+      enable: r.uints('enable', this.enable.length, 0xffffffff),
+      threshold: r.uints('threshold', this.contexts.length, PLIC_NUM_PRIORITIES),
+    };
+  }
+
+  /**
+   * Loads a checked state. The outputs are not driven: the levels they had travel in the harts'
+   * mip (MEIP, SEIP), as QEMU's PLIC has no post_load either.
+   */
+  loadState(s: PlicState): void {
+    this.priority.set(s.priority);
+    this.pending.set(s.pending);
+    this.claimed.set(s.claimed);
+    this.enable.set(s.enable);
+    this.threshold.set(s.threshold);
   }
 
   /** Device reset (sifive_plic_reset): everything zero, every output low. */

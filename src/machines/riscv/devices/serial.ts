@@ -11,6 +11,29 @@
 import type { MemoryRegion, MemorySystem } from '../../../core/index.js';
 import type { VirtualClock } from './clock.js';
 import type { IrqLine } from './irq.js';
+import { StateReader } from './state.js';
+
+/** Version of {@link Serial16550.saveState}'s layout. */
+export const SERIAL_STATE_VERSION = 1;
+
+/** The UART's migrated state: its registers, receive FIFO and character-timeout timer. */
+export interface SerialState {
+  rbr: number;
+  ier: number;
+  iir: number;
+  lcr: number;
+  mcr: number;
+  lsr: number;
+  msr: number;
+  scr: number;
+  fcr: number;
+  divider: number;
+  thrIpending: boolean;
+  timeoutIpending: boolean;
+  recv: number[];
+  /** The character-timeout timer's deadline (virtual ns), null when not armed. */
+  timeout: number | null;
+}
 
 const LSR_DR = 0x01;
 const LSR_OE = 0x02;
@@ -113,12 +136,83 @@ export class Serial16550 {
   }
 
   private armTimeout(): void {
-    this.clock.mod(this.timeoutTimer, this.clock.ns + this.charTransmitNs * 4, () => {
-      if (this.recv.length) {
-        this.timeoutIpending = true;
-        this.updateIrq();
-      }
-    });
+    this.clock.mod(this.timeoutTimer, this.clock.ns + this.charTransmitNs * 4, () => this.timeoutFired());
+  }
+
+  private timeoutFired(): void {
+    if (this.recv.length) {
+      this.timeoutIpending = true;
+      this.updateIrq();
+    }
+  }
+
+  /**
+   * The guest-visible state, as QEMU's vmstate_serial carries it (registers, FIFO, timeout timer);
+   * the transmit side needs nothing: a byte written leaves at once.
+   */
+  saveState(): SerialState {
+    return {
+      rbr: this.rbr,
+      ier: this.ier,
+      iir: this.iir,
+      lcr: this.lcr,
+      mcr: this.mcr,
+      lsr: this.lsr,
+      msr: this.msr,
+      scr: this.scr,
+      fcr: this.fcr,
+      divider: this.divider,
+      thrIpending: this.thrIpending,
+      timeoutIpending: this.timeoutIpending,
+      recv: [...this.recv],
+      timeout: this.clock.deadline(this.timeoutTimer),
+    };
+  }
+
+  /** Checks a migrated state; throws a DeviceStateError, changing nothing, when it is not one. */
+  static checkState(s: unknown, device = 'serial'): SerialState {
+    const r = new StateReader(device, s);
+    return {
+      rbr: r.uint('rbr', 0xff),
+      ier: r.uint('ier', 0x0f),
+      iir: r.uint('iir', 0xff),
+      lcr: r.uint('lcr', 0xff),
+      mcr: r.uint('mcr', 0x1f),
+      lsr: r.uint('lsr', 0xff),
+      msr: r.uint('msr', 0xff),
+      scr: r.uint('scr', 0xff),
+      fcr: r.uint('fcr', 0xff),
+      divider: r.uint('divider', 0xffff),
+      thrIpending: r.bool('thrIpending'),
+      timeoutIpending: r.bool('timeoutIpending'),
+      recv: r.uintList('recv', FIFO_LENGTH, 0xff),
+      timeout: r.deadline('timeout'),
+    };
+  }
+
+  /**
+   * Loads a checked state (after the clock's): as QEMU's serial_post_load, the FIFO trigger level
+   * and the character time are derived again; the interrupt line is not driven, its level travels
+   * in the interrupt controller's and the hart's state.
+   */
+  loadState(s: SerialState): void {
+    this.rbr = s.rbr;
+    this.ier = s.ier;
+    this.lcr = s.lcr;
+    this.mcr = s.mcr;
+    this.lsr = s.lsr;
+    this.msr = s.msr;
+    this.scr = s.scr;
+    this.divider = s.divider;
+    this.thrIpending = s.thrIpending;
+    this.timeoutIpending = s.timeoutIpending;
+    this.recv.length = 0;
+    this.recv.push(...s.recv);
+    this.writeFcr(s.fcr);
+    this.iir = s.iir;
+    this.updateParameters();
+    if (s.timeout === null) this.clock.del(this.timeoutTimer);
+    else this.clock.mod(this.timeoutTimer, s.timeout, () => this.timeoutFired());
   }
 
   private updateIrq(): void {
