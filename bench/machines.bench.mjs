@@ -3,14 +3,19 @@
 // once over a hand-written bus: all RAM in one typed array, the devices in a list searched
 // linearly and called directly (their access sizes as the guest makes them; no region tree,
 // aliases, dirty tracking or access-size rules). The devices are the same model objects. Also
-// reports guest instructions per second through memtree.
+// reports guest instructions per second through memtree, and what one UART register read costs
+// the guest on memtree next to QEMU 7.2's TCG (uartRows, below).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MEMTXATTRS_UNSPECIFIED } from '../dist/core/index.js';
 import { bootRiscvVirt } from '../dist/machines/riscv/boot.js';
 import { FlatBus } from '../dist/machines/riscv/cpu/flat-bus.js';
 import { RiscvHart } from '../dist/machines/riscv/cpu/hart.js';
 import { buildRiscvVirt, VIRT_MEMMAP } from '../dist/machines/riscv/virt.js';
+import { loopImage } from './guest-loop.mjs';
 
 const BIOS = '/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin';
 const RAM = 128 * 1024 * 1024;
@@ -92,8 +97,90 @@ function flatRun(bios, n) {
   return hart;
 }
 
+const QEMU = 'qemu-system-riscv64';
+const CLI = new URL('../dist/cli/bin.js', import.meta.url).pathname;
+
+/**
+ * The same bare-metal loop (bench/guest-loop.mjs) run by `memtree run riscv-virt --bios none
+ * --kernel F` and by `qemu-system-riscv64 -M virt -bios none -kernel F -nographic` (TCG), each as
+ * a whole process, for two loop counts: the difference of the times over the difference of the
+ * counts is the cost of one iteration (lbu, addi, bne), with start-up, boot and exit cancelled out.
+ * Done for the UART's LSR and for a RAM byte; the register's own cost is the difference of the two.
+ * The counts are per side and kind so that the longer run takes about a second on each.
+ */
+function uartRows() {
+  if (spawnSync(QEMU, ['--version']).status !== 0) {
+    process.stderr.write(`machines bench: ${QEMU} is not installed; the UART rows are skipped\n`);
+    return [];
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'memtree-uart-bench-'));
+  try {
+    const cmd = {
+      memtree: (f) => [
+        process.execPath,
+        [CLI, 'run', 'riscv-virt', '-m', '128M', '--bios', 'none', '--kernel', f],
+      ],
+      qemu: (f) => [QEMU, ['-M', 'virt', '-m', '128M', '-bios', 'none', '-kernel', f, '-nographic']],
+    };
+    const counts = {
+      memtree: { uart: [10_000, 1_010_000], ram: [10_000, 2_010_000] },
+      qemu: { uart: [10_000, 4_010_000], ram: [10_000, 100_010_000] },
+    };
+    const once = (side, kind, n) => {
+      const f = join(dir, `${kind}-${n}.bin`);
+      if (!existsSync(f)) writeFileSync(f, loopImage(kind, n));
+      const [exe, args] = cmd[side](f);
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(exe, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (r.status !== 0) throw new Error(`${side} ${kind} loop: exit ${r.status}: ${r.stderr}`);
+      return ms;
+    };
+    const med = (x) => [...x].sort((p, q) => p - q)[x.length >> 1];
+    const perIter = {};
+    for (const side of ['memtree', 'qemu']) {
+      perIter[side] = {};
+      for (const kind of ['uart', 'ram']) {
+        const [n1, n2] = counts[side][kind];
+        const t1 = [];
+        const t2 = [];
+        for (let k = 0; k < 3; k++) {
+          t1.push(once(side, kind, n1));
+          t2.push(once(side, kind, n2));
+        }
+        perIter[side][kind] = ((med(t2) - med(t1)) * 1e6) / (n2 - n1);
+      }
+    }
+    const m = perIter.memtree;
+    const q = perIter.qemu;
+    return [
+      {
+        name: 'guest-uart-read-loop-vs-qemu-tcg',
+        ratio: q.uart / m.uart,
+        ns: m.uart,
+        baselineNs: q.uart,
+      },
+      {
+        name: 'guest-ram-load-loop-vs-qemu-tcg',
+        ratio: q.ram / m.ram,
+        ns: m.ram,
+        baselineNs: q.ram,
+      },
+      {
+        name: 'guest-uart-register-cost-vs-qemu-tcg',
+        ratio: (q.uart - q.ram) / (m.uart - m.ram),
+        ns: m.uart - m.ram,
+        baselineNs: q.uart - q.ram,
+      },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export function run() {
-  if (!existsSync(BIOS)) return [];
+  const uart = uartRows();
+  if (!existsSync(BIOS)) return uart;
   const bios = new Uint8Array(readFileSync(BIOS));
   const time = (f) => {
     const t0 = process.hrtime.bigint();
@@ -137,5 +224,6 @@ export function run() {
       ms,
       baseline: `${(INSNS / 1e3 / ms).toFixed(1)} million guest instructions per second`,
     },
+    ...uart,
   ];
 }

@@ -437,3 +437,44 @@ describe('memtree serve --qmp with a running QEMU', { skip: !haveChromium || !ha
     }
   });
 });
+
+describe('memtree run --serve: a machine running in the server process', { skip: !haveChromium }, () => {
+  it('shows its address spaces and the pages written since the last refresh', async () => {
+    const { attachViewer } = await import('../src/cli/commands/run-serve.js');
+    const { buildRiscvVirt } = await import('../src/machines/riscv/virt.js');
+    const m = buildRiscvVirt({ ramSize: 128 * 2 ** 20 });
+    const live = await attachViewer(m, '127.0.0.1:0', { root: outDir });
+    try {
+      const page = await open(live.url);
+      assert.equal(await page.inputValue('#machine'), 'live');
+      assert.equal(await page.isVisible('#refresh'), true);
+      // The first reading: RAM starts out dirty (QEMU's ram_block_add), all 32768 pages of 128 MiB.
+      await page.waitForSelector('#live:not([hidden])');
+      const first = (await page.textContent('#live'))!;
+      assert.match(first, /riscv_virt_board\.ram: 32,768 of 32,768 pages/);
+      assert.match(first, /0x80000000–0x87ffffff/);
+      // A write into one page at 0x80300000 (a device's, through the machine's address space).
+      m.memory.stqLe(0x80300010, 0x1122334455667788n);
+      await page.click('#refresh');
+      await page.waitForFunction(() =>
+        /1 of 32,768 pages/.test(document.getElementById('live')!.textContent!),
+      );
+      const second = (await page.textContent('#live'))!;
+      assert.match(second, /riscv_virt_board\.ram: 1 of 32,768 pages/);
+      assert.match(second, /0x80300000–0x80300fff/);
+      assert.match(second, /virt\.flash0: 0 of 8,192 pages/);
+      // The address spaces of the machine, as info mtree lists them.
+      const tabs = await page.$$eval('.tab', (els) => els.map((e) => e.firstChild!.textContent));
+      assert.ok(
+        tabs.some((t) => t?.includes('memory')),
+        tabs.join(' | '),
+      );
+      await page.click('#live a[data-addr]');
+      await page.waitForSelector('#answer[data-region="riscv_virt_board.ram"][data-offset="0x300000"]');
+      await shot(page, 'live-riscv-virt');
+      await page.close();
+    } finally {
+      await live.close();
+    }
+  });
+});

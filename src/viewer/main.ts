@@ -11,6 +11,7 @@
 import { builtinEntries } from './builtins.js';
 import { diffSpaces, type MapChange } from './changes.js';
 import { explainName } from './glossary.js';
+import { dirtyInSpace, type LiveInfo, liveInfoOf } from './live.js';
 import { escapeHtml, MapView } from './mapview.js';
 import {
   type AddressAnswer,
@@ -46,7 +47,12 @@ export interface Entry {
 interface ServerList {
   readonly dumps: { id: string; label: string }[];
   readonly qmp: { label: string } | null;
+  /** A machine running in the server's process (`memtree run --serve`). */
+  readonly live?: { label: string } | null;
 }
+
+/** How often the page reads a running machine again when asked to. */
+const AUTO_REFRESH_MS = 2000;
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -112,6 +118,10 @@ class App {
   private changes: MapChange[] = [];
   private answer: AddressAnswer | null = null;
   private pasted = 0;
+  /** The live fields of the last reading of each running machine, and of the one before it. */
+  private readonly liveInfo = new Map<string, { now: LiveInfo; before: LiveInfo | null }>();
+  private autoTimer: ReturnType<typeof setInterval> | null = null;
+  private refreshing = false;
 
   private readonly map: MapView;
   private readonly tree: TreeView;
@@ -145,6 +155,14 @@ class App {
           label: d.label,
           load: () => this.fetchDump(`./api/dumps/${encodeURIComponent(d.id)}`),
         }));
+        if (list.live) {
+          served.unshift({
+            id: 'live',
+            label: list.live.label,
+            live: true,
+            load: () => this.fetchDump('./api/live', 'live'),
+          });
+        }
         if (list.qmp) {
           served.unshift({
             id: 'qmp',
@@ -175,7 +193,8 @@ class App {
     document.body.dataset.ready = 'true';
   }
 
-  private async fetchDump(url: string): Promise<MachineModel> {
+  /** Fetches a dump; `liveId`: the entry of a running machine, whose dirty pages are kept too. */
+  private async fetchDump(url: string, liveId?: string): Promise<MachineModel> {
     const res = await fetch(url);
     const body = (await res.json()) as {
       label?: string;
@@ -184,7 +203,12 @@ class App {
       error?: string;
     };
     if (!res.ok || body.error || !body.mtree) throw new Error(body.error ?? `${url}: HTTP ${res.status}`);
-    return machineFromText({ label: body.label ?? url, mtree: body.mtree, flat: body.flat ?? null });
+    const model = machineFromText({ label: body.label ?? url, mtree: body.mtree, flat: body.flat ?? null });
+    const info = liveId ? liveInfoOf(body as Record<string, unknown>) : null;
+    if (liveId && info) {
+      this.liveInfo.set(liveId, { now: info, before: this.liveInfo.get(liveId)?.now ?? null });
+    }
+    return model;
   }
 
   private fillSelects(): void {
@@ -222,7 +246,14 @@ class App {
       this.machine = m;
       this.entry = this.entries.find((e) => e.id === id) ?? null;
       this.machineSel.value = id;
+      const liveHere = this.entry?.id === 'live';
       $('refresh').hidden = !this.entry?.live;
+      $('refresh').textContent = liveHere ? '↻ Refresh' : '↻ Refresh from QEMU';
+      $('refresh').title = liveHere
+        ? 'Read the running machine again: its map, and the pages written since the last reading'
+        : 'Read the memory map of the running QEMU again';
+      $('auto-refresh-wrap').hidden = !this.entry?.live;
+      if (!this.entry?.live) this.setAutoRefresh(false);
       let idx = spaceTitle
         ? m.spaces.findIndex((s) => s.title === spaceTitle || s.names.includes(spaceTitle))
         : -1;
@@ -280,7 +311,57 @@ class App {
     this.renderLegend();
     if (this.answer) this.lookup(this.answer.addr, false);
     else this.renderAnswer();
+    this.renderLive();
     this.saveHash();
+  }
+
+  /** The pages a running machine wrote since the previous reading, listed and marked on the map. */
+  private renderLive(): void {
+    const el = $('live');
+    const info = this.entry ? this.liveInfo.get(this.entry.id) : undefined;
+    if (!info || !this.space) {
+      el.hidden = true;
+      el.replaceChildren();
+      this.map.setDirty([]);
+      return;
+    }
+    const { now, before } = info;
+    const regions = dirtyInSpace(this.space, now);
+    this.map.setDirty(regions.flatMap((r) => r.ranges));
+    const ran = before
+      ? `The guest ran ${(now.instructions - before.instructions).toLocaleString('en')} instructions since the previous reading (${now.instructions.toLocaleString('en')} in all).`
+      : `The guest has run ${now.instructions.toLocaleString('en')} instructions. A first reading lists every page: RAM starts out dirty, as in QEMU.`;
+    const rows = regions.map((r) => {
+      const shown = r.ranges.slice(0, 8);
+      const items = shown
+        .map(
+          (g) =>
+            `<li><a href="#" class="mono" data-addr="${g.start}">${formatHex(g.start)}–${formatHex(g.end - 1n)}</a> <span class="hint">${formatSize(g.end - g.start)}</span></li>`,
+        )
+        .join('');
+      const more =
+        r.ranges.length > shown.length || r.truncated
+          ? `<li class="hint">… and more (${r.ranges.length - shown.length}${r.truncated ? '+' : ''} ranges)</li>`
+          : '';
+      const where = r.mapped ? '' : ' <span class="hint">(not mapped in this address space)</span>';
+      return `<div class="live-region"><b>${escapeHtml(r.region)}</b>: ${r.pages.toLocaleString('en')} of ${r.totalPages.toLocaleString('en')} pages${where}${items || more ? `<ul>${items}${more}</ul>` : ''}</div>`;
+    });
+    el.innerHTML = `<h2>Written since the last refresh</h2><p class="hint">${ran} Pages of ${formatSize(BigInt(now.pageSize))}; red on the map.</p>${rows.join('')}`;
+    el.hidden = false;
+  }
+
+  private refreshLive(): void {
+    if (!this.entry?.live || this.refreshing) return;
+    this.refreshing = true;
+    void this.showMachine(this.entry.id, this.space?.title, true).finally(() => {
+      this.refreshing = false;
+    });
+  }
+
+  private setAutoRefresh(on: boolean): void {
+    $<HTMLInputElement>('auto-refresh').checked = on;
+    if (this.autoTimer) clearInterval(this.autoTimer);
+    this.autoTimer = on ? setInterval(() => this.refreshLive(), AUTO_REFRESH_MS) : null;
   }
 
   private updateCompare(): void {
@@ -683,8 +764,15 @@ class App {
     $('zoom-all').addEventListener('click', () => this.map.resetView());
     const mode = $<HTMLSelectElement>('scale-mode');
     mode.addEventListener('change', () => this.map.setMode(mode.value as ScaleMode));
-    $('refresh').addEventListener('click', () => {
-      if (this.entry) void this.showMachine(this.entry.id, this.space?.title, true);
+    $('refresh').addEventListener('click', () => this.refreshLive());
+    $<HTMLInputElement>('auto-refresh').addEventListener('change', (e) =>
+      this.setAutoRefresh((e.target as HTMLInputElement).checked),
+    );
+    $('live').addEventListener('click', (e) => {
+      const a = (e.target as HTMLElement).closest<HTMLElement>('a[data-addr]');
+      if (!a) return;
+      e.preventDefault();
+      this.lookup(BigInt(a.dataset.addr!), true);
     });
 
     const dialog = $<HTMLDialogElement>('load-dialog');

@@ -64,6 +64,7 @@ export class MapView {
   private laneCount = 0;
   private highlight: { start: bigint; end: bigint } | null = null;
   private marker: bigint | null = null;
+  private dirty: ReadonlyArray<{ start: bigint; end: bigint }> = [];
   private hoverX = -1;
   private drag: { x: number; moved: boolean; scale: AddressScale } | null = null;
   private readonly ctx: CanvasRenderingContext2D;
@@ -150,6 +151,12 @@ export class MapView {
   /** Outlines `[start, end)` (the selected region), or nothing. */
   setHighlight(range: { start: bigint; end: bigint } | null): void {
     this.highlight = range;
+    this.draw();
+  }
+
+  /** Marks `ranges` (pages a running guest wrote) along the bottom edge of the first bar. */
+  setDirty(ranges: ReadonlyArray<{ start: bigint; end: bigint }>): void {
+    this.dirty = ranges;
     this.draw();
   }
 
@@ -394,6 +401,17 @@ export class MapView {
       ctx.strokeStyle = c.kind === 'appeared' ? '#059669' : c.kind === 'vanished' ? '#dc2626' : '#d97706';
       ctx.lineWidth = 3;
       ctx.strokeRect(x0 + 1.5, y + 1.5, x1 - x0 - 3, BAR_H - 3);
+    }
+    if (this.dirty.length && this.layers.length) {
+      // A strip under the first bar; at least 2 px wide so that one 4 KiB page in GiBs shows.
+      const y = this.barTop(0) + BAR_H - 6;
+      ctx.fillStyle = '#dc2626';
+      for (const d of this.dirty) {
+        if (d.end <= scale.start || d.start >= scale.end) continue;
+        const x0 = scale.x(d.start > scale.start ? d.start : scale.start);
+        const x1 = scale.x(d.end < scale.end ? d.end : scale.end);
+        ctx.fillRect(x0, y, Math.max(2, x1 - x0), 5);
+      }
     }
     const h = this.highlight;
     if (h && h.end > scale.start && h.start < scale.end) {

@@ -14,6 +14,7 @@ import { type CliIo, type Command, UsageError } from '../command.js';
 import { describeFsError, isSystemError } from '../text.js';
 import { parseCommandArgs } from './flat.js';
 import { attachQmp, type RunControl } from './run-qmp.js';
+import { attachViewer } from './run-serve.js';
 
 /** Where Debian's qemu-system-data installs the OpenSBI image QEMU loads for `-bios default`. */
 export const DEFAULT_BIOS = '/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin';
@@ -47,6 +48,9 @@ Options (QEMU's single-dash spellings are accepted too: -m, -smp, -bios, ...):
                       wait for a live migration from another memtree run,
                       as QEMU's -incoming (the guest starts once it arrived)
   -S                  do not start the harts until QMP 'cont' (as QEMU's -S)
+  --serve [HOST:]PORT the web viewer (as 'memtree serve') on this machine while
+                      it runs: its address spaces, and per RAM block the pages
+                      written since the page's last refresh (HOST: 127.0.0.1)
 
 Example:
   memtree run riscv-virt -m 256M --kernel Image --initrd initrd.gz --append console=ttyS0
@@ -116,6 +120,7 @@ export const runCommand: Command = {
         qmp: { type: 'string' },
         incoming: { type: 'string' },
         S: { type: 'boolean' },
+        serve: { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -181,9 +186,15 @@ export const runCommand: Command = {
             announce: (l) => io.stderr.write(l),
           })
         : null;
+    let viewer: Awaited<ReturnType<typeof attachViewer>> | null = null;
     try {
-      return await runMachine(m, stdin, flush, maxInsns, io, control);
+      if (values.serve !== undefined) {
+        viewer = await attachViewer(m, values.serve);
+        io.stderr.write(`memtree run: viewer on ${viewer.url}\n`);
+      }
+      return await runMachine(m, stdin, flush, maxInsns, io, control, viewer !== null);
     } finally {
+      await viewer?.close();
       await control?.close();
     }
   },
@@ -197,6 +208,7 @@ async function runMachine(
   maxInsns: number,
   io: CliIo,
   control: RunControl | null = null,
+  serving = false,
 ): Promise<number> {
   let wake: (() => void) | null = null;
   let quit = false;
@@ -234,8 +246,10 @@ async function runMachine(
         }
       }
       const before = m.instructionCount;
-      // Shorter slices with QMP, so that commands and a migration's passes get their turn.
-      const r = m.run(Math.min(control ? 20_000 : 5_000_000, maxInsns - ran));
+      // Shorter slices with QMP or the viewer, so that commands, a migration's passes and the
+      // viewer's requests get their turn (100k instructions are a few tens of ms).
+      const slice = control ? 20_000 : serving ? 100_000 : 5_000_000;
+      const r = m.run(Math.min(slice, maxInsns - ran));
       ran += m.instructionCount - before;
       flush();
       if (r === 'exit') {
@@ -254,7 +268,7 @@ async function runMachine(
         return 3;
       }
       if (r === 'idle') {
-        if (ended && m.input.length === 0 && !control) {
+        if (ended && m.input.length === 0 && !control && !serving) {
           io.stderr.write(
             'memtree run: every hart waits for an interrupt that nothing can raise; stopping\n',
           );

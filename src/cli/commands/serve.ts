@@ -8,6 +8,8 @@
  * API: `GET /api/dumps` lists `{ dumps: [{id, label}], qmp: {label} | null }` (ids are readable URL
  * names made from the labels, e.g. `pc-512m`; the live label names the machine type); `GET /api/dumps/ID`
  * and `GET /api/qmp` return `{ label, mtree, flat }` (the `info mtree -D` and `info mtree -f` text).
+ * With a live source (`memtree run --serve`), `/api/dumps` also names it under `live`, and
+ * `GET /api/live` returns what the source reads at that moment (the same fields, and more).
  */
 
 import { existsSync, statSync } from 'node:fs';
@@ -41,6 +43,23 @@ export interface ViewerServerOptions {
   readonly qmp?: string | null;
   /** Directory of the built page (default: dist/viewer of this package). */
   readonly root?: string;
+  /** A machine running in this process, read again on each request of `/api/live`. */
+  readonly live?: LiveSource | null;
+}
+
+/** What `GET /api/live` hands the page: the dump text of the moment, plus anything the source adds. */
+export interface LiveReading {
+  readonly label: string;
+  readonly mtree: string;
+  readonly flat: string;
+  readonly [more: string]: unknown;
+}
+
+/** A machine in this process that the viewer shows live (see `memtree run --serve`). */
+export interface LiveSource {
+  readonly label: string;
+  /** Called on each request; must not block for long, since the machine shares the thread. */
+  read(): LiveReading;
 }
 
 /** A running viewer server. */
@@ -201,6 +220,7 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
   }
   const dumps = options.dumps;
   const qmp = options.qmp ?? null;
+  const live = options.live ?? null;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!hostAllowed(req, options.host)) return send(res, 403, 'text/plain', 'forbidden host\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'GET only\n');
@@ -215,7 +235,13 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
       return sendJson(res, 200, {
         dumps: dumps.map((d) => ({ id: d.id, label: d.label })),
         qmp: qmp ? { label: await fetchQmpLabel(qmp) } : null,
+        // Only a `memtree run --serve` server has one; the others answer as they always did.
+        ...(live ? { live: { label: live.label } } : {}),
       });
+    }
+    if (path === '/api/live') {
+      if (!live) return sendJson(res, 404, { error: 'no machine runs in this server' });
+      return sendJson(res, 200, live.read());
     }
     if (path.startsWith('/api/dumps/')) {
       const d = dumps.find((x) => x.id === path.slice('/api/dumps/'.length));
