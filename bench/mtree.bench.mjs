@@ -1,27 +1,78 @@
-// `info mtree` reader benchmark (issue #11): a dump of 100,000 `i/o` siblings, read, rebuilt and
-// printed back as `info mtree -f`, against reading it alone (parseMtreeText). The ratio shows what
-// the rebuild and the render add to the parse; every step must stay O(N log N).
+// `info mtree` reader benchmarks (issue #11): what each CLI command does with a large dump, against
+// reading the same dump alone (parseMtreeText) in the same run. Every command must stay
+// O(N log N) in the dump's lines, so each ratio stays near a constant as N grows; the complexity of
+// every step is in docs/architecture.md.
+//
+// Dumps: 100,000 `i/o` siblings in one container; 100,000 RAM siblings (every one a RAM block placed
+// in ram_addr space); 10,000 address spaces with a root and one RAM region each.
 
-import { formatFlat, parseMtreeText, rebuild } from '../dist/mtree/index.js';
+import {
+  diffFlatDumps,
+  explainAddress,
+  formatFlat,
+  formatMtree,
+  parseFlatText,
+  parseMtreeText,
+  rebuild,
+} from '../dist/mtree/index.js';
 import { timeMs } from './harness.mjs';
 
-export function run() {
-  const n = 100_000;
+const hex16 = (v) => v.toString(16).padStart(16, '0');
+
+/** One container holding `n` siblings of `type`, 4 KiB apart. */
+function siblingsDump(n, type) {
   const lines = ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system'];
   for (let i = 0; i < n; i++) {
-    const s = (i * 0x1000).toString(16).padStart(16, '0');
-    const e = (i * 0x1000 + 0xfff).toString(16).padStart(16, '0');
-    lines.push(`    ${s}-${e} (prio 0, i/o): dev${i}`);
+    lines.push(`    ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, ${type}): dev${i}`);
   }
-  const text = `${lines.join('\n')}\n\n`;
+  return `${lines.join('\n')}\n\n`;
+}
+
+/** `n` address spaces, each with its own root and one RAM region. */
+function spacesDump(n) {
+  const lines = [];
+  for (let i = 0; i < n; i++) {
+    lines.push(
+      `address-space: as${i}`,
+      `  0000000000000000-ffffffffffffffff (prio 0, i/o): root${i}`,
+      `    0000000000000000-0000000000000fff (prio 0, ram): ram${i}`,
+      '',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** What `memtree diff` does with two tree dumps: rebuild, render and read back each, then compare. */
+function diffTrees(a, b) {
+  const asFlat = (text) => parseFlatText(formatFlat(rebuild(parseMtreeText(text)).system));
+  return diffFlatDumps(asFlat(a), asFlat(b));
+}
+
+function row(name, text, what, fn) {
   const parse = timeMs(() => parseMtreeText(text), 1);
-  const full = timeMs(() => formatFlat(rebuild(parseMtreeText(text)).system), 1);
+  const full = timeMs(() => fn(text), 1);
+  return { name, ratio: parse / full, ms: full, baseline: `${parse.toFixed(0)} ms to parse alone (${what})` };
+}
+
+export function run() {
+  const io = siblingsDump(100_000, 'i/o');
+  // The last sibling, which a lookup reaches after trying every other one.
+  const lookupAddr = 99_999n * 0x1000n + 0x10n;
+  const io2 = io.replace('(prio 0, i/o): dev500\n', '(prio 0, ram): dev500\n');
   return [
-    {
-      name: 'mtree-flat-100k-region-dump',
-      ratio: parse / full,
-      ms: full,
-      baseline: `${parse.toFixed(0)} ms to parse alone`,
-    },
+    row('mtree-flat-100k-region-dump', io, 'flat', (t) => formatFlat(rebuild(parseMtreeText(t)).system)),
+    row('mtree-print-100k-region-dump', io, 'mtree -D', (t) =>
+      formatMtree(rebuild(parseMtreeText(t)).system, { disabled: true }),
+    ),
+    row('mtree-lookup-100k-region-dump', io, 'lookup', (t) =>
+      explainAddress(rebuild(parseMtreeText(t)).spaces[0], lookupAddr),
+    ),
+    row('mtree-diff-100k-region-dumps', io, 'diff, two dumps', (t) => diffTrees(t, io2)),
+    row('mtree-flat-100k-ram-dump', siblingsDump(100_000, 'ram'), 'flat', (t) =>
+      formatFlat(rebuild(parseMtreeText(t)).system),
+    ),
+    row('mtree-flat-10k-address-spaces', spacesDump(10_000), 'flat', (t) =>
+      formatFlat(rebuild(parseMtreeText(t)).system),
+    ),
   ];
 }

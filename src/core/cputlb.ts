@@ -246,11 +246,7 @@ function tlbFill(as: AddressSpace, addr: number, isWrite: boolean): boolean {
   const off = fr.offsetN + (page - fr.startN);
   if (!(isWrite ? isDirectWrite(mr) : isDirectRead(mr))) {
     if (!mr.ram && !mr.romDevice && !mr.isIommu && mr.terminates) {
-      const it = as.it;
-      const k = (addr >>> PAGE_BITS) & it.mask;
-      it.tag[k] = page;
-      it.mr[k] = mr;
-      it.delta[k] = off - page;
+      as.it.fill(page, mr, off - page);
     }
     return false;
   }

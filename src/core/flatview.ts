@@ -5,9 +5,10 @@
  *
  * Rendering is exact (bigint) and follows QEMU's algorithm to the letter: regions are visited in
  * subregion-list order, subregions before their parent, and a range once painted is never replaced
- * ("first writer wins"). The only departure is speed: QEMU scans the view from its start for every
- * terminating region; here a binary search finds the first range that can overlap, which gives the
- * same result because ranges are kept sorted and disjoint.
+ * ("first writer wins"). The only departure is speed: QEMU inserts each gap a terminating region
+ * fills into the sorted range list (a shift of every later range, so quadratic in the ranges);
+ * here the walk records each terminating region's clip in paint order and one sweep over the sorted
+ * clip ends gives every address to the first region that painted it, which is the same result.
  */
 
 import { SIZE_2_64 } from './address.js';
@@ -164,9 +165,30 @@ export class FlatView {
   }
 }
 
-/** Rendering state of one view. */
+/**
+ * One terminating region's claim on the addresses of its clip, in paint order: QEMU paints it into
+ * whatever parts of the clip no earlier region painted (`render_memory_region`'s gap filling).
+ */
+interface Paint {
+  readonly mr: MemoryRegion;
+  /** Guest address of the region's offset 0. */
+  readonly regionStart: bigint;
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly mask: number;
+  readonly romd: boolean;
+  readonly readonly: boolean;
+  readonly nonvolatile: boolean;
+}
+
+/**
+ * Rendering state of one view. The walk records each terminating region's paint in QEMU's order;
+ * {@link Renderer.ranges} then gives every address to the first paint that covers it, which is
+ * what painting gaps one by one into a sorted list gives, with one sort and a sweep instead of an
+ * insertion (and a shift of every later range) per gap.
+ */
 class Renderer {
-  readonly ranges: FlatRange[] = [];
+  private readonly paints: Paint[] = [];
 
   render(
     mr: MemoryRegion,
@@ -212,37 +234,102 @@ class Renderer {
       this.render(subs[k]!, base, clipStart, clipEnd, readonly, nonvolatile, depth + 1);
     }
     if (!mr.terminates) return;
-    this.fillGaps(mr, base, clipStart, clipEnd, readonly, nonvolatile);
+    this.paints.push({
+      mr,
+      regionStart: base,
+      start: clipStart,
+      end: clipEnd,
+      mask: mr.dirtyMask(),
+      romd: mr.romdMode,
+      readonly,
+      nonvolatile,
+    });
   }
 
-  private fillGaps(
-    mr: MemoryRegion,
-    regionStart: bigint,
-    cursor: bigint,
-    clipEnd: bigint,
-    readonly: boolean,
-    nonvolatile: boolean,
-  ): void {
-    const mask = mr.dirtyMask();
-    const romd = mr.romdMode;
-    const rs = this.ranges;
-    let i = firstEndingAfter(rs, cursor);
-    while (cursor < clipEnd) {
-      const e = rs[i];
-      const gapEnd = e === undefined || e.start > clipEnd ? clipEnd : e.start;
-      if (cursor < gapEnd) {
-        rs.splice(
-          i,
-          0,
-          new FlatRange(mr, cursor, gapEnd - cursor, cursor - regionStart, mask, romd, readonly, nonvolatile),
-        );
-        i++;
-        cursor = gapEnd;
-      }
-      if (e === undefined || cursor >= clipEnd) break;
-      cursor = e.start + e.size;
-      i++;
+  /** The unsimplified ranges: each address served by the first paint that covers it. */
+  ranges(): FlatRange[] {
+    const paints = this.paints;
+    const n = paints.length;
+    const out: FlatRange[] = [];
+    if (n === 0) return out;
+    const byStart = Array.from({ length: n }, (_, i) => i);
+    const byEnd = byStart.slice();
+    byStart.sort((a, b) => cmp(paints[a]!.start, paints[b]!.start));
+    byEnd.sort((a, b) => cmp(paints[a]!.end, paints[b]!.end));
+    // Paints that cover the current address, earliest paint on top; a paint whose end has passed
+    // is dropped when it reaches the top.
+    const heap = new MinHeap(n);
+    const ended = new Uint8Array(n);
+    let si = 0;
+    let ei = 0;
+    let owner = -1;
+    let runStart = 0n;
+    while (ei < n) {
+      const x =
+        si < n && paints[byStart[si]!]!.start < paints[byEnd[ei]!]!.end
+          ? paints[byStart[si]!]!.start
+          : paints[byEnd[ei]!]!.end;
+      while (ei < n && paints[byEnd[ei]!]!.end === x) ended[byEnd[ei++]!] = 1;
+      while (si < n && paints[byStart[si]!]!.start === x) heap.push(byStart[si++]!);
+      while (heap.size > 0 && ended[heap.top()] === 1) heap.pop();
+      const next = heap.size > 0 ? heap.top() : -1;
+      if (next === owner) continue;
+      if (owner >= 0) out.push(slice(paints[owner]!, runStart, x));
+      owner = next;
+      runStart = x;
     }
+    return out;
+  }
+}
+
+function cmp(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The part `[s, e)` of a paint as a flat range. */
+function slice(p: Paint, s: bigint, e: bigint): FlatRange {
+  return new FlatRange(p.mr, s, e - s, s - p.regionStart, p.mask, p.romd, p.readonly, p.nonvolatile);
+}
+
+/** A binary min-heap of small non-negative integers (paint numbers). */
+class MinHeap {
+  private readonly a: Int32Array;
+  size = 0;
+
+  constructor(capacity: number) {
+    this.a = new Int32Array(capacity);
+  }
+
+  top(): number {
+    return this.a[0]!;
+  }
+
+  push(v: number): void {
+    const a = this.a;
+    let i = this.size++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= v) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = v;
+  }
+
+  pop(): void {
+    const a = this.a;
+    const last = a[--this.size]!;
+    let i = 0;
+    const n = this.size;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && a[c + 1]! < a[c]!) c++;
+      if (a[c]! >= last) break;
+      a[i] = a[c]!;
+      i = c;
+    }
+    if (n > 0) a[i] = last;
   }
 }
 
@@ -298,7 +385,7 @@ export function simplifyRanges(rs: readonly FlatRange[]): FlatRange[] {
 export function renderRanges(root: MemoryRegion, clipStart = 0n, clipEnd = SIZE_2_64): FlatRange[] {
   const r = new Renderer();
   r.render(root, 0n, clipStart, clipEnd, false, false);
-  return r.ranges;
+  return r.ranges();
 }
 
 /** First index whose range ends after `addr`. */

@@ -224,8 +224,66 @@ export class RAMBlock {
 }
 
 /**
+ * Where a block's gap starts and how long it is: the gap QEMU's `find_ram_offset` measures after
+ * the block (from its end rounded up to 64 pages to the next block's start).
+ */
+interface GapSlot {
+  readonly block: RAMBlock;
+  /** Insertion number: with max length, the block's place in list order. */
+  readonly seq: number;
+  /** The block's end rounded up to 64 pages: where a new block after it would go. */
+  readonly candidate: number;
+  /** From `candidate` to the first block that starts at or after it (or to the end of space). */
+  gap: number;
+}
+
+/** Where the ram_addr space ends for `find_ram_offset` (QEMU's RAM_ADDR_MAX as a gap bound). */
+const SPACE_END = Number.MAX_VALUE;
+const ALIGN = 64 * HOST_PAGE_SIZE;
+
+/** Smallest gap first; equal gaps in list order (larger max length first, then older first). */
+function gapBefore(a: GapSlot, b: GapSlot): boolean {
+  if (a.gap !== b.gap) return a.gap < b.gap;
+  if (a.block.maxLength !== b.block.maxLength) return a.block.maxLength > b.block.maxLength;
+  return a.seq < b.seq;
+}
+
+function candidateBefore(a: GapSlot, b: GapSlot): boolean {
+  return a.candidate !== b.candidate ? a.candidate < b.candidate : a.seq < b.seq;
+}
+
+/** Index of the first element of sorted `list` for which `before(element, x)` is false. */
+function lowerBound<T>(list: readonly T[], x: T, before: (a: T, b: T) => boolean): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(list[mid]!, x)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function insertSorted<T>(list: T[], x: T, before: (a: T, b: T) => boolean): void {
+  const i = lowerBound(list, x, before);
+  if (i === list.length) list.push(x);
+  else list.splice(i, 0, x);
+}
+
+function removeSorted<T>(list: T[], x: T, before: (a: T, b: T) => boolean): void {
+  const i = lowerBound(list, x, before);
+  if (list[i] === x) list.splice(i, 1);
+  else list.splice(list.indexOf(x), 1);
+}
+
+/**
  * The blocks of one machine, placed in ram_addr space as QEMU does (`ram_block_add`): best-fit gap
  * after an existing block aligned to 64 pages, list kept sorted by max length, largest first.
+ *
+ * QEMU's `find_ram_offset` looks at every block and, for each, searches the next block: O(n^2) per
+ * new block. Here each block's gap is kept, sorted by (gap, list order), and updated when a block
+ * comes or goes (only the blocks whose candidate lies before it and after its predecessor see their
+ * gap change), so placing a block is a binary search and building n blocks is not quadratic.
  */
 export class RAMList {
   /** Blocks in list order (max length descending; equal lengths in insertion order). */
@@ -241,58 +299,112 @@ export class RAMList {
   private mru: RAMBlock | null = null;
   /** The same blocks in ram_addr order. */
   private readonly byOffset: RAMBlock[] = [];
+  /** Each block's gap, in the order `find_ram_offset` prefers them. */
+  private readonly byGap: GapSlot[] = [];
+  /** The same slots by candidate. */
+  private readonly byCandidate: GapSlot[] = [];
+  private readonly slots = new Map<RAMBlock, GapSlot>();
+  private readonly ids = new Map<string, RAMBlock>();
+  private seq = 0;
 
   /** QEMU `find_ram_offset`: where a block of `size` bytes goes in ram_addr space. */
   findRamOffset(size: number): number {
-    const sorted = this.byOffset;
-    if (sorted.length === 0) return 0;
-    const align = 64 * HOST_PAGE_SIZE;
-    // QEMU takes, over the blocks in list order, the smallest gap after a block's 64-page aligned
-    // end that fits; the first such block wins a tie. Blocks never overlap, so in ram_addr order
-    // those ends only grow and the next block after each is found by one forward sweep: O(n).
-    let best = -1;
-    let bestBlock: RAMBlock | null = null;
-    let mingap = Number.POSITIVE_INFINITY;
-    let j = 0;
-    for (const b of sorted) {
-      const candidate = roundUp(b.offset + b.maxLength, align);
-      while (j < sorted.length && sorted[j]!.offset < candidate) j++;
-      // QEMU's RAM_ADDR_MAX: a gap to "the end" is finite, so it still beats the initial mingap.
-      const next = j < sorted.length ? sorted[j]!.offset : Number.MAX_VALUE;
-      const gap = next - candidate;
-      if (gap < size) continue;
-      if (gap < mingap || (gap === mingap && this.blocks.indexOf(b) < this.blocks.indexOf(bestBlock!))) {
-        best = candidate;
-        bestBlock = b;
-        mingap = gap;
-      }
+    if (this.byOffset.length === 0) return 0;
+    // The smallest gap that fits; on a tie the first block in list order (QEMU compares with <).
+    const list = this.byGap;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.gap < size) lo = mid + 1;
+      else hi = mid;
     }
-    if (best < 0) throw new RamBlockError(`no ram_addr space left for a block of ${hex(size)} bytes`);
-    return best;
+    const best = list[lo];
+    if (!best) throw new RamBlockError(`no ram_addr space left for a block of ${hex(size)} bytes`);
+    return best.candidate;
   }
 
   /** Places `block` in ram_addr space and inserts it in list order. */
   add(block: RAMBlock): void {
-    block.offset = this.findRamOffset(block.maxLength);
-    let i = this.blocks.findIndex((b) => b.maxLength < block.maxLength);
-    if (i < 0) i = this.blocks.length;
-    this.list.splice(i, 0, block);
-    const sorted = this.byOffset;
-    let k = sorted.length;
-    while (k > 0 && sorted[k - 1]!.offset > block.offset) k--;
-    sorted.splice(k, 0, block);
+    const offset = this.findRamOffset(block.maxLength);
+    block.offset = offset;
+    // QEMU `ram_block_add`: before the first block with a smaller max length.
+    const blocks = this.list;
+    let lo = 0;
+    let hi = blocks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (blocks[mid]!.maxLength >= block.maxLength) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === blocks.length) blocks.push(block);
+    else blocks.splice(lo, 0, block);
+    const k = lowerBound(this.byOffset, block, (a, b) => a.offset < b.offset);
+    if (k === this.byOffset.length) this.byOffset.push(block);
+    else this.byOffset.splice(k, 0, block);
+    // Blocks whose candidate lies after the previous block's start and at or before this one's now
+    // end their gap here.
+    this.regap(k > 0 ? this.byOffset[k - 1]!.offset : Number.NEGATIVE_INFINITY, offset, offset);
+    const candidate = roundUp(offset + block.maxLength, ALIGN);
+    const slot: GapSlot = { block, seq: this.seq++, candidate, gap: this.nextStart(candidate) - candidate };
+    this.slots.set(block, slot);
+    insertSorted(this.byGap, slot, gapBefore);
+    insertSorted(this.byCandidate, slot, candidateBefore);
+    if (block.idstr !== '' && !this.ids.has(block.idstr)) this.ids.set(block.idstr, block);
     this.mru = null;
     this._version++;
   }
 
   /** Removes `block` from the list; its ram_addr range becomes free. */
   remove(block: RAMBlock): void {
-    const i = this.blocks.indexOf(block);
-    if (i >= 0) {
-      this.list.splice(i, 1);
-      this.byOffset.splice(this.byOffset.indexOf(block), 1);
-      this.mru = null;
-      this._version++;
+    const slot = this.slots.get(block);
+    if (!slot) return;
+    this.slots.delete(block);
+    this.list.splice(this.list.indexOf(block), 1);
+    const k = this.byOffset.indexOf(block);
+    this.byOffset.splice(k, 1);
+    removeSorted(this.byGap, slot, gapBefore);
+    removeSorted(this.byCandidate, slot, candidateBefore);
+    // The blocks whose gap ended at this one now reach the next block (or the end of space).
+    const next = k < this.byOffset.length ? this.byOffset[k]!.offset : SPACE_END;
+    this.regap(k > 0 ? this.byOffset[k - 1]!.offset : Number.NEGATIVE_INFINITY, block.offset, next);
+    if (this.ids.get(block.idstr) === block) {
+      this.ids.delete(block.idstr);
+      const other = this.blocks.find((b) => b.idstr === block.idstr);
+      if (other) this.ids.set(other.idstr, other);
+    }
+    this.mru = null;
+    this._version++;
+  }
+
+  /** Start of the first block at or after `addr`, or the end of space. */
+  private nextStart(addr: number): number {
+    const list = this.byOffset;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.offset < addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < list.length ? list[lo]!.offset : SPACE_END;
+  }
+
+  /** Sets the gap of every block whose candidate is in (`after`, `upTo`] to end at `next`. */
+  private regap(after: number, upTo: number, next: number): void {
+    const byCand = this.byCandidate;
+    let lo = 0;
+    let hi = byCand.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (byCand[mid]!.candidate <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < byCand.length && byCand[i]!.candidate <= upTo; i++) {
+      const s = byCand[i]!;
+      removeSorted(this.byGap, s, gapBefore);
+      s.gap = next - s.candidate;
+      insertSorted(this.byGap, s, gapBefore);
     }
   }
 
@@ -316,14 +428,18 @@ export class RAMList {
 
   /** Block by id (`qemu_ram_block_by_name`), or null. */
   byId(id: string): RAMBlock | null {
-    return this.blocks.find((b) => b.idstr === id) ?? null;
+    if (id === '') return this.blocks.find((b) => b.idstr === id) ?? null;
+    return this.ids.get(id) ?? null;
   }
 
   /** Sets a block's id (`qemu_ram_set_idstr`): `devicePath/name` truncated to 255 characters. */
   setIdstr(block: RAMBlock, name: string, devicePath?: string): void {
     const id = (devicePath ? `${devicePath}/${name}` : name).slice(0, 255);
-    if (this.blocks.some((b) => b !== block && b.idstr === id)) {
-      throw new RamBlockError(`RAMBlock "${id}" already registered`);
+    const holder = this.ids.get(id);
+    if (holder && holder !== block) throw new RamBlockError(`RAMBlock "${id}" already registered`);
+    if (this.slots.has(block)) {
+      if (this.ids.get(block.idstr) === block) this.ids.delete(block.idstr);
+      this.ids.set(id, block);
     }
     block.idstr = id;
   }

@@ -123,9 +123,19 @@ export class MemoryRegion {
    * recently added first. Change it with add/delSubregion.
    */
   get subregions(): readonly MemoryRegion[] {
-    return this._subregions;
+    // Materialized once per change of the list, so a render or walk after a batch of adds costs
+    // one copy, not one per add.
+    this._subregionsView ??= this._subsReversed.slice().reverse();
+    return this._subregionsView;
   }
-  private readonly _subregions: MemoryRegion[] = [];
+  /**
+   * The subregion list in reverse (priority ascending, oldest first among equals). QEMU inserts a
+   * new subregion before the first sibling of lower or equal priority, so a run of equal-priority
+   * adds (how every board and the dump reader build) always lands at the front of QEMU's list: at
+   * the end of this array, where inserting is a push instead of moving every sibling.
+   */
+  private readonly _subsReversed: MemoryRegion[] = [];
+  private _subregionsView: MemoryRegion[] | null = null;
   /** Disabled regions and their subtrees are invisible to the flat view. */
   get enabled(): boolean {
     return this._enabled;
@@ -366,10 +376,20 @@ export class MemoryRegion {
     sub._container = this;
     for (let a = sub.alias; a; a = a.alias) a._mappedViaAlias++;
     sub._addr = offset;
-    const list = this._subregions;
-    let i = 0;
-    while (i < list.length && sub.priority < list[i]!.priority) i++;
-    list.splice(i, 0, sub);
+    // QEMU `memory_region_update_container_subregions`: before the first sibling whose priority
+    // is lower or equal. In the reversed array that is after the last sibling of lower or equal
+    // priority, found by binary search since the array is sorted by priority.
+    const rev = this._subsReversed;
+    let lo = 0;
+    let hi = rev.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (rev[mid]!.priority <= sub.priority) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === rev.length) rev.push(sub);
+    else rev.splice(lo, 0, sub);
+    this._subregionsView = null;
     if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
     else this.system.noteChanged(sub); // sub.addr changed: shows if sub is (or resolves to) a view root
   }
@@ -396,8 +416,8 @@ export class MemoryRegion {
     if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
     sub._container = null;
     for (let a = sub.alias; a; a = a.alias) a._mappedViaAlias--;
-    const i = this._subregions.indexOf(sub);
-    this._subregions.splice(i, 1);
+    this._subsReversed.splice(this._subsReversed.lastIndexOf(sub), 1);
+    this._subregionsView = null;
   }
 
   /** Whether the region is mapped: in a container, or reached through a mapped alias. */
@@ -482,7 +502,7 @@ export class MemoryRegion {
       return;
     }
     const old = this.addr;
-    const index = c.subregions.indexOf(this);
+    const index = c._subsReversed.indexOf(this);
     this.loopChecked(
       () => {
         c.unlink(this);
@@ -492,8 +512,9 @@ export class MemoryRegion {
         // Back to the old address and the old place among its siblings.
         c.unlink(this);
         c.link(old, this);
-        c._subregions.splice(c._subregions.indexOf(this), 1);
-        c._subregions.splice(index, 0, this);
+        c._subsReversed.splice(c._subsReversed.indexOf(this), 1);
+        c._subsReversed.splice(index, 0, this);
+        c._subregionsView = null;
       },
     );
   }

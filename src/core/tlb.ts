@@ -11,6 +11,12 @@
  *
  * The table grows (x4, up to 2^18 entries) while it keeps missing, like QEMU's dynamic TLB sizing,
  * and shrinks back when flushed.
+ *
+ * An address space that is never accessed costs little: the TLB and the I/O page cache start on a
+ * shared empty table that no probe can hit, and allocate their own on the first fill, so a machine
+ * with thousands of address spaces (one per PCI device's bus-master space) pays for those only
+ * where they are used. The device-page cache is allocated with its address space (about 14 KB),
+ * because the address space hands its arrays to the typed helpers once.
  */
 
 /** Entries a TLB starts with. */
@@ -20,6 +26,9 @@ export const TLB_MAX = 1 << 18;
 
 /** Whether the host is little-endian: then LE guest words can use plain typed-array elements. */
 export const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** One entry whose tag (-1) matches no page: the table of a TLB that has never been filled. */
+const UNFILLED_TLB = new Float64Array(4).fill(-1);
 
 /** A direct-mapped guest-page → host-chunk table. See the module comment. */
 export class Tlb {
@@ -36,9 +45,9 @@ export class Tlb {
   private fills = 0;
   private readonly chunks = new Map<Uint8Array, number>();
 
-  constructor(size = TLB_MIN) {
-    this.e = new Float64Array(size * 4).fill(-1);
-    this.mask = size - 1;
+  constructor() {
+    this.e = UNFILLED_TLB;
+    this.mask = 0;
   }
 
   /** Entry index (times 4) for guest address `addr`. Any page hash works: the tag is exact. */
@@ -51,6 +60,7 @@ export class Tlb {
    * Grows the table when it has missed more often than it has entries.
    */
   fill(page: number, chunk: Uint8Array, base: number): void {
+    if (this.e === UNFILLED_TLB) this.reset(TLB_MIN);
     if (++this.fills > this.mask + 1 && this.mask + 1 < TLB_MAX) this.reset((this.mask + 1) * 4);
     let c = this.chunks.get(chunk);
     if (c === undefined) {
@@ -73,6 +83,7 @@ export class Tlb {
 
   /** Drops every entry (and the chunk tables, so no host memory is kept alive by the TLB). */
   flush(): void {
+    if (this.e === UNFILLED_TLB) return;
     if (this.mask + 1 === TLB_MIN) {
       if (this.fills !== 0) this.e.fill(-1);
     } else {
@@ -100,23 +111,37 @@ export class Tlb {
  * the flat-view search: the region and the offset to add to a guest address to get the offset in it.
  */
 export class IoTlb<R> {
-  tag: Float64Array;
-  delta: Float64Array;
-  mr: (R | null)[];
-  mask: number;
+  // One shared entry that matches no page until the first fill (see the module comment).
+  tag: Float64Array = UNFILLED_IO_TAG;
+  delta: Float64Array = UNFILLED_IO_DELTA;
+  mr: (R | null)[] = UNFILLED_IO_MR as (R | null)[];
+  mask = 0;
 
-  constructor(size = 64) {
-    this.tag = new Float64Array(size).fill(-1);
-    this.delta = new Float64Array(size);
-    this.mr = new Array<R | null>(size).fill(null);
-    this.mask = size - 1;
+  /** Caches guest page `page` (its address) as served by `mr`, at offset `page + delta` in it. */
+  fill(page: number, mr: R, delta: number): void {
+    if (this.tag === UNFILLED_IO_TAG) {
+      this.tag = new Float64Array(IO_TLB_SIZE).fill(-1);
+      this.delta = new Float64Array(IO_TLB_SIZE);
+      this.mr = new Array<R | null>(IO_TLB_SIZE).fill(null);
+      this.mask = IO_TLB_SIZE - 1;
+    }
+    const k = (page / 4096) & this.mask;
+    this.tag[k] = page;
+    this.mr[k] = mr;
+    this.delta[k] = delta;
   }
 
   flush(): void {
+    if (this.tag === UNFILLED_IO_TAG) return;
     this.tag.fill(-1);
     this.mr.fill(null);
   }
 }
+
+const IO_TLB_SIZE = 64;
+const UNFILLED_IO_TAG = new Float64Array(1).fill(-1);
+const UNFILLED_IO_DELTA = new Float64Array(1);
+const UNFILLED_IO_MR: readonly null[] = [null];
 
 /** Entries per kind of access in {@link DevicePages} (a power of two). */
 export const DEVICE_PAGES = 64;

@@ -79,13 +79,37 @@ function rebuildViews(ms: MemorySystem): void {
   const old = ms.views;
   const fresh = new Map<MemoryRegion | null, FlatView>();
   fresh.set(null, ms.emptyView);
+  const reach = changes === null ? null : reachingUp(changes);
   for (const as of ms.addressSpaces) {
     const physmr = resolveFlatViewRoot(as.root);
     if (fresh.has(physmr)) continue;
-    fresh.set(physmr, updatedView(ms, physmr!, old.get(physmr), changes));
+    const prev = old.get(physmr);
+    // A view whose root no changed region can reach upwards renders none of them: it stays as it
+    // is, without walking every change once per view (thousands of address spaces, one change).
+    if (prev && reach && !reach.has(physmr!) && !ms.moved.has(physmr!)) fresh.set(physmr, prev);
+    else fresh.set(physmr, updatedView(ms, physmr!, prev, changes));
   }
   ms.moved.clear();
   ms.views = fresh;
+}
+
+/**
+ * Every region from which a changed region can be rendered: the changed regions, their containers
+ * and the aliases that target them, transitively. A view's content depends only on what its root
+ * reaches downwards, so a root outside this set renders exactly what it rendered before.
+ */
+function reachingUp(changes: readonly Change[]): Set<MemoryRegion> {
+  const seen = new Set<MemoryRegion>();
+  const stack: MemoryRegion[] = [];
+  for (const c of changes) stack.push(c.node);
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (n.container) stack.push(n.container);
+    for (const a of n.aliasedBy) stack.push(a);
+  }
+  return seen;
 }
 
 function updatedView(

@@ -73,8 +73,16 @@ export function fromRangeChanges(changes: readonly RangeChange[]): MapChange[] {
   const added = changes.filter((c) => c.kind === 'added');
   const out: MapChange[] = [];
   const used = new Set<RangeChange>();
+  // Additions by their line text, each queue in address order: a removal pairs with the first
+  // unused addition of the same text without scanning every addition (large dumps).
+  const addedByText = new Map<string | undefined, RangeChange[]>();
+  for (const x of added) {
+    const q = addedByText.get(x.after);
+    if (q) q.push(x);
+    else addedByText.set(x.after, [x]);
+  }
   for (const r of removed) {
-    const peer = added.find((x) => !used.has(x) && x.after === r.before);
+    const peer = addedByText.get(r.before)?.shift();
     const before = facts(r.start, r.end, r.before!);
     if (peer) {
       used.add(peer);

@@ -1,0 +1,210 @@
+/**
+ * @module test/scale
+ * Large dumps (issue #11: every CLI command on a dump of N lines is O(N log N)), checked without
+ * timing anything:
+ *
+ * - Work counted, not time: while a command's library steps run, every array operation whose cost
+ *   grows with the array (scans such as indexOf/find/some, copies such as slice/map, iteration,
+ *   and the elements a splice moves) adds its length to a counter. Quadrupling N must multiply that
+ *   work by about 4 (N log N: about 4.6), never by 16 (the quadratic sibling insert and RAM
+ *   placement this replaced did that). Deterministic: the count depends only on the code path.
+ * - What QEMU prints for such a dump, derived by hand from QEMU's rules: `info mtree` lists
+ *   subregions by address (`mtree_print_mr` sorts them so), so a dump of siblings at increasing
+ *   addresses prints back unchanged; `info mtree -f` shows one range per sibling.
+ */
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { MemoryRegion } from '../src/core/region.js';
+import { MemorySystem } from '../src/core/system.js';
+import { diffFlatDumps } from '../src/mtree/diff.js';
+import { explainAddress } from '../src/mtree/lookup.js';
+import { parseFlatText, parseMtreeText } from '../src/mtree/parse.js';
+import { formatFlat, formatMtree } from '../src/mtree/print.js';
+import { rebuild } from '../src/mtree/rebuild.js';
+
+const hex16 = (v: number | bigint) => v.toString(16).padStart(16, '0');
+
+/** One container holding `n` siblings of `type`, 4 KiB apart (as the bench's dumps). */
+function siblingsDump(n: number, type: 'i/o' | 'ram'): string {
+  const lines = ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system'];
+  for (let i = 0; i < n; i++) {
+    lines.push(`    ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, ${type}): r${i}`);
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
+/** `n` aliases, side by side, each showing its own page of one RAM region. */
+function aliasesDump(n: number): string {
+  const lines = ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system'];
+  for (let i = 0; i < n; i++) {
+    const s = hex16(i * 0x1000);
+    const e = hex16(i * 0x1000 + 0xfff);
+    lines.push(`    ${s}-${e} (prio 0, ram): alias a${i} @big ${s}-${e}`);
+  }
+  lines.push('', 'memory-region: big', `  0000000000000000-${hex16(n * 0x1000 - 1)} (prio 0, ram): big`);
+  return `${lines.join('\n')}\n\n`;
+}
+
+/**
+ * A catch-all window and `n` devices inside it at the same priority, as boards map them (Aspeed's
+ * `aspeed.io`): without a flat dump the rebuild must decide, for each device, that it wins over the
+ * window (docs/mtree-rebuild.md), which orders the whole sibling list.
+ */
+function windowDump(n: number): string {
+  const lines = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
+    `    0000000000000000-${hex16(n * 0x1000 + 0xfff)} (prio 0, i/o): window`,
+  ];
+  for (let i = 1; i <= n; i++) {
+    lines.push(`    ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, i/o): d${i}`);
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
+/** `n` address spaces, each with its own root and one RAM page. */
+function spacesDump(n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    lines.push(
+      `address-space: as${i}`,
+      `  0000000000000000-ffffffffffffffff (prio 0, i/o): root${i}`,
+      `    0000000000000000-0000000000000fff (prio 0, ram): ram${i}`,
+      '',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** What the CLI's flat, mtree, lookup and diff commands do with one tree dump, in library calls. */
+function everyCommand(text: string): void {
+  const dump = parseMtreeText(text);
+  const r = rebuild(dump);
+  const flat = formatFlat(r.system);
+  formatMtree(r.system, { disabled: true });
+  for (const as of r.spaces.slice(0, 3)) explainAddress(as, 0x10n);
+  const f = parseFlatText(flat);
+  diffFlatDumps(f, f);
+}
+
+const SCANS = [
+  'indexOf',
+  'lastIndexOf',
+  'includes',
+  'find',
+  'findIndex',
+  'findLast',
+  'findLastIndex',
+  'some',
+  'every',
+  'filter',
+  'map',
+  'flatMap',
+  'forEach',
+  'reduce',
+  'join',
+  'fill',
+  'concat',
+  'slice',
+  'reverse',
+] as const;
+
+/**
+ * Runs `fn` and returns the array work it did: the length of the array for every scan, copy or
+ * iteration, the elements moved by every splice, n·log2(n) for every sort.
+ */
+function arrayWork(fn: () => void): number {
+  const proto = Array.prototype as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
+  const saved = new Map<PropertyKey, (...a: unknown[]) => unknown>();
+  let work = 0;
+  const wrap = (key: PropertyKey, cost: (self: unknown[], args: unknown[]) => number) => {
+    const original = proto[key]!;
+    saved.set(key, original);
+    proto[key] = function (this: unknown[], ...args: unknown[]) {
+      work += cost(this, args);
+      return Reflect.apply(original, this, args);
+    };
+  };
+  for (const k of SCANS) wrap(k, (self) => self.length);
+  wrap(Symbol.iterator, (self) => self.length);
+  wrap('sort', (self) => self.length * Math.log2(self.length + 1));
+  wrap('splice', (self, args) => {
+    const n = self.length;
+    let start = Number(args[0] ?? 0);
+    if (start < 0) start = Math.max(0, n + start);
+    return Math.max(0, n - Math.min(start, n));
+  });
+  try {
+    fn();
+  } finally {
+    for (const [k, f] of saved) proto[k] = f;
+  }
+  return work;
+}
+
+describe('large dumps: work grows as N log N (counted, not timed)', () => {
+  const cases: Array<[string, (n: number) => string]> = [
+    ['i/o siblings', (n) => siblingsDump(n, 'i/o')],
+    ['RAM siblings (each a RAM block placed in ram_addr space)', (n) => siblingsDump(n, 'ram')],
+    ['alias siblings of one RAM region', aliasesDump],
+    ['address spaces', (n) => spacesDump(n / 4)],
+    ['devices inside a catch-all window of the same priority', windowDump],
+  ];
+  for (const [what, make] of cases) {
+    it(`${what}: 4x the lines costs about 4x the array work`, () => {
+      const small = make(2_000);
+      const large = make(8_000);
+      everyCommand(small); // the first run loads the name tables; count steady-state work only
+      const w1 = arrayWork(() => everyCommand(small));
+      const w4 = arrayWork(() => everyCommand(large));
+      const growth = w4 / w1;
+      // 4 for linear work, 4 * log(8000)/log(2000) = 4.7 for N log N; quadratic work gives 16.
+      assert.ok(growth < 6, `array work grew ${growth.toFixed(2)}x for 4x the lines (${w1} -> ${w4})`);
+    });
+  }
+});
+
+describe('100,000 sibling regions', () => {
+  const n = 100_000;
+  const text = siblingsDump(n, 'i/o');
+  const r = rebuild(parseMtreeText(text));
+
+  it('print back unchanged as info mtree -D (QEMU prints subregions by address)', () => {
+    assert.ok(formatMtree(r.system, { disabled: true }) === text, 'the printed tree differs from the dump');
+  });
+
+  it('render to one flat range per sibling, in address order', () => {
+    const lines = ['FlatView #0', ' AS "memory", root: system', ' Root memory region: system'];
+    for (let i = 0; i < n; i++) {
+      lines.push(`  ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, i/o): r${i}`);
+    }
+    const want = `${lines.join('\n')}\n\n`;
+    assert.ok(formatFlat(r.system) === want, 'the flat view differs from the hand-built one');
+  });
+
+  it('keep QEMU list order while added one by one with mixed priorities', () => {
+    // memory_region_update_container_subregions: a new region goes before the first sibling of
+    // lower or equal priority, so the list is priority descending, newest first among equals.
+    const ms = new MemorySystem();
+    const c = ms.container('c', 2n ** 64n - 1n);
+    const added: Array<{ mr: MemoryRegion; prio: number; k: number }> = [];
+    ms.transaction(() => {
+      for (let k = 0; k < n; k++) {
+        const prio = ((k * 7919) % 5) - 2; // -2..2, interleaved
+        const mr = ms.io(`d${k}`, 0x1000, null);
+        c.addSubregionOverlap(k * 0x1000, mr, prio);
+        added.push({ mr, prio, k });
+      }
+      // Re-adding moves a region in front of its equal-priority siblings.
+      c.delSubregion(added[10]!.mr);
+      c.addSubregionOverlap(10 * 0x1000, added[10]!.mr, added[10]!.prio);
+      added[10]!.k = n;
+    });
+    const want = [...added].sort((a, b) => b.prio - a.prio || b.k - a.k).map((a) => a.mr);
+    const got = c.subregions;
+    assert.equal(got.length, n);
+    for (let i = 0; i < n; i++)
+      if (got[i] !== want[i]) assert.fail(`list position ${i}: ${got[i]!.name}, want ${want[i]!.name}`);
+  });
+});
