@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { compareMtreeText } from '../src/mtree/compare.js';
-import { type BinResult, oneLineError, runBin } from './support/run-bin.js';
+import { BIN, type BinResult, oneLineError, runBin } from './support/run-bin.js';
 
 const PC = 'fixtures/qemu-7.2/pc-8g';
 const ISAPC = 'fixtures/qemu-7.2/isapc';
@@ -285,4 +285,30 @@ test('serve answers a malformed URL with 400, not 500', async (t) => {
   assert.equal(await status('/%ZZ'), 400);
   assert.equal(await status('/api/%E0%A4%A'), 400);
   assert.equal(await status('/api/dumps'), 200);
+});
+
+test('a reader that closes the pipe early (memtree mtree BIG | head) ends memtree quietly with status 0', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memtree-epipe-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // 50k lines printed back: several MB, far more than a pipe holds.
+  const lines = ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system'];
+  for (let i = 0; i < 50_000; i++) {
+    const a = (i * 0x1000).toString(16).padStart(16, '0');
+    const b = (i * 0x1000 + 0xfff).toString(16).padStart(16, '0');
+    lines.push(`    ${a}-${b} (prio 0, i/o): d${i}`);
+  }
+  const file = join(dir, 'big.txt');
+  writeFileSync(file, `${lines.join('\n')}\n\n`);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [BIN, 'mtree', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  // Read the first chunk, then close our end, as `head -1` does.
+  await new Promise<void>((res) => child.stdout.once('data', () => res()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+  assert.equal(err, '');
+  assert.equal(code, 0);
 });

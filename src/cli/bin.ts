@@ -6,6 +6,15 @@
 
 import { main } from './main.js';
 
+// A reader that stops early (`memtree mtree BIG | head`) closes the pipe: that is the reader's
+// choice, not a failure of memtree. Stop quietly with status 0 instead of an unhandled EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
