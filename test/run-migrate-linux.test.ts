@@ -19,69 +19,22 @@
  */
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { DEFAULT_BIOS } from '../src/cli/commands/run.js';
 import { type DirectionFaults, startProxy } from '../src/migration/test-support/proxy.js';
 import { QmpClient } from '../src/qmp/client.js';
 import { COUNTING_INIT, riscvLinuxImages } from './support/linux-images.js';
-import { BIN, requireBuiltCli } from './support/run-bin.js';
+import { requireBuiltCli } from './support/run-bin.js';
+import { type RunningMachine, startMachine, until, waitMigrateStatus } from './support/run-machine.js';
 
 /** Guest RAM: small, so that each migration is short, but enough for the kernel and its init. */
 const RAM = '128M';
 
-interface Run {
-  proc: ChildProcess;
-  out: string;
-  err: string;
-  exited: Promise<number | null>;
-}
-
-function start(t: TestContext, args: string[]): Run {
-  const proc = spawn(process.execPath, [BIN, 'run', 'riscv-virt', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const r: Run = {
-    proc,
-    out: '',
-    err: '',
-    exited: new Promise((res) => proc.once('close', (code) => res(code))),
-  };
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    r.out += s;
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    r.err += s;
-  });
-  t.after(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  });
-  return r;
-}
-
 /** The counts a run printed. */
-function counts(r: Run): number[] {
+function counts(r: RunningMachine): number[] {
   return [...r.out.matchAll(/^count (\d+) /gm)].map((m) => Number(m[1]));
-}
-
-async function until(what: string, cond: () => boolean, run: Run, limitMs = 120_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > limitMs) {
-      throw new Error(`gave up waiting for ${what}; stderr: ${run.err}\nstdout: ${run.out.slice(-2000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function waitStatus(q: QmpClient, done: (s: string) => boolean): Promise<Record<string, unknown>> {
-  for (;;) {
-    const info = (await q.execute('query-migrate')) as Record<string, unknown>;
-    if (done(String(info.status))) return info;
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const RUNNING = { status: 'running', singlestep: false, running: true };
@@ -112,15 +65,15 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
   ];
   const sock = (n: string) => join(img.dir, `${n}.sock`);
   const destination = async (name: string) => {
-    const r = start(t, [...common, '--qmp', `unix:${sock(name)}`, '--incoming', 'tcp:127.0.0.1:0']);
-    await until(`${name} to listen`, () => /migration on tcp:[^:]+:(\d+)/.test(r.err), r);
+    const r = startMachine(t, [...common, '--qmp', `unix:${sock(name)}`, '--incoming', 'tcp:127.0.0.1:0']);
+    await until(`${name} to listen`, () => /migration on tcp:[^:]+:(\d+)/.test(r.err), r, 120_000);
     const port = Number(/migration on tcp:[^:]+:(\d+)/.exec(r.err)![1]);
     const q = await QmpClient.connect(sock(name), { timeoutMs: 60_000 });
     t.after(() => q.close());
     return { r, port, q };
   };
 
-  const src = start(t, [...common, '--qmp', `unix:${sock('src')}`]);
+  const src = startMachine(t, [...common, '--qmp', `unix:${sock('src')}`]);
   await until('Linux to boot and count', () => counts(src).length >= 3, src, 1_500_000);
   const qs = await QmpClient.connect(sock('src'), { timeoutMs: 60_000 });
   t.after(() => qs.close());
@@ -138,14 +91,14 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
     const proxy = await startProxy(d1.port, () => ({ forward }));
     try {
       await qs.execute('migrate', { uri: `tcp:127.0.0.1:${proxy.port}` });
-      const info = await waitStatus(qs, (s) => s === 'failed' || s === 'completed');
+      const info = await waitMigrateStatus(qs, (s) => s === 'failed' || s === 'completed');
       assert.equal(info.status, 'failed', `cut ${cut}: ${JSON.stringify(info)}`);
     } finally {
       await proxy.close();
     }
     assert.deepEqual(await qs.execute('query-status'), RUNNING, `the source runs on after the cut at ${cut}`);
     const n = counts(src).length;
-    await until('the source to go on counting', () => counts(src).length >= n + 2, src);
+    await until('the source to go on counting', () => counts(src).length >= n + 2, src, 120_000);
     assert.deepEqual(
       await d1.q.execute('query-status'),
       WAITING,
@@ -156,7 +109,7 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
 
   // 2. Precopy to the second process.
   await qs.execute('migrate', { uri: `tcp:127.0.0.1:${d1.port}` });
-  const pre = await waitStatus(qs, (s) => s === 'failed' || s === 'completed');
+  const pre = await waitMigrateStatus(qs, (s) => s === 'failed' || s === 'completed');
   assert.equal(pre.status, 'completed', JSON.stringify(pre));
   assert.deepEqual(await qs.execute('query-status'), {
     status: 'postmigrate',
@@ -164,7 +117,7 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
     running: false,
   });
   const srcCounts = counts(src).length;
-  await until('the guest to count on the second process', () => counts(d1.r).length >= 3, d1.r);
+  await until('the guest to count on the second process', () => counts(d1.r).length >= 3, d1.r, 120_000);
   assert.deepEqual(await d1.q.execute('query-status'), RUNNING);
   assert.equal(counts(src).length, srcCounts, 'the source printed nothing once it stopped');
 
@@ -177,12 +130,12 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
   // ask for the pages it touches (the harts wait for them).
   await d1.q.execute('migrate-set-parameters', { 'max-postcopy-bandwidth': 1 << 20 });
   await d1.q.execute('migrate', { uri: `tcp:127.0.0.1:${d2.port}` });
-  await waitStatus(d1.q, (s) => s === 'active');
+  await waitMigrateStatus(d1.q, (s) => s === 'active');
   await d1.q.execute('migrate-start-postcopy');
-  const post = await waitStatus(d1.q, (s) => s === 'failed' || s === 'completed');
+  const post = await waitMigrateStatus(d1.q, (s) => s === 'failed' || s === 'completed');
   assert.equal(post.status, 'completed', JSON.stringify(post));
   assert.ok((post.ram as Record<string, number>)['postcopy-requests']! > 0, JSON.stringify(post));
-  await until('the guest to count on the third process', () => counts(d2.r).length >= 3, d2.r);
+  await until('the guest to count on the third process', () => counts(d2.r).length >= 3, d2.r, 120_000);
   assert.deepEqual(await d2.q.execute('query-status'), RUNNING);
 
   // One stream: every count once, in order, each with its memory check passed.

@@ -9,7 +9,6 @@
  */
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,8 @@ import { describe, it, type TestContext } from 'node:test';
 import { asmSkip, assemble } from '../src/machines/riscv/cpu/test-support/asm.js';
 import { startProxy } from '../src/migration/test-support/proxy.js';
 import { QmpClient } from '../src/qmp/client.js';
-import { BIN, requireBuiltCli } from './support/run-bin.js';
+import { requireBuiltCli } from './support/run-bin.js';
+import { startMachine, until, waitMigrateStatus } from './support/run-machine.js';
 
 const GUEST = `
   .globl _start
@@ -71,54 +71,6 @@ bad:
   j 1b
 `;
 
-interface Run {
-  proc: ChildProcess;
-  out: string;
-  err: string;
-  lines(): string[];
-  exited: Promise<number | null>;
-}
-
-function start(t: TestContext, args: string[]): Run {
-  const proc = spawn(process.execPath, [BIN, 'run', 'riscv-virt', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const r: Run = {
-    proc,
-    out: '',
-    err: '',
-    lines: () => r.out.split('\n').filter((l) => l !== ''),
-    exited: new Promise((res) => proc.once('close', (code) => res(code))),
-  };
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    r.out += s;
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    r.err += s;
-  });
-  t.after(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  });
-  return r;
-}
-
-async function until(what: string, cond: () => boolean, run?: Run): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > 60_000)
-      throw new Error(`gave up waiting for ${what}${run ? `; stderr: ${run.err}` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function waitStatus(q: QmpClient, done: (s: string) => boolean): Promise<Record<string, unknown>> {
-  for (;;) {
-    const info = (await q.execute('query-migrate')) as Record<string, unknown>;
-    if (done(String(info.status))) return info;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** A loopback proxy (the migration tests' own) that cuts both sides after `limit` bytes towards `port`. */
 async function cuttingProxy(t: TestContext, port: number, limit: number): Promise<number> {
   const proxy = await startProxy(port, () => ({ forward: { cutAfter: limit } }));
@@ -140,8 +92,8 @@ async function migrateGuest(t: TestContext, mode: 'precopy' | 'postcopy', cuts: 
   const prog = join(dir, 'guest.bin');
   writeFileSync(prog, assemble(GUEST));
   const common = ['-m', '64M', '--bios', prog];
-  const src = start(t, [...common, '--qmp', `unix:${join(dir, 'src.sock')}`]);
-  const dst = start(t, [
+  const src = startMachine(t, [...common, '--qmp', `unix:${join(dir, 'src.sock')}`]);
+  const dst = startMachine(t, [
     ...common,
     '--qmp',
     `unix:${join(dir, 'dst.sock')}`,
@@ -168,7 +120,7 @@ async function migrateGuest(t: TestContext, mode: 'precopy' | 'postcopy', cuts: 
   for (const limit of cuts) {
     const proxy = await cuttingProxy(t, port, limit);
     await qs.execute('migrate', { uri: `tcp:127.0.0.1:${proxy}` });
-    const info = await waitStatus(qs, (s) => s === 'failed' || s === 'completed');
+    const info = await waitMigrateStatus(qs, (s) => s === 'failed' || s === 'completed');
     assert.equal(info.status, 'failed', JSON.stringify(info));
     assert.deepEqual(await qs.execute('query-status'), {
       status: 'running',
@@ -194,10 +146,10 @@ async function migrateGuest(t: TestContext, mode: 'precopy' | 'postcopy', cuts: 
   }
   await qs.execute('migrate', { uri: `tcp:127.0.0.1:${port}` });
   if (mode === 'postcopy') {
-    await waitStatus(qs, (s) => s === 'active');
+    await waitMigrateStatus(qs, (s) => s === 'active');
     await qs.execute('migrate-start-postcopy');
   }
-  const info = await waitStatus(qs, (s) => s === 'failed' || s === 'completed');
+  const info = await waitMigrateStatus(qs, (s) => s === 'failed' || s === 'completed');
   assert.equal(info.status, 'completed', JSON.stringify(info));
   if (mode === 'postcopy') {
     assert.ok(
