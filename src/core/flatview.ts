@@ -21,6 +21,7 @@ const SECTION_PAGE = 4096;
 
 const EXACT = 2n ** 53n;
 
+import { IntMinHeap } from './int-heap.js';
 import type { MemoryRegion } from './region.js';
 
 /** One piece of a flat view (QEMU `FlatRange`). Immutable once the view is built. */
@@ -258,7 +259,7 @@ class Renderer {
     byEnd.sort((a, b) => cmp(paints[a]!.end, paints[b]!.end));
     // Paints that cover the current address, earliest paint on top; a paint whose end has passed
     // is dropped when it reaches the top.
-    const heap = new MinHeap(n);
+    const heap = new IntMinHeap(n);
     const ended = new Uint8Array(n);
     let si = 0;
     let ei = 0;
@@ -289,48 +290,6 @@ function cmp(a: bigint, b: bigint): number {
 /** The part `[s, e)` of a paint as a flat range. */
 function slice(p: Paint, s: bigint, e: bigint): FlatRange {
   return new FlatRange(p.mr, s, e - s, s - p.regionStart, p.mask, p.romd, p.readonly, p.nonvolatile);
-}
-
-/** A binary min-heap of small non-negative integers (paint numbers). */
-class MinHeap {
-  private readonly a: Int32Array;
-  size = 0;
-
-  constructor(capacity: number) {
-    this.a = new Int32Array(capacity);
-  }
-
-  top(): number {
-    return this.a[0]!;
-  }
-
-  push(v: number): void {
-    const a = this.a;
-    let i = this.size++;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= v) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = v;
-  }
-
-  pop(): void {
-    const a = this.a;
-    const last = a[--this.size]!;
-    let i = 0;
-    const n = this.size;
-    for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && a[c + 1]! < a[c]!) c++;
-      if (a[c]! >= last) break;
-      a[i] = a[c]!;
-      i = c;
-    }
-    if (n > 0) a[i] = last;
-  }
 }
 
 /** QEMU `can_merge`. */

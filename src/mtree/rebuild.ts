@@ -29,6 +29,7 @@
 
 import { SIZE_2_64 } from '../core/address.js';
 import type { AddressSpace } from '../core/address-space.js';
+import { IntMinHeap } from '../core/int-heap.js';
 import type { MemoryRegion } from '../core/region.js';
 import { MemorySystem } from '../core/system.js';
 import type { MemoryRegionOps } from '../core/types.js';
@@ -1031,13 +1032,17 @@ function siblingOrder(children: readonly RebuiltRegion[]): RebuiltRegion[] {
     }
   }
   // Siblings nothing pending must precede, by printed position: the first of them is picked next.
-  const ready = new PositionHeap();
+  const ready = new IntMinHeap(sorted.length); // each position enters once
   for (let i = 0; i < sorted.length; i++) if (indegree[i] === 0) ready.push(i);
   const done = new Uint8Array(sorted.length);
   const out: RebuiltRegion[] = [];
   let rest = 0; // first position not yet placed, for the fallback below
   while (out.length < sorted.length) {
-    let i = ready.size > 0 ? ready.pop() : -1;
+    let i = -1;
+    if (ready.size > 0) {
+      i = ready.top();
+      ready.pop();
+    }
     if (i < 0) {
       // A cycle (contradictory evidence): fall back to the printed order for what is left.
       while (done[rest]) rest++;
@@ -1053,47 +1058,6 @@ function siblingOrder(children: readonly RebuiltRegion[]): RebuiltRegion[] {
     }
   }
   return out;
-}
-
-/** A binary min-heap of sibling positions. */
-class PositionHeap {
-  private readonly a: number[] = [];
-
-  get size(): number {
-    return this.a.length;
-  }
-
-  push(v: number): void {
-    const a = this.a;
-    let i = a.length;
-    a.push(v);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= v) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = v;
-  }
-
-  pop(): number {
-    const a = this.a;
-    const top = a[0]!;
-    const last = a.pop()!;
-    const n = a.length;
-    if (n === 0) return top;
-    let i = 0;
-    for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && a[c + 1]! < a[c]!) c++;
-      if (a[c]! >= last) break;
-      a[i] = a[c]!;
-      i = c;
-    }
-    a[i] = last;
-    return top;
-  }
 }
 
 /**
