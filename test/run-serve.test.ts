@@ -107,7 +107,7 @@ describe('memtree run --serve', { skip: asmSkip() }, () => {
     const url = /viewer on (http:\S+)/.exec(run.err)![1]!;
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'loopback by default');
     const get = async (path: string) => {
-      const res = await fetch(new URL(path, url));
+      const res = await fetch(new URL(path, url), { headers: { 'x-memtree-live': '1' } });
       assert.equal(res.status, 200, `${path}: HTTP ${res.status}`);
       return res;
     };
@@ -152,6 +152,11 @@ describe('memtree run --serve', { skip: asmSkip() }, () => {
       () => run.out.includes('D\n'),
       () => run.err,
     );
+    // A request without the viewer's header (what another site's page could send) is refused and
+    // clears nothing: the reading after it still shows the pages.
+    const blind = await fetch(new URL('api/live', url));
+    assert.equal(blind.status, 403);
+    assert.match(((await blind.json()) as { error: string }).error, /x-memtree-live: 1/);
     const r4 = await read();
     assert.deepEqual(dirtyOf(r4), {
       ...clean,
@@ -194,7 +199,10 @@ describe('memtree run --serve beside live migration', () => {
     const viewer = await attachViewer(m, '0');
     t.after(() => viewer.close());
     const size = Number(m.ram.size);
-    const read = async () => (await (await fetch(new URL('api/live', viewer.url))).json()) as Reading;
+    const read = async () =>
+      (await (
+        await fetch(new URL('api/live', viewer.url), { headers: { 'x-memtree-live': '1' } })
+      ).json()) as Reading;
     ms.globalDirtyLogStart(); // as migration does: the MIGRATION client now logs RAM
     await read(); // the viewer's first reading clears its bits
     ms.resetDirty(m.ram, 0, size, DIRTY_MEMORY_MIGRATION); // and migration's first pass its own

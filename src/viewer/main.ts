@@ -195,7 +195,9 @@ class App {
 
   /** Fetches a dump; `liveId`: the entry of a running machine, whose dirty pages are kept too. */
   private async fetchDump(url: string, liveId?: string): Promise<MachineModel> {
-    const res = await fetch(url);
+    // The server serves a live reading (which clears the dirty pages it reports) only to a request
+    // carrying this header: see LIVE_HEADER in src/cli/commands/serve.ts.
+    const res = await fetch(url, liveId ? { headers: { 'x-memtree-live': '1' } } : undefined);
     const body = (await res.json()) as {
       label?: string;
       mtree?: string;

@@ -212,6 +212,9 @@ async function fetchQmpLabel(socket: string): Promise<string> {
   }
 }
 
+/** The request header (value `1`) that `GET /api/live` requires; see the handler. */
+export const LIVE_HEADER = 'x-memtree-live';
+
 /** Starts the viewer server; resolves once it listens. */
 export async function startViewerServer(options: ViewerServerOptions): Promise<ViewerServer> {
   const root = options.root ?? findViewerRoot();
@@ -241,6 +244,14 @@ export async function startViewerServer(options: ViewerServerOptions): Promise<V
     }
     if (path === '/api/live') {
       if (!live) return sendJson(res, 404, { error: 'no machine runs in this server' });
+      // A reading clears the dirty pages it reports, so another site's page must not be able to
+      // trigger one: a cross-origin request with a custom header needs a CORS preflight, which
+      // this server refuses (GET only); the viewer, on the same origin, sends it freely.
+      if (req.headers[LIVE_HEADER] !== '1') {
+        return sendJson(res, 403, {
+          error: `/api/live clears the dirty pages it reports: send the header ${LIVE_HEADER}: 1`,
+        });
+      }
       return sendJson(res, 200, live.read());
     }
     if (path.startsWith('/api/dumps/')) {
