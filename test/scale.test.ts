@@ -155,6 +155,62 @@ describe('viewer model of large dumps: work grows as N log N (counted, not timed
   }
 });
 
+describe('removing siblings one by one: work grows linearly (counted, not timed)', () => {
+  /**
+   * `n` siblings of mixed priorities in one container, then, in one transaction, two in three of
+   * them removed in the order they were added (the order that makes a search from the newest end
+   * longest), one of them added back, and one survivor moved.
+   */
+  function run(n: number): { work: number; got: readonly MemoryRegion[]; want: MemoryRegion[] } {
+    const ms = new MemorySystem();
+    const c = ms.container('c', 2n ** 64n - 1n);
+    const added: Array<{ mr: MemoryRegion; prio: number; k: number }> = [];
+    ms.transaction(() => {
+      for (let k = 0; k < n; k++) {
+        const prio = ((k * 7919) % 5) - 2;
+        const mr = ms.io(`d${k}`, 0x1000, null);
+        c.addSubregionOverlap(k * 0x1000, mr, prio);
+        added.push({ mr, prio, k });
+      }
+    });
+    ms.addressSpace(c, 'as');
+    const gone = added.filter((a) => a.k % 3 !== 0);
+    const back = gone[gone.length >> 1]!;
+    const moved = added[3]!;
+    const work = arrayWork(() =>
+      ms.transaction(() => {
+        for (const a of gone) c.delSubregion(a.mr);
+        c.addSubregionOverlap(back.k * 0x1000, back.mr, back.prio);
+        moved.mr.setAddress((n + 1) * 0x1000);
+      }),
+    );
+    // memory_region_del_subregion unlinks without reordering the others; an add (and a move,
+    // which QEMU does as a delete and an add) goes before the first sibling of lower or equal
+    // priority: priority descending, the latest add first among equals.
+    back.k = n;
+    moved.k = n + 1;
+    const left = added.filter((a) => a.k % 3 === 0 || a === back);
+    const want = left.sort((a, b) => b.prio - a.prio || b.k - a.k).map((a) => a.mr);
+    return { work, got: c.subregions, want };
+  }
+
+  it('2,000 and 8,000 siblings: 4x the siblings costs about 4x the array work, in QEMU order', () => {
+    run(2_000);
+    const small = run(2_000);
+    const large = run(8_000);
+    for (const { got, want } of [small, large]) {
+      assert.equal(got.length, want.length);
+      for (let i = 0; i < want.length; i++)
+        if (got[i] !== want[i]) assert.fail(`list position ${i}: ${got[i]!.name}, want ${want[i]!.name}`);
+    }
+    const growth = large.work / small.work;
+    assert.ok(
+      growth < 6,
+      `array work grew ${growth.toFixed(2)}x for 4x the siblings (${small.work} -> ${large.work})`,
+    );
+  });
+});
+
 describe('100,000 sibling regions', () => {
   const n = 100_000;
   const text = siblingsDump(n, 'i/o');
