@@ -364,7 +364,8 @@ class OwnerMap {
 
   /**
    * Renders node `id` whose parent's offset 0 lies at `base`, inside the clip: the walk's `covers`
-   * test (enabled, extent contains the address) for every address of the clip at once.
+   * test (enabled, extent contains the address) for every address of the clip at once. Recursive
+   * like the core's render, whose 1024-level limit this space's view has passed.
    */
   private render(id: number, parentOcc: number, base: bigint, clipStart: bigint, clipEnd: bigint): void {
     const node = this.nodes[id]!;
