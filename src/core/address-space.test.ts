@@ -359,6 +359,29 @@ describe('device register fast path', () => {
     assert.equal(as.lastResult, MEMTX_DECODE_ERROR);
   });
 
+  it('keeps each address space its own device pages (they start on tables shared by all)', () => {
+    // Unused address spaces share one never-hit table until their first fill: a fill in one must
+    // not show in another, in this machine or in another one. Values stay below 0x100, so a 1-byte
+    // read (of the 4-byte callback's value, as QEMU masks it) sees all of them.
+    const spaces = [1, 2, 3].map((v) => {
+      const ms = new MemorySystem();
+      const sys = ms.container('sys', 0x100000);
+      sys.addSubregion(0x3000, ms.io(`dev${v}`, 0x1000, { read: (o) => v * 0x40 + o }));
+      return { v, as: ms.addressSpace(sys), other: ms.addressSpace(sys, 'other') };
+    });
+    for (let round = 0; round < 3; round++) {
+      for (const { v, as, other } of spaces) {
+        for (const [size, read] of [
+          [4, (a: number) => as.ldlLe(a)],
+          [1, (a: number) => as.ldub(a)],
+        ] as const) {
+          assert.equal(read(0x3008), v * 0x40 + 8, `${size}-byte read of dev${v}, round ${round}`);
+        }
+        assert.equal(other.lduwLe(0x3010), v * 0x40 + 0x10);
+      }
+    }
+  });
+
   it('blocks re-entry on every access of a device with an owner, and survives a throwing callback', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
