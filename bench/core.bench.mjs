@@ -4,6 +4,7 @@
 
 import { CpuAccess, MemorySystem } from '../dist/index.js';
 import { compare, rng, timeMs } from './harness.mjs';
+import { helperMix } from './helper-mix.mjs';
 
 const GiB = 2 ** 30;
 const N = 1 << 20; // addresses per pass, generated before timing
@@ -221,41 +222,11 @@ export function run() {
       ad[i] = (next() % 2048) * 8;
     }
     const raw16 = new Uint16Array(raw.buffer);
+    const mix = helperMix(as, op, ad, 5n);
     let sink = 0;
     const r = compare(
       (n) => {
-        let s = 0;
-        let b = 0n;
-        for (let i = 0; i < n; i++) {
-          const j = i & (M - 1);
-          const a = ad[j];
-          switch (op[j]) {
-            case 0:
-              s = (s + as.ldub(a)) | 0;
-              break;
-            case 1:
-              s = (s + as.lduwLe(a)) | 0;
-              break;
-            case 2:
-              s = (s + as.ldlLe(a)) | 0;
-              break;
-            case 3:
-              b ^= as.ldqLe(a);
-              break;
-            case 4:
-              as.stb(a, i);
-              break;
-            case 5:
-              as.stwLe(a, i);
-              break;
-            case 6:
-              as.stlLe(a, i);
-              break;
-            default:
-              as.stqLe(a, 5n);
-          }
-        }
-        sink ^= s ^ Number(b & 1n);
+        sink ^= mix(n);
       },
       (n) => {
         let s = 0;
@@ -746,40 +717,7 @@ export function deviceRows() {
     ];
     const { as, devs } = deviceMachine(specs);
     const { op, addr } = deviceAddresses(M, 13, (k) => 1 << (k & 3));
-    const subject = (n) => {
-      let s = 0;
-      let b = 0n;
-      for (let i = 0; i < n; i++) {
-        const j = i & (M - 1);
-        const a = addr[j];
-        switch (op[j]) {
-          case 0:
-            s = (s + as.ldub(a)) | 0;
-            break;
-          case 1:
-            s = (s + as.lduwLe(a)) | 0;
-            break;
-          case 2:
-            s = (s + as.ldlLe(a)) | 0;
-            break;
-          case 3:
-            b ^= as.ldqLe(a);
-            break;
-          case 4:
-            as.stb(a, i);
-            break;
-          case 5:
-            as.stwLe(a, i);
-            break;
-          case 6:
-            as.stlLe(a, i);
-            break;
-          default:
-            as.stqLe(a, 0x0123456789abcdefn);
-        }
-      }
-      return s ^ Number(b & 0xffffn);
-    };
+    const subject = helperMix(as, op, addr, 0x0123456789abcdefn);
     const baseline = (n) => {
       let s = 0;
       let b = 0n;
