@@ -27,7 +27,7 @@ import {
   TEST,
   UART,
   VIRTIO,
-} from './test-support/virt-addresses.js';
+} from './test-support/virt-map.js';
 import { buildRiscvVirt, type RiscvVirtMachine } from './virt.js';
 import { loadVirtState, saveVirtState } from './virt-state.js';
 

@@ -8,18 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MEMTX_DECODE_ERROR, MEMTX_OK } from '../../../core/index.js';
-import {
-  ECAM,
-  FLASH0,
-  FWCFG,
-  MTIMER,
-  PLIC,
-  RTC,
-  SWI,
-  TEST,
-  UART,
-  VIRTIO,
-} from '../test-support/virt-addresses.js';
+import { ECAM, FLASH0, FWCFG, MTIMER, PLIC, RTC, SWI, TEST, UART, VIRTIO } from '../test-support/virt-map.js';
 import { buildRiscvVirt } from '../virt.js';
 
 /** The mip bits a hart has now (read through its CSR). */

@@ -1,5 +1,5 @@
 /**
- * @module machines/riscv/test-support/virt-addresses
+ * @module machines/riscv/test-support/virt-map
  * Guest addresses of the virt board's devices, for tests that reach them from the bus. Written by
  * hand from QEMU 7.2's `virt_memmap` (hw/riscv/virt.c) and the ACLINT layout behind its CLINT
  * window (`riscv_aclint_swi_create` at the base, the mtimer `RISCV_ACLINT_SWI_SIZE` above it), not
