@@ -617,6 +617,31 @@ function checkSameWork(name, devs, subject, baseline) {
   if (!same) throw new Error(`${name}: the baseline does not do what the dispatch does (${s} vs ${b})`);
 }
 
+/**
+ * A device row: `subject` and `baseline` (each `(n) => fold` doing n accesses) first shown to do
+ * the same work over `checkN` accesses, then timed against each other.
+ */
+function deviceRow(name, devs, subject, baseline, checkN, iterations) {
+  checkSameWork(
+    name,
+    devs,
+    () => subject(checkN),
+    () => baseline(checkN),
+  );
+  let sink = 0;
+  const r = compare(
+    (n) => {
+      sink ^= subject(n);
+    },
+    (n) => {
+      sink ^= baseline(n);
+    },
+    { iterations },
+  );
+  if (sink === 0.5) console.error('unreachable');
+  return { name, ratio: r.ratio, ns: r.ns, baselineNs: r.baselineNs, target: 0.5 };
+}
+
 export function deviceRows() {
   const results = [];
   const M = 1 << 16;
@@ -627,7 +652,6 @@ export function deviceRows() {
   {
     const { as, devs } = deviceMachine(plain);
     const { addr } = deviceAddresses(M, 3, () => 4);
-    let sink = 0;
     const reads = (n) => {
       let s = 0;
       for (let i = 0; i < n; i++) s = (s + as.ldlLe(addr[i & (M - 1)])) | 0;
@@ -641,28 +665,7 @@ export function deviceRows() {
       }
       return s;
     };
-    checkSameWork(
-      'io-dispatch-read-4-8-devices',
-      devs,
-      () => reads(M),
-      () => readsBase(M),
-    );
-    const r = compare(
-      (n) => {
-        sink ^= reads(n);
-      },
-      (n) => {
-        sink ^= readsBase(n);
-      },
-      { iterations: 1 << 20 },
-    );
-    results.push({
-      name: 'io-dispatch-read-4-8-devices',
-      ratio: r.ratio,
-      ns: r.ns,
-      baselineNs: r.baselineNs,
-      target: 0.5,
-    });
+    results.push(deviceRow('io-dispatch-read-4-8-devices', devs, reads, readsBase, M, 1 << 20));
 
     const writes = (n) => {
       for (let i = 0; i < n; i++) as.stlLe(addr[i & (M - 1)], i);
@@ -675,21 +678,7 @@ export function deviceRows() {
       }
       return 0;
     };
-    checkSameWork(
-      'io-dispatch-write-4-8-devices',
-      devs,
-      () => writes(M),
-      () => writesBase(M),
-    );
-    const w = compare(writes, writesBase, { iterations: 1 << 20 });
-    results.push({
-      name: 'io-dispatch-write-4-8-devices',
-      ratio: w.ratio,
-      ns: w.ns,
-      baselineNs: w.baselineNs,
-      target: 0.5,
-    });
-    if (sink === 0.5) console.error('unreachable');
+    results.push(deviceRow('io-dispatch-write-4-8-devices', devs, writes, writesBase, M, 1 << 20));
   }
 
   // A CPU's mix of register accesses: loads and stores of 1, 2, 4 and 8 bytes (little-endian CPU)
@@ -752,30 +741,7 @@ export function deviceRows() {
       }
       return s ^ Number(b & 0xffffn);
     };
-    checkSameWork(
-      'io-dispatch-mixed-8-devices',
-      devs,
-      () => subject(M),
-      () => baseline(M),
-    );
-    let sink = 0;
-    const r = compare(
-      (n) => {
-        sink ^= subject(n);
-      },
-      (n) => {
-        sink ^= baseline(n);
-      },
-      { iterations: 1 << 18 },
-    );
-    results.push({
-      name: 'io-dispatch-mixed-8-devices',
-      ratio: r.ratio,
-      ns: r.ns,
-      baselineNs: r.baselineNs,
-      target: 0.5,
-    });
-    if (sink === 0.5) console.error('unreachable');
+    results.push(deviceRow('io-dispatch-mixed-8-devices', devs, subject, baseline, M, 1 << 18));
   }
   return results;
 }
