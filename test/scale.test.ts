@@ -15,6 +15,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { hex16, siblingsDump, spacesDump } from '../bench/dumps.mjs';
 import type { MemoryRegion } from '../src/core/region.js';
 import { MemorySystem } from '../src/core/system.js';
 import { diffFlatDumps } from '../src/mtree/diff.js';
@@ -24,17 +25,6 @@ import { formatFlat, formatMtree } from '../src/mtree/print.js';
 import { rebuild } from '../src/mtree/rebuild.js';
 import { buildMachine, type RegionNode } from '../src/viewer/model.js';
 import { arrayWork } from './support/array-work.js';
-
-const hex16 = (v: number | bigint) => v.toString(16).padStart(16, '0');
-
-/** One container holding `n` siblings of `type`, 4 KiB apart (as the bench's dumps). */
-function siblingsDump(n: number, type: 'i/o' | 'ram'): string {
-  const lines = ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system'];
-  for (let i = 0; i < n; i++) {
-    lines.push(`    ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, ${type}): r${i}`);
-  }
-  return `${lines.join('\n')}\n\n`;
-}
 
 /** `n` aliases, side by side, each showing its own page of one RAM region. */
 function aliasesDump(n: number): string {
@@ -63,20 +53,6 @@ function windowDump(n: number): string {
     lines.push(`    ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, i/o): d${i}`);
   }
   return `${lines.join('\n')}\n\n`;
-}
-
-/** `n` address spaces, each with its own root and one RAM page. */
-function spacesDump(n: number): string {
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) {
-    lines.push(
-      `address-space: as${i}`,
-      `  0000000000000000-ffffffffffffffff (prio 0, i/o): root${i}`,
-      `    0000000000000000-0000000000000fff (prio 0, ram): ram${i}`,
-      '',
-    );
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 /** What the CLI's flat, mtree, lookup and diff commands do with one tree dump, in library calls. */
@@ -223,7 +199,7 @@ describe('100,000 sibling regions', () => {
   it('render to one flat range per sibling, in address order', () => {
     const lines = ['FlatView #0', ' AS "memory", root: system', ' Root memory region: system'];
     for (let i = 0; i < n; i++) {
-      lines.push(`  ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, i/o): r${i}`);
+      lines.push(`  ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, i/o): dev${i}`);
     }
     const want = `${lines.join('\n')}\n\n`;
     assert.ok(formatFlat(r.system) === want, 'the flat view differs from the hand-built one');

@@ -580,6 +580,36 @@ describe('64-bit addresses', () => {
     assert.throws(() => as.ldub(1.5), { code: 'ERR_INVALID_ARGUMENT' });
     assert.throws(() => as.ldub(-4096), { code: 'ERR_INVALID_ARGUMENT' });
   });
+
+  it('splits a buffer access above 2^53 at every range, as below it (flatview_read/write_continue)', () => {
+    // Two RAM regions side by side, then a little-endian device whose write callback records what
+    // it gets: each range is one chunk of the loop, and the device's 4 bytes are one callback of 4.
+    const ms = new MemorySystem();
+    const system = ms.container('system', 2n ** 64n - 1n);
+    const H = 2n ** 60n;
+    const writes: string[] = [];
+    system.addSubregion(H, ms.ram('a', 0x1000));
+    system.addSubregion(H + 0x1000n, ms.ram('b', 0x1000));
+    const ops: MemoryRegionOps = {
+      read: (o) => 0xc0 + Number(o),
+      write: (o, v, size) => {
+        writes.push(`${o}:${v.toString(16)}/${size}`);
+      },
+      endianness: 'little',
+    };
+    system.addSubregion(H + 0x2000n, ms.io('dev', 0x1000, ops));
+    const as = ms.addressSpace(system);
+    const bytes = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+    assert.equal(as.write(H + 0xff8n, bytes), MEMTX_OK);
+    assert.equal(as.load(H + 0xff8n, 8), 0x0807060504030201n, 'the first 8 bytes land at the end of a');
+    assert.equal(as.load(H + 0x1000n, 8), 0x100f0e0d0c0b0a09n, 'the next 8 at the start of b');
+    assert.equal(as.write(H + 0x1ffcn, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)), MEMTX_OK);
+    assert.deepEqual(writes, ['0:8070605/4']);
+    const buf = new Uint8Array(8);
+    assert.equal(as.read(H + 0x1ffcn, buf), MEMTX_OK);
+    // The device reads 0xc0 + offset for its whole 4-byte callback: bytes c0 00 00 00.
+    assert.deepEqual([...buf], [1, 2, 3, 4, 0xc0, 0, 0, 0]);
+  });
 });
 
 describe('re-entrancy and topology changes during an access', () => {
