@@ -77,8 +77,6 @@ const IRQ_SEIP = 1 << 9;
 const IRQ_MEIP = 1 << 11;
 const S_INTS = IRQ_SSIP | IRQ_STIP | IRQ_SEIP;
 const ALL_INTS = S_INTS | IRQ_MSIP | IRQ_MTIP | IRQ_MEIP;
-/** Highest priority first (privileged spec 3.1.9). */
-const IRQ_ORDER = [11, 3, 7, 9, 1, 5];
 
 // Exception causes.
 const EXC_INST_MISALIGNED = 0;
@@ -93,8 +91,12 @@ const EXC_ECALL_U = 8;
 const EXC_INST_PAGE = 12;
 const EXC_LOAD_PAGE = 13;
 const EXC_STORE_PAGE = 15;
-/** Exceptions medeleg can delegate (QEMU DELEGABLE_EXCPS without the H ones): all but ecall from M. */
-const DELEGABLE_EXCPS = 0xb3ff;
+/**
+ * medeleg's writable bits: QEMU 7.2's DELEGABLE_EXCPS, a fixed mask that keeps ecall from VS and M
+ * (10, 11) and the guest faults of H (20..23) even without H. They only read back: an M-mode ecall
+ * is never delegated and this hart raises none of the others.
+ */
+const DELEGABLE_EXCPS = 0xf0bfff;
 
 /** Access kinds; also the index of the TLB. */
 const ACC_R = 0;
@@ -170,9 +172,10 @@ export class RiscvHart {
   private mscratch = 0n;
   private sscratch = 0n;
   private satp = 0n;
-  private mcounteren = 0;
-  private scounteren = 0;
-  private mcountinhibit = 0;
+  // target_ulong in QEMU (write_mcounteren/write_scounteren/write_mcountinhibit keep all 64 bits)
+  private mcounteren = 0n;
+  private scounteren = 0n;
+  private mcountinhibit = 0n;
   private menvcfg = 0n;
   private senvcfg = 0n;
   /** mhpmcounter3..18 (QEMU 7.2's default pmu-num of 16; they count nothing) and mhpmevent3..31. */
@@ -306,9 +309,9 @@ export class RiscvHart {
     this.mscratch = 0n;
     this.sscratch = 0n;
     this.satp = 0n;
-    this.mcounteren = 0;
-    this.scounteren = 0;
-    this.mcountinhibit = 0;
+    this.mcounteren = 0n;
+    this.scounteren = 0n;
+    this.mcountinhibit = 0n;
     this.menvcfg = 0n;
     this.senvcfg = 0n;
     this.pmpcfg.fill(0);
@@ -394,9 +397,9 @@ export class RiscvHart {
         mscratch: h(this.mscratch),
         sscratch: h(this.sscratch),
         satp: h(this.satp),
-        mcounteren: this.mcounteren,
-        scounteren: this.scounteren,
-        mcountinhibit: this.mcountinhibit,
+        mcounteren: h(this.mcounteren),
+        scounteren: h(this.scounteren),
+        mcountinhibit: h(this.mcountinhibit),
         menvcfg: h(this.menvcfg),
         senvcfg: h(this.senvcfg),
         cycleOff: h(this.cycleOff),
@@ -444,9 +447,11 @@ export class RiscvHart {
     this.mscratch = b(c.mscratch);
     this.sscratch = b(c.sscratch);
     this.satp = b(c.satp);
-    this.mcounteren = c.mcounteren;
-    this.scounteren = c.scounteren;
-    this.mcountinhibit = c.mcountinhibit;
+    // older snapshots kept these three as 32-bit numbers
+    const n = (v: number | string) => (typeof v === 'number' ? BigInt(v >>> 0) : b(v));
+    this.mcounteren = n(c.mcounteren);
+    this.scounteren = n(c.scounteren);
+    this.mcountinhibit = n(c.mcountinhibit);
     this.menvcfg = b(c.menvcfg);
     this.senvcfg = b(c.senvcfg);
     this.cycleOff = b(c.cycleOff);
@@ -526,8 +531,9 @@ export class RiscvHart {
     const take = (mOn ? mPend : 0) | (sOn ? sPend : 0);
     if (take === 0) return -1;
     const m = mOn && mPend ? mPend : sPend;
-    for (const b of IRQ_ORDER) if (m & (1 << b)) return b;
-    return -1;
+    // QEMU 7.2 without AIA (riscv_cpu_pending_to_irq) takes the lowest-numbered pending interrupt,
+    // not the spec's order (MEI, MSI, MTI, SEI, SSI, STI): SSIP goes before MTIP
+    return 31 - Math.clz32(m & -m);
   }
 
   private updateIrq(): void {
@@ -1486,7 +1492,10 @@ export class RiscvHart {
         ? BigInt(rs1)
         : BigInt.asUintN(64, (BigInt(this.xh[rs1]!) << 32n) | BigInt(this.xl[rs1]! >>> 0));
     const op = f3 & 3;
-    const writes = op === 1 || rs1 !== 0;
+    // QEMU 7.2 (riscv_csrrw_check, riscv_csrrw_do64) calls csrrs/csrrc a write only when the mask,
+    // the value of rs1 (or the immediate), is nonzero, not when rs1 names a register other than
+    // x0: a set/clear of 0 bits reads even a read-only CSR without trapping
+    const writes = op === 1 || src !== 0n;
     // privilege and read-only checks (riscv_csrrw_check)
     if (((csr >>> 8) & 3) > this.priv) this.illegal();
     if (writes && csr >>> 10 === 3) this.illegal();
@@ -1547,8 +1556,9 @@ export class RiscvHart {
 
   /** Whether a counter CSR is visible at the current privilege (QEMU ctr()). */
   private counterOk(bit: number): void {
-    if (this.priv < PRV_M && ((this.mcounteren >>> bit) & 1) === 0) this.illegal();
-    if (this.priv < PRV_S && ((this.scounteren >>> bit) & 1) === 0) this.illegal();
+    const m = 1n << BigInt(bit);
+    if (this.priv < PRV_M && (this.mcounteren & m) === 0n) this.illegal();
+    if (this.priv < PRV_S && (this.scounteren & m) === 0n) this.illegal();
   }
 
   private fsOn(): void {
@@ -1582,7 +1592,7 @@ export class RiscvHart {
       case 0x105:
         return this.stvec;
       case 0x106:
-        return BigInt(this.scounteren);
+        return this.scounteren;
       case 0x10a:
         return this.senvcfg;
       case 0x140:
@@ -1619,11 +1629,11 @@ export class RiscvHart {
       case 0x305:
         return this.mtvec;
       case 0x306:
-        return BigInt(this.mcounteren);
+        return this.mcounteren;
       case 0x30a:
         return this.menvcfg;
       case 0x320:
-        return BigInt(this.mcountinhibit);
+        return this.mcountinhibit;
       case 0x340:
         return this.mscratch;
       case 0x341:
@@ -1713,17 +1723,19 @@ export class RiscvHart {
         if ((v & 3n) < 2n) this.stvec = v;
         return;
       case 0x106:
-        this.scounteren = lo >>> 0;
+        this.scounteren = v;
         return;
       case 0x10a:
-        // senvcfg: FIOM only (QEMU 7.2 write_senvcfg masks in the CBO bits of Zicbom/Zicboz, which this hart lacks)
-        this.senvcfg = v & 1n;
+        // QEMU 7.2 write_senvcfg keeps FIOM and the CBIE/CBCFE/CBZE bits (7..4) whatever the
+        // extensions; this hart has no CBO instructions, so those bits only read back
+        this.senvcfg = v & 0xf1n;
         return;
       case 0x140:
         this.sscratch = v;
         return;
       case 0x141:
-        this.sepc = v & ~1n;
+        // write_sepc/write_mepc keep bit 0 (it reads back); sret/mret drop it when jumping
+        this.sepc = v;
         return;
       case 0x142:
         this.scause = v;
@@ -1774,20 +1786,23 @@ export class RiscvHart {
         if ((v & 3n) < 2n) this.mtvec = v;
         return;
       case 0x306:
-        this.mcounteren = lo >>> 0;
+        this.mcounteren = v;
         return;
       case 0x30a:
-        // menvcfg: FIOM (QEMU 7.2 write_menvcfg; the CBO, PBMTE and STCE bits need extensions this hart lacks)
-        this.menvcfg = v & 1n;
+        // QEMU 7.2 write_menvcfg keeps FIOM, CBIE/CBCFE/CBZE, PBMTE and STCE on RV64 whatever the
+        // extensions. They change nothing here, as in QEMU without Zicbo*, Svpbmt (its page walk
+        // checks the extension, not PBMTE) and Sstc
+        this.menvcfg = v & (0xf1n | (3n << 62n));
         return;
       case 0x320:
-        this.mcountinhibit = lo & ~2;
+        // write_mcountinhibit stores the whole value, TM (bit 1) included
+        this.mcountinhibit = v;
         return;
       case 0x340:
         this.mscratch = v;
         return;
       case 0x341:
-        this.mepc = v & ~1n;
+        this.mepc = v;
         return;
       case 0x342:
         this.mcause = v;
@@ -1835,7 +1850,7 @@ export class RiscvHart {
   }
 
   private setMstatus(ms: number): void {
-    if ((ms & MS_MPP) === 2 << 11) ms &= ~MS_MPP;
+    // QEMU 7.2 write_mstatus stores MPP = 2 (reserved) as written; mret then treats it as U
     // SUM and MXR change what the filled entries allow (QEMU write_mstatus flushes on them; its
     // MPRV/MPP flush is for its MMU index choice, which here is the table choice in xlateChanged)
     if (((ms ^ this.mstatus) & (MS_SUM | MS_MXR)) !== 0) this.flushTlb();
