@@ -8,10 +8,20 @@
  * (`memory_region_init_io`, `_iommu`, `_rom_device` out of romd mode), and which aliases QEMU
  * makes read-only (`memory_region_set_readonly` on the alias right after creating it).
  *
- *   node scripts/gen-mtree-names.mjs SRC_DIR VERSION   → src/mtree/names/qemu-VERSION.ts
+ *   node scripts/gen-mtree-names.mjs SRC_DIR VERSION [FROM]   → src/mtree/names/qemu-VERSION.ts
+ *
+ * FROM, when the tree is not the release itself, says in the generated header what it is.
  *
  * 7.2: SRC_DIR=/work/src/qemu-7.2+dfsg (Debian 12 `apt-get source qemu`);
  * 10.0: `apt-get source qemu` inside the trixie chroot of scripts/make-debian-chroot.sh.
+ * 11.1: Debian's mirror serves sid's 11.1.3 binaries but not their source (`apt-get source` gets
+ * 404), and the `qemu/qemu` GitHub snapshot is too large to fetch here. The table is generated from
+ * the newest upstream tree that could be had: commit b83371668192a705b878e909c5ae9c1233cbd5fb
+ * (VERSION 11.0.50, 2026-06-19: a merge into QEMU's staging branch during the 11.1 development
+ * cycle), the upstream base of the GitHub fork KnockKnockP/qemu-ia64, exported with
+ * `git archive b83371668192 | tar -x -C SRC`. Regions added between that commit and the 11.1.3
+ * release are missing from it (they fall back to the structural rule). Regenerate with FROM as in
+ * the committed table's `Source:` line.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -19,9 +29,9 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const [src, version] = process.argv.slice(2);
+const [src, version, from] = process.argv.slice(2);
 if (!src || !version) {
-  console.error('usage: gen-mtree-names.mjs SRC_DIR VERSION');
+  console.error('usage: gen-mtree-names.mjs SRC_DIR VERSION [FROM]');
   process.exit(2);
 }
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -220,7 +230,7 @@ const out = `/**
  * that QEMU ${version} creates with \`memory_region_init\` (containers) and with an I/O kind
  * (\`memory_region_init_io\`, \`_iommu\`, \`_rom_device\`, \`create_unimplemented_device\`), names
  * of aliases it makes read-only, and the same for names built with a printf format (as patterns).
- * Names created with both kinds are listed in \`ambiguous\`.
+ * Names created with both kinds are listed in \`ambiguous\`.${from ? `\n * Source: ${from}.` : ''}
  */
 
 import type { QemuNameTable } from './table.js';

@@ -5,11 +5,12 @@
 
 import { QEMU_7_2_NAMES } from './qemu-7.2.js';
 import { QEMU_10_0_NAMES } from './qemu-10.0.js';
+import { QEMU_11_1_NAMES } from './qemu-11.1.js';
 import { NameKinds, type QemuNameTable } from './table.js';
 
 export { NameKinds, type QemuNameTable } from './table.js';
 
-const TABLES: readonly QemuNameTable[] = [QEMU_7_2_NAMES, QEMU_10_0_NAMES];
+const TABLES: readonly QemuNameTable[] = [QEMU_7_2_NAMES, QEMU_10_0_NAMES, QEMU_11_1_NAMES];
 
 /** QEMU versions with a name table. */
 export const QEMU_TABLE_VERSIONS: readonly string[] = TABLES.map((t) => t.version);
