@@ -188,9 +188,22 @@ for (const f of files.filter((p) => p.endsWith('.c'))) {
       }
     } else if (name === null) {
       const gm = /^g_strdup_printf\s*\(/.exec(nameExpr);
+      const field = /^\w+\s*(?:->|\.)\s*(\w+)$/.exec(nameExpr);
       if (gm) {
         const a = callArgs(nameExpr, gm[0].length - 1);
         const fmt = a && formatOf(a[0]);
+        if (fmt) pattern = formatPattern(fmt);
+      } else if (field) {
+        // A field (`dev->id`) that the same file sets with one `g_strdup_printf` format and nothing
+        // else (astro.c names each Elroy by the `id` its elroy_init gives it).
+        const sets = [...text.matchAll(new RegExp(`(?:->|\\.)\\s*${field[1]}\\s*=\\s*([^;]+);`, 'g'))];
+        const fmts = new Set();
+        for (const set of sets) {
+          const gs = /^g_strdup_printf\s*\(/.exec(set[1].trim());
+          const a = gs && callArgs(set[1].trim(), gs[0].length - 1);
+          fmts.add((a && formatOf(a[0])) ?? null);
+        }
+        const fmt = fmts.size === 1 ? [...fmts][0] : null;
         if (fmt) pattern = formatPattern(fmt);
       }
     }

@@ -114,6 +114,39 @@ test('from the text alone, the later-starting of two overlapping equal-priority 
   );
 });
 
+test('from QEMU 11.1 text alone, an Elroy PCI host (`elroyN`, named by its qdev id) terminates under its registers', () => {
+  // hw/pci-host/astro.c: elroy_pcihost_realize makes the Elroy's own region with
+  // memory_region_init_io under the name dev->id, which elroy_init sets to "elroy%d", and puts the
+  // two config registers over it at 0x40 and 0x48. So the Elroy terminates: its gaps are its own.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    00000000fed00000-00000000fed3ffff (prio 0, i/o): astro',
+    '      00000000fed30000-00000000fed31fff (prio 0, i/o): elroy0',
+    '        00000000fed30040-00000000fed30047 (prio 0, i/o): pci-conf-idx',
+    '        00000000fed30048-00000000fed3004f (prio 0, i/o): pci-conf-data',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    [
+      'FlatView #0',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  00000000fed00000-00000000fed2ffff (prio 0, i/o): astro',
+      '  00000000fed30000-00000000fed3003f (prio 0, i/o): elroy0',
+      '  00000000fed30040-00000000fed30047 (prio 0, i/o): pci-conf-idx',
+      '  00000000fed30048-00000000fed3004f (prio 0, i/o): pci-conf-data',
+      '  00000000fed30050-00000000fed31fff (prio 0, i/o): elroy0 @0000000000000050',
+      '  00000000fed32000-00000000fed3ffff (prio 0, i/o): astro @0000000000032000',
+      '',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
   // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
   // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat

@@ -1487,6 +1487,7 @@ export const QEMU_11_1_NAMES: QemuNameTable = {
     'cpu[0-9a-fA-Fx-]+-T600-cacheflush',
     'cpu[0-9a-fA-Fx-]+-io-eir',
     'dw\\.i3c\\.[0-9a-fA-Fx-]+',
+    'elroy[0-9a-fA-Fx-]+',
     'gicv3_redist_region\\[[0-9a-fA-Fx-]+\\]',
     'gicv5-irs-[0-9a-fA-Fx-]+',
     'gpio[0-9a-fA-Fx-]+',
