@@ -147,6 +147,26 @@ test('from QEMU 11.1 text alone, an Elroy PCI host (`elroyN`, named by its qdev 
   );
 });
 
+test('from the text alone, an i/o leaf filling a container the source names is no bus window', () => {
+  // hw/dma/xlnx-zynq-devcfg.c xlnx_zynq_devcfg_init: `devcfg` is a container (memory_region_init)
+  // holding the register block, an I/O region of its whole extent (register_init_block32). So the
+  // block shows in the flat view; the bus-window guess (parent terminates, child is an empty bus)
+  // is for parents whose kind the source does not give.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    00000000f8007000-00000000f80070ff (prio 0, i/o): devcfg',
+    '      00000000f8007000-00000000f80070ff (prio 0, i/o): xlnx.ps7-dev-cfg',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  00000000f8007000-00000000f80070ff (prio 0, i/o): xlnx.ps7-dev-cfg\n\n',
+  );
+});
+
 test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
   // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
   // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat

@@ -724,16 +724,25 @@ const WELL_KNOWN = new Map<string, boolean>([
 const WELL_KNOWN_CONTAINERS = new Set(['platform bus']);
 
 /**
- * Text-only guess of whether an `i/o` region terminates: leaves do, regions with children do not,
- * except a bus window: a region whose only child is an `i/o` leaf of exactly its extent (PCI host
- * windows: the window is a terminating background, the bus inside is an empty container).
+ * Whether QEMU's source says `c` terminates: a well-known region, else the name table (an empty
+ * container like machine `none`'s `system`, or an I/O region with subregions); undefined when
+ * neither knows the name.
+ */
+function sourceTerminates(c: RebuiltRegion, names: NameKinds | null): boolean | undefined {
+  if (!names || !c.rep.line) return undefined;
+  return WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) ?? names.terminates(c.rep.line.name);
+}
+
+/**
+ * Text-only guess of whether an `i/o` region terminates: what QEMU's source says of its name, else
+ * leaves do, regions with children do not, except a bus window: a region whose only child is an
+ * `i/o` leaf of exactly its extent (PCI host windows: the window is a terminating background, the
+ * bus inside is an empty container). When the source makes the parent a container, its child is
+ * not such a bus and terminates like any leaf (xlnx-zynq-devcfg.c xlnx_zynq_devcfg_init: the
+ * `devcfg` container holds the register block, an I/O region of its whole extent).
  */
 function textTerminates(c: RebuiltRegion, names: NameKinds | null): boolean {
-  const known = names && c.rep.line ? WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) : undefined;
-  if (known !== undefined) return known;
-  // What QEMU's source creates under this name, where the structure alone would guess wrong: an
-  // empty container (machine `none`'s `system`), or an I/O region with subregions.
-  const fromSource = names && c.rep.line ? names.terminates(c.rep.line.name) : undefined;
+  const fromSource = sourceTerminates(c, names);
   if (fromSource !== undefined) return fromSource;
   const only = c.children.length === 1 ? c.children[0]! : null;
   const isWindowChild = (x: RebuiltRegion, p: RebuiltRegion) =>
@@ -744,7 +753,7 @@ function textTerminates(c: RebuiltRegion, names: NameKinds | null): boolean {
     x.size === p.size &&
     x.rep.line?.type === 'i/o';
   if (only && isWindowChild(only, c)) return true;
-  if (c.parent && isWindowChild(c, c.parent)) return false;
+  if (c.parent && isWindowChild(c, c.parent) && sourceTerminates(c.parent, names) !== false) return false;
   if (names && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
   return c.children.length === 0;
 }
