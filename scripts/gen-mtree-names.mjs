@@ -155,6 +155,30 @@ function formatOf(expr) {
 const kinds = new Map(); // name → Set(kind)
 const patterns = new Map(); // regex source → Set(kind)
 const readonlyAliases = new Set();
+const blockContainers = new Set();
+
+/** The names of the concrete QOM types a file defines (`TypeInfo` initializers, one or an array). */
+function typeNames(text) {
+  const out = [];
+  for (const m of text.matchAll(/\bTypeInfo\s+\w+\s*(?:\[\s*\])?\s*=\s*\{/g)) {
+    // The initializer's text up to its closing brace, then each `{ ... }` element in it.
+    let depth = 0;
+    let end = m.index + m[0].length - 1;
+    for (; end < text.length; end++) {
+      if (text[end] === '{') depth++;
+      else if (text[end] === '}' && --depth === 0) break;
+    }
+    const body = text.slice(m.index + m[0].length, end);
+    const elements = /^\s*\{/.test(body) ? body.split(/\}\s*,?\s*\{/) : [body];
+    for (const el of elements) {
+      if (/\.abstract\s*=\s*true/.test(el)) continue;
+      const n = /\.name\s*=\s*([^,\n]+?)\s*,/.exec(el);
+      const name = n && literal(n[1]);
+      if (name) out.push(name);
+    }
+  }
+  return out;
+}
 const add = (map, key, kind) => {
   const s = map.get(key);
   if (s) s.add(kind);
@@ -163,6 +187,7 @@ const add = (map, key, kind) => {
 const callRe = new RegExp(`\\b(${Object.keys(CALLS).join('|')})\\s*\\(`, 'g');
 for (const f of files.filter((p) => p.endsWith('.c'))) {
   const text = readFileSync(f, 'latin1');
+  const fileContainers = [];
   for (const m of text.matchAll(callRe)) {
     const [argIndex, kind] = CALLS[m[1]];
     const args = callArgs(text, m.index + m[0].length - 1);
@@ -221,6 +246,15 @@ for (const f of files.filter((p) => p.endsWith('.c'))) {
     }
     if (name !== null) add(kinds, name, kind);
     else if (pattern) add(patterns, pattern, kind);
+    if (name !== null && kind === 'container') fileContainers.push(name);
+  }
+  // hw/core/register.c register_init_block: a device's register block is an I/O region named
+  // after the owning device's QOM type (object_get_typename). Devices often name their own
+  // container after their type too, and put the block inside it: such a container is listed.
+  if (/\bregister_init_block(?:8|32|64)\s*\(\s*(?!DeviceState\b)/.test(text)) {
+    const types = typeNames(text);
+    for (const t of types) add(kinds, t, 'io');
+    for (const c of fileContainers) if (types.includes(c)) blockContainers.add(c);
   }
 }
 
@@ -256,6 +290,7 @@ export const QEMU_${version.replace(/\W/g, '_')}_NAMES: QemuNameTable = {
   containerPatterns: ${JSON.stringify(only(patterns, 'container'))},
   ioPatterns: ${JSON.stringify(only(patterns, 'io'))},
   readonlyAliases: ${JSON.stringify([...readonlyAliases].sort())},
+  blockContainers: ${JSON.stringify([...blockContainers].sort())},
 };
 `;
 const file = join(repo, `src/mtree/names/qemu-${version}.ts`);

@@ -167,6 +167,44 @@ test('from the text alone, an i/o leaf filling a container the source names is n
   );
 });
 
+test('from the text alone, a device container holds its same-named register block, which terminates', () => {
+  // hw/intc/xlnx-zynqmp-ipi.c xlnx_zynqmp_ipi_init: a container named after the device's type
+  // (memory_region_init) holds the register block that hw/core/register.c register_init_block
+  // makes, an I/O region named after the owner's type too, of the same extent. The block is what
+  // renders; in QEMU 11's dialect it prints `i/o` (it is in a container) where the outer region,
+  // the root of `ipi`, would print `container`. `usb_dwc3` (hw/usb/hcd-dwc3.c) holds its block
+  // beside other registers.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    00000000fe200000-00000000fe20ffff (prio 0, i/o): usb_dwc3',
+    '      00000000fe20c100-00000000fe20c6ff (prio 0, i/o): usb_dwc3',
+    '',
+    'address-space: ipi',
+    '  0000000000000000-000000000000001f (prio 0, container): xlnx.zynqmp_ipi',
+    '    0000000000000000-000000000000001f (prio 0, i/o): xlnx.zynqmp_ipi',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    [
+      'FlatView #0',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  00000000fe20c100-00000000fe20c6ff (prio 0, i/o): usb_dwc3',
+      '',
+      'FlatView #1',
+      ' AS "ipi", root: xlnx.zynqmp_ipi',
+      ' Root memory region: xlnx.zynqmp_ipi',
+      '  0000000000000000-000000000000001f (prio 0, i/o): xlnx.zynqmp_ipi',
+      '',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
   // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
   // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat

@@ -730,7 +730,13 @@ const WELL_KNOWN_CONTAINERS = new Set(['platform bus']);
  */
 function sourceTerminates(c: RebuiltRegion, names: NameKinds | null): boolean | undefined {
   if (!names || !c.rep.line) return undefined;
-  return WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) ?? names.terminates(c.rep.line.name);
+  const name = c.rep.line.name;
+  // A device container and its register block share the type's name: the block is inside.
+  if (names.holdsOwnRegisterBlock(name)) {
+    if (c.parent?.rep.line?.name === name) return true;
+    if (c.children.some((x) => x.rep.line?.name === name)) return false;
+  }
+  return WELL_KNOWN.get(`${name}/${c.size.toString(16)}`) ?? names.terminates(name);
 }
 
 /**

@@ -19,6 +19,11 @@ export interface QemuNameTable {
   readonly ioPatterns: readonly string[];
   /** Alias names QEMU makes read-only right after creating them. */
   readonly readonlyAliases: readonly string[];
+  /**
+   * Containers named after their device's QOM type that hold the device's register block, an I/O
+   * region named after the same type (hw/core/register.c `register_init_block`).
+   */
+  readonly blockContainers: readonly string[];
 }
 
 /** A compiled {@link QemuNameTable}. */
@@ -29,6 +34,7 @@ export class NameKinds {
   private readonly containerRe: RegExp | null;
   private readonly ioRe: RegExp | null;
   private readonly readonly: Set<string>;
+  private readonly blockContainers: Set<string>;
 
   constructor(table: QemuNameTable) {
     this.containers = new Set(table.containers);
@@ -38,6 +44,15 @@ export class NameKinds {
     this.containerRe = join(table.containerPatterns);
     this.ioRe = join(table.ioPatterns);
     this.readonly = new Set(table.readonlyAliases);
+    this.blockContainers = new Set(table.blockContainers);
+  }
+
+  /**
+   * Whether a region of this name that holds a same-named one is a device's container around its
+   * register block (the inner one terminates, the outer one does not).
+   */
+  holdsOwnRegisterBlock(name: string): boolean {
+    return this.blockContainers.has(name);
   }
 
   /**
