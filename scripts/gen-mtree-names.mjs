@@ -36,16 +36,19 @@ if (!src || !version) {
 }
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Calls that create a region: which argument (0-based) is the name, and the kind they make. */
+/**
+ * Calls that create a region: which argument (0-based) is the name, the kind they make, and which
+ * argument is the size.
+ */
 const CALLS = {
-  memory_region_init: [2, 'container'],
-  memory_region_init_io: [4, 'io'],
-  memory_region_init_iommu: [4, 'io'],
-  memory_region_init_rom_device: [4, 'io'],
-  memory_region_init_rom_device_nomigrate: [4, 'io'],
-  create_unimplemented_device: [0, 'io'],
-  aspeed_mmio_map_unimplemented: [2, 'io'],
-  memory_region_init_alias: [2, 'alias'],
+  memory_region_init: [2, 'container', 3],
+  memory_region_init_io: [4, 'io', 5],
+  memory_region_init_iommu: [4, 'io', 5],
+  memory_region_init_rom_device: [4, 'io', 5],
+  memory_region_init_rom_device_nomigrate: [4, 'io', 5],
+  create_unimplemented_device: [0, 'io', 2],
+  aspeed_mmio_map_unimplemented: [2, 'io', 4],
+  memory_region_init_alias: [2, 'alias', -1],
 };
 
 function walk(dir, out) {
@@ -60,13 +63,45 @@ function walk(dir, out) {
 }
 const files = walk(src, []);
 
-// `#define TYPE_FOO "foo"` anywhere: names are often given by such macros.
+// `#define TYPE_FOO "foo"` anywhere: names are often given by such macros. Numbers too (sizes), per
+// file, since their names repeat with other values across QEMU.
 const defines = new Map();
+const numberDefines = new Map(); // file → Map(name → bigint)
 for (const f of files) {
   const text = readFileSync(f, 'latin1');
   for (const m of text.matchAll(/^#define\s+(\w+)\s+("(?:[^"\\]|\\.)*"(?:\s*"(?:[^"\\]|\\.)*")*)\s*$/gm)) {
     defines.set(m[1], m[2]);
   }
+  const nums = new Map();
+  for (const m of text.matchAll(
+    /^#define\s+(\w+)\s+\(?\s*(0[xX][0-9a-fA-F]+|[1-9]\d*|0)[uUlL]*\s*\)?\s*$/gm,
+  )) {
+    nums.set(m[1], BigInt(m[2]));
+  }
+  numberDefines.set(f, nums);
+}
+
+const UNITS = { KiB: 1n << 10n, MiB: 1n << 20n, GiB: 1n << 30n };
+/** A size argument's value: a number, a number `#define`d in the same file, or `N * KiB`; else null. */
+function sizeOf(expr, file) {
+  const nums = numberDefines.get(file);
+  const one = (t) => {
+    const x = t
+      .trim()
+      .replace(/^\((.*)\)$/, '$1')
+      .trim();
+    const n = /^(0[xX][0-9a-fA-F]+|[1-9]\d*|0)[uUlL]*$/.exec(x);
+    if (n) return BigInt(n[1]);
+    if (nums.has(x)) return nums.get(x);
+    return UNITS[x] ?? null;
+  };
+  let v = 1n;
+  for (const factor of expr.split('*')) {
+    const f = one(factor);
+    if (f === null) return null;
+    v *= f;
+  }
+  return v;
 }
 
 /** The arguments of the call whose '(' is at `open`, split at top-level commas. */
@@ -156,6 +191,7 @@ const kinds = new Map(); // name → Set(kind)
 const patterns = new Map(); // regex source → Set(kind)
 const readonlyAliases = new Set();
 const blockContainers = new Set();
+const sizes = new Map(); // name → Set('SIZE/kind', or null for a size not known)
 
 /** The names of the concrete QOM types a file defines (`TypeInfo` initializers, one or an array). */
 function typeNames(text) {
@@ -189,7 +225,7 @@ for (const f of files.filter((p) => p.endsWith('.c'))) {
   const text = readFileSync(f, 'latin1');
   const fileContainers = [];
   for (const m of text.matchAll(callRe)) {
-    const [argIndex, kind] = CALLS[m[1]];
+    const [argIndex, kind, sizeIndex] = CALLS[m[1]];
     const args = callArgs(text, m.index + m[0].length - 1);
     if (!args || args.length <= argIndex) continue;
     const nameExpr = args[argIndex];
@@ -247,13 +283,20 @@ for (const f of files.filter((p) => p.endsWith('.c'))) {
     if (name !== null) add(kinds, name, kind);
     else if (pattern) add(patterns, pattern, kind);
     if (name !== null && kind === 'container') fileContainers.push(name);
+    if (name !== null) {
+      const size = args[sizeIndex] === undefined ? null : sizeOf(args[sizeIndex], f);
+      add(sizes, name, size === null ? null : `${size.toString(16)}/${kind}`);
+    }
   }
   // hw/core/register.c register_init_block: a device's register block is an I/O region named
   // after the owning device's QOM type (object_get_typename). Devices often name their own
   // container after their type too, and put the block inside it: such a container is listed.
   if (/\bregister_init_block(?:8|32|64)\s*\(\s*(?!DeviceState\b)/.test(text)) {
     const types = typeNames(text);
-    for (const t of types) add(kinds, t, 'io');
+    for (const t of types) {
+      add(kinds, t, 'io');
+      add(sizes, t, null);
+    }
     for (const c of fileContainers) if (types.includes(c)) blockContainers.add(c);
   }
 }
@@ -271,6 +314,21 @@ const both = (map) =>
   sortedEntries(map)
     .filter(([, s]) => s.size > 1)
     .map(([n]) => n);
+/**
+ * A name made with both kinds, where every creation has a known size and the sizes of the two
+ * kinds differ, is settled by its size: `NAME/SIZE` (hex) per kind.
+ */
+function bySize(kind) {
+  const out = [];
+  for (const n of both(kinds)) {
+    const s = sizes.get(n);
+    if (!s || s.has(null)) continue;
+    const kindsOf = new Map();
+    for (const e of s) add(kindsOf, e.split('/')[0], e.split('/')[1]);
+    for (const [size, k] of kindsOf) if (k.size === 1 && k.has(kind)) out.push(`${n}/${size}`);
+  }
+  return out.sort();
+}
 const out = `/**
  * @module mtree/names/qemu-${version}
  * Generated by scripts/gen-mtree-names.mjs from the QEMU ${version} source; do not edit. Region names
@@ -291,6 +349,8 @@ export const QEMU_${version.replace(/\W/g, '_')}_NAMES: QemuNameTable = {
   ioPatterns: ${JSON.stringify(only(patterns, 'io'))},
   readonlyAliases: ${JSON.stringify([...readonlyAliases].sort())},
   blockContainers: ${JSON.stringify([...blockContainers].sort())},
+  containersBySize: ${JSON.stringify(bySize('container'))},
+  ioBySize: ${JSON.stringify(bySize('io'))},
 };
 `;
 const file = join(repo, `src/mtree/names/qemu-${version}.ts`);

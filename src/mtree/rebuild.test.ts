@@ -205,6 +205,34 @@ test('from the text alone, a device container holds its same-named register bloc
   );
 });
 
+test('from the text alone, a name QEMU gives both kinds is settled by its size where the sizes differ', () => {
+  // `isa-io` is an I/O region of 0x800 bytes in hw/hppa/machine.c hppa_isa_bus (memory_region_init_io
+  // with ops that ignore accesses) and a 64 KiB container in hw/mips/jazz.c and hw/ppc/pnv_lpc.c.
+  // The HP PA-RISC one terminates around the ISA devices mapped into it.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    00000000f9000000-00000000f90007ff (prio 0, i/o): isa-io',
+    '      00000000f9000020-00000000f9000021 (prio 0, i/o): pic',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    [
+      'FlatView #0',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  00000000f9000000-00000000f900001f (prio 0, i/o): isa-io',
+      '  00000000f9000020-00000000f9000021 (prio 0, i/o): pic',
+      '  00000000f9000022-00000000f90007ff (prio 0, i/o): isa-io @0000000000000022',
+      '',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
   // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
   // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat

@@ -736,7 +736,7 @@ function sourceTerminates(c: RebuiltRegion, names: NameKinds | null): boolean | 
     if (c.parent?.rep.line?.name === name) return true;
     if (c.children.some((x) => x.rep.line?.name === name)) return false;
   }
-  return WELL_KNOWN.get(`${name}/${c.size.toString(16)}`) ?? names.terminates(name);
+  return WELL_KNOWN.get(`${name}/${c.size.toString(16)}`) ?? names.terminates(name, c.size);
 }
 
 /**

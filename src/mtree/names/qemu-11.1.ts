@@ -1529,4 +1529,6 @@ export const QEMU_11_1_NAMES: QemuNameTable = {
     'xlnx.zynqmp-can',
     'xlnx.zynqmp_ipi',
   ],
+  containersBySize: ['io/10', 'isa-io/10000'],
+  ioBySize: ['isa-io/800'],
 };

@@ -1224,4 +1224,6 @@ export const QEMU_7_2_NAMES: QemuNameTable = {
     'xlnx.zynqmp-can',
     'xlnx.zynqmp_ipi',
   ],
+  containersBySize: ['io/10', 'isa-io/10000'],
+  ioBySize: ['io/10000', 'isa-io/800'],
 };

@@ -24,6 +24,10 @@ export interface QemuNameTable {
    * region named after the same type (hw/core/register.c `register_init_block`).
    */
   readonly blockContainers: readonly string[];
+  /** `NAME/SIZE` (hex) of ambiguous names that QEMU creates as containers only at that size. */
+  readonly containersBySize: readonly string[];
+  /** `NAME/SIZE` (hex) of ambiguous names that QEMU creates with an I/O kind only at that size. */
+  readonly ioBySize: readonly string[];
 }
 
 /** A compiled {@link QemuNameTable}. */
@@ -35,6 +39,8 @@ export class NameKinds {
   private readonly ioRe: RegExp | null;
   private readonly readonly: Set<string>;
   private readonly blockContainers: Set<string>;
+  private readonly containersBySize: Set<string>;
+  private readonly ioBySize: Set<string>;
 
   constructor(table: QemuNameTable) {
     this.containers = new Set(table.containers);
@@ -45,6 +51,8 @@ export class NameKinds {
     this.ioRe = join(table.ioPatterns);
     this.readonly = new Set(table.readonlyAliases);
     this.blockContainers = new Set(table.blockContainers);
+    this.containersBySize = new Set(table.containersBySize);
+    this.ioBySize = new Set(table.ioBySize);
   }
 
   /**
@@ -56,13 +64,19 @@ export class NameKinds {
   }
 
   /**
-   * Whether QEMU creates a region of this name as a terminating I/O region (true), as a container
-   * (false), or the source does not settle it (undefined).
+   * Whether QEMU creates a region of this name (and `size`, when given) as a terminating I/O region
+   * (true), as a container (false), or the source does not settle it (undefined).
    */
-  terminates(name: string): boolean | undefined {
+  terminates(name: string, size?: bigint): boolean | undefined {
     if (this.io.has(name)) return true;
     if (this.containers.has(name)) return false;
-    if (this.ambiguous.has(name)) return undefined;
+    if (this.ambiguous.has(name)) {
+      if (size === undefined) return undefined;
+      const key = `${name}/${size.toString(16)}`;
+      if (this.ioBySize.has(key)) return true;
+      if (this.containersBySize.has(key)) return false;
+      return undefined;
+    }
     const c = this.containerRe?.test(name) ?? false;
     const i = this.ioRe?.test(name) ?? false;
     return c === i ? undefined : i;
