@@ -224,6 +224,7 @@ const callRe = new RegExp(`\\b(${Object.keys(CALLS).join('|')})\\s*\\(`, 'g');
 for (const f of files.filter((p) => p.endsWith('.c'))) {
   const text = readFileSync(f, 'latin1');
   const fileContainers = [];
+  let typeNamedIo = false;
   for (const m of text.matchAll(callRe)) {
     const [argIndex, kind, sizeIndex] = CALLS[m[1]];
     const args = callArgs(text, m.index + m[0].length - 1);
@@ -231,6 +232,19 @@ for (const f of files.filter((p) => p.endsWith('.c'))) {
     const nameExpr = args[argIndex];
     let name = literal(nameExpr);
     let pattern = null;
+    // Named after its owner's QOM type (object_get_typename), directly or through a local set just
+    // before: see the register blocks below.
+    if (
+      name === null &&
+      kind === 'io' &&
+      (/^object_get_typename\s*\(/.test(nameExpr) ||
+        (/^\w+$/.test(nameExpr) &&
+          new RegExp(`\\b${nameExpr}\\s*=\\s*object_get_typename\\s*\\(`).test(
+            text.slice(Math.max(0, m.index - 3000), m.index),
+          )))
+    ) {
+      typeNamedIo = true;
+    }
     if (name === null && /^\w+$/.test(nameExpr)) {
       // A local built shortly before: `x = g_strdup_printf("fmt", ...)` or `snprintf(x, n, "fmt", ...)`.
       const before = text.slice(Math.max(0, m.index - 3000), m.index);
@@ -289,9 +303,10 @@ for (const f of files.filter((p) => p.endsWith('.c'))) {
     }
   }
   // hw/core/register.c register_init_block: a device's register block is an I/O region named
-  // after the owning device's QOM type (object_get_typename). Devices often name their own
-  // container after their type too, and put the block inside it: such a container is listed.
-  if (/\bregister_init_block(?:8|32|64)\s*\(\s*(?!DeviceState\b)/.test(text)) {
+  // after the owning device's QOM type (object_get_typename); 10.0's CAN FD controller makes its
+  // own the same way. Devices often name their own container after their type too, and put the
+  // block inside it: such a container is listed.
+  if (typeNamedIo || /\bregister_init_block(?:8|32|64)\s*\(\s*(?!DeviceState\b)/.test(text)) {
     const types = typeNames(text);
     for (const t of types) {
       add(kinds, t, 'io');

@@ -205,6 +205,25 @@ test('from the text alone, a device container holds its same-named register bloc
   );
 });
 
+test('from QEMU 10.0 text alone, the CAN FD controller holds its own register block, named after its type', () => {
+  // QEMU 10.0 hw/net/can/xlnx-versal-canfd.c: canfd_create_regarray makes the register block
+  // itself, an I/O region named object_get_typename() of the device (`xlnx.versal-canfd`), and
+  // canfd_init a container of that same name, which holds the block. The block renders.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
+    '    00000000ff060000-00000000ff0652ff (prio 0, i/o): xlnx.versal-canfd',
+    '      00000000ff060000-00000000ff0652ff (prio 0, i/o): xlnx.versal-canfd',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '10.0' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  00000000ff060000-00000000ff0652ff (prio 0, i/o): xlnx.versal-canfd\n\n',
+  );
+});
+
 test('from the text alone, a name QEMU gives both kinds is settled by its size where the sizes differ', () => {
   // `isa-io` is an I/O region of 0x800 bytes in hw/hppa/machine.c hppa_isa_bus (memory_region_init_io
   // with ops that ignore accesses) and a 64 KiB container in hw/mips/jazz.c and hw/ppc/pnv_lpc.c.

@@ -1079,6 +1079,7 @@ export const QEMU_11_1_NAMES: QemuNameTable = {
     'pwr',
     'pxa2xx-timer',
     'qemu extended regs',
+    'qemu-register-array',
     'qspi',
     'qspi-write-config',
     'qspi0',

@@ -875,6 +875,7 @@ export const QEMU_7_2_NAMES: QemuNameTable = {
     'pxa2xx-timer',
     'pxa2xx.dma',
     'qemu extended regs',
+    'qemu-register',
     'qxl-ioports',
     'r2d-fpga',
     'rc4030.chipset',
