@@ -192,6 +192,7 @@ const patterns = new Map(); // regex source → Set(kind)
 const readonlyAliases = new Set();
 const blockContainers = new Set();
 const sizes = new Map(); // name → Set('SIZE/kind', or null for a size not known)
+const patternSizes = new Map(); // pattern → the same
 
 /** The names of the concrete QOM types a file defines (`TypeInfo` initializers, one or an array). */
 function typeNames(text) {
@@ -297,9 +298,13 @@ for (const f of files.filter((p) => p.endsWith('.c'))) {
     if (name !== null) add(kinds, name, kind);
     else if (pattern) add(patterns, pattern, kind);
     if (name !== null && kind === 'container') fileContainers.push(name);
-    if (name !== null) {
+    if (name !== null || pattern) {
       const size = args[sizeIndex] === undefined ? null : sizeOf(args[sizeIndex], f);
-      add(sizes, name, size === null ? null : `${size.toString(16)}/${kind}`);
+      add(
+        name !== null ? sizes : patternSizes,
+        name ?? pattern,
+        size === null ? null : `${size.toString(16)}/${kind}`,
+      );
     }
   }
   // hw/core/register.c register_init_block: a device's register block is an I/O region named
@@ -320,6 +325,18 @@ const sortedEntries = (map) => [...map].sort((a, b) => (a[0] < b[0] ? -1 : a[0] 
 // Patterns with fewer than 3 literal characters (`%s%d`) say too little to be trusted.
 for (const k of [...patterns.keys()]) {
   if (k.replace(/\.\*|\[0-9a-fA-Fx-\]\+|\\/g, '').length < 3) patterns.delete(k);
+}
+// A literal name that a format of the other kind prints (typhoon.c's I/O `pci0-io`, mv64361.c's
+// containers `pci%d-io`) is made with both kinds: it takes the format's kinds and sizes. Only
+// formats of numbers: a `%s` can print about anything.
+for (const [pattern, pk] of patterns) {
+  if (pattern.includes('.*')) continue;
+  const re = new RegExp(`^(?:${pattern})$`, 's');
+  for (const [n, nk] of kinds) {
+    if (![...pk].some((k) => !nk.has(k)) || !re.test(n)) continue;
+    for (const k of pk) nk.add(k);
+    for (const e of patternSizes.get(pattern) ?? [null]) add(sizes, n, e);
+  }
 }
 const only = (map, k) =>
   sortedEntries(map)

@@ -252,6 +252,28 @@ test('from the text alone, a name QEMU gives both kinds is settled by its size w
   );
 });
 
+test('from the text alone, a literal name that a format of the other kind also prints is settled by its size', () => {
+  // `pci0-io` is a 32 MiB I/O region in hw/alpha/typhoon.c and, printed from "pci%d-io", a 64 KiB
+  // container in hw/pci-host/mv64361.c mv64361_pcihost_realize (Pegasos II). The empty container
+  // seen through the window alias renders nothing.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
+    '    0000000000000000-0000000000000fff (prio 0, ram): ram',
+    '    00000000f8000000-00000000f8ffffff (prio 0, i/o): alias pci0-io-win @pci0-io 0000000000000000-0000000000ffffff',
+    '',
+    'memory-region: pci0-io',
+    '  0000000000000000-000000000000ffff (prio 0, i/o): pci0-io',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '10.0' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000000000-0000000000000fff (prio 0, ram): ram\n\n',
+  );
+});
+
 test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
   // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
   // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat
