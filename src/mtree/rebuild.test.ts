@@ -274,6 +274,55 @@ test('from the text alone, a literal name that a format of the other kind also p
   );
 });
 
+test('from the text alone, a bridge window alias goes to a same-named bus container without such a window yet', () => {
+  // hw/pci/pci_bridge.c pci_bridge_region_init: each bridge maps one `pci_bridge_mem` and one
+  // `pci_bridge_pref_mem` alias of its own bus container `pci_bridge_pci` into its parent bus.
+  // Bridge C sits behind bridge P: P's container holds C's memory window. In `system`, P's pref
+  // window queues P's container (only it has something there); P's memory window then fits both
+  // queued containers, but C's already has its `pci_bridge_mem`, so it is P's.
+  const tree = [
+    'address-space: a',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci',
+    '    0000000000400000-000000000041ffff (prio 1, i/o): dev-c',
+    '',
+    'address-space: b',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci',
+    '    0000000000200000-00000000002000ff (prio 1, i/o): dev-pref',
+    '    0000000000400000-00000000005fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 0000000000400000-00000000005fffff',
+    '    0000000000600000-00000000006000ff (prio 1, i/o): dev-p',
+    '',
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
+    '    0000000000200000-00000000003fffff (prio 1, i/o): alias pci_bridge_pref_mem @pci_bridge_pci 0000000000200000-00000000003fffff',
+    '    0000000000400000-00000000007fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 0000000000400000-00000000007fffff',
+    '',
+    'memory-region: pci_bridge_pci',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci',
+    '    0000000000400000-000000000041ffff (prio 1, i/o): dev-c',
+    '',
+    'memory-region: pci_bridge_pci',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci',
+    '    0000000000200000-00000000002000ff (prio 1, i/o): dev-pref',
+    '    0000000000400000-00000000005fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 0000000000400000-00000000005fffff',
+    '    0000000000600000-00000000006000ff (prio 1, i/o): dev-p',
+    '',
+    '',
+  ].join('\n');
+  const flat = formatFlat(rebuild(parseMtreeText(tree)).system);
+  const view = flat.split('\n\n').find((v) => v.includes('AS "memory"'));
+  assert.equal(
+    view,
+    [
+      'FlatView #2',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  0000000000200000-00000000002000ff (prio 1, i/o): dev-pref',
+      '  0000000000400000-000000000041ffff (prio 1, i/o): dev-c',
+      '  0000000000600000-00000000006000ff (prio 1, i/o): dev-p',
+    ].join('\n'),
+  );
+});
+
 test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
   // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
   // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat

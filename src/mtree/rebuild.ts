@@ -444,6 +444,7 @@ function bindAliasTargets(
   const sections = tops.filter((t) => t.top === 'mr');
   const sectionUsed = sections.map(() => false);
   const queued: RebuiltRegion[] = [];
+  const aliasNamesOf = new Map<RebuiltRegion, Set<string>>();
   let next = 0;
   const exact = dump.hasDisabled;
   const fits = (line: RegionLine, t: RebuiltRegion): boolean => {
@@ -486,11 +487,16 @@ function bindAliasTargets(
       secName(next) === name &&
       (existing.length === 0 || fits(line, cls(sections[next]!)));
     // Several same-named targets fit (one `pci_bridge_pci` per PCI bridge): the one with
-    // something inside the alias window, if only one has.
+    // something inside the alias window, if only one has. A bridge makes one window alias of each
+    // name into its own bus container (hw/pci/pci_bridge.c pci_bridge_region_init: `pci_bridge_mem`,
+    // `pci_bridge_pref_mem`, ...), so a container that already has an alias of this name bound is
+    // another bridge's when others are left.
     const fitting = existing.filter((e) => fits(line, e));
     const candidates = nextFits ? [...fitting, cls(sections[next]!)] : fitting;
-    const filled =
+    let filled =
       candidates.length > 1 ? candidates.filter((t) => hasChildIn(t, line.alias) && !isAncestor(t, c)) : [];
+    const fresh = filled.filter((t) => !aliasNamesOf.get(t)?.has(line.name));
+    if (filled.length > 1 && fresh.length > 0) filled = fresh;
     if (filled.length === 1 && filled[0] !== (nextFits ? cls(sections[next]!) : null)) {
       chosen = filled[0]!;
     } else if (nextFits) {
@@ -525,6 +531,9 @@ function bindAliasTargets(
       }
     }
     c.target = chosen;
+    const bound = aliasNamesOf.get(chosen);
+    if (bound) bound.add(line.name);
+    else aliasNamesOf.set(chosen, new Set([line.name]));
   }
   sections.forEach((s, k) => {
     if (sectionUsed[k]) return;
