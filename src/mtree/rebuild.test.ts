@@ -114,7 +114,7 @@ test('from the text alone, the later-starting of two overlapping equal-priority 
   );
 });
 
-test('from QEMU 11.1 text alone, an Elroy PCI host (`elroyN`, named by its qdev id) terminates under its registers', () => {
+test('from QEMU 11 text alone, an Elroy PCI host (`elroyN`, named by its qdev id) terminates under its registers', () => {
   // hw/pci-host/astro.c: elroy_pcihost_realize makes the Elroy's own region with
   // memory_region_init_io under the name dev->id, which elroy_init sets to "elroy%d", and puts the
   // two config registers over it at 0x40 and 0x48. So the Elroy terminates: its gaps are its own.
@@ -128,7 +128,9 @@ test('from QEMU 11.1 text alone, an Elroy PCI host (`elroyN`, named by its qdev 
     '',
     '',
   ].join('\n');
-  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  // Without --qemu, a dump that prints `container` is from QEMU 11.0 or later: the newest table.
+  const r = rebuild(parseMtreeText(tree));
+  assert.equal(r.qemu, '11.0');
   assert.equal(
     formatFlat(r.system, { qemu: r.qemu }),
     [

@@ -34,7 +34,7 @@ import type { MemoryRegion } from '../core/region.js';
 import { MemorySystem } from '../core/system.js';
 import type { MemoryRegionOps } from '../core/types.js';
 import { formatDispatch } from './dispatch.js';
-import { type NameKinds, nameKindsFor } from './names/index.js';
+import { type NameKinds, nameKindsFor, newestTableVersion } from './names/index.js';
 import {
   type FlatDump,
   type FlatRangeLine,
@@ -148,7 +148,8 @@ export interface RebuildOptions {
   /**
    * QEMU version (`MAJOR.MINOR`) whose table of region names (generated from its source, see
    * src/mtree/names) settles container vs I/O region from the text alone. Default: what the dump
-   * looks like ({@link dumpDialect}).
+   * looks like ({@link dumpDialect}); a dump that prints the `container` type is read with the
+   * newest table, as it only says the QEMU is 11.0 or later.
    */
   qemu?: string;
 }
@@ -160,7 +161,8 @@ export interface RebuildOptions {
  */
 export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOptions = {}): Rebuilt {
   const qemu = options.qemu ?? dumpDialect(dump);
-  const names = (options.wellKnown ?? true) ? nameKindsFor(qemu) : null;
+  const tableVersion = options.qemu ?? (dump.hasContainerType ? newestTableVersion() : qemu);
+  const names = (options.wellKnown ?? true) ? nameKindsFor(tableVersion) : null;
   const warnings: string[] = [];
   const { occs, tops } = readOccurrences(dump, warnings);
   signSubtrees(occs);

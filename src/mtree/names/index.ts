@@ -15,15 +15,23 @@ const TABLES: readonly QemuNameTable[] = [QEMU_7_2_NAMES, QEMU_10_0_NAMES, QEMU_
 /** QEMU versions with a name table. */
 export const QEMU_TABLE_VERSIONS: readonly string[] = TABLES.map((t) => t.version);
 
+/** `MAJOR.MINOR` as one comparable number. */
+function versionNumber(v: string): number {
+  const [a, b] = v.split('.').map(Number);
+  return (a ?? 0) * 1000 + (b ?? 0);
+}
+
+/** The newest QEMU version with a name table. */
+export function newestTableVersion(): string {
+  return QEMU_TABLE_VERSIONS.reduce((a, b) => (versionNumber(b) > versionNumber(a) ? b : a));
+}
+
 /**
  * The name table for QEMU `version` (`MAJOR.MINOR`): the table of that version, else of the nearest
  * older one, else the oldest.
  */
 export function nameKindsFor(version: string): NameKinds {
-  const num = (v: string) => {
-    const [a, b] = v.split('.').map(Number);
-    return (a ?? 0) * 1000 + (b ?? 0);
-  };
+  const num = versionNumber;
   let best = TABLES[0]!;
   for (const t of TABLES) if (num(t.version) <= num(version) && num(t.version) >= num(best.version)) best = t;
   return new NameKinds(best);
