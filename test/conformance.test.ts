@@ -120,17 +120,17 @@ for (const [version, path] of archives) {
     assert.ok(cases.length >= 400, `only ${cases.length} machines in ${path}`);
   });
 
-  test(`QEMU ${version} corpus: every dump is in its QEMU's dialect`, {
-    skip: Number.parseFloat(version) < 11 && 'QEMU before 11 prints no type of its own to check',
-  }, () => {
-    // QEMU 11's memory_region_type names a region with no container `container`. The root of
-    // the `I/O` address space is `io` (memory_map_init), which boards map ports into but never
-    // put into a container: a dump where it reads otherwise was printed by another QEMU (a
-    // binary the capture chroot lacks, run from the host instead).
-    const io = /^address-space: I\/O\n {2}0{16}-0{12}ffff \(prio 0, container\): io$/m;
-    const others = cases.filter((c) => !io.test(c.files.get('mtree-D.txt')!)).map((c) => c.name);
-    assert.deepEqual(others, []);
-  });
+  // Before 11, QEMU prints no type of its own that would tell its dumps from 7.2's.
+  if (Number.parseFloat(version) >= 11)
+    test(`QEMU ${version} corpus: every dump is printed by QEMU 11`, () => {
+      // QEMU 11's memory_region_type names a region with no container `container`. The root of
+      // the `I/O` address space is `io` (memory_map_init), which boards map ports into but never
+      // put into a container: a dump where it reads otherwise was printed by another QEMU (a
+      // binary the capture chroot lacks, run from the host instead).
+      const io = /^address-space: I\/O\n {2}0{16}-0{12}ffff \(prio 0, container\): io$/m;
+      const others = cases.filter((c) => !io.test(c.files.get('mtree-D.txt')!)).map((c) => c.name);
+      assert.deepEqual(others, []);
+    });
 
   for (const mode of MODES) {
     if (mode === 'text-only') continue;
