@@ -321,6 +321,66 @@ for (const f of files.filter((p) => p.endsWith('.c'))) {
   }
 }
 
+// The enumerators of every `enum { ... }` in the headers and sources, with their values, so that
+// a table indexed by them (`[FSL_IMX8MP_VPU] = {...}`) can be put in index order.
+const enumValues = new Map();
+for (const f of files) {
+  const text = readFileSync(f, 'latin1');
+  for (const m of text.matchAll(/\benum\s+\w*\s*\{([^}]*)\}/g)) {
+    let v = -1n;
+    for (const item of m[1].replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, '').split(',')) {
+      const e = /^\s*(\w+)\s*(?:=\s*(?:(0[xX][0-9a-fA-F]+|\d+)[uUlL]*|([A-Za-z_]\w*)))?\s*$/.exec(item);
+      if (!e) break;
+      if (e[2] !== undefined) v = BigInt(e[2]);
+      else if (e[3] !== undefined && enumValues.has(e[3])) v = enumValues.get(e[3]);
+      else if (e[3] !== undefined) break;
+      else v += 1n;
+      enumValues.set(e[1], v);
+    }
+  }
+}
+
+// Boards that create unimplemented devices in a loop over their memory map table
+// (`for (i = 0; i < ARRAY_SIZE(map); i++) create_unimplemented_device(map[i].name, ...)`, the
+// i.MX 8M boards): the devices are created, and so listed, in the table's index order. Each such
+// table gives its names in that order.
+const creationOrders = [];
+for (const f of files.filter((p) => p.endsWith('.c'))) {
+  const text = readFileSync(f, 'latin1');
+  for (const m of text.matchAll(/\bfor\s*\(\s*(\w+)\s*=\s*0\s*;\s*\1\s*<\s*ARRAY_SIZE\s*\(\s*(\w+)\s*\)/g)) {
+    const [, iv, table] = m;
+    const body = text.slice(m.index, m.index + 4000);
+    if (
+      !new RegExp(`create_unimplemented_device\\s*\\(\\s*${table}\\s*\\[\\s*${iv}\\s*\\]\\.name`).test(body)
+    )
+      continue;
+    const init = new RegExp(`\\b${table}\\s*\\[\\s*\\]\\s*=\\s*\\{`).exec(text);
+    if (!init) continue;
+    const entries = [];
+    let ok = true;
+    const from = init.index + init[0].length;
+    const end = text.indexOf('\n};', from);
+    for (const e of text.slice(from, end).matchAll(/\[\s*(\w+)\s*\]\s*=\s*\{[^}]*?"([^"]*)"\s*\}/g)) {
+      if (!enumValues.has(e[1])) ok = false;
+      else entries.push([enumValues.get(e[1]), e[2]]);
+    }
+    // Entries the loop's switch skips (`case A:`, `case A ... B:`) are devices made elsewhere.
+    const skipped = [];
+    for (const c of body.matchAll(/\bcase\s+(\w+)\s*(?:\.\.\.\s*(\w+)\s*)?:/g)) {
+      const lo = enumValues.get(c[1]);
+      const hi = c[2] === undefined ? lo : enumValues.get(c[2]);
+      if (lo === undefined || hi === undefined) ok = false;
+      else skipped.push([lo, hi]);
+    }
+    const made = entries.filter(([v]) => !skipped.some(([lo, hi]) => lo <= v && v <= hi));
+    entries.length = 0;
+    entries.push(...made);
+    if (!ok || entries.length < 2) continue;
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    creationOrders.push(entries.map((e) => e[1]));
+  }
+}
+
 const sortedEntries = (map) => [...map].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 // Patterns with fewer than 3 literal characters (`%s%d`) say too little to be trusted.
 for (const k of [...patterns.keys()]) {
@@ -381,6 +441,7 @@ export const QEMU_${version.replace(/\W/g, '_')}_NAMES: QemuNameTable = {
   ioPatterns: ${JSON.stringify(only(patterns, 'io'))},
   readonlyAliases: ${JSON.stringify([...readonlyAliases].sort())},
   blockContainers: ${JSON.stringify([...blockContainers].sort())},
+  creationOrders: ${JSON.stringify(creationOrders)},
   containersBySize: ${JSON.stringify(bySize('container'))},
   ioBySize: ${JSON.stringify(bySize('io'))},
 };

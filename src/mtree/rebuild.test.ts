@@ -325,6 +325,34 @@ test('from the text alone, a bridge window alias goes to a same-named bus contai
   );
 });
 
+test('from the text alone, of two overlapping unimplemented devices the one its board creates later wins', () => {
+  // hw/arm/fsl-imx8mp.c fsl_imx8mp_realize creates its unimplemented devices in a loop over
+  // fsl_imx8mp_memmap, in the order of its index enum (include/hw/arm/fsl-imx8mp.h), where
+  // FSL_IMX8MP_VPU_VC8000E_ENCODER comes after FSL_IMX8MP_VPU_BLK_CTRL: the encoder is newer, so it
+  // is listed first and covers the control block where they overlap, though it starts lower.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    0000000038320000-000000003851ffff (prio -1000, i/o): vpu_vc8000e_encoder',
+    '    0000000038330000-000000003852ffff (prio -1000, i/o): vpu_blk_ctrl',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    [
+      'FlatView #0',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  0000000038320000-000000003851ffff (prio -1000, i/o): vpu_vc8000e_encoder',
+      '  0000000038520000-000000003852ffff (prio -1000, i/o): vpu_blk_ctrl @00000000001f0000',
+      '',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
   // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
   // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat

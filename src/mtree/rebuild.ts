@@ -631,7 +631,7 @@ function decideKindsAndOrder(
     if (names && !flat && c.target && c.rep.line && names.readonlyAlias(c.rep.line.name)) c.readonly = true;
   }
   if (flat) learnSiblingOrder(groups, flat, warnings);
-  else guessSiblingOrder(allCls);
+  else guessSiblingOrder(allCls, names);
 }
 
 /** Creates the core regions (targets before aliases) and links them in the decided list order. */
@@ -1088,12 +1088,14 @@ function siblingOrder(children: readonly RebuiltRegion[]): RebuiltRegion[] {
 
 /**
  * Without a flat dump: of two overlapping equal-priority siblings at different addresses, the one
- * that starts higher is taken as newer, so it wins (QEMU lists the newest first). Boards map a
- * catch-all region first and the devices inside it afterwards (Aspeed's `aspeed.io`, NPCM's and
- * MPS2's unimplemented-device windows); measured on the corpus (docs/mtree-rebuild.md), this beats
- * "the lower address wins" and "the inner one wins".
+ * QEMU's source creates later wins where the name table knows (the i.MX 8M boards create their
+ * unimplemented devices in their memory map's index order); else the one that starts higher is
+ * taken as newer, so it wins (QEMU lists the newest first). Boards map a catch-all region first
+ * and the devices inside it afterwards (Aspeed's `aspeed.io`, NPCM's and MPS2's
+ * unimplemented-device windows); measured on the corpus (docs/mtree-rebuild.md), this beats "the
+ * lower address wins" and "the inner one wins".
  */
-function guessSiblingOrder(all: readonly RebuiltRegion[]): void {
+function guessSiblingOrder(all: readonly RebuiltRegion[], names: NameKinds | null): void {
   for (const c of all) {
     const kids = c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
     if (kids.length < 2) continue;
@@ -1103,8 +1105,11 @@ function guessSiblingOrder(all: readonly RebuiltRegion[]): void {
       for (let j = i + 1; j < byStart.length && byStart[j]!.addr < x.addr + x.size; j++) {
         const y = byStart[j]!;
         if (x.rep.priority !== y.rep.priority || x.addr === y.addr) continue;
-        y.beats ??= new Set();
-        y.beats.add(x);
+        const xl = x.rep.line!.name;
+        const yl = y.rep.line!.name;
+        const [win, lose] = names?.createdLater(xl, yl) === true ? [x, y] : [y, x];
+        win.beats ??= new Set();
+        win.beats.add(lose);
       }
     }
   }

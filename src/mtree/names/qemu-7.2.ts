@@ -1225,6 +1225,7 @@ export const QEMU_7_2_NAMES: QemuNameTable = {
     'xlnx.zynqmp-can',
     'xlnx.zynqmp_ipi',
   ],
+  creationOrders: [],
   containersBySize: ['io/10', 'isa-io/10000', 'pci0-io/10000'],
   ioBySize: ['io/10000', 'isa-io/800', 'pci0-io/2000000'],
 };

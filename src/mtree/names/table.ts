@@ -24,6 +24,11 @@ export interface QemuNameTable {
    * region named after the same type (hw/core/register.c `register_init_block`).
    */
   readonly blockContainers: readonly string[];
+  /**
+   * Region names in the order QEMU creates them, per board that makes them in a loop over its
+   * memory map table (`create_unimplemented_device` over `map[i]`).
+   */
+  readonly creationOrders: readonly (readonly string[])[];
   /** `NAME/SIZE` (hex) of ambiguous names that QEMU creates as containers only at that size. */
   readonly containersBySize: readonly string[];
   /** `NAME/SIZE` (hex) of ambiguous names that QEMU creates with an I/O kind only at that size. */
@@ -41,6 +46,7 @@ export class NameKinds {
   private readonly blockContainers: Set<string>;
   private readonly containersBySize: Set<string>;
   private readonly ioBySize: Set<string>;
+  private readonly creationOrders: ReadonlyArray<ReadonlyMap<string, number>>;
 
   constructor(table: QemuNameTable) {
     this.containers = new Set(table.containers);
@@ -53,6 +59,23 @@ export class NameKinds {
     this.blockContainers = new Set(table.blockContainers);
     this.containersBySize = new Set(table.containersBySize);
     this.ioBySize = new Set(table.ioBySize);
+    this.creationOrders = table.creationOrders.map((o) => new Map(o.map((n, i) => [n, i])));
+  }
+
+  /**
+   * Whether QEMU creates the region named `a` after the one named `b` (true), before it (false), or
+   * the table does not say (undefined; also when two boards disagree).
+   */
+  createdLater(a: string, b: string): boolean | undefined {
+    let verdict: boolean | undefined;
+    for (const order of this.creationOrders) {
+      const ia = order.get(a);
+      const ib = order.get(b);
+      if (ia === undefined || ib === undefined) continue;
+      if (verdict !== undefined && verdict !== ia > ib) return undefined;
+      verdict = ia > ib;
+    }
+    return verdict;
   }
 
   /**
