@@ -4,6 +4,7 @@
 
 import { CpuAccess, MemorySystem } from '../dist/index.js';
 import { compare, rng, timeMs } from './harness.mjs';
+import { helperMix } from './helper-mix.mjs';
 
 const GiB = 2 ** 30;
 const N = 1 << 20; // addresses per pass, generated before timing
@@ -221,41 +222,11 @@ export function run() {
       ad[i] = (next() % 2048) * 8;
     }
     const raw16 = new Uint16Array(raw.buffer);
+    const mix = helperMix(as, op, ad, 5n);
     let sink = 0;
     const r = compare(
       (n) => {
-        let s = 0;
-        let b = 0n;
-        for (let i = 0; i < n; i++) {
-          const j = i & (M - 1);
-          const a = ad[j];
-          switch (op[j]) {
-            case 0:
-              s = (s + as.ldub(a)) | 0;
-              break;
-            case 1:
-              s = (s + as.lduwLe(a)) | 0;
-              break;
-            case 2:
-              s = (s + as.ldlLe(a)) | 0;
-              break;
-            case 3:
-              b ^= as.ldqLe(a);
-              break;
-            case 4:
-              as.stb(a, i);
-              break;
-            case 5:
-              as.stwLe(a, i);
-              break;
-            case 6:
-              as.stlLe(a, i);
-              break;
-            default:
-              as.stqLe(a, 5n);
-          }
-        }
-        sink ^= s ^ Number(b & 1n);
+        sink ^= mix(n);
       },
       (n) => {
         let s = 0;
@@ -646,6 +617,31 @@ function checkSameWork(name, devs, subject, baseline) {
   if (!same) throw new Error(`${name}: the baseline does not do what the dispatch does (${s} vs ${b})`);
 }
 
+/**
+ * A device row: `subject` and `baseline` (each `(n) => fold` doing n accesses) first shown to do
+ * the same work over `checkN` accesses, then timed against each other.
+ */
+function deviceRow(name, devs, subject, baseline, checkN, iterations) {
+  checkSameWork(
+    name,
+    devs,
+    () => subject(checkN),
+    () => baseline(checkN),
+  );
+  let sink = 0;
+  const r = compare(
+    (n) => {
+      sink ^= subject(n);
+    },
+    (n) => {
+      sink ^= baseline(n);
+    },
+    { iterations },
+  );
+  if (sink === 0.5) console.error('unreachable');
+  return { name, ratio: r.ratio, ns: r.ns, baselineNs: r.baselineNs, target: 0.5 };
+}
+
 export function deviceRows() {
   const results = [];
   const M = 1 << 16;
@@ -656,7 +652,6 @@ export function deviceRows() {
   {
     const { as, devs } = deviceMachine(plain);
     const { addr } = deviceAddresses(M, 3, () => 4);
-    let sink = 0;
     const reads = (n) => {
       let s = 0;
       for (let i = 0; i < n; i++) s = (s + as.ldlLe(addr[i & (M - 1)])) | 0;
@@ -670,28 +665,7 @@ export function deviceRows() {
       }
       return s;
     };
-    checkSameWork(
-      'io-dispatch-read-4-8-devices',
-      devs,
-      () => reads(M),
-      () => readsBase(M),
-    );
-    const r = compare(
-      (n) => {
-        sink ^= reads(n);
-      },
-      (n) => {
-        sink ^= readsBase(n);
-      },
-      { iterations: 1 << 20 },
-    );
-    results.push({
-      name: 'io-dispatch-read-4-8-devices',
-      ratio: r.ratio,
-      ns: r.ns,
-      baselineNs: r.baselineNs,
-      target: 0.5,
-    });
+    results.push(deviceRow('io-dispatch-read-4-8-devices', devs, reads, readsBase, M, 1 << 20));
 
     const writes = (n) => {
       for (let i = 0; i < n; i++) as.stlLe(addr[i & (M - 1)], i);
@@ -704,21 +678,7 @@ export function deviceRows() {
       }
       return 0;
     };
-    checkSameWork(
-      'io-dispatch-write-4-8-devices',
-      devs,
-      () => writes(M),
-      () => writesBase(M),
-    );
-    const w = compare(writes, writesBase, { iterations: 1 << 20 });
-    results.push({
-      name: 'io-dispatch-write-4-8-devices',
-      ratio: w.ratio,
-      ns: w.ns,
-      baselineNs: w.baselineNs,
-      target: 0.5,
-    });
-    if (sink === 0.5) console.error('unreachable');
+    results.push(deviceRow('io-dispatch-write-4-8-devices', devs, writes, writesBase, M, 1 << 20));
   }
 
   // A CPU's mix of register accesses: loads and stores of 1, 2, 4 and 8 bytes (little-endian CPU)
@@ -746,40 +706,7 @@ export function deviceRows() {
     ];
     const { as, devs } = deviceMachine(specs);
     const { op, addr } = deviceAddresses(M, 13, (k) => 1 << (k & 3));
-    const subject = (n) => {
-      let s = 0;
-      let b = 0n;
-      for (let i = 0; i < n; i++) {
-        const j = i & (M - 1);
-        const a = addr[j];
-        switch (op[j]) {
-          case 0:
-            s = (s + as.ldub(a)) | 0;
-            break;
-          case 1:
-            s = (s + as.lduwLe(a)) | 0;
-            break;
-          case 2:
-            s = (s + as.ldlLe(a)) | 0;
-            break;
-          case 3:
-            b ^= as.ldqLe(a);
-            break;
-          case 4:
-            as.stb(a, i);
-            break;
-          case 5:
-            as.stwLe(a, i);
-            break;
-          case 6:
-            as.stlLe(a, i);
-            break;
-          default:
-            as.stqLe(a, 0x0123456789abcdefn);
-        }
-      }
-      return s ^ Number(b & 0xffffn);
-    };
+    const subject = helperMix(as, op, addr, 0x0123456789abcdefn);
     const baseline = (n) => {
       let s = 0;
       let b = 0n;
@@ -814,30 +741,7 @@ export function deviceRows() {
       }
       return s ^ Number(b & 0xffffn);
     };
-    checkSameWork(
-      'io-dispatch-mixed-8-devices',
-      devs,
-      () => subject(M),
-      () => baseline(M),
-    );
-    let sink = 0;
-    const r = compare(
-      (n) => {
-        sink ^= subject(n);
-      },
-      (n) => {
-        sink ^= baseline(n);
-      },
-      { iterations: 1 << 18 },
-    );
-    results.push({
-      name: 'io-dispatch-mixed-8-devices',
-      ratio: r.ratio,
-      ns: r.ns,
-      baselineNs: r.baselineNs,
-      target: 0.5,
-    });
-    if (sink === 0.5) console.error('unreachable');
+    results.push(deviceRow('io-dispatch-mixed-8-devices', devs, subject, baseline, M, 1 << 18));
   }
   return results;
 }

@@ -25,8 +25,8 @@ const SEED = new Uint8Array(32).fill(7);
 /** UART bytes the last run printed (both runs must print the same banner). */
 const out = { n: 0 };
 
-/** The machine memtree builds, booted and run for `n` instructions. */
-function memtreeRun(bios, n) {
+/** The virt machine memtree builds, with `bios` loaded and the UART counting into `out`. */
+function bootedVirt(bios) {
   const m = buildRiscvVirt({
     ramSize: RAM,
     rtcEpochNs: 0n,
@@ -35,6 +35,12 @@ function memtreeRun(bios, n) {
     },
   });
   bootRiscvVirt(m, { bios, rngSeed: SEED });
+  return m;
+}
+
+/** The machine memtree builds, booted and run for `n` instructions. */
+function memtreeRun(bios, n) {
+  const m = bootedVirt(bios);
   m.run(n);
   return m;
 }
@@ -44,14 +50,7 @@ function memtreeRun(bios, n) {
  * objects; the hart runs over FlatBus, whose device windows call the devices' callbacks directly.
  */
 function flatRun(bios, n) {
-  const m = buildRiscvVirt({
-    ramSize: RAM,
-    rtcEpochNs: 0n,
-    uartSink: () => {
-      out.n++;
-    },
-  });
-  bootRiscvVirt(m, { bios, rngSeed: SEED });
+  const m = bootedVirt(bios);
   const dev = (base, region, readonly = false) => {
     const ops = region.ops;
     return {

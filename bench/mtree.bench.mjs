@@ -15,32 +15,8 @@ import {
   parseMtreeText,
   rebuild,
 } from '../dist/mtree/index.js';
+import { siblingsDump, spacesDump } from './dumps.mjs';
 import { timeMs } from './harness.mjs';
-
-const hex16 = (v) => v.toString(16).padStart(16, '0');
-
-/** One container holding `n` siblings of `type`, 4 KiB apart. */
-function siblingsDump(n, type) {
-  const lines = ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system'];
-  for (let i = 0; i < n; i++) {
-    lines.push(`    ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, ${type}): dev${i}`);
-  }
-  return `${lines.join('\n')}\n\n`;
-}
-
-/** `n` address spaces, each with its own root and one RAM region. */
-function spacesDump(n) {
-  const lines = [];
-  for (let i = 0; i < n; i++) {
-    lines.push(
-      `address-space: as${i}`,
-      `  0000000000000000-ffffffffffffffff (prio 0, i/o): root${i}`,
-      `    0000000000000000-0000000000000fff (prio 0, ram): ram${i}`,
-      '',
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
 
 /** What `memtree diff` does with two tree dumps: rebuild, render and read back each, then compare. */
 function diffTrees(a, b) {

@@ -50,20 +50,14 @@ class Qmp {
   }
 }
 
+/** The command line of a paused 32 MiB pc machine with QMP on stdio, plus `extra`. */
+function pausedPc(...extra: string[]): string[] {
+  return ['-M', 'pc', '-m', '32M', '-nodefaults', '-S', '-display', 'none', ...extra, '-qmp', 'stdio'];
+}
+
 /** Runs QEMU paused and migrates it into `file`; resolves with the `info ramblock` text. */
 async function qemuMigrateToFile(file: string): Promise<string> {
-  const proc = spawn(QEMU, [
-    '-M',
-    'pc',
-    '-m',
-    '32M',
-    '-nodefaults',
-    '-S',
-    '-display',
-    'none',
-    '-qmp',
-    'stdio',
-  ]);
+  const proc = spawn(QEMU, pausedPc());
   const qmp = new Qmp(proc);
   try {
     await qmp.execute('qmp_capabilities');
@@ -220,20 +214,7 @@ describe('QEMU 7.2 as the destination of a memtree live migration', { skip }, ()
         probe.close(() => resolve(p));
       });
     });
-    const proc = spawn(QEMU, [
-      '-M',
-      'pc',
-      '-m',
-      '32M',
-      '-nodefaults',
-      '-S',
-      '-display',
-      'none',
-      '-incoming',
-      `tcp:127.0.0.1:${port}`,
-      '-qmp',
-      'stdio',
-    ]);
+    const proc = spawn(QEMU, pausedPc('-incoming', `tcp:127.0.0.1:${port}`));
     const qmp = new Qmp(proc);
     try {
       await qmp.execute('qmp_capabilities');

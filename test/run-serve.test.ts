@@ -9,18 +9,18 @@
  */
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { attachViewer } from '../src/cli/commands/run-serve.js';
 import { DIRTY_MEMORY_MIGRATION, DIRTY_MEMORY_VGA } from '../src/core/index.js';
 import { asmSkip, assemble } from '../src/machines/riscv/cpu/test-support/asm.js';
 import { buildRiscvVirt } from '../src/machines/riscv/virt.js';
-import { BIN, oneLineError, requireBuiltCli, runBin } from './support/run-bin.js';
+import { oneLineError, requireBuiltCli, runBin } from './support/run-bin.js';
+import { startMachine, until } from './support/run-machine.js';
 
 const GUEST = `
   .globl _start
@@ -66,31 +66,6 @@ function dirtyOf(r: Reading): Record<string, { pages: number; runs: [string, str
   return Object.fromEntries(r.dirty.map((d) => [d.region, { pages: d.pages, runs: d.runs }]));
 }
 
-async function until(what: string, cond: () => boolean, err: () => string): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > 60_000) throw new Error(`gave up waiting for ${what}; stderr: ${err()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function startGuest(t: TestContext, args: string[]) {
-  const proc: ChildProcess = spawn(process.execPath, [BIN, 'run', 'riscv-virt', ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const run = { proc, out: '', err: '' };
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    run.out += s;
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    run.err += s;
-  });
-  t.after(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  });
-  return run;
-}
-
 describe('memtree run --serve', { skip: asmSkip() }, () => {
   it('shows the running guest and, per RAM block, the pages written since the last reading', async (t) => {
     requireBuiltCli();
@@ -98,12 +73,8 @@ describe('memtree run --serve', { skip: asmSkip() }, () => {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const prog = join(dir, 'guest.bin');
     writeFileSync(prog, assemble(GUEST));
-    const run = startGuest(t, ['-m', '64M', '--bios', prog, '--serve', '0']);
-    await until(
-      'the viewer URL',
-      () => /viewer on (http:\S+)/.test(run.err),
-      () => run.err,
-    );
+    const run = startMachine(t, ['-m', '64M', '--bios', prog, '--serve', '0'], { input: true });
+    await until('the viewer URL', () => /viewer on (http:\S+)/.test(run.err), run);
     const url = /viewer on (http:\S+)/.exec(run.err)![1]!;
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'loopback by default');
     const get = async (path: string) => {
@@ -147,11 +118,7 @@ describe('memtree run --serve', { skip: asmSkip() }, () => {
 
     // One byte in: five doublewords, one per page at RAM offsets 0x200000..0x204fff.
     run.proc.stdin!.write('x');
-    await until(
-      'the guest to print D',
-      () => run.out.includes('D\n'),
-      () => run.err,
-    );
+    await until('the guest to print D', () => run.out.includes('D\n'), run);
     // A request without the viewer's header (what another site's page could send) is refused and
     // clears nothing: the reading after it still shows the pages.
     const blind = await fetch(new URL('api/live', url));
@@ -165,11 +132,7 @@ describe('memtree run --serve', { skip: asmSkip() }, () => {
     assert.deepEqual(dirtyOf(await read()), clean);
     // Again: pages written before and cleared by a reading are caught when written once more.
     run.proc.stdin!.write('y');
-    await until(
-      'the guest to print D again',
-      () => run.out === 'D\nD\n',
-      () => run.err,
-    );
+    await until('the guest to print D again', () => run.out === 'D\nD\n', run);
     assert.deepEqual(dirtyOf(await read()), {
       ...clean,
       'riscv_virt_board.ram': { pages: 5, runs: [['0x200000', '0x205000']] },

@@ -15,6 +15,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { hex16, siblingsDump, spacesDump } from '../bench/dumps.mjs';
 import type { MemoryRegion } from '../src/core/region.js';
 import { MemorySystem } from '../src/core/system.js';
 import { diffFlatDumps } from '../src/mtree/diff.js';
@@ -22,17 +23,8 @@ import { explainAddress } from '../src/mtree/lookup.js';
 import { parseFlatText, parseMtreeText } from '../src/mtree/parse.js';
 import { formatFlat, formatMtree } from '../src/mtree/print.js';
 import { rebuild } from '../src/mtree/rebuild.js';
-
-const hex16 = (v: number | bigint) => v.toString(16).padStart(16, '0');
-
-/** One container holding `n` siblings of `type`, 4 KiB apart (as the bench's dumps). */
-function siblingsDump(n: number, type: 'i/o' | 'ram'): string {
-  const lines = ['address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system'];
-  for (let i = 0; i < n; i++) {
-    lines.push(`    ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, ${type}): r${i}`);
-  }
-  return `${lines.join('\n')}\n\n`;
-}
+import { buildMachine, type RegionNode } from '../src/viewer/model.js';
+import { arrayWork } from './support/array-work.js';
 
 /** `n` aliases, side by side, each showing its own page of one RAM region. */
 function aliasesDump(n: number): string {
@@ -63,20 +55,6 @@ function windowDump(n: number): string {
   return `${lines.join('\n')}\n\n`;
 }
 
-/** `n` address spaces, each with its own root and one RAM page. */
-function spacesDump(n: number): string {
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) {
-    lines.push(
-      `address-space: as${i}`,
-      `  0000000000000000-ffffffffffffffff (prio 0, i/o): root${i}`,
-      `    0000000000000000-0000000000000fff (prio 0, ram): ram${i}`,
-      '',
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 /** What the CLI's flat, mtree, lookup and diff commands do with one tree dump, in library calls. */
 function everyCommand(text: string): void {
   const dump = parseMtreeText(text);
@@ -86,61 +64,6 @@ function everyCommand(text: string): void {
   for (const as of r.spaces.slice(0, 3)) explainAddress(as, 0x10n);
   const f = parseFlatText(flat);
   diffFlatDumps(f, f);
-}
-
-const SCANS = [
-  'indexOf',
-  'lastIndexOf',
-  'includes',
-  'find',
-  'findIndex',
-  'findLast',
-  'findLastIndex',
-  'some',
-  'every',
-  'filter',
-  'map',
-  'flatMap',
-  'forEach',
-  'reduce',
-  'join',
-  'fill',
-  'concat',
-  'slice',
-  'reverse',
-] as const;
-
-/**
- * Runs `fn` and returns the array work it did: the length of the array for every scan, copy or
- * iteration, the elements moved by every splice, n·log2(n) for every sort.
- */
-function arrayWork(fn: () => void): number {
-  const proto = Array.prototype as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
-  const saved = new Map<PropertyKey, (...a: unknown[]) => unknown>();
-  let work = 0;
-  const wrap = (key: PropertyKey, cost: (self: unknown[], args: unknown[]) => number) => {
-    const original = proto[key]!;
-    saved.set(key, original);
-    proto[key] = function (this: unknown[], ...args: unknown[]) {
-      work += cost(this, args);
-      return Reflect.apply(original, this, args);
-    };
-  };
-  for (const k of SCANS) wrap(k, (self) => self.length);
-  wrap(Symbol.iterator, (self) => self.length);
-  wrap('sort', (self) => self.length * Math.log2(self.length + 1));
-  wrap('splice', (self, args) => {
-    const n = self.length;
-    let start = Number(args[0] ?? 0);
-    if (start < 0) start = Math.max(0, n + start);
-    return Math.max(0, n - Math.min(start, n));
-  });
-  try {
-    fn();
-  } finally {
-    for (const [k, f] of saved) proto[k] = f;
-  }
-  return work;
 }
 
 describe('large dumps: work grows as N log N (counted, not timed)', () => {
@@ -165,6 +88,105 @@ describe('large dumps: work grows as N log N (counted, not timed)', () => {
   }
 });
 
+describe('viewer model of large dumps: work grows as N log N (counted, not timed)', () => {
+  // buildMachine attributes every region's visible bytes; it did so with one lookup walk per probe,
+  // each trying the container's siblings in turn, which grew 16x for 4x the siblings.
+  const page = 0x1000n;
+  // Bytes of the flat view each region serves, counted by hand (undefined: a container, not counted).
+  // Siblings: one page each. Aliases: one page each, and through them every page of `big` (QEMU
+  // merges the contiguous pieces of `big` into one flat range). Window: the devices win over it
+  // (docs/mtree-rebuild.md), so it serves only its first page, below the first device.
+  const cases: Array<[string, (n: number) => string, (name: string, n: number) => bigint | undefined]> = [
+    ['i/o siblings', (n) => siblingsDump(n, 'i/o'), (name) => (name === 'system' ? undefined : page)],
+    ['RAM siblings', (n) => siblingsDump(n, 'ram'), (name) => (name === 'system' ? undefined : page)],
+    [
+      'alias siblings of one RAM region',
+      aliasesDump,
+      (name, n) => (name === 'system' ? undefined : name === 'big' ? BigInt(n) * page : page),
+    ],
+    [
+      'devices inside a catch-all window of the same priority',
+      windowDump,
+      (name) => (name === 'system' ? undefined : page),
+    ],
+  ];
+  for (const [what, make, want] of cases) {
+    it(`${what}: 4x the lines costs about 4x the array work`, () => {
+      const small = rebuild(parseMtreeText(make(2_000))).system;
+      const large = rebuild(parseMtreeText(make(8_000))).system;
+      buildMachine(small, 'warm-up');
+      const w1 = arrayWork(() => buildMachine(small, 'small'));
+      let nodes: readonly RegionNode[] = [];
+      const w4 = arrayWork(() => {
+        nodes = buildMachine(large, 'large').spaces[0]!.nodes;
+      });
+      for (const n of nodes) {
+        const bytes = want(n.region.name!, 8_000);
+        if (bytes !== undefined && n.visibleBytes !== bytes)
+          assert.fail(`${n.region.name} serves ${n.visibleBytes} bytes, want ${bytes}`);
+      }
+      const growth = w4 / w1;
+      assert.ok(growth < 6, `array work grew ${growth.toFixed(2)}x for 4x the lines (${w1} -> ${w4})`);
+    });
+  }
+});
+
+describe('removing siblings one by one: work grows linearly (counted, not timed)', () => {
+  /**
+   * `n` siblings of mixed priorities in one container, then, in one transaction, two in three of
+   * them removed in the order they were added (the order that makes a search from the newest end
+   * longest), one of them added back, and one survivor moved.
+   */
+  function run(n: number): { work: number; got: readonly MemoryRegion[]; want: MemoryRegion[] } {
+    const ms = new MemorySystem();
+    const c = ms.container('c', 2n ** 64n - 1n);
+    const added: Array<{ mr: MemoryRegion; prio: number; k: number }> = [];
+    ms.transaction(() => {
+      for (let k = 0; k < n; k++) {
+        const prio = ((k * 7919) % 5) - 2;
+        const mr = ms.io(`d${k}`, 0x1000, null);
+        c.addSubregionOverlap(k * 0x1000, mr, prio);
+        added.push({ mr, prio, k });
+      }
+    });
+    ms.addressSpace(c, 'as');
+    const gone = added.filter((a) => a.k % 3 !== 0);
+    const back = gone[gone.length >> 1]!;
+    const moved = added[3]!;
+    const work = arrayWork(() =>
+      ms.transaction(() => {
+        for (const a of gone) c.delSubregion(a.mr);
+        c.addSubregionOverlap(back.k * 0x1000, back.mr, back.prio);
+        moved.mr.setAddress((n + 1) * 0x1000);
+      }),
+    );
+    // memory_region_del_subregion unlinks without reordering the others; an add (and a move,
+    // which QEMU does as a delete and an add) goes before the first sibling of lower or equal
+    // priority: priority descending, the latest add first among equals.
+    back.k = n;
+    moved.k = n + 1;
+    const left = added.filter((a) => a.k % 3 === 0 || a === back);
+    const want = left.sort((a, b) => b.prio - a.prio || b.k - a.k).map((a) => a.mr);
+    return { work, got: c.subregions, want };
+  }
+
+  it('2,000 and 8,000 siblings: 4x the siblings costs about 4x the array work, in QEMU order', () => {
+    run(2_000);
+    const small = run(2_000);
+    const large = run(8_000);
+    for (const { got, want } of [small, large]) {
+      assert.equal(got.length, want.length);
+      for (let i = 0; i < want.length; i++)
+        if (got[i] !== want[i]) assert.fail(`list position ${i}: ${got[i]!.name}, want ${want[i]!.name}`);
+    }
+    const growth = large.work / small.work;
+    assert.ok(
+      growth < 6,
+      `array work grew ${growth.toFixed(2)}x for 4x the siblings (${small.work} -> ${large.work})`,
+    );
+  });
+});
+
 describe('100,000 sibling regions', () => {
   const n = 100_000;
   const text = siblingsDump(n, 'i/o');
@@ -177,7 +199,7 @@ describe('100,000 sibling regions', () => {
   it('render to one flat range per sibling, in address order', () => {
     const lines = ['FlatView #0', ' AS "memory", root: system', ' Root memory region: system'];
     for (let i = 0; i < n; i++) {
-      lines.push(`  ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, i/o): r${i}`);
+      lines.push(`  ${hex16(i * 0x1000)}-${hex16(i * 0x1000 + 0xfff)} (prio 0, i/o): dev${i}`);
     }
     const want = `${lines.join('\n')}\n\n`;
     assert.ok(formatFlat(r.system) === want, 'the flat view differs from the hand-built one');

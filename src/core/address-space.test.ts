@@ -359,6 +359,29 @@ describe('device register fast path', () => {
     assert.equal(as.lastResult, MEMTX_DECODE_ERROR);
   });
 
+  it('keeps each address space its own device pages (they start on tables shared by all)', () => {
+    // Unused address spaces share one never-hit table until their first fill: a fill in one must
+    // not show in another, in this machine or in another one. Values stay below 0x100, so a 1-byte
+    // read (of the 4-byte callback's value, as QEMU masks it) sees all of them.
+    const spaces = [1, 2, 3].map((v) => {
+      const ms = new MemorySystem();
+      const sys = ms.container('sys', 0x100000);
+      sys.addSubregion(0x3000, ms.io(`dev${v}`, 0x1000, { read: (o) => v * 0x40 + o }));
+      return { v, as: ms.addressSpace(sys), other: ms.addressSpace(sys, 'other') };
+    });
+    for (let round = 0; round < 3; round++) {
+      for (const { v, as, other } of spaces) {
+        for (const [size, read] of [
+          [4, (a: number) => as.ldlLe(a)],
+          [1, (a: number) => as.ldub(a)],
+        ] as const) {
+          assert.equal(read(0x3008), v * 0x40 + 8, `${size}-byte read of dev${v}, round ${round}`);
+        }
+        assert.equal(other.lduwLe(0x3010), v * 0x40 + 0x10);
+      }
+    }
+  });
+
   it('blocks re-entry on every access of a device with an owner, and survives a throwing callback', () => {
     const ms = new MemorySystem();
     const sys = ms.container('sys', 0x10000);
@@ -556,6 +579,36 @@ describe('64-bit addresses', () => {
     assert.throws(() => as.read(-1, buf), { code: 'ERR_INVALID_ARGUMENT' });
     assert.throws(() => as.ldub(1.5), { code: 'ERR_INVALID_ARGUMENT' });
     assert.throws(() => as.ldub(-4096), { code: 'ERR_INVALID_ARGUMENT' });
+  });
+
+  it('splits a buffer access above 2^53 at every range, as below it (flatview_read/write_continue)', () => {
+    // Two RAM regions side by side, then a little-endian device whose write callback records what
+    // it gets: each range is one chunk of the loop, and the device's 4 bytes are one callback of 4.
+    const ms = new MemorySystem();
+    const system = ms.container('system', 2n ** 64n - 1n);
+    const H = 2n ** 60n;
+    const writes: string[] = [];
+    system.addSubregion(H, ms.ram('a', 0x1000));
+    system.addSubregion(H + 0x1000n, ms.ram('b', 0x1000));
+    const ops: MemoryRegionOps = {
+      read: (o) => 0xc0 + Number(o),
+      write: (o, v, size) => {
+        writes.push(`${o}:${v.toString(16)}/${size}`);
+      },
+      endianness: 'little',
+    };
+    system.addSubregion(H + 0x2000n, ms.io('dev', 0x1000, ops));
+    const as = ms.addressSpace(system);
+    const bytes = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+    assert.equal(as.write(H + 0xff8n, bytes), MEMTX_OK);
+    assert.equal(as.load(H + 0xff8n, 8), 0x0807060504030201n, 'the first 8 bytes land at the end of a');
+    assert.equal(as.load(H + 0x1000n, 8), 0x100f0e0d0c0b0a09n, 'the next 8 at the start of b');
+    assert.equal(as.write(H + 0x1ffcn, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)), MEMTX_OK);
+    assert.deepEqual(writes, ['0:8070605/4']);
+    const buf = new Uint8Array(8);
+    assert.equal(as.read(H + 0x1ffcn, buf), MEMTX_OK);
+    // The device reads 0xc0 + offset for its whole 4-byte callback: bytes c0 00 00 00.
+    assert.deepEqual([...buf], [1, 2, 3, 4, 0xc0, 0, 0, 0]);
   });
 });
 

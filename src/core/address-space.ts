@@ -214,10 +214,13 @@ export class AddressSpace {
   readonly it = new IoTlb<MemoryRegion>();
   /** @internal Device pages per kind of typed access (see DevicePages), indexed from deviceKind(). */
   readonly dev = new DevicePages<MemoryRegion, DeviceFn>();
-  /** @internal Its arrays, held here too: one dependent load less on the way to a register. */
-  readonly devE = this.dev.e;
+  /**
+   * @internal Its arrays, held here too: one dependent load less on the way to a register. Shared
+   * empty tables until the first fill, which sets these again (cputlb's deviceFill).
+   */
+  devE = this.dev.e;
   /** @internal */
-  readonly devFn = this.dev.fn;
+  devFn = this.dev.fn;
   /** @internal The offset in the region of the device page ioFast() found. */
   ioOffset = 0;
 

@@ -123,7 +123,10 @@ function deviceFill(
   // Direct: one callback in the requested byte order, and no owner whose guard to take.
   const direct = exact !== 0 && (size === 1 || mr.bigEndianOps === bigEndian) && mr.guard === null;
   const fn = direct ? (isWrite ? mr.ops.write! : mr.ops.read!) : null;
-  as.dev.fill(deviceKind(isWrite, size, bigEndian), addr - (addr & PAGE_MASK), base, mr, fn);
+  const dev = as.dev;
+  dev.fill(deviceKind(isWrite, size, bigEndian), addr - (addr & PAGE_MASK), base, mr, fn);
+  as.devE = dev.e;
+  as.devFn = dev.fn;
 }
 
 /**

@@ -159,21 +159,26 @@ export function addressSpaceRw(
   if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError('buffer must be a Uint8Array');
   const len = buf.length;
   if (typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0 && addr + len <= SAFE_LIMIT) {
-    return len === 0 ? MEMTX_OK : flatviewAccess(as, as.view, addr, buf, len, isWrite, attrs);
+    return len === 0 ? MEMTX_OK : flatviewAccess(as, as.view, addr, null, buf, len, isWrite, attrs);
   }
   const a = toU64(addr, `${isWrite ? 'write' : 'read'} in "${as.name}"`);
   checkRange(a, BigInt(len), `${isWrite ? 'write' : 'read'} in "${as.name}"`);
   if (len === 0) return MEMTX_OK;
   if (a + BigInt(len) <= SAFE_LIMIT_BIG)
-    return flatviewAccess(as, as.view, Number(a), buf, len, isWrite, attrs);
-  return flatviewAccessBig(as, as.view, a, buf, len, isWrite, attrs);
+    return flatviewAccess(as, as.view, Number(a), null, buf, len, isWrite, attrs);
+  return flatviewAccess(as, as.view, 0, a, buf, len, isWrite, attrs);
 }
 
-/** QEMU `flatview_read/write` + `_continue`, for addresses below 2^53. */
+/**
+ * QEMU `flatview_read/write` + `_continue`: translate, access the chunk, repeat from where it
+ * ended. The access starts at `addr` when `addrBig` is null (it ends below 2^53), else at the exact
+ * `addrBig`; the loop is shared and only the translation differs.
+ */
 function flatviewAccess(
   as: AddressSpace,
   view: FlatView,
   addr: number,
+  addrBig: bigint | null,
   buf: Uint8Array,
   len: number,
   isWrite: boolean,
@@ -181,7 +186,8 @@ function flatviewAccess(
 ): MemTxResult {
   let result = MEMTX_OK;
   let pos = 0;
-  translate(as, view, addr, len, isWrite, attrs);
+  if (addrBig === null) translate(as, view, addr, len, isWrite, attrs);
+  else translateBig(as, view, addrBig, len, isWrite, attrs);
   if (attrs.memory && !as.tMr.ram) return MEMTX_ACCESS_ERROR;
   for (;;) {
     const l = accessChunk(as, buf, pos, isWrite, attrs);
@@ -190,32 +196,8 @@ function flatviewAccess(
     addr += l;
     pos += l;
     if (len === 0) return result;
-    translate(as, view, addr, len, isWrite, attrs);
-  }
-}
-
-/** Exact variant of {@link flatviewAccess} for accesses that reach 2^53 and beyond. */
-function flatviewAccessBig(
-  as: AddressSpace,
-  view: FlatView,
-  addr: bigint,
-  buf: Uint8Array,
-  len: number,
-  isWrite: boolean,
-  attrs: MemTxAttrs,
-): MemTxResult {
-  let result = MEMTX_OK;
-  let pos = 0;
-  translateBig(as, view, addr, len, isWrite, attrs);
-  if (attrs.memory && !as.tMr.ram) return MEMTX_ACCESS_ERROR;
-  for (;;) {
-    const l = accessChunk(as, buf, pos, isWrite, attrs);
-    result |= as.chunkResult;
-    len -= l;
-    addr += BigInt(l);
-    pos += l;
-    if (len === 0) return result;
-    translateBig(as, view, addr, len, isWrite, attrs);
+    if (addrBig === null) translate(as, view, addr, len, isWrite, attrs);
+    else translateBig(as, view, addrBig + BigInt(pos), len, isWrite, attrs);
   }
 }
 

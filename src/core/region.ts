@@ -68,6 +68,14 @@ export interface RegionOptions {
   owner?: MemoryOwner | null;
 }
 
+/** What a removed subregion leaves in its container's list until the holes are squeezed out. */
+class SubregionHole {
+  constructor(
+    readonly priority: number,
+    readonly seq: number,
+  ) {}
+}
+
 /**
  * A node of the memory tree. See the module comment; create regions with the factories of
  * {@link MemorySystem} (`container`, `ram`, `rom`, `io`, `alias`, ...).
@@ -79,6 +87,8 @@ export class MemoryRegion {
   private _addr: bigint = 0n;
   private _priority: number = 0;
   private _container: MemoryRegion | null = null;
+  /** When the region was linked into its container (see {@link _subsReversed}). */
+  private _linkSeq: number = 0;
   private _mappedViaAlias: number = 0;
   private _enabled: boolean = true;
   private _aliasOffset: bigint = 0n;
@@ -125,7 +135,11 @@ export class MemoryRegion {
   get subregions(): readonly MemoryRegion[] {
     // Materialized once per change of the list, so a render or walk after a batch of adds costs
     // one copy, not one per add.
-    this._subregionsView ??= this._subsReversed.slice().reverse();
+    if (this._subregionsView === null) {
+      const rev = this._subsReversed;
+      const live = this._subsHoles === 0 ? rev.slice() : rev.filter((r) => r instanceof MemoryRegion);
+      this._subregionsView = (live as MemoryRegion[]).reverse();
+    }
     return this._subregionsView;
   }
   /**
@@ -133,8 +147,14 @@ export class MemoryRegion {
    * new subregion before the first sibling of lower or equal priority, so a run of equal-priority
    * adds (how every board and the dump reader build) always lands at the front of QEMU's list: at
    * the end of this array, where inserting is a push instead of moving every sibling.
+   *
+   * So the array is sorted by (priority, link sequence number): a subregion is found by binary
+   * search. A removed one leaves a {@link SubregionHole} with its key, so removing never moves the
+   * others; holes are squeezed out once they are more than the subregions.
    */
-  private readonly _subsReversed: MemoryRegion[] = [];
+  private _subsReversed: Array<MemoryRegion | SubregionHole> = [];
+  private _subsHoles = 0;
+  private _nextLinkSeq = 0;
   private _subregionsView: MemoryRegion[] | null = null;
   /** Disabled regions and their subtrees are invisible to the flat view. */
   get enabled(): boolean {
@@ -372,23 +392,24 @@ export class MemoryRegion {
   }
 
   /** @internal add without checks, inside a transaction (QEMU `memory_region_add_subregion_common`). */
-  link(offset: bigint, sub: MemoryRegion): void {
+  link(offset: bigint, sub: MemoryRegion, oldSeq?: number): void {
+    const seq = oldSeq ?? this._nextLinkSeq++;
     sub._container = this;
     for (let a = sub.alias; a; a = a.alias) a._mappedViaAlias++;
     sub._addr = offset;
+    sub._linkSeq = seq;
     // QEMU `memory_region_update_container_subregions`: before the first sibling whose priority
     // is lower or equal. In the reversed array that is after the last sibling of lower or equal
-    // priority, found by binary search since the array is sorted by priority.
+    // priority (a new sequence number is above every other), found by binary search unless it is
+    // the end (a run of equal-priority adds).
     const rev = this._subsReversed;
-    let lo = 0;
-    let hi = rev.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (rev[mid]!.priority <= sub.priority) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo === rev.length) rev.push(sub);
-    else rev.splice(lo, 0, sub);
+    const n = rev.length;
+    const at =
+      oldSeq === undefined && (n === 0 || rev[n - 1]!.priority <= sub.priority)
+        ? n
+        : this.slotAfter(sub.priority, seq);
+    if (at === n) rev.push(sub);
+    else rev.splice(at, 0, sub);
     this._subregionsView = null;
     if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
     else this.system.noteChanged(sub); // sub.addr changed: shows if sub is (or resolves to) a view root
@@ -416,8 +437,35 @@ export class MemoryRegion {
     if (this.enabled && sub.enabled) this.system.topologyChanged(this, sub);
     sub._container = null;
     for (let a = sub.alias; a; a = a.alias) a._mappedViaAlias--;
-    this._subsReversed.splice(this._subsReversed.lastIndexOf(sub), 1);
+    // The slot of `sub` is the last one whose key is at most its own.
+    this._subsReversed[this.slotAfter(sub.priority, sub._linkSeq) - 1] = new SubregionHole(
+      sub.priority,
+      sub._linkSeq,
+    );
     this._subregionsView = null;
+    if (++this._subsHoles * 2 > this._subsReversed.length) this.squeezeHoles();
+  }
+
+  /** The first slot whose (priority, link sequence) key is above the given one. */
+  private slotAfter(priority: number, seq: number): number {
+    const rev = this._subsReversed;
+    let lo = 0;
+    let hi = rev.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const e = rev[mid]!;
+      const p = e.priority;
+      if (p < priority || (p === priority && (e instanceof MemoryRegion ? e._linkSeq : e.seq) <= seq))
+        lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Drops the holes removals left, keeping the order. */
+  private squeezeHoles(): void {
+    this._subsReversed = this._subsReversed.filter((r) => r instanceof MemoryRegion);
+    this._subsHoles = 0;
   }
 
   /** Whether the region is mapped: in a container, or reached through a mapped alias. */
@@ -502,7 +550,7 @@ export class MemoryRegion {
       return;
     }
     const old = this.addr;
-    const index = c._subsReversed.indexOf(this);
+    const seq = this._linkSeq;
     this.loopChecked(
       () => {
         c.unlink(this);
@@ -511,10 +559,7 @@ export class MemoryRegion {
       () => {
         // Back to the old address and the old place among its siblings.
         c.unlink(this);
-        c.link(old, this);
-        c._subsReversed.splice(c._subsReversed.indexOf(this), 1);
-        c._subsReversed.splice(index, 0, this);
-        c._subregionsView = null;
+        c.link(old, this, seq);
       },
     );
   }

@@ -15,8 +15,8 @@
  * An address space that is never accessed costs little: the TLB and the I/O page cache start on a
  * shared empty table that no probe can hit, and allocate their own on the first fill, so a machine
  * with thousands of address spaces (one per PCI device's bus-master space) pays for those only
- * where they are used. The device-page cache is allocated with its address space (about 14 KB),
- * because the address space hands its arrays to the typed helpers once.
+ * where they are used. The device-page cache does the same with shared tables of its full size
+ * (the probe's index reaches every entry), and its address space takes its own arrays after a fill.
  */
 
 /** Entries a TLB starts with. */
@@ -185,18 +185,24 @@ export function deviceKind(isWrite: boolean, size: number, bigEndian: boolean): 
  * int32 (pages at larger offsets are not cached), which keeps the offset arithmetic in integers.
  */
 export class DevicePages<R, F> {
-  /** [tag, base] per entry. */
-  readonly e = new Float64Array(DEVICE_KINDS * DEVICE_PAGES * 2).fill(-1);
-  readonly mr: (R | null)[] = new Array<R | null>(DEVICE_KINDS * DEVICE_PAGES).fill(null);
+  /** [tag, base] per entry; a shared table no probe can hit until the first fill. */
+  e: Float64Array = UNFILLED_DEV_E;
+  mr: (R | null)[] = UNFILLED_DEV_MR as (R | null)[];
   /** The callback to call directly, or null when the dispatcher adjusts the access. */
-  readonly fn: (F | null)[] = new Array<F | null>(DEVICE_KINDS * DEVICE_PAGES).fill(null);
+  fn: (F | null)[] = UNFILLED_DEV_FN as (F | null)[];
   private used = false;
 
   /**
    * Caches guest page `page` (its address) for the kind starting at entry `kind`: its first byte
-   * is at offset `base` of region `mr`; `fn` is the callback to call directly, if any.
+   * is at offset `base` of region `mr`; `fn` is the callback to call directly, if any. The first
+   * fill replaces the shared tables by the cache's own: a holder of the arrays reads them again.
    */
   fill(kind: number, page: number, base: number, mr: R, fn: F | null): void {
+    if (this.e === UNFILLED_DEV_E) {
+      this.e = new Float64Array(DEVICE_KINDS * DEVICE_PAGES * 2).fill(-1);
+      this.mr = new Array<R | null>(DEVICE_KINDS * DEVICE_PAGES).fill(null);
+      this.fn = new Array<F | null>(DEVICE_KINDS * DEVICE_PAGES).fill(null);
+    }
     const k = kind | ((page / 4096) & (DEVICE_PAGES - 1));
     this.e[2 * k] = page;
     this.e[2 * k + 1] = base;
@@ -215,3 +221,9 @@ export class DevicePages<R, F> {
     if (!writesOnly) this.used = false;
   }
 }
+
+// The tables of a device-page cache that was never filled: tags of -1 match no page. Never written
+// (a cache with nothing filled has nothing to flush).
+const UNFILLED_DEV_E = new Float64Array(DEVICE_KINDS * DEVICE_PAGES * 2).fill(-1);
+const UNFILLED_DEV_MR: readonly null[] = new Array<null>(DEVICE_KINDS * DEVICE_PAGES).fill(null);
+const UNFILLED_DEV_FN: readonly null[] = new Array<null>(DEVICE_KINDS * DEVICE_PAGES).fill(null);

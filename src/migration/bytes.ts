@@ -7,7 +7,7 @@
  * and hands them to a sink that may apply back-pressure.
  */
 
-import { Crc32 } from './crc32.js';
+import { StreamDigest } from './crc32.js';
 import { MigrationError } from './errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -20,10 +20,8 @@ export class ByteReader {
   private queued = 0;
   private done = false;
   private closed = false;
-  /** CRC of the bytes consumed since the last mark, when an integrity check runs. */
-  private digest: Crc32 | null = null;
-  /** Where in `cur` the bytes not yet hashed begin. */
-  private hashPos = 0;
+  /** CRC of the bytes consumed since the last mark, when an integrity check runs (over `cur`). */
+  private readonly digest = new StreamDigest();
   private readonly it: AsyncIterator<Uint8Array> | null;
   private readonly scratch = new Uint8Array(8);
   private readonly scratchView = new DataView(this.scratch.buffer);
@@ -65,10 +63,10 @@ export class ByteReader {
           : new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.length);
       if (c.length === 0) continue;
       if (this.pos === this.cur.length && this.queued === 0) {
-        if (this.digest) this.hashCur();
+        this.digest.hash(this.cur, this.pos);
         this.cur = c;
         this.pos = 0;
-        this.hashPos = 0;
+        this.digest.from = 0;
       } else {
         this.queue.push(c);
         this.queued += c.length;
@@ -171,18 +169,12 @@ export class ByteReader {
 
   private advance(): void {
     while (this.pos === this.cur.length && this.queue.length) {
-      if (this.digest) this.hashCur();
+      this.digest.hash(this.cur, this.pos);
       this.cur = this.queue.shift()!;
       this.queued -= this.cur.length;
       this.pos = 0;
-      this.hashPos = 0;
+      this.digest.from = 0;
     }
-  }
-
-  /** Hashes the consumed bytes of the current chunk that are not hashed yet. */
-  private hashCur(): void {
-    if (this.pos > this.hashPos) this.digest!.update(this.cur, this.hashPos, this.pos);
-    this.hashPos = this.pos;
   }
 
   /**
@@ -190,23 +182,17 @@ export class ByteReader {
    * {@link mark}. Hashing happens per chunk, not per read, so the record loop pays nothing for it.
    */
   startDigest(): void {
-    this.digest = new Crc32();
-    this.hashPos = this.pos;
+    this.digest.start(this.pos);
   }
 
   /** Whether {@link startDigest} was called. */
   get digesting(): boolean {
-    return this.digest !== null;
+    return this.digest.active;
   }
 
   /** CRC-32 and length of the bytes consumed since the previous mark (or the start), then restarts. */
   mark(): { crc: number; length: number } {
-    const d = this.digest;
-    if (!d) throw new RangeError('ByteReader.mark: no digest was started');
-    this.hashCur();
-    const r = { crc: d.value, length: d.length };
-    d.reset();
-    return r;
+    return this.digest.mark(this.cur, this.pos, 'ByteReader');
   }
 
   /** Copies `n` available bytes into `dst` at `off`. */
@@ -349,10 +335,12 @@ export class ByteWriter {
   private readonly free: Uint8Array[] = [];
   /** Bytes written so far (including bytes not yet flushed). */
   written = 0;
-  /** CRC of the bytes written since the last mark, when an integrity check runs. */
-  private digest: Crc32 | null = null;
-  /** Where in `buf` the bytes not yet hashed begin. */
-  private hashPos = 0;
+  /**
+   * CRC of the bytes written since the last mark, when an integrity check runs (over `buf`).
+   * Hashing is lazy (when a buffer is handed on, or at a mark), so a window from {@link reserve}
+   * is hashed after the caller filled it.
+   */
+  private readonly digest = new StreamDigest();
 
   constructor(
     private readonly sink: ByteSink,
@@ -371,7 +359,7 @@ export class ByteWriter {
 
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    if (this.digest) this.hashBuf();
+    this.digest.hash(this.buf, this.pos);
     if (this.pos > 0) this.pending.push(this.buf.subarray(0, this.pos));
     this.fresh(Math.max(this.capacity, n));
   }
@@ -382,37 +370,22 @@ export class ByteWriter {
     this.buf = reused ?? new Uint8Array(size);
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.pos = 0;
-    this.hashPos = 0;
-  }
-
-  /**
-   * Hashes the bytes of the current buffer not hashed yet. Hashing is lazy (when a buffer is handed
-   * on, or at a mark), so a window from {@link reserve} is hashed after the caller filled it.
-   */
-  private hashBuf(): void {
-    if (this.pos > this.hashPos) this.digest!.update(this.buf, this.hashPos, this.pos);
-    this.hashPos = this.pos;
+    this.digest.from = 0;
   }
 
   /** Starts the integrity check: every byte written from here on is hashed until the next mark. */
   startDigest(): void {
-    this.digest = new Crc32();
-    this.hashPos = this.pos;
+    this.digest.start(this.pos);
   }
 
   /** Whether {@link startDigest} was called. */
   get digesting(): boolean {
-    return this.digest !== null;
+    return this.digest.active;
   }
 
   /** CRC-32 and length of the bytes written since the previous mark (or the start), then restarts. */
   mark(): { crc: number; length: number } {
-    const d = this.digest;
-    if (!d) throw new RangeError('ByteWriter.mark: no digest was started');
-    this.hashBuf();
-    const r = { crc: d.value, length: d.length };
-    d.reset();
-    return r;
+    return this.digest.mark(this.buf, this.pos, 'ByteWriter');
   }
 
   /** Hands a chunk to the sink, offering to take its buffer back when the sink is done with it. */
@@ -490,7 +463,7 @@ export class ByteWriter {
 
   /** Sends every buffered byte to the sink. */
   async flush(): Promise<void> {
-    if (this.digest) this.hashBuf();
+    this.digest.hash(this.buf, this.pos);
     if (this.pos > 0) {
       this.pending.push(this.buf.subarray(0, this.pos));
       this.fresh(this.capacity);

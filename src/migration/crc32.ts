@@ -53,3 +53,45 @@ export class Crc32 {
     this.length = 0;
   }
 }
+
+/**
+ * The integrity check a byte stream keeps over the bytes it passes: their CRC-32 from
+ * {@link start} to each {@link mark}, hashed lazily, a range of the current buffer at a time
+ * (when the stream moves to another buffer, or at a mark), so that the per-record code pays
+ * nothing for it.
+ */
+export class StreamDigest {
+  private crc: Crc32 | null = null;
+  /** Where in the stream's current buffer the bytes not yet hashed begin. */
+  from = 0;
+
+  /** Whether {@link start} was called. */
+  get active(): boolean {
+    return this.crc !== null;
+  }
+
+  /** Starts hashing at `pos` of the current buffer. */
+  start(pos: number): void {
+    this.crc = new Crc32();
+    this.from = pos;
+  }
+
+  /** Hashes `buf[from, pos)`, the bytes passed since the last hashing, if a check runs. */
+  hash(buf: Uint8Array, pos: number): void {
+    if (this.crc !== null && pos > this.from) this.crc.update(buf, this.from, pos);
+    this.from = pos;
+  }
+
+  /**
+   * Hashes up to `pos` of `buf`, then returns the CRC-32 and length of the bytes since the
+   * previous mark (or the start) and restarts the count; `who` names the stream in the error.
+   */
+  mark(buf: Uint8Array, pos: number, who: string): { crc: number; length: number } {
+    const c = this.crc;
+    if (c === null) throw new RangeError(`${who}.mark: no digest was started`);
+    this.hash(buf, pos);
+    const r = { crc: c.value, length: c.length };
+    c.reset();
+    return r;
+  }
+}

@@ -1097,20 +1097,35 @@ function siblingOrder(children: readonly RebuiltRegion[]): RebuiltRegion[] {
  */
 function guessSiblingOrder(all: readonly RebuiltRegion[], names: NameKinds | null): void {
   for (const c of all) {
-    const kids = c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
-    if (kids.length < 2) continue;
-    const byStart = [...kids].sort((x, y) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0));
-    for (let i = 0; i < byStart.length; i++) {
-      const x = byStart[i]!;
-      for (let j = i + 1; j < byStart.length && byStart[j]!.addr < x.addr + x.size; j++) {
-        const y = byStart[j]!;
-        if (x.rep.priority !== y.rep.priority || x.addr === y.addr) continue;
-        const xl = x.rep.line!.name;
-        const yl = y.rep.line!.name;
-        const [win, lose] = names?.createdLater(xl, yl) === true ? [x, y] : [y, x];
-        win.beats ??= new Set();
-        win.beats.add(lose);
-      }
+    overlappingPairs(shownChildren(c), (x, y) => {
+      const [win, lose] = names?.createdLater(x.rep.line!.name, y.rep.line!.name) === true ? [x, y] : [y, x];
+      win.beats ??= new Set();
+      win.beats.add(lose);
+    });
+  }
+}
+
+/** The children of `c` a dump shows: printed, enabled and not empty. */
+function shownChildren(c: RebuiltRegion): RebuiltRegion[] {
+  return c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
+}
+
+/**
+ * Calls `fn(x, y)` for every two of `kids` of equal priority where `y` starts above `x` and
+ * inside it: a sweep in address order, so its cost is a sort plus the pairs. Siblings at the same
+ * address are no such pair: there the printed order already is the list order (mtree_print_mr).
+ */
+function overlappingPairs(
+  kids: readonly RebuiltRegion[],
+  fn: (x: RebuiltRegion, y: RebuiltRegion) => void,
+): void {
+  if (kids.length < 2) return;
+  const byStart = [...kids].sort((x, y) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0));
+  for (let i = 0; i < byStart.length; i++) {
+    const x = byStart[i]!;
+    for (let j = i + 1; j < byStart.length && byStart[j]!.addr < x.addr + x.size; j++) {
+      const y = byStart[j]!;
+      if (x.rep.priority === y.rep.priority && x.addr !== y.addr) fn(x, y);
     }
   }
 }
@@ -1181,23 +1196,14 @@ function learnSiblingOrder(
         stack.push({ c: c.target, base: base2, lo: a, hi: b, up: visit, nAlias: nAlias + 1 });
         continue;
       }
-      const kids = c.children.filter((k) => k.rep.line && !k.rep.line.disabled && k.size > 0n);
+      const kids = shownChildren(c);
       for (const k of kids) stack.push({ c: k, base: start, lo: a, hi: b, up: visit, nAlias });
-      if (kids.length < 2) continue;
-      // Overlapping equal-priority siblings: sweep in address order.
-      const byStart = [...kids].sort((x, y) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0));
-      for (let i = 0; i < byStart.length; i++) {
-        const x = byStart[i]!;
-        for (let j = i + 1; j < byStart.length && byStart[j]!.addr < x.addr + x.size; j++) {
-          const y = byStart[j]!;
-          // At one address the printed order already is the list order (mtree_print_mr).
-          if (x.rep.priority !== y.rep.priority || x.addr === y.addr) continue;
-          const olo = start + y.addr > a ? start + y.addr : a;
-          const xe = x.addr + x.size < y.addr + y.size ? x.addr + x.size : y.addr + y.size;
-          const ohi = start + xe < b ? start + xe : b;
-          if (olo < ohi) overlaps.push({ visit, a: x, b: y, lo: olo, hi: ohi });
-        }
-      }
+      overlappingPairs(kids, (x, y) => {
+        const olo = start + y.addr > a ? start + y.addr : a;
+        const xe = x.addr + x.size < y.addr + y.size ? x.addr + x.size : y.addr + y.size;
+        const ohi = start + xe < b ? start + xe : b;
+        if (olo < ohi) overlaps.push({ visit, a: x, b: y, lo: olo, hi: ohi });
+      });
     }
     for (const o of overlaps) {
       let aWins = false;

@@ -134,6 +134,16 @@ async function waitStatus(q: QmpClient, done: (s: string) => boolean): Promise<R
   }
 }
 
+/** Records the guest's count when the source machine stops (the switch-over); -1 until then. */
+function recordStop(p: Awaited<ReturnType<typeof pair>>): { at: bigint } {
+  const stopped = { at: -1n };
+  p.srcServer.machine.stop = ((orig) => () => {
+    orig();
+    stopped.at = p.src.n;
+  })(p.src.stop.bind(p.src));
+  return stopped;
+}
+
 async function assertMigrated(p: Awaited<ReturnType<typeof pair>>, stoppedAt: bigint) {
   await p.dstServer.whenIncomingDone();
   assert.deepEqual(await p.qs.execute('query-status'), {
@@ -163,11 +173,7 @@ async function assertMigrated(p: Awaited<ReturnType<typeof pair>>, stoppedAt: bi
 test('precopy over tcp: the counter continues on the destination without a gap or a repeat', async (t) => {
   const p = await pair(t);
   await p.qs.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
-  let stoppedAt = -1n;
-  p.srcServer.machine.stop = ((orig) => () => {
-    orig();
-    stoppedAt = p.src.n;
-  })(p.src.stop.bind(p.src));
+  const stopped = recordStop(p);
   await p.qs.execute('migrate', { uri: `tcp:${p.incoming.host}:${p.incoming.port}` });
   const info = await waitStatus(p.qs, (s) => s === 'completed' || s === 'failed');
   assert.equal(info.status, 'completed', JSON.stringify(info));
@@ -209,7 +215,7 @@ test('precopy over tcp: the counter continues on the destination without a gap o
   assert.equal(typeof info.downtime, 'number');
   assert.equal(typeof info['total-time'], 'number');
   assert.equal(typeof info['setup-time'], 'number');
-  await assertMigrated(p, stoppedAt);
+  await assertMigrated(p, stopped.at);
   assert.deepEqual(
     p.events.filter((e) => e.startsWith('MIGRATION') || e === 'STOP'),
     [
@@ -234,11 +240,7 @@ test('postcopy: migrate-start-postcopy switches, and the count still continues e
       { capability: 'events', state: true },
     ],
   });
-  let stoppedAt = -1n;
-  p.srcServer.machine.stop = ((orig) => () => {
-    orig();
-    stoppedAt = p.src.n;
-  })(p.src.stop.bind(p.src));
+  const stopped = recordStop(p);
   // With no downtime allowed, precopy cannot converge while the guest writes: it goes on until
   // the switch (as in QEMU), so the switch surely happens.
   await p.qs.execute('migrate-set-parameters', { 'downtime-limit': 0 });
@@ -250,7 +252,7 @@ test('postcopy: migrate-start-postcopy switches, and the count still continues e
   const info = await waitStatus(p.qs, (s) => s === 'completed' || s === 'failed');
   assert.equal(info.status, 'completed', JSON.stringify(info));
   assert.ok(p.events.includes('MIGRATION {"status":"postcopy-active"}'), p.events.join(', '));
-  await assertMigrated(p, stoppedAt);
+  await assertMigrated(p, stopped.at);
 });
 
 /** A loopback proxy (the migration tests' own) that cuts both sides after `limit` bytes towards `port`. */
@@ -278,15 +280,11 @@ test('a connection cut mid-stream fails the migration, the source runs on, and a
     while (p.src.n < before + 1000n) await new Promise((r) => setImmediate(r));
     p.src.check();
   }
-  let stoppedAt = -1n;
-  p.srcServer.machine.stop = ((orig) => () => {
-    orig();
-    stoppedAt = p.src.n;
-  })(p.src.stop.bind(p.src));
+  const stopped = recordStop(p);
   await p.qs.execute('migrate', { uri: `tcp:${p.incoming.host}:${p.incoming.port}` });
   const ok = await waitStatus(p.qs, (s) => s === 'completed' || s === 'failed');
   assert.equal(ok.status, 'completed', JSON.stringify(ok));
-  await assertMigrated(p, stoppedAt);
+  await assertMigrated(p, stopped.at);
 });
 
 test('migrate_cancel: the migration ends cancelled and the source keeps running', async (t) => {

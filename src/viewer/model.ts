@@ -8,6 +8,7 @@
 
 import type { AddressSpace } from '../core/address-space.js';
 import type { FlatRange } from '../core/flatview.js';
+import { IntMinHeap } from '../core/int-heap.js';
 import type { MemoryRegion } from '../core/region.js';
 import type { MemorySystem } from '../core/system.js';
 import { explainAddress } from '../mtree/lookup.js';
@@ -275,10 +276,16 @@ export function answerAt(space: SpaceModel, addr: bigint): AddressAnswer {
  * Counts, for each region of the tree that could answer accesses (not containers), the bytes of the
  * flat view served through it. A flat range may merge pieces reached through different aliases
  * (QEMU merges contiguous pieces of one region), so each region is probed at its own start and at
- * every flat-range start inside it, not only once per range.
+ * every flat-range start inside it, not only once per range; a probe counts the rest of that range
+ * inside the region when the region lies on the probe's path ({@link answerAt}'s chain).
+ *
+ * The paths come from one render of the node graph instead of one walk per probe (a walk tries
+ * siblings one by one, which made many siblings quadratic): see {@link OwnerMap}.
  */
 function attributeRanges(space: SpaceModel): void {
   const ranges = space.ranges;
+  if (ranges.length === 0) return;
+  const owners = new OwnerMap(space);
   for (const n of space.nodes) {
     if (!n.live || n.kind === 'container' || n.size === 0n) continue;
     const start = n.start;
@@ -289,9 +296,163 @@ function attributeRanges(space: SpaceModel): void {
       if (r.start >= end) break;
       const probe = r.start > start ? r.start : start;
       const stop = r.start + r.size < end ? r.start + r.size : end;
-      if (answerAt(space, probe).chain.some((s) => s.node === n.id)) n.visibleBytes += stop - probe;
+      if (owners.onPath(probe, n.id)) n.visibleBytes += stop - probe;
     }
   }
+}
+
+/**
+ * The path {@link answerAt} finds for every address of a space, all at once. That walk (the one of
+ * `mtree/lookup`) ends at the first terminating region, in render order (subregions in list order
+ * before their parent, an alias continuing in its target), whose extent and every ancestor's contain
+ * the address: QEMU's first-writer rule of `render_memory_region`. So one render over the nodes
+ * (each occurrence of a node below an alias is its own occurrence, as QEMU renders a target once per
+ * alias) records every terminating occurrence's clip in paint order, and a sweep over the clip ends
+ * gives each address its first paint, as the core's renderer does. The path to an address is then
+ * the chain of occurrences from that paint up to the root, and its nodes are those of
+ * {@link answerAt}: a subregion step goes to the child node of that region, an alias step to the
+ * alias's {@link RegionNode.aliasNode}.
+ */
+class OwnerMap {
+  /** Per occurrence: its node, its parent occurrence (-1 for the root) and its depth. */
+  private readonly occNode: number[] = [];
+  private readonly occParent: number[] = [];
+  private readonly occDepth: number[] = [];
+  /** Per node, the smallest depth of its occurrences (a path above it cannot hold it). */
+  private readonly minDepth: Int32Array;
+  /** Subregion nodes of each node in the region's list order, made on first use. */
+  private readonly listKids: Array<number[] | undefined> = [];
+  private readonly paintOcc: number[] = [];
+  private readonly paintStart: bigint[] = [];
+  private readonly paintEnd: bigint[] = [];
+  /** Sorted runs of addresses with one owning occurrence (-1: nothing paints there). */
+  private readonly runStart: bigint[] = [];
+  private readonly runEnd: bigint[] = [];
+  private readonly runOcc: number[] = [];
+  private readonly nodes: readonly RegionNode[];
+
+  constructor(space: SpaceModel) {
+    this.nodes = space.nodes;
+    this.minDepth = new Int32Array(space.nodes.length).fill(0x7fffffff);
+    this.render(0, -1, 0n, 0n, MOD);
+    this.sweep();
+  }
+
+  /** Whether node `node` lies on the path to `addr`. */
+  onPath(addr: bigint, node: number): boolean {
+    let o = this.ownerAt(addr);
+    const floor = this.minDepth[node]!;
+    while (o >= 0 && this.occDepth[o]! >= floor) {
+      if (this.occNode[o] === node) return true;
+      o = this.occParent[o]!;
+    }
+    return false;
+  }
+
+  /** The occurrence that paints `addr`, or -1. */
+  private ownerAt(addr: bigint): number {
+    const starts = this.runStart;
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid]! <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 && addr < this.runEnd[lo - 1]! ? this.runOcc[lo - 1]! : -1;
+  }
+
+  /**
+   * Renders node `id` whose parent's offset 0 lies at `base`, inside the clip: the walk's `covers`
+   * test (enabled, extent contains the address) for every address of the clip at once. Recursive
+   * like the core's render, whose 1024-level limit this space's view has passed.
+   */
+  private render(id: number, parentOcc: number, base: bigint, clipStart: bigint, clipEnd: bigint): void {
+    const node = this.nodes[id]!;
+    const mr = node.region;
+    if (!mr.enabled) return;
+    const start = base + mr.addr;
+    const end = start + mr.size;
+    if (start > clipStart) clipStart = start;
+    if (end < clipEnd) clipEnd = end;
+    if (clipStart >= clipEnd) return;
+    const occ = this.occNode.length;
+    const depth = parentOcc < 0 ? 0 : this.occDepth[parentOcc]! + 1;
+    this.occNode.push(id);
+    this.occParent.push(parentOcc);
+    this.occDepth.push(depth);
+    if (depth < this.minDepth[id]!) this.minDepth[id] = depth;
+    const target = mr.alias;
+    if (target) {
+      // The target's offset 0 lies where the alias window starts, less the alias offset.
+      if (node.aliasNode >= 0)
+        this.render(node.aliasNode, occ, start - target.addr - mr.aliasOffset, clipStart, clipEnd);
+      return;
+    }
+    const kids = this.kidsInListOrder(id);
+    for (let k = 0; k < kids.length; k++) this.render(kids[k]!, occ, start, clipStart, clipEnd);
+    if (!mr.terminates) return;
+    this.paintOcc.push(occ);
+    this.paintStart.push(clipStart);
+    this.paintEnd.push(clipEnd);
+  }
+
+  /** The child nodes of `id` in the order of its region's subregion list (render order). */
+  private kidsInListOrder(id: number): readonly number[] {
+    const cached = this.listKids[id];
+    if (cached) return cached;
+    const node = this.nodes[id]!;
+    const byRegion = new Map<MemoryRegion, number>();
+    for (let k = 0; k < node.children.length; k++) {
+      const c = node.children[k]!;
+      byRegion.set(this.nodes[c]!.region, c);
+    }
+    const subs = node.region.subregions;
+    const out: number[] = [];
+    for (let k = 0; k < subs.length; k++) {
+      const c = byRegion.get(subs[k]!);
+      if (c !== undefined) out.push(c);
+    }
+    this.listKids[id] = out;
+    return out;
+  }
+
+  /** Gives each address to its first paint: sorted clip starts and ends, earliest paint on a heap. */
+  private sweep(): void {
+    const n = this.paintOcc.length;
+    if (n === 0) return;
+    const ps = this.paintStart;
+    const pe = this.paintEnd;
+    const byStart = Array.from({ length: n }, (_, i) => i);
+    const byEnd = byStart.slice();
+    byStart.sort((a, b) => cmpBig(ps[a]!, ps[b]!));
+    byEnd.sort((a, b) => cmpBig(pe[a]!, pe[b]!));
+    const heap = new IntMinHeap(n);
+    const ended = new Uint8Array(n);
+    let si = 0;
+    let ei = 0;
+    let owner = -1;
+    let from = 0n;
+    while (ei < n) {
+      const x = si < n && ps[byStart[si]!]! < pe[byEnd[ei]!]! ? ps[byStart[si]!]! : pe[byEnd[ei]!]!;
+      while (ei < n && pe[byEnd[ei]!] === x) ended[byEnd[ei++]!] = 1;
+      while (si < n && ps[byStart[si]!] === x) heap.push(byStart[si++]!);
+      while (heap.size > 0 && ended[heap.top()] === 1) heap.pop();
+      const next = heap.size > 0 ? heap.top() : -1;
+      if (next === owner) continue;
+      if (owner >= 0) {
+        this.runStart.push(from);
+        this.runEnd.push(x);
+        this.runOcc.push(this.paintOcc[owner]!);
+      }
+      owner = next;
+      from = x;
+    }
+  }
+}
+
+function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function firstRangeEndingAfter(ranges: readonly FlatRange[], addr: bigint): number {

@@ -1,7 +1,7 @@
 /**
  * @module test/support/run-machine
- * A `memtree run riscv-virt` process for the migration tests: its output gathered as it comes,
- * killed when the test ends, and small waits on it and on QMP's `query-migrate`.
+ * A `memtree run riscv-virt` process for the migration and `--serve` tests: its output gathered
+ * as it comes, killed when the test ends, and small waits on it and on QMP's `query-migrate`.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -20,10 +20,13 @@ export interface RunningMachine {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `memtree run riscv-virt ARGS`; the process is killed when test `t` ends. */
-export function startMachine(t: TestContext, args: string[]): RunningMachine {
+/**
+ * Starts `memtree run riscv-virt ARGS`; the process is killed when test `t` ends. With `input`,
+ * its standard input is a pipe (`proc.stdin`: the guest's UART input), else it reads nothing.
+ */
+export function startMachine(t: TestContext, args: string[], { input = false } = {}): RunningMachine {
   const proc = spawn(process.execPath, [BIN, 'run', 'riscv-virt', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   const r: RunningMachine = {
     proc,

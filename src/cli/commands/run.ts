@@ -39,7 +39,16 @@ Options (QEMU's single-dash spellings are accepted too: -m, -smp, -bios, ...):
   --append STRING     kernel command line
   --dtb FILE          device tree blob to use instead of the generated one
   --mtree             print the machine's \`info mtree -f\` and exit
-  --max-insns N       stop after N guest instructions (exit status 3)
+  --max-insns N       stop after N guest instructions, counting each trap taken
+                      as one (exit status 3)
+  --rtc base=utc|localtime|DATETIME[,clock=vm]
+                      the RTC's time at power-on, as QEMU's -rtc: now (utc, the
+                      default), the host's local time, or a fixed date such as
+                      2006-06-17T16:01:21 or 2006-06-17; the RTC then follows
+                      the machine's virtual clock (QEMU's clock=vm)
+  --rng-seed HEX      the 32 bytes of /chosen/rng-seed (64 hex digits) instead
+                      of fresh random ones; with a fixed --rtc base the boot
+                      is then the same, instruction for instruction, every time
   --qmp unix:PATH|tcp:HOST:PORT
                       serve QEMU's QMP there (loopback if HOST is empty):
                       query-status, stop, cont, system_reset, quit, migrate,
@@ -66,6 +75,74 @@ export function parseRamSize(s: string): number {
     throw new UsageError(`-m ${s}: the RAM size must be a positive multiple of 4 KiB, at most 16 TiB`);
   }
   return bytes;
+}
+
+/**
+ * QEMU's `-rtc` (configure_rtc): the RTC's wall-clock time at virtual time 0, in ns since the epoch.
+ * `base=utc` is now, `base=localtime` now as the host's local time, `base=DATETIME` a fixed start
+ * (configure_rtc_base_datetime's two formats, read as UTC). memtree's RTC always runs on the
+ * virtual clock, which is QEMU's `clock=vm`; the host clocks would make a boot unrepeatable.
+ */
+export function parseRtc(spec: string, nowMs: number): bigint {
+  let base: string | undefined;
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
+    if (key === 'base') base = value;
+    else if (key === 'clock') {
+      if (value !== 'vm') {
+        throw new UsageError(
+          `--rtc clock=${value}: memtree's RTC follows the machine's virtual clock, clock=vm (the host clocks would make runs differ)`,
+        );
+      }
+    } else if (key === 'driftfix') {
+      if (value !== 'none' && value !== 'slew') throw new UsageError(`--rtc driftfix=${value}: none or slew`);
+    } else throw new UsageError(`--rtc: unknown setting '${part}' (base=, clock=vm)`);
+  }
+  if (base === undefined || base === 'utc') return BigInt(Math.floor(nowMs / 1000)) * 1_000_000_000n;
+  if (base === 'localtime') {
+    const offsetMs = -new Date(nowMs).getTimezoneOffset() * 60_000;
+    return BigInt(Math.floor((nowMs + offsetMs) / 1000)) * 1_000_000_000n;
+  }
+  const m = /^(\d+)-(\d+)-(\d+)(?:T(\d+):(\d+):(\d+))?$/.exec(base);
+  if (!m) {
+    throw new UsageError(`--rtc base=${base}: a date wants the form 2006-06-17T16:01:21 or 2006-06-17`);
+  }
+  const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as number[];
+  if (y! > 9999) throw new UsageError(`--rtc base=${base}: years go up to 9999`);
+  // mktimegm normalizes out-of-range fields (month 13 is next January), as Date.UTC does.
+  const ms = Date.UTC(y!, mo! - 1, d!, h!, mi!, sec!);
+  if (!Number.isFinite(ms) || ms < 0) throw new UsageError(`--rtc base=${base}: not a date from 1970 on`);
+  return BigInt(ms) * 1_000_000n;
+}
+
+/** `--rng-seed`: 64 hex digits, the 32 bytes of /chosen/rng-seed. */
+export function parseRngSeed(s: string): Uint8Array {
+  if (!/^[0-9a-fA-F]{64}$/.test(s))
+    throw new UsageError(`--rng-seed wants 64 hex digits (32 bytes), not '${s}'`);
+  return Uint8Array.from({ length: 32 }, (_, i) => Number.parseInt(s.slice(2 * i, 2 * i + 2), 16));
+}
+
+/** Where each hart is, for the --max-insns stop: its pc and privilege level. */
+function whereHartsAre(m: RiscvVirtMachine): string {
+  const mode = ['U', 'S', '?', 'M'];
+  return m.harts
+    .map((h, i) => `hart ${i} at pc 0x${h.getPc().toString(16)} in ${mode[h.privilege]}-mode`)
+    .join(', ');
+}
+
+function randomSeed(): Uint8Array {
+  return globalThis.crypto.getRandomValues(new Uint8Array(32));
+}
+
+function hex(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** The `-rtc base=` date of an epoch time, to the second. */
+function isoSeconds(ns: bigint): string {
+  return new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19);
 }
 
 function readBinary(path: string, what: string): Uint8Array {
@@ -103,7 +180,7 @@ export const runCommand: Command = {
   help,
   async run(args: string[], io: CliIo): Promise<number> {
     const norm = args.map((a) =>
-      /^-(m|smp|bios|kernel|initrd|append|dtb|mtree|qmp|incoming|S)$/.test(a) ? `-${a}` : a,
+      /^-(m|smp|bios|kernel|initrd|append|dtb|mtree|qmp|incoming|S|rtc)$/.test(a) ? `-${a}` : a,
     );
     const { values, positionals } = parseCommandArgs(norm, {
       options: {
@@ -117,6 +194,8 @@ export const runCommand: Command = {
         dtb: { type: 'string' },
         mtree: { type: 'boolean' },
         'max-insns': { type: 'string' },
+        rtc: { type: 'string' },
+        'rng-seed': { type: 'string' },
         qmp: { type: 'string' },
         incoming: { type: 'string' },
         S: { type: 'boolean' },
@@ -144,6 +223,8 @@ export const runCommand: Command = {
     if (values.initrd !== undefined && values.kernel === undefined) {
       throw new UsageError('--initrd needs --kernel (as in QEMU)');
     }
+    const rtcEpochNs = parseRtc(values.rtc ?? 'base=utc', Date.now());
+    const rngSeed = values['rng-seed'] !== undefined ? parseRngSeed(values['rng-seed']) : randomSeed();
     const dec = new TextDecoder('utf-8');
     let pending: number[] = [];
     const flush = () => {
@@ -155,6 +236,7 @@ export const runCommand: Command = {
     const m = buildRiscvVirt({
       ramSize,
       smp: Number(smpText),
+      rtcEpochNs,
       uartSink: (b) => {
         pending.push(b);
         if (pending.length >= 4096) flush();
@@ -173,7 +255,10 @@ export const runCommand: Command = {
       initrd: values.initrd !== undefined ? readBinary(values.initrd, 'initrd') : undefined,
       append: values.append,
       dtb: values.dtb !== undefined ? readBinary(values.dtb, 'device tree') : undefined,
+      rngSeed,
     });
+    // What a --max-insns stop prints, so that the same boot can be run again to look at it.
+    const replay = `--rtc base=${isoSeconds(rtcEpochNs)} --rng-seed ${hex(rngSeed)}`;
     const runIo = io as RunIo;
     const stdin: RunInput | null =
       runIo.stdin !== undefined ? runIo.stdin : io.stdout === process.stdout ? process.stdin : null;
@@ -192,7 +277,7 @@ export const runCommand: Command = {
         viewer = await attachViewer(m, values.serve);
         io.stderr.write(`memtree run: viewer on ${viewer.url}\n`);
       }
-      return await runMachine(m, stdin, flush, maxInsns, io, control, viewer !== null);
+      return await runMachine(m, stdin, flush, maxInsns, io, control, viewer !== null, replay);
     } finally {
       await viewer?.close();
       await control?.close();
@@ -209,6 +294,7 @@ async function runMachine(
   io: CliIo,
   control: RunControl | null = null,
   serving = false,
+  replay = '',
 ): Promise<number> {
   let wake: (() => void) | null = null;
   let quit = false;
@@ -245,12 +331,12 @@ async function runMachine(
           continue;
         }
       }
-      const before = m.instructionCount;
+      const before = m.steps;
       // Shorter slices with QMP or the viewer, so that commands, a migration's passes and the
       // viewer's requests get their turn (100k instructions are a few tens of ms).
       const slice = control ? 20_000 : serving ? 100_000 : 5_000_000;
       const r = m.run(Math.min(slice, maxInsns - ran));
-      ran += m.instructionCount - before;
+      ran += m.steps - before;
       flush();
       if (r === 'exit') {
         // QEMU sends SHUTDOWN (guest: true) when the guest powers off, before it exits.
@@ -264,7 +350,9 @@ async function runMachine(
         continue;
       }
       if (ran >= maxInsns) {
-        io.stderr.write(`memtree run: stopped after ${ran} guest instructions (--max-insns)\n`);
+        io.stderr.write(
+          `memtree run: stopped after ${ran} guest instructions and traps (--max-insns) ${whereHartsAre(m)}; the same boot again: ${replay}\n`,
+        );
         return 3;
       }
       if (r === 'idle') {

@@ -132,19 +132,20 @@ export function bootRiscvVirt(m: RiscvVirtMachine, o: VirtBootOptions): VirtBoot
       );
     }
   };
-  // riscv_find_and_load_firmware
-  let firmwareEnd = dramBase;
-  if (o.bios) {
-    const elf = parseElf(o.bios);
+  // An ELF image goes where its segments say, anything else whole at `at` (as load_elf_ram_sym,
+  // then load_image_targphys_as); returns the lowest address and the end of what was loaded.
+  const loadImage = (what: string, image: Uint8Array, at: number): { low: number; high: number } => {
+    const elf = parseElf(image);
     if (elf) {
       loadElf(m, elf);
-      firmwareEnd = elf.high;
-    } else {
-      place('the firmware', dramBase, o.bios.length);
-      m.loadBlob(dramBase, o.bios);
-      firmwareEnd = dramBase + o.bios.length;
+      return elf;
     }
-  }
+    place(what, at, image.length);
+    m.loadBlob(at, image);
+    return { low: at, high: at + image.length };
+  };
+  // riscv_find_and_load_firmware
+  const firmwareEnd = o.bios ? loadImage('the firmware', o.bios, dramBase).high : dramBase;
   const seed = o.rngSeed ?? globalThis.crypto.getRandomValues(new Uint8Array(32));
   let fdt: Fdt;
   let fdtSize: number;
@@ -168,16 +169,7 @@ export function bootRiscvVirt(m: RiscvVirtMachine, o: VirtBootOptions): VirtBoot
   let initrd: VirtBootInfo['initrd'] = null;
   if (o.kernel) {
     // riscv_calc_kernel_start_addr, riscv_load_kernel
-    const start = alignUp(firmwareEnd, 2 * MiB);
-    const elf = parseElf(o.kernel);
-    if (elf) {
-      loadElf(m, elf);
-      kernelEntry = elf.low;
-    } else {
-      place('the kernel', start, o.kernel.length);
-      m.loadBlob(start, o.kernel);
-      kernelEntry = start;
-    }
+    kernelEntry = loadImage('the kernel', o.kernel, alignUp(firmwareEnd, 2 * MiB)).low;
     if (o.initrd) {
       // riscv_load_initrd
       const s = kernelEntry + Math.min(m.ramSize / 2, 128 * MiB);

@@ -15,20 +15,21 @@ import { test } from 'node:test';
 import { MigrationError } from '../../migration/errors.js';
 import { decodeMachineState, encodeMachineState } from '../../migration/machine-state.js';
 import { DeviceStateError } from './devices/state.js';
+import {
+  ECAM,
+  FLASH0,
+  FLASH1,
+  FWCFG,
+  MTIMER,
+  PLIC,
+  RTC,
+  SWI,
+  TEST,
+  UART,
+  VIRTIO,
+} from './test-support/virt-map.js';
 import { buildRiscvVirt, type RiscvVirtMachine } from './virt.js';
 import { loadVirtState, saveVirtState } from './virt-state.js';
-
-const TEST = 0x100000;
-const RTC = 0x101000;
-const SWI = 0x2000000;
-const MTIMER = 0x2004000;
-const PLIC = 0xc000000;
-const UART = 0x10000000;
-const VIRTIO = 0x10001000;
-const FWCFG = 0x10100000;
-const FLASH0 = 0x20000000;
-const FLASH1 = 0x22000000;
-const ECAM = 0x30000000;
 
 const build = (epoch: bigint) => buildRiscvVirt({ ramSize: 16 << 20, smp: 2, rtcEpochNs: epoch });
 

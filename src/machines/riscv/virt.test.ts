@@ -116,3 +116,18 @@ test('memtree run riscv-virt exits with the guest status; bad usage exits 2, unr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('boot: a raw firmware or kernel that does not fit in RAM is refused, naming it', () => {
+  // Raw images: the firmware at the start of RAM (0x80000000), the kernel at the firmware's end
+  // rounded up to 2 MiB (riscv_calc_kernel_start_addr): after 4 bytes of firmware, 0x80200000,
+  // where 15 MiB runs 1 MiB past the end of 16 MiB of RAM.
+  const m = buildRiscvVirt({ ramSize: 16 << 20 });
+  assert.throws(() => bootRiscvVirt(m, { bios: new Uint8Array(17 << 20) }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: 'the firmware (17825792 bytes at 0x80000000) does not fit in 16 MiB of RAM',
+  });
+  assert.throws(() => bootRiscvVirt(m, { bios: new Uint8Array(4), kernel: new Uint8Array(15 << 20) }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: 'the kernel (15728640 bytes at 0x80200000) does not fit in 16 MiB of RAM',
+  });
+});

@@ -424,41 +424,45 @@ export class RiscvVirtMachine {
 
   /**
    * Runs the harts in turn, `quantum` instructions each, until the guest powers off, `until()`
-   * holds (checked between quanta), `limit` instructions ran, or every hart waits with no timer
+   * holds (checked between quanta), `limit` {@link steps} were taken, or every hart waits with no timer
    * armed and no input pending ('idle': feed {@link input} and call again).
    */
   run(limit = Number.POSITIVE_INFINITY, until?: () => boolean, quantum = 2000): RunStop {
     let done = 0;
     const harts = this.harts;
-    while (this.exitCode === null) {
-      if (until?.()) return 'until';
-      if (done >= limit) return 'limit';
-      this.feedUart();
-      const q = Math.min(quantum, limit - done);
-      let most = 0;
-      for (let i = 0; i < harts.length; i++) {
-        const k = harts[i]!.run(q);
-        if (k > most) most = k;
-        done += k;
-        if (this.exitCode !== null) break;
-      }
-      if (this.resetRequested) this.reset();
-      if (most > 0) {
-        this.clock.advanceTo(this.clock.ns + most * this.nsPerInstruction);
-        if (this.waitingPage) return 'page';
-      } else if (this.waitingPage) {
-        return 'page';
-      } else {
-        // Every hart waits for an interrupt: skip to the next timer, as an idle QEMU sleeps.
-        const next = this.clock.nextDeadline();
-        if (next === Number.POSITIVE_INFINITY) {
-          if (this.input.length && this.uart.canReceive() > 0) continue;
-          return 'idle';
+    try {
+      while (this.exitCode === null) {
+        if (until?.()) return 'until';
+        if (done >= limit) return 'limit';
+        this.feedUart();
+        const q = Math.min(quantum, limit - done);
+        let most = 0;
+        for (let i = 0; i < harts.length; i++) {
+          const k = harts[i]!.run(q);
+          if (k > most) most = k;
+          done += k;
+          if (this.exitCode !== null) break;
         }
-        this.clock.advanceTo(next);
+        if (this.resetRequested) this.reset();
+        if (most > 0) {
+          this.clock.advanceTo(this.clock.ns + most * this.nsPerInstruction);
+          if (this.waitingPage) return 'page';
+        } else if (this.waitingPage) {
+          return 'page';
+        } else {
+          // Every hart waits for an interrupt: skip to the next timer, as an idle QEMU sleeps.
+          const next = this.clock.nextDeadline();
+          if (next === Number.POSITIVE_INFINITY) {
+            if (this.input.length && this.uart.canReceive() > 0) continue;
+            return 'idle';
+          }
+          this.clock.advanceTo(next);
+        }
       }
+      return 'exit';
+    } finally {
+      this.steps += done;
     }
-    return 'exit';
   }
 
   private feedUart(): void {
@@ -466,6 +470,13 @@ export class RiscvVirtMachine {
     const n = Math.min(this.uart.canReceive(), this.input.length);
     if (n > 0) this.uart.receive(this.input.splice(0, n));
   }
+
+  /**
+   * Steps all harts took in {@link run}: instructions retired plus traps taken (a trapping
+   * instruction retires nothing). What `limit` counts, so that a hart caught in a loop of traps,
+   * which retires nothing, still reaches it.
+   */
+  steps = 0;
 
   /** Instructions retired by all harts since they were built. */
   get instructionCount(): number {

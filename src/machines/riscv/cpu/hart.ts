@@ -1492,7 +1492,14 @@ export class RiscvHart {
     if (writes && csr >>> 10 === 3) this.illegal();
     // a CSRRW to x0 does not read in QEMU, but no CSR read here has side effects: read to check it exists
     const old = this.csrRead(csr);
-    if (writes) {
+    if (writes && csr === 0x344) {
+      // QEMU's csrrs/csrrc write only the bits of the mask (riscv_csrrw with new_val -1 or 0 and
+      // wr_mask rs1): rmw_mip64 sets software_seip only when the mask holds SEIP. Writing back
+      // the whole value read would latch the PLIC's line, ORed into the read, as software SEIP.
+      const low = Number(BigInt.asUintN(32, src));
+      if (op === 1) this.writeMip(low, -1);
+      else this.writeMip(op === 2 ? -1 : 0, low);
+    } else if (writes) {
       const nv = op === 1 ? src : op === 2 ? old | src : old & ~src;
       this.csrWrite(csr, nv);
     }
@@ -1657,6 +1664,22 @@ export class RiscvHart {
     return BigInt.asUintN(64, BigInt(this.icount) + this.instretOff);
   }
 
+  /**
+   * rmw_mip64: writes the bits of `mask` of mip from `value`; SSIP, STIP and SEIP are writable.
+   * SEIP is kept apart from the PLIC's line: a write to it sets the software bit, which mip shows
+   * ORed with the line.
+   */
+  private writeMip(value: number, mask: number): void {
+    const m = mask & S_INTS;
+    let nv = value;
+    if ((m & IRQ_SEIP) !== 0) {
+      this.softwareSeip = (value & IRQ_SEIP) !== 0;
+      if (this.externalSeip) nv |= IRQ_SEIP;
+    }
+    this.mip = (this.mip & ~m) | (nv & m);
+    this.updateIrq();
+  }
+
   private csrWrite(csr: number, v: bigint): void {
     const lo = Number(v & 0xffffffffn) | 0;
     switch (csr) {
@@ -1772,15 +1795,9 @@ export class RiscvHart {
       case 0x343:
         this.mtval = v;
         return;
-      case 0x344: {
-        // mip: SSIP, STIP and SEIP are writable (rmw_mip64); SEIP is kept apart from the PLIC line
-        let nv = lo;
-        this.softwareSeip = (lo & IRQ_SEIP) !== 0;
-        if (this.externalSeip) nv |= IRQ_SEIP;
-        this.mip = (this.mip & ~S_INTS) | (nv & S_INTS);
-        this.updateIrq();
+      case 0x344:
+        this.writeMip(lo, -1);
         return;
-      }
       case 0xb00:
         this.cycleOff = v - BigInt(this.icount + 1);
         return;

@@ -11,7 +11,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { miniMachine, RAM_BASE, resetVector } from './test-support/mini-machine.js';
+import { resetVector } from '../boot.js';
+import { miniMachine, RAM_BASE } from './test-support/mini-machine.js';
 
 const QEMU = 'qemu-system-riscv64';
 const FW = '/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin';
@@ -94,7 +95,7 @@ describe('OpenSBI on the hart', { skip }, () => {
     const fdt = RAM_BASE + 128 * 2 ** 20 - 2 * 2 ** 20;
     m.load(RAM_BASE, new Uint8Array(readFileSync(FW)));
     m.load(fdt, new Uint8Array(dtb.subarray(0, dtb.readUInt32BE(4))));
-    m.load(0x1000, resetVector(RAM_BASE, fdt));
+    m.load(0x1000, resetVector(RAM_BASE, fdt, 0));
     m.run(100_000_000, () => END.test(m.uart()));
     assert.match(m.uart(), END, `no complete banner; the UART got:\n${m.uart()}`);
     assert.ok(expected.length > 25, `QEMU's banner is too short:\n${expected.join('\n')}`);

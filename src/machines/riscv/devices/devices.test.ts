@@ -8,18 +8,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MEMTX_DECODE_ERROR, MEMTX_OK } from '../../../core/index.js';
+import { ECAM, FLASH0, FWCFG, MTIMER, PLIC, RTC, SWI, TEST, UART, VIRTIO } from '../test-support/virt-map.js';
 import { buildRiscvVirt } from '../virt.js';
-
-const TEST = 0x100000;
-const RTC = 0x101000;
-const SWI = 0x2000000;
-const MTIMER = 0x2004000;
-const PLIC = 0xc000000;
-const UART = 0x10000000;
-const VIRTIO = 0x10001000;
-const FWCFG = 0x10100000;
-const FLASH0 = 0x20000000;
-const ECAM = 0x30000000;
 
 /** The mip bits a hart has now (read through its CSR). */
 function mip(m: ReturnType<typeof buildRiscvVirt>, hart = 0): number {

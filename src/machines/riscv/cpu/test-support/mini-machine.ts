@@ -124,31 +124,3 @@ export function miniMachine(ramSize = 128 * 2 ** 20): MiniMachine {
     },
   };
 }
-
-/** QEMU's reset vector for a 64-bit hart (riscv_setup_rom_reset_vec) with its fw_dynamic_info, entering `start` with a1 = `fdt`; firmware continues at `next` in S-mode. */
-export function resetVector(start: number, fdt: number, next = 0): Uint8Array {
-  const words = [
-    0x00000297, // auipc t0, 0
-    0x02828613, // addi a2, t0, 40: fw_dynamic_info follows the two addresses
-    0xf1402573, // csrr a0, mhartid
-    0x0202b583, // ld a1, 32(t0)
-    0x0182b283, // ld t0, 24(t0)
-    0x00028067, // jr t0
-    start >>> 0,
-    Math.floor(start / 2 ** 32),
-    fdt >>> 0,
-    Math.floor(fdt / 2 ** 32),
-  ];
-  const b = new Uint8Array(words.length * 4 + 48);
-  const dv = new DataView(b.buffer);
-  for (let i = 0; i < words.length; i++) dv.setUint32(i * 4, words[i]! >>> 0, true);
-  // fw_dynamic_info: magic "OSBI", version 2, next_addr, next_mode (S = 1), options, boot_hart
-  const info = words.length * 4;
-  dv.setBigUint64(info, 0x4942534fn, true);
-  dv.setBigUint64(info + 8, 2n, true);
-  dv.setBigUint64(info + 16, BigInt(next), true);
-  dv.setBigUint64(info + 24, 1n, true);
-  dv.setBigUint64(info + 32, 0n, true);
-  dv.setBigUint64(info + 40, 0n, true);
-  return b;
-}
