@@ -10,6 +10,9 @@
  *   node scripts/capture-corpus.mjs --version 7.2 [--jobs 3] [--only REGEX]
  *   node scripts/capture-corpus.mjs --version 10.0 --chroot /var/tmp/memtree-trixie
  *
+ * --only REGEX recaptures the machines whose directory matches into the existing stage and packs
+ * the whole stage again.
+ *
  * With --chroot, every `qemu-system-*` runs inside that Debian chroot (made by
  * scripts/make-debian-chroot.sh) through small wrapper scripts; the host's /tmp is bind-mounted
  * into it so that the private QMP socket is reachable from both sides.
@@ -19,7 +22,7 @@
  */
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -185,15 +188,19 @@ function machinesOf(bin) {
   return out;
 }
 
-// Wrappers that run a binary inside the chroot, so that `capture` can spawn it by name.
+// Wrappers that run a binary inside the chroot, so that `capture` can spawn it by name. A binary
+// the chroot lacks is left out: by name it would be the host's QEMU, another version.
 let env = process.env;
+let binaries = BINARIES;
 if (values.chroot) {
   const root = resolve(values.chroot);
   const wrap = join(stage, '..', `bin-${version}`);
   mkdirSync(wrap, { recursive: true });
   execFileSync('sh', ['-c', `mountpoint -q "${root}/tmp" || mount --bind /tmp "${root}/tmp"`]);
-  for (const b of BINARIES) {
-    if (!existsSync(join(root, 'usr/bin', `qemu-system-${b}`))) continue;
+  binaries = BINARIES.filter((b) => existsSync(join(root, 'usr/bin', `qemu-system-${b}`)));
+  const absent = BINARIES.filter((b) => !binaries.includes(b));
+  if (absent.length) console.error(`not in ${root}, not captured: ${absent.join(' ')}`);
+  for (const b of binaries) {
     const p = join(wrap, `qemu-system-${b}`);
     writeFileSync(p, `#!/bin/sh\nexec chroot "${root}" /usr/bin/qemu-system-${b} "$@"\n`);
     chmodSync(p, 0o755);
@@ -203,13 +210,14 @@ if (values.chroot) {
 }
 
 const jobs = [];
-for (const b of BINARIES) {
+for (const b of binaries) {
   const bin = `qemu-system-${b}`;
   for (const m of machinesOf(bin)) {
     jobs.push({ dir: join(b, m), argv: [bin, '-nodefaults', '-M', m], runMs: 0 });
   }
 }
 for (const [name, b, args, runMs] of VARIANTS) {
+  if (!binaries.includes(b)) continue;
   const bin = `qemu-system-${b}`;
   if (spawnSync(bin, ['--version']).status !== 0) continue;
   jobs.push({ dir: join('variants', name), argv: [bin, '-nodefaults', ...args.split(' ')], runMs });
@@ -279,7 +287,14 @@ await Promise.all(
   }),
 );
 
-if (only) process.exit(0);
+// With --only the stage keeps the other machines: keep their skipped lines too, and pack it all.
+if (only && existsSync(join(stage, 'skipped.tsv'))) {
+  const redone = new Set(todo.map((j) => j.dir));
+  for (const line of readFileSync(join(stage, 'skipped.tsv'), 'utf8').split('\n')) {
+    const [dir, why] = line.split('\t');
+    if (dir && why !== undefined && !redone.has(dir)) skipped.push([dir, why]);
+  }
+}
 skipped.sort((a, b) => (a[0] < b[0] ? -1 : 1));
 writeFileSync(join(stage, 'skipped.tsv'), skipped.map((s) => `${s[0]}\t${s[1]}\n`).join(''));
 const qemuVersion = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', env }).stdout.split(

@@ -12,8 +12,8 @@ set -eu
 SUITE=${1:-trixie}
 DIR=${2:-/var/tmp/memtree-$SUITE}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-PKGS="qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-system-mips \
-qemu-system-s390x qemu-system-sparc qemu-system-data seabios ipxe-qemu opensbi u-boot-qemu \
+PKGS="qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-riscv qemu-system-ppc \
+qemu-system-mips qemu-system-s390x qemu-system-sparc qemu-system-data seabios ipxe-qemu opensbi u-boot-qemu \
 qemu-efi-aarch64 qemu-efi-arm dpkg-dev"
 
 if [ ! -x "$DIR/usr/bin/apt-get" ]; then
@@ -30,7 +30,8 @@ if [ ! -x "$DIR/usr/bin/qemu-system-x86_64" ]; then
   rm -f "$DIR/etc/apt/sources.list"
   # A mirror frozen in time serves an expired sid Release file; its signature is still checked.
   chroot "$DIR" apt-get -o Acquire::Check-Valid-Until=false update -q
-  # Firmware packages come and go between releases (sid has no qemu-efi-arm): take those it has.
+  # Packages come and go between releases (sid has no qemu-efi-arm; RISC-V left qemu-system-misc
+  # for its own package after trixie): take those it has.
   AVAIL=""
   for p in $PKGS; do
     if chroot "$DIR" apt-cache policy "$p" | grep -q 'Candidate: [0-9]'; then AVAIL="$AVAIL $p"; fi

@@ -62,6 +62,11 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
     img.initrd,
     '--append',
     'console=ttyS0 quiet',
+    // The same boot on every run up to the first migration (the passes then follow the sockets).
+    '--rtc',
+    'base=2006-06-17T16:00:00',
+    '--rng-seed',
+    '6d656d747265652072697363762d7669727420626f6f74206f66204c696e7578',
   ];
   const sock = (n: string) => join(img.dir, `${n}.sock`);
   const destination = async (name: string) => {

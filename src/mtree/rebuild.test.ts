@@ -114,6 +114,245 @@ test('from the text alone, the later-starting of two overlapping equal-priority 
   );
 });
 
+test('from QEMU 11 text alone, an Elroy PCI host (`elroyN`, named by its qdev id) terminates under its registers', () => {
+  // hw/pci-host/astro.c: elroy_pcihost_realize makes the Elroy's own region with
+  // memory_region_init_io under the name dev->id, which elroy_init sets to "elroy%d", and puts the
+  // two config registers over it at 0x40 and 0x48. So the Elroy terminates: its gaps are its own.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    00000000fed00000-00000000fed3ffff (prio 0, i/o): astro',
+    '      00000000fed30000-00000000fed31fff (prio 0, i/o): elroy0',
+    '        00000000fed30040-00000000fed30047 (prio 0, i/o): pci-conf-idx',
+    '        00000000fed30048-00000000fed3004f (prio 0, i/o): pci-conf-data',
+    '',
+    '',
+  ].join('\n');
+  // Without --qemu, a dump that prints `container` is from QEMU 11.0 or later: the newest table.
+  const r = rebuild(parseMtreeText(tree));
+  assert.equal(r.qemu, '11.0');
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    [
+      'FlatView #0',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  00000000fed00000-00000000fed2ffff (prio 0, i/o): astro',
+      '  00000000fed30000-00000000fed3003f (prio 0, i/o): elroy0',
+      '  00000000fed30040-00000000fed30047 (prio 0, i/o): pci-conf-idx',
+      '  00000000fed30048-00000000fed3004f (prio 0, i/o): pci-conf-data',
+      '  00000000fed30050-00000000fed31fff (prio 0, i/o): elroy0 @0000000000000050',
+      '  00000000fed32000-00000000fed3ffff (prio 0, i/o): astro @0000000000032000',
+      '',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('from the text alone, an i/o leaf filling a container the source names is no bus window', () => {
+  // hw/dma/xlnx-zynq-devcfg.c xlnx_zynq_devcfg_init: `devcfg` is a container (memory_region_init)
+  // holding the register block, an I/O region of its whole extent (register_init_block32). So the
+  // block shows in the flat view; the bus-window guess (parent terminates, child is an empty bus)
+  // is for parents whose kind the source does not give.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    00000000f8007000-00000000f80070ff (prio 0, i/o): devcfg',
+    '      00000000f8007000-00000000f80070ff (prio 0, i/o): xlnx.ps7-dev-cfg',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  00000000f8007000-00000000f80070ff (prio 0, i/o): xlnx.ps7-dev-cfg\n\n',
+  );
+});
+
+test('from the text alone, a device container holds its same-named register block, which terminates', () => {
+  // hw/intc/xlnx-zynqmp-ipi.c xlnx_zynqmp_ipi_init: a container named after the device's type
+  // (memory_region_init) holds the register block that hw/core/register.c register_init_block
+  // makes, an I/O region named after the owner's type too, of the same extent. The block is what
+  // renders; in QEMU 11's dialect it prints `i/o` (it is in a container) where the outer region,
+  // the root of `ipi`, would print `container`. `usb_dwc3` (hw/usb/hcd-dwc3.c) holds its block
+  // beside other registers.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    00000000fe200000-00000000fe20ffff (prio 0, i/o): usb_dwc3',
+    '      00000000fe20c100-00000000fe20c6ff (prio 0, i/o): usb_dwc3',
+    '',
+    'address-space: ipi',
+    '  0000000000000000-000000000000001f (prio 0, container): xlnx.zynqmp_ipi',
+    '    0000000000000000-000000000000001f (prio 0, i/o): xlnx.zynqmp_ipi',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    [
+      'FlatView #0',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  00000000fe20c100-00000000fe20c6ff (prio 0, i/o): usb_dwc3',
+      '',
+      'FlatView #1',
+      ' AS "ipi", root: xlnx.zynqmp_ipi',
+      ' Root memory region: xlnx.zynqmp_ipi',
+      '  0000000000000000-000000000000001f (prio 0, i/o): xlnx.zynqmp_ipi',
+      '',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('from QEMU 10.0 text alone, the CAN FD controller holds its own register block, named after its type', () => {
+  // QEMU 10.0 hw/net/can/xlnx-versal-canfd.c: canfd_create_regarray makes the register block
+  // itself, an I/O region named object_get_typename() of the device (`xlnx.versal-canfd`), and
+  // canfd_init a container of that same name, which holds the block. The block renders.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
+    '    00000000ff060000-00000000ff0652ff (prio 0, i/o): xlnx.versal-canfd',
+    '      00000000ff060000-00000000ff0652ff (prio 0, i/o): xlnx.versal-canfd',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '10.0' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  00000000ff060000-00000000ff0652ff (prio 0, i/o): xlnx.versal-canfd\n\n',
+  );
+});
+
+test('from the text alone, a name QEMU gives both kinds is settled by its size where the sizes differ', () => {
+  // `isa-io` is an I/O region of 0x800 bytes in hw/hppa/machine.c hppa_isa_bus (memory_region_init_io
+  // with ops that ignore accesses) and a 64 KiB container in hw/mips/jazz.c and hw/ppc/pnv_lpc.c.
+  // The HP PA-RISC one terminates around the ISA devices mapped into it.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    00000000f9000000-00000000f90007ff (prio 0, i/o): isa-io',
+    '      00000000f9000020-00000000f9000021 (prio 0, i/o): pic',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    [
+      'FlatView #0',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  00000000f9000000-00000000f900001f (prio 0, i/o): isa-io',
+      '  00000000f9000020-00000000f9000021 (prio 0, i/o): pic',
+      '  00000000f9000022-00000000f90007ff (prio 0, i/o): isa-io @0000000000000022',
+      '',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('from the text alone, a literal name that a format of the other kind also prints is settled by its size', () => {
+  // `pci0-io` is a 32 MiB I/O region in hw/alpha/typhoon.c and, printed from "pci%d-io", a 64 KiB
+  // container in hw/pci-host/mv64361.c mv64361_pcihost_realize (Pegasos II). The empty container
+  // seen through the window alias renders nothing.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
+    '    0000000000000000-0000000000000fff (prio 0, ram): ram',
+    '    00000000f8000000-00000000f8ffffff (prio 0, i/o): alias pci0-io-win @pci0-io 0000000000000000-0000000000ffffff',
+    '',
+    'memory-region: pci0-io',
+    '  0000000000000000-000000000000ffff (prio 0, i/o): pci0-io',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '10.0' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    'FlatView #0\n AS "memory", root: system\n Root memory region: system\n  0000000000000000-0000000000000fff (prio 0, ram): ram\n\n',
+  );
+});
+
+test('from the text alone, a bridge window alias goes to a same-named bus container without such a window yet', () => {
+  // hw/pci/pci_bridge.c pci_bridge_region_init: each bridge maps one `pci_bridge_mem` and one
+  // `pci_bridge_pref_mem` alias of its own bus container `pci_bridge_pci` into its parent bus.
+  // Bridge C sits behind bridge P: P's container holds C's memory window. In `system`, P's pref
+  // window queues P's container (only it has something there); P's memory window then fits both
+  // queued containers, but C's already has its `pci_bridge_mem`, so it is P's.
+  const tree = [
+    'address-space: a',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci',
+    '    0000000000400000-000000000041ffff (prio 1, i/o): dev-c',
+    '',
+    'address-space: b',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci',
+    '    0000000000200000-00000000002000ff (prio 1, i/o): dev-pref',
+    '    0000000000400000-00000000005fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 0000000000400000-00000000005fffff',
+    '    0000000000600000-00000000006000ff (prio 1, i/o): dev-p',
+    '',
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): system',
+    '    0000000000200000-00000000003fffff (prio 1, i/o): alias pci_bridge_pref_mem @pci_bridge_pci 0000000000200000-00000000003fffff',
+    '    0000000000400000-00000000007fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 0000000000400000-00000000007fffff',
+    '',
+    'memory-region: pci_bridge_pci',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci',
+    '    0000000000400000-000000000041ffff (prio 1, i/o): dev-c',
+    '',
+    'memory-region: pci_bridge_pci',
+    '  0000000000000000-ffffffffffffffff (prio 0, i/o): pci_bridge_pci',
+    '    0000000000200000-00000000002000ff (prio 1, i/o): dev-pref',
+    '    0000000000400000-00000000005fffff (prio 1, i/o): alias pci_bridge_mem @pci_bridge_pci 0000000000400000-00000000005fffff',
+    '    0000000000600000-00000000006000ff (prio 1, i/o): dev-p',
+    '',
+    '',
+  ].join('\n');
+  const flat = formatFlat(rebuild(parseMtreeText(tree)).system);
+  const view = flat.split('\n\n').find((v) => v.includes('AS "memory"'));
+  assert.equal(
+    view,
+    [
+      'FlatView #2',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  0000000000200000-00000000002000ff (prio 1, i/o): dev-pref',
+      '  0000000000400000-000000000041ffff (prio 1, i/o): dev-c',
+      '  0000000000600000-00000000006000ff (prio 1, i/o): dev-p',
+    ].join('\n'),
+  );
+});
+
+test('from the text alone, of two overlapping unimplemented devices the one its board creates later wins', () => {
+  // hw/arm/fsl-imx8mp.c fsl_imx8mp_realize creates its unimplemented devices in a loop over
+  // fsl_imx8mp_memmap, in the order of its index enum (include/hw/arm/fsl-imx8mp.h), where
+  // FSL_IMX8MP_VPU_VC8000E_ENCODER comes after FSL_IMX8MP_VPU_BLK_CTRL: the encoder is newer, so it
+  // is listed first and covers the control block where they overlap, though it starts lower.
+  const tree = [
+    'address-space: memory',
+    '  0000000000000000-ffffffffffffffff (prio 0, container): system',
+    '    0000000038320000-000000003851ffff (prio -1000, i/o): vpu_vc8000e_encoder',
+    '    0000000038330000-000000003852ffff (prio -1000, i/o): vpu_blk_ctrl',
+    '',
+    '',
+  ].join('\n');
+  const r = rebuild(parseMtreeText(tree), undefined, { qemu: '11.1' });
+  assert.equal(
+    formatFlat(r.system, { qemu: r.qemu }),
+    [
+      'FlatView #0',
+      ' AS "memory", root: system',
+      ' Root memory region: system',
+      '  0000000038320000-000000003851ffff (prio -1000, i/o): vpu_vc8000e_encoder',
+      '  0000000038520000-000000003852ffff (prio -1000, i/o): vpu_blk_ctrl @00000000001f0000',
+      '',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('QEMU 11 text: `container` means "in no container", and a top-level `i/o` keeps a hidden parent', () => {
   // Hand-made in QEMU 11's dialect (memory_region_type: `container` when mr->container is NULL):
   // the root `sys` and the I/O root `io` (an I/O region: it terminates, its gaps show in the flat

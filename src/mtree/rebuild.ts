@@ -34,7 +34,7 @@ import type { MemoryRegion } from '../core/region.js';
 import { MemorySystem } from '../core/system.js';
 import type { MemoryRegionOps } from '../core/types.js';
 import { formatDispatch } from './dispatch.js';
-import { type NameKinds, nameKindsFor } from './names/index.js';
+import { type NameKinds, nameKindsFor, newestTableVersion } from './names/index.js';
 import {
   type FlatDump,
   type FlatRangeLine,
@@ -148,7 +148,8 @@ export interface RebuildOptions {
   /**
    * QEMU version (`MAJOR.MINOR`) whose table of region names (generated from its source, see
    * src/mtree/names) settles container vs I/O region from the text alone. Default: what the dump
-   * looks like ({@link dumpDialect}).
+   * looks like ({@link dumpDialect}); a dump that prints the `container` type is read with the
+   * newest table, as it only says the QEMU is 11.0 or later.
    */
   qemu?: string;
 }
@@ -160,7 +161,8 @@ export interface RebuildOptions {
  */
 export function rebuild(dump: MtreeDump, flat?: FlatDump, options: RebuildOptions = {}): Rebuilt {
   const qemu = options.qemu ?? dumpDialect(dump);
-  const names = (options.wellKnown ?? true) ? nameKindsFor(qemu) : null;
+  const tableVersion = options.qemu ?? (dump.hasContainerType ? newestTableVersion() : qemu);
+  const names = (options.wellKnown ?? true) ? nameKindsFor(tableVersion) : null;
   const warnings: string[] = [];
   const { occs, tops } = readOccurrences(dump, warnings);
   signSubtrees(occs);
@@ -444,6 +446,7 @@ function bindAliasTargets(
   const sections = tops.filter((t) => t.top === 'mr');
   const sectionUsed = sections.map(() => false);
   const queued: RebuiltRegion[] = [];
+  const aliasNamesOf = new Map<RebuiltRegion, Set<string>>();
   let next = 0;
   const exact = dump.hasDisabled;
   const fits = (line: RegionLine, t: RebuiltRegion): boolean => {
@@ -486,11 +489,16 @@ function bindAliasTargets(
       secName(next) === name &&
       (existing.length === 0 || fits(line, cls(sections[next]!)));
     // Several same-named targets fit (one `pci_bridge_pci` per PCI bridge): the one with
-    // something inside the alias window, if only one has.
+    // something inside the alias window, if only one has. A bridge makes one window alias of each
+    // name into its own bus container (hw/pci/pci_bridge.c pci_bridge_region_init: `pci_bridge_mem`,
+    // `pci_bridge_pref_mem`, ...), so a container that already has an alias of this name bound is
+    // another bridge's when others are left.
     const fitting = existing.filter((e) => fits(line, e));
     const candidates = nextFits ? [...fitting, cls(sections[next]!)] : fitting;
-    const filled =
+    let filled =
       candidates.length > 1 ? candidates.filter((t) => hasChildIn(t, line.alias) && !isAncestor(t, c)) : [];
+    const fresh = filled.filter((t) => !aliasNamesOf.get(t)?.has(line.name));
+    if (filled.length > 1 && fresh.length > 0) filled = fresh;
     if (filled.length === 1 && filled[0] !== (nextFits ? cls(sections[next]!) : null)) {
       chosen = filled[0]!;
     } else if (nextFits) {
@@ -525,6 +533,9 @@ function bindAliasTargets(
       }
     }
     c.target = chosen;
+    const bound = aliasNamesOf.get(chosen);
+    if (bound) bound.add(line.name);
+    else aliasNamesOf.set(chosen, new Set([line.name]));
   }
   sections.forEach((s, k) => {
     if (sectionUsed[k]) return;
@@ -620,7 +631,7 @@ function decideKindsAndOrder(
     if (names && !flat && c.target && c.rep.line && names.readonlyAlias(c.rep.line.name)) c.readonly = true;
   }
   if (flat) learnSiblingOrder(groups, flat, warnings);
-  else guessSiblingOrder(allCls);
+  else guessSiblingOrder(allCls, names);
 }
 
 /** Creates the core regions (targets before aliases) and links them in the decided list order. */
@@ -724,16 +735,31 @@ const WELL_KNOWN = new Map<string, boolean>([
 const WELL_KNOWN_CONTAINERS = new Set(['platform bus']);
 
 /**
- * Text-only guess of whether an `i/o` region terminates: leaves do, regions with children do not,
- * except a bus window: a region whose only child is an `i/o` leaf of exactly its extent (PCI host
- * windows: the window is a terminating background, the bus inside is an empty container).
+ * Whether QEMU's source says `c` terminates: a well-known region, else the name table (an empty
+ * container like machine `none`'s `system`, or an I/O region with subregions); undefined when
+ * neither knows the name.
+ */
+function sourceTerminates(c: RebuiltRegion, names: NameKinds | null): boolean | undefined {
+  if (!names || !c.rep.line) return undefined;
+  const name = c.rep.line.name;
+  // A device container and its register block share the type's name: the block is inside.
+  if (names.holdsOwnRegisterBlock(name)) {
+    if (c.parent?.rep.line?.name === name) return true;
+    if (c.children.some((x) => x.rep.line?.name === name)) return false;
+  }
+  return WELL_KNOWN.get(`${name}/${c.size.toString(16)}`) ?? names.terminates(name, c.size);
+}
+
+/**
+ * Text-only guess of whether an `i/o` region terminates: what QEMU's source says of its name, else
+ * leaves do, regions with children do not, except a bus window: a region whose only child is an
+ * `i/o` leaf of exactly its extent (PCI host windows: the window is a terminating background, the
+ * bus inside is an empty container). When the source makes the parent a container, its child is
+ * not such a bus and terminates like any leaf (xlnx-zynq-devcfg.c xlnx_zynq_devcfg_init: the
+ * `devcfg` container holds the register block, an I/O region of its whole extent).
  */
 function textTerminates(c: RebuiltRegion, names: NameKinds | null): boolean {
-  const known = names && c.rep.line ? WELL_KNOWN.get(`${c.rep.line.name}/${c.size.toString(16)}`) : undefined;
-  if (known !== undefined) return known;
-  // What QEMU's source creates under this name, where the structure alone would guess wrong: an
-  // empty container (machine `none`'s `system`), or an I/O region with subregions.
-  const fromSource = names && c.rep.line ? names.terminates(c.rep.line.name) : undefined;
+  const fromSource = sourceTerminates(c, names);
   if (fromSource !== undefined) return fromSource;
   const only = c.children.length === 1 ? c.children[0]! : null;
   const isWindowChild = (x: RebuiltRegion, p: RebuiltRegion) =>
@@ -744,7 +770,7 @@ function textTerminates(c: RebuiltRegion, names: NameKinds | null): boolean {
     x.size === p.size &&
     x.rep.line?.type === 'i/o';
   if (only && isWindowChild(only, c)) return true;
-  if (c.parent && isWindowChild(c, c.parent)) return false;
+  if (c.parent && isWindowChild(c, c.parent) && sourceTerminates(c.parent, names) !== false) return false;
   if (names && c.rep.line && WELL_KNOWN_CONTAINERS.has(c.rep.line.name)) return false;
   return c.children.length === 0;
 }
@@ -1062,16 +1088,19 @@ function siblingOrder(children: readonly RebuiltRegion[]): RebuiltRegion[] {
 
 /**
  * Without a flat dump: of two overlapping equal-priority siblings at different addresses, the one
- * that starts higher is taken as newer, so it wins (QEMU lists the newest first). Boards map a
- * catch-all region first and the devices inside it afterwards (Aspeed's `aspeed.io`, NPCM's and
- * MPS2's unimplemented-device windows); measured on the corpus (docs/mtree-rebuild.md), this beats
- * "the lower address wins" and "the inner one wins".
+ * QEMU's source creates later wins where the name table knows (the i.MX 8M boards create their
+ * unimplemented devices in their memory map's index order); else the one that starts higher is
+ * taken as newer, so it wins (QEMU lists the newest first). Boards map a catch-all region first
+ * and the devices inside it afterwards (Aspeed's `aspeed.io`, NPCM's and MPS2's
+ * unimplemented-device windows); measured on the corpus (docs/mtree-rebuild.md), this beats "the
+ * lower address wins" and "the inner one wins".
  */
-function guessSiblingOrder(all: readonly RebuiltRegion[]): void {
+function guessSiblingOrder(all: readonly RebuiltRegion[], names: NameKinds | null): void {
   for (const c of all) {
     overlappingPairs(shownChildren(c), (x, y) => {
-      y.beats ??= new Set();
-      y.beats.add(x);
+      const [win, lose] = names?.createdLater(x.rep.line!.name, y.rep.line!.name) === true ? [x, y] : [y, x];
+      win.beats ??= new Set();
+      win.beats.add(lose);
     });
   }
 }

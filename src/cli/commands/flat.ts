@@ -107,8 +107,9 @@ Options:
                 the Dispatch sections of FLAT when it is an \`info mtree -f -d\` dump, else 12
                 (x86, RISC-V, Arm virt; most other Arm boards keep 1 KiB pages: 10)
   --qemu VERSION
-                the QEMU version whose rules and text to use (e.g. 7.2, 10.0); by default what
-                the dump looks like (7.2 unless it prints the newer \`container\` type)
+                the QEMU version whose rules, text and region-name table to use (e.g. 7.2,
+                10.0, 11.1); by default what the dump looks like: 7.2, or, when it prints the
+                \`container\` type of QEMU 11.0 on, 11.0's rules and the newest name table
   --json        print the views as JSON:
                 {"views": [{"spaces": [{"name", "root"}], "root",
                             "ranges": [{"start", "end", "region", "offset", "priority",
