@@ -63,9 +63,9 @@ function runMemtree(bin: Uint8Array): string {
 }
 
 describe('CSR differential test against QEMU 7.2', { skip: qemuSkip() }, () => {
-  for (const seed of [1, 2, 3, 4]) {
-    it(`seed ${seed}: 120 cases of CSR ops, mode changes and traps print the same log`, () => {
-      const bin = assemble(generateCsrProgram(seed, 120).source);
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    it(`seed ${seed}: 150 cases of CSR ops, mode changes, traps and interrupts print the same log`, () => {
+      const bin = assemble(generateCsrProgram(seed, 150).source);
       const q = runQemu(bin);
       assert.match(q, /END\n$/, 'QEMU ran the program to its end');
       const m = runMemtree(bin).split('\n');

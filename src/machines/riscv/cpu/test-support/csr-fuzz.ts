@@ -268,7 +268,27 @@ main:`);
     for (let k = 0; k < n; k++) {
       mark(MARK_OP | BigInt((c << 8) | k));
       const r = rnd();
-      if (r < 0.06) {
+      if (r < 0.04 && !lower) {
+        // interrupt sources outside the CSRs: the CLINT's msip for hart 0, and mtimecmp far in the
+        // past (0: MTIP pending at once) or the future (all ones: MTIP clear), so that no pending
+        // bit depends on the time. QEMU takes an interrupt a device raises at the end of the
+        // translation block, not after the store, so MIE is off around the store and the CSR write
+        // that restores it (which ends the block in QEMU) is where the interrupt comes
+        emit('  csrrci t5, mstatus, 8');
+        emit('  andi t5, t5, 8');
+        if (rnd() < 0.5) {
+          emit(`  li t3, 0x2000000`);
+          emit(`  li t4, ${int(2)}`);
+          emit('  sw t4, 0(t3)');
+        } else {
+          emit(`  li t3, 0x2004000`);
+          emit(`  li t4, ${rnd() < 0.5 ? 0 : -1}`);
+          emit('  sd t4, 0(t3)');
+        }
+        emit('  csrs mstatus, t5');
+        continue;
+      }
+      if (r < 0.1) {
         // special instructions
         const ins =
           lower === 'U'
@@ -280,7 +300,7 @@ main:`);
         if (ins !== 'ecall' || !lower) emit(`  ${ins}`);
         continue;
       }
-      const illegal = r < 0.12;
+      const illegal = r < 0.16;
       const spec: CsrSpec | null = illegal ? null : pick(CSRS);
       const num = spec ? spec.num : pick(ILLEGAL_CSRS);
       const op = pick(['w', 's', 'c'] as const);
