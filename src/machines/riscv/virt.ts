@@ -461,7 +461,7 @@ export class RiscvVirtMachine {
       }
       return 'exit';
     } finally {
-      this.steps += done;
+      this.stepsTaken += done;
     }
   }
 
@@ -476,7 +476,10 @@ export class RiscvVirtMachine {
    * instruction retires nothing). What `limit` counts, so that a hart caught in a loop of traps,
    * which retires nothing, still reaches it.
    */
-  steps = 0;
+  get steps(): number {
+    return this.stepsTaken;
+  }
+  private stepsTaken = 0;
 
   /** Instructions retired by all harts since they were built. */
   get instructionCount(): number {
