@@ -157,6 +157,6 @@ test("Debian 13's Linux boots on two harts (-smp 2) like QEMU's: both harts onli
   // 2-core machine; about 1.2 times the one-hart boot's).
   timeout: 3_000_000,
 }, async (t) => {
-  // The boot took 1.19 to 1.27 billion with random rng-seeds, 1.44 billion with four harts
+  // The boot took 1.16 to 1.28 billion over ten random rng-seeds, 1.44 billion with four harts
   await bootBoth(t, 2, 4_000_000_000);
 });
