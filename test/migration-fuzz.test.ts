@@ -3,6 +3,7 @@
  * within a bounded number of cases. Every input must either read or fail with a MigrationError:
  * no other exception, no hang; through the CLI, exit 0 or 1 and one line of error.
  */
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import {
   RamPageEncoder,
 } from '../src/migration/qemu-stream.js';
 import { inspectStream, loadRamStream, saveRamStream } from '../src/migration/ram-load.js';
+import { mulberry32 } from './support/mulberry32.js';
 import { runCli } from './support/run-cli.js';
 
 /** A small machine whose RAM holds data, zero pages and a ROM. */
@@ -106,14 +108,7 @@ async function integrityStream(): Promise<Uint8Array> {
 
 /** mulberry32: a small seeded generator, so every run mutates the same way. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return { next, int: (n: number) => Math.floor(next() * n) };
 }
 

@@ -27,6 +27,8 @@
  * call them illegal).
  */
 
+import { mulberry32 } from '../../../../../test/support/mulberry32.js';
+
 /** A CSR the generator uses; `wr` makes a value for writes that keeps the invariants. */
 interface CsrSpec {
   name: string;
@@ -117,18 +119,6 @@ const ILLEGAL_CSRS = [0x5c0, 0x3a1, 0x3a3, 0x600, 0x680, 0x14d, 0x7a0, 0x7a1, 0x
 /** Every CSR the dump after each case reads, in M-mode (pmpaddr0 included). */
 export const DUMP = [...CSRS.map((c) => c.num), 0x3b0].sort((a, b) => a - b);
 
-/** A small seeded PRNG (mulberry32): the programs depend only on the seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const LOG_BASE = 0x81000000;
 const MARK_OP = 0x0b0000000000n; // op marker: MARK_OP | case << 8 | op
 const MARK_MTRAP = 0x7e000000000000n;
@@ -143,7 +133,7 @@ export interface CsrFuzzProgram {
 
 /** Generates the program for `seed` with `cases` cases (each: some CSR ops, then a dump). */
 export function generateCsrProgram(seed: number, cases: number): CsrFuzzProgram {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed); // the program depends only on the seed
   const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
   const int = (n: number) => Math.floor(rnd() * n);
   const r64 = () => (BigInt(Math.floor(rnd() * 2 ** 32)) << 32n) | BigInt(Math.floor(rnd() * 2 ** 32));
