@@ -1501,16 +1501,12 @@ export class RiscvHart {
     if (writes && csr >>> 10 === 3) this.illegal();
     // a CSRRW to x0 does not read in QEMU, but no CSR read here has side effects: read to check it exists
     const old = this.csrRead(csr);
-    if (writes && csr === 0x344) {
-      // QEMU's csrrs/csrrc write only the bits of the mask (riscv_csrrw with new_val -1 or 0 and
-      // wr_mask rs1): rmw_mip64 sets software_seip only when the mask holds SEIP. Writing back
-      // the whole value read would latch the PLIC's line, ORed into the read, as software SEIP.
-      const low = Number(BigInt.asUintN(32, src));
-      if (op === 1) this.writeMip(low, -1);
-      else this.writeMip(op === 2 ? -1 : 0, low);
-    } else if (writes) {
+    if (writes) {
+      // QEMU's riscv_csrrw takes a value and a write mask: csrrw writes rs1 under all ones,
+      // csrrs/csrrc all ones/zero under rs1. Most CSRs store (old & ~mask) | (value & mask), the
+      // `nv` here; mip writes only the bits of the mask (rmw_mip64), see csrWrite.
       const nv = op === 1 ? src : op === 2 ? old | src : old & ~src;
-      this.csrWrite(csr, nv);
+      this.csrWrite(csr, nv, op === 1 ? -1 : Number(BigInt.asIntN(32, src)));
     }
     this.setBig(rd, old);
   }
@@ -1690,7 +1686,8 @@ export class RiscvHart {
     this.updateIrq();
   }
 
-  private csrWrite(csr: number, v: bigint): void {
+  /** Writes `v` to `csr`; `mask` holds the low 32 bits of the write mask (see the CSR instruction). */
+  private csrWrite(csr: number, v: bigint, mask: number): void {
     const lo = Number(v & 0xffffffffn) | 0;
     switch (csr) {
       case 0x001:
@@ -1811,7 +1808,9 @@ export class RiscvHart {
         this.mtval = v;
         return;
       case 0x344:
-        this.writeMip(lo, -1);
+        // Writing back the whole value read would latch the PLIC's line, ORed into the read, as
+        // software SEIP: rmw_mip64 sets software_seip only when the mask holds SEIP.
+        this.writeMip(lo, mask);
         return;
       case 0xb00:
         this.cycleOff = v - BigInt(this.icount + 1);
