@@ -121,7 +121,7 @@ export function parseRtc(spec: string, nowMs: number): bigint {
 export function parseRngSeed(s: string): Uint8Array {
   if (!/^[0-9a-fA-F]{64}$/.test(s))
     throw new UsageError(`--rng-seed wants 64 hex digits (32 bytes), not '${s}'`);
-  return Uint8Array.from({ length: 32 }, (_, i) => Number.parseInt(s.slice(2 * i, 2 * i + 2), 16));
+  return new Uint8Array(Buffer.from(s, 'hex'));
 }
 
 /** Where each hart is, for the --max-insns stop: its pc and privilege level. */
@@ -134,10 +134,6 @@ function whereHartsAre(m: RiscvVirtMachine): string {
 
 function randomSeed(): Uint8Array {
   return globalThis.crypto.getRandomValues(new Uint8Array(32));
-}
-
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
 /** The `-rtc base=` date of an epoch time, to the second. */
@@ -258,7 +254,7 @@ export const runCommand: Command = {
       rngSeed,
     });
     // What a --max-insns stop prints, so that the same boot can be run again to look at it.
-    const replay = `--rtc base=${isoSeconds(rtcEpochNs)} --rng-seed ${hex(rngSeed)}`;
+    const replay = `--rtc base=${isoSeconds(rtcEpochNs)} --rng-seed ${Buffer.from(rngSeed).toString('hex')}`;
     const runIo = io as RunIo;
     const stdin: RunInput | null =
       runIo.stdin !== undefined ? runIo.stdin : io.stdout === process.stdout ? process.stdin : null;
