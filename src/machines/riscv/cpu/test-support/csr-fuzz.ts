@@ -338,8 +338,16 @@ main:`);
     for (const r of regs) log(r);
   }
 
-  // print the log: one 16-digit hex number a line, then END
-  emit(`  li s0, 0x${LOG_BASE.toString(16)}
+  emit(printLogSource(LOG_BASE));
+  return { source: out.join('\n'), cases };
+}
+
+/**
+ * Assembly that prints the 8-byte words from `logBase` up to s11 on the UART (ns16550 at
+ * 0x10000000), one 16-digit hex number a line, then `END`, and powers off through sifive_test.
+ */
+export function printLogSource(logBase: number): string {
+  return `  li s0, 0x${logBase.toString(16)}
   li s1, 0x10000000
 1:
   bgeu s0, s11, 5f
@@ -384,6 +392,5 @@ main:`);
   sw t1, 0(t0)
 8: j 8b
 endmsg: .asciz "END\\n"
-`);
-  return { source: out.join('\n'), cases };
+`;
 }
