@@ -175,6 +175,27 @@ test('the harts move too: a destination hart has the source hart state, field fo
   assert.deepEqual(dst.harts[1]!.saveState(), src.harts[1]!.saveState());
 });
 
+test("Sstc: a hart's stimecmp and its armed timer move, and STIP rises on the destination when it would have on the source", () => {
+  const src = build(0n);
+  src.clock.advanceTo(1_000_000); // mtime 10000 (10 MHz)
+  const hart = src.harts[1]!;
+  src.memory.stlLe(0x80000000, 0x14d51073); // csrw stimecmp, a0
+  hart.setReg(10, 10_500n);
+  hart.setPc(0x80000000n);
+  assert.equal(hart.run(1), 1);
+  assert.equal(hart.getCsr(0x14d), 10_500n);
+  const dst = build(0n);
+  loadVirtState(dst, viaSection(src));
+  const d = dst.harts[1]!;
+  assert.equal(d.getCsr(0x14d), 10_500n);
+  // 500 ticks of 100 ns after the write at 1 ms
+  assert.equal(dst.clock.nextDeadline(), 1_050_000);
+  dst.clock.advanceTo(1_049_999);
+  assert.equal(Number(d.getCsr(0x344)) & 0x20, 0, 'STIP not yet');
+  dst.clock.advanceTo(1_050_000);
+  assert.equal(Number(d.getCsr(0x344)) & 0x20, 0x20, 'STIP once time reached stimecmp');
+});
+
 /** Checks that loading `devices` into a fresh machine fails as `failure` for `device`, changing nothing. */
 function refused(
   devices: Record<string, { version: number; state: unknown }>,

@@ -18,8 +18,8 @@ import { SERIAL_STATE_VERSION, Serial16550 } from './devices/serial.js';
 import { DeviceStateError, StateReader } from './devices/state.js';
 import { type RiscvVirtMachine, VIRTIO_COUNT } from './virt.js';
 
-/** Version of the `hart<N>` layout (the hart's own saveState object). */
-export const HART_STATE_VERSION = 1;
+/** Version of the `hart<N>` layout (the hart's own saveState object; 2 added Sstc's stimecmp and timer). */
+export const HART_STATE_VERSION = 2;
 /** Version of the `clock` layout. */
 export const CLOCK_STATE_VERSION = 1;
 /** Version of the `virtio-mmio` layout. */

@@ -22,7 +22,7 @@ import {
 } from '../../core/index.js';
 import { BUS_PAGE_MISSING, type Bus } from './cpu/bus.js';
 import { RiscvHart } from './cpu/hart.js';
-import { ACLINT_SWI_SIZE, AclintMtimer, AclintSwi } from './devices/aclint.js';
+import { ACLINT_SWI_SIZE, AclintHartTimer, AclintMtimer, AclintSwi } from './devices/aclint.js';
 import { VirtualClock } from './devices/clock.js';
 import { FwCfg } from './devices/fw-cfg.js';
 import { GoldfishRtc } from './devices/goldfish-rtc.js';
@@ -251,7 +251,8 @@ export class RiscvVirtMachine {
       this.cpuSpaces.push(as);
       const bus = new CpuAccess(as);
       this.cpuBuses.push(bus);
-      this.harts.push(new RiscvHart({ hartId: i, bus, resetPc: MM.mrom.base, readTime, isa: o.isa }));
+      const stimer = new AclintHartTimer(this.clock, readTime);
+      this.harts.push(new RiscvHart({ hartId: i, bus, resetPc: MM.mrom.base, readTime, isa: o.isa, stimer }));
     }
     const hartLine =
       (h: number, bit: number): IrqLine =>

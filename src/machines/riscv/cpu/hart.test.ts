@@ -498,3 +498,21 @@ word: .word 5
     assert.equal(m.hart.getReg(12), 7n);
   });
 });
+
+describe('ISA string', () => {
+  it("is QEMU 7.2's riscv,isa for its default rv64 hart with h=false", () => {
+    // `qemu-system-riscv64 -M virt,dumpdtb=x.dtb -cpu rv64,h=false`, then `dtc -I dtb x.dtb`
+    assert.equal(miniMachine().hart.isaString, 'rv64imafdc_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc');
+  });
+
+  it('names Sstc only when the hart has a timer for it, and F and D only when it has them', () => {
+    const h = new RiscvHart({
+      hartId: 0,
+      bus: miniMachine().bus,
+      resetPc: 0,
+      readTime: () => 0n,
+      isa: { f: false, d: false },
+    });
+    assert.equal(h.isaString, 'rv64imac_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs');
+  });
+});

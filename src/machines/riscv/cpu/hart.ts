@@ -28,6 +28,21 @@ export interface HartOptions {
   readTime: () => bigint;
   /** Floating-point extensions (both on by default; D needs F). */
   isa?: { f: boolean; d: boolean };
+  /**
+   * The timer behind Sstc's `stimecmp` (QEMU's per-hart `stimer`). Without it the hart has no
+   * Sstc, as QEMU's `sstc` predicate also wants a time source.
+   */
+  stimer?: HartTimer;
+}
+
+/** A one-shot timer the machine runs for a hart, on the clock `readTime` reads. */
+export interface HartTimer {
+  /** Arms the timer to call `fire` once when `time` reaches `ticks`, replacing the one armed before. */
+  arm(ticks: bigint, fire: () => void): void;
+  /** When the armed timer fires, in the machine's clock units (what migration carries), or null. */
+  deadline(): number | null;
+  /** Arms the timer at a deadline {@link deadline} gave on the source (null: disarmed). */
+  restore(deadline: number | null, fire: () => void): void;
 }
 
 /** Privilege levels. */
@@ -151,7 +166,11 @@ function misaBits(f: boolean, d: boolean): number {
 export class RiscvHart {
   /** Value of `mhartid`. */
   readonly hartId: number;
-  /** The ISA string this hart implements, for the device tree, e.g. `rv64imafdc`. */
+  /**
+   * The ISA string this hart implements, for the device tree: QEMU 7.2's `riscv,isa` of its
+   * default rv64 hart without H, its extensions in the order of QEMU's riscv_isa_string, e.g.
+   * `rv64imafdc_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc`.
+   */
   readonly isaString: string;
 
   private bus: Bus;
@@ -160,6 +179,7 @@ export class RiscvHart {
   private readonly hasF: boolean;
   private readonly hasD: boolean;
   private readonly misaExt: number;
+  private readonly stimer: HartTimer | undefined;
 
   /** pc as a number: the 64-bit value read as signed (exact for every canonical address). */
   private pc = 0;
@@ -203,6 +223,13 @@ export class RiscvHart {
   private mcountinhibit = 0n;
   private menvcfg = 0n;
   private senvcfg = 0n;
+  /** Sstc's stimecmp; like QEMU's, set to 0 once when the hart is made and kept across resets. */
+  private stimecmp = 0n;
+  /** QEMU's riscv_stimer_cb: the timer raises STIP, whatever stimecmp holds by then. */
+  private readonly stimerFired = (): void => {
+    this.mip |= IRQ_STIP;
+    this.updateIrq();
+  };
   /** mhpmcounter3..18 (QEMU 7.2's default pmu-num of 16; they count nothing) and mhpmevent3..31. */
   private readonly hpmCounter: bigint[] = new Array<bigint>(32).fill(0n);
   private readonly hpmEvent: bigint[] = new Array<bigint>(32).fill(0n);
@@ -269,7 +296,12 @@ export class RiscvHart {
     this.hasF = o.isa?.f ?? true;
     this.hasD = this.hasF && (o.isa?.d ?? true);
     this.misaExt = misaBits(this.hasF, this.hasD);
-    this.isaString = `rv64ima${this.hasF ? 'f' : ''}${this.hasD ? 'd' : ''}c`;
+    this.stimer = o.stimer;
+    // riscv_isa_string: the single letters in QEMU's order (IEMAFDQCPVH), then the multi-letter
+    // extensions of its table that are on, in table order
+    const multi = ['zicsr', 'zifencei', 'zihintpause', 'zba', 'zbb', 'zbc', 'zbs'];
+    if (this.stimer) multi.push('sstc');
+    this.isaString = `rv64ima${this.hasF ? 'f' : ''}${this.hasD ? 'd' : ''}c_${multi.join('_')}`;
     this.fpu = new Fpu();
     this.reset();
   }
@@ -427,6 +459,10 @@ export class RiscvHart {
         mcountinhibit: h(this.mcountinhibit),
         menvcfg: h(this.menvcfg),
         senvcfg: h(this.senvcfg),
+        stimecmp: h(this.stimecmp),
+        // the armed Sstc timer: QEMU 7.2 migrates stimecmp but not its timer, so a guest waiting
+        // for it would wait for good on the destination; carried here (-1: not armed)
+        stimer: this.stimer?.deadline() ?? -1,
         cycleOff: h(this.cycleOff),
         instretOff: h(this.instretOff),
         pmpcfg: [...this.pmpcfg],
@@ -479,6 +515,8 @@ export class RiscvHart {
     this.mcountinhibit = n(c.mcountinhibit);
     this.menvcfg = b(c.menvcfg);
     this.senvcfg = b(c.senvcfg);
+    this.stimecmp = b(c.stimecmp);
+    this.stimer?.restore(c.stimer >= 0 ? c.stimer : null, this.stimerFired);
     this.cycleOff = b(c.cycleOff);
     this.instretOff = b(c.instretOff);
     this.pmpcfg.set(c.pmpcfg);
@@ -1964,6 +2002,9 @@ export class RiscvHart {
         return this.stval;
       case 0x144:
         return BigInt(this.mip & this.mideleg);
+      case 0x14d:
+        this.sstcOk();
+        return this.stimecmp;
       case 0x180:
         // satp: TVM traps S-mode accesses
         if (this.priv === PRV_S && (this.mstatus & MS_TVM) !== 0) this.illegal();
@@ -2026,6 +2067,32 @@ export class RiscvHart {
     this.illegal();
   }
 
+  /**
+   * QEMU's `sstc` predicate for stimecmp: the hart has Sstc, and below M-mode both
+   * mcounteren.TM and menvcfg.STCE are set. (QEMU 7.2 also lets M-mode reach vstimecmp on a hart
+   * without H, and a write there raises the VS timer interrupt this hart does not have: without
+   * H, vstimecmp is an unknown CSR here, as the other H CSRs are.)
+   */
+  private sstcOk(): void {
+    if (!this.stimer) this.illegal();
+    if (this.priv === PRV_M) return;
+    if ((this.mcounteren & 2n) === 0n || this.menvcfg >> 63n === 0n) this.illegal();
+  }
+
+  /**
+   * riscv_timer_write_timecmp: a stimecmp already reached raises STIP at once (and leaves a timer
+   * armed before as it is); a later one clears STIP and arms the timer for it.
+   */
+  private writeStimecmp(): void {
+    if (this.stimecmp <= BigInt.asUintN(64, this.readTime())) {
+      this.mip |= IRQ_STIP;
+    } else {
+      this.mip &= ~IRQ_STIP;
+      this.stimer!.arm(this.stimecmp, this.stimerFired);
+    }
+    this.updateIrq();
+  }
+
   private cycle(): bigint {
     return BigInt.asUintN(64, BigInt(this.icount) + this.cycleOff);
   }
@@ -2039,7 +2106,9 @@ export class RiscvHart {
    * ORed with the line.
    */
   private writeMip(value: number, mask: number): void {
-    const m = mask & S_INTS;
+    let m = mask & S_INTS;
+    // with Sstc and menvcfg.STCE, STIP is stimecmp's alone: M-mode cannot write it (rmw_mip64)
+    if (this.stimer && this.priv === PRV_M && this.menvcfg >> 63n !== 0n) m &= ~IRQ_STIP;
     let nv = value;
     if ((m & IRQ_SEIP) !== 0) {
       this.softwareSeip = (value & IRQ_SEIP) !== 0;
@@ -2110,6 +2179,10 @@ export class RiscvHart {
         this.updateIrq();
         return;
       }
+      case 0x14d:
+        this.stimecmp = v;
+        this.writeStimecmp();
+        return;
       case 0x180: {
         if (this.priv === PRV_S && (this.mstatus & MS_TVM) !== 0) this.illegal();
         // WARL: a write with an unsupported mode is ignored (write_satp / validate_vm)
@@ -2150,8 +2223,9 @@ export class RiscvHart {
         return;
       case 0x30a:
         // QEMU 7.2 write_menvcfg keeps FIOM, CBIE/CBCFE/CBZE, PBMTE and STCE on RV64 whatever the
-        // extensions. They change nothing here, as in QEMU without Zicbo*, Svpbmt (its page walk
-        // checks the extension, not PBMTE) and Sstc
+        // extensions. Only STCE changes something here (stimecmp's access, mip.STIP's
+        // writability), as in QEMU without Zicbo* and Svpbmt (its page walk checks the extension,
+        // not PBMTE). Changing STCE leaves STIP as it is in QEMU 7.2
         this.menvcfg = v & (0xf1n | (3n << 62n));
         return;
       case 0x320:

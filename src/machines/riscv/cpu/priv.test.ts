@@ -668,3 +668,127 @@ describe('SFENCE.VMA', { skip }, () => {
     assert.equal(reg(m, 13), '0x0');
   });
 });
+
+describe('Sstc', { skip }, () => {
+  it('STIP rises when time reaches stimecmp, drops when stimecmp is written later, and rises at once for a past one', () => {
+    const m = runAsm(`
+      csrr t0, time
+      addi t0, t0, 200
+      csrw 0x14d, t0          # stimecmp 200 ticks ahead: STIP clear, the timer armed
+      csrr a0, mip
+1:    csrr a1, mip
+      andi a1, a1, 0x20
+      beqz a1, 1b             # until the timer raises STIP
+      csrr a2, time
+      mv a3, t0
+      li t1, -1
+      srli t1, t1, 1
+      csrw 0x14d, t1          # far ahead: STIP drops with the write
+      csrr a4, mip
+      csrw 0x14d, zero        # already reached: STIP at once
+      csrr a5, mip
+      csrr a6, 0x14d
+      EXIT
+    `);
+    assert.equal(m.hart.getReg(10) & 0x20n, 0n);
+    assert.ok(m.hart.getReg(12) >= m.hart.getReg(13), 'STIP came no earlier than stimecmp');
+    assert.equal(m.hart.getReg(14) & 0x20n, 0n);
+    assert.equal(m.hart.getReg(15) & 0x20n, 0x20n);
+    assert.equal(m.hart.getReg(16), 0n);
+  });
+
+  it('menvcfg.STCE takes mip.STIP away from M-mode writes (rmw_mip64); without it M writes STIP', () => {
+    const m = runAsm(`
+      li t0, 0x20
+      csrs mip, t0
+      csrr a0, mip            # STIP set by M
+      csrc mip, t0
+      csrr a1, mip            # and cleared
+      li t1, 1
+      slli t1, t1, 63
+      csrs menvcfg, t1        # STCE
+      csrs mip, t0
+      csrr a2, mip            # no longer writable: still clear
+      csrw 0x14d, zero        # stimecmp reached: STIP
+      csrc mip, t0
+      csrr a3, mip            # still set
+      csrc menvcfg, t1        # STCE off: STIP stays as it was, and is M's to write again
+      csrr a4, mip
+      csrc mip, t0
+      csrr a5, mip
+      EXIT
+    `);
+    assert.deepEqual(
+      [10, 11, 12, 13, 14, 15].map((i) => m.hart.getReg(i) & 0x20n),
+      [0x20n, 0n, 0n, 0x20n, 0x20n, 0n],
+    );
+  });
+
+  it('S-mode reaches stimecmp only with mcounteren.TM and menvcfg.STCE, U-mode never', () => {
+    const m = runAsm(`
+      la t0, mtrap
+      csrw mtvec, t0
+      li s1, 0                # illegal instructions seen
+      li t0, 0x12345
+      csrw 0x14d, t0
+      li s2, 1
+      slli s2, s2, 63         # STCE
+      li s3, 0x800            # MPP = S
+      # STCE, no TM
+      csrs menvcfg, s2
+      csrw mcounteren, zero
+      la s10, 1f
+      la t0, smode
+      j enter
+1:    # TM, no STCE
+      csrc menvcfg, s2
+      li t0, 2
+      csrw mcounteren, t0
+      la s10, 2f
+      la t0, smode
+      j enter
+2:    # both: S reads and writes it
+      csrs menvcfg, s2
+      la s10, 3f
+      la t0, smode_rw
+      j enter
+3:    # both, and scounteren.TM too: U still cannot
+      li t0, 2
+      csrw scounteren, t0
+      li s3, 0
+      la s10, 4f
+      la t0, smode
+      j enter
+4:    csrr a3, 0x14d
+      EXIT
+enter:
+      csrw mepc, t0
+      li t0, 0x1800
+      csrc mstatus, t0
+      csrs mstatus, s3
+      mret
+smode:
+      csrr a0, 0x14d
+      ecall
+smode_rw:
+      csrr a2, 0x14d
+      li t1, 0x23456
+      csrw 0x14d, t1
+      ecall
+mtrap:
+      csrr t0, mcause
+      li t1, 2
+      bne t0, t1, 5f
+      addi s1, s1, 1
+      csrr t0, mepc
+      addi t0, t0, 4
+      csrw mepc, t0
+      mret
+5:    jr s10                  # ecall from S or U: back in M
+    `);
+    assert.equal(m.hart.getReg(9), 3n, 'three illegal accesses: no TM, no STCE, U-mode');
+    assert.equal(m.hart.getReg(10), 0n, 'no read succeeded in those');
+    assert.equal(m.hart.getReg(12), 0x12345n);
+    assert.equal(m.hart.getReg(13), 0x23456n);
+  });
+});

@@ -8,6 +8,7 @@
  */
 
 import type { MemoryRegion, MemorySystem } from '../../../core/index.js';
+import type { HartTimer } from '../cpu/hart.js';
 import type { VirtualClock } from './clock.js';
 import type { IrqLine } from './irq.js';
 import { StateReader } from './state.js';
@@ -220,5 +221,37 @@ export class AclintMtimer {
   /** Device reset (riscv_aclint_mtimer_reset_enter): mtime is written 0, which re-evaluates every timer. */
   reset(): void {
     this.write(ACLINT_MTIME, 0n, 8);
+  }
+}
+
+/**
+ * A hart's Sstc timer (QEMU's `env->stimer`) on the machine's clock, in the ticks of the MTIMER's
+ * time base: riscv_timer_write_timecmp turns the ticks still to go into a deadline of the virtual
+ * clock, as {@link AclintMtimer} does for mtimecmp.
+ */
+export class AclintHartTimer implements HartTimer {
+  private readonly id = {};
+
+  /** `mtime` reads the MTIMER's time (the hart's `time`). */
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly mtime: () => bigint,
+  ) {}
+
+  arm(ticks: bigint, fire: () => void): void {
+    const rtc = this.mtime();
+    const due = ticks <= rtc ? this.clock.ns : this.clock.ns + Number(ticks - rtc) * NS_PER_TICK;
+    // QEMU caps a deadline that far at INT64_MAX ns: never
+    if (due < 2 ** 62) this.clock.mod(this.id, due, fire);
+    else this.clock.del(this.id);
+  }
+
+  deadline(): number | null {
+    return this.clock.deadline(this.id);
+  }
+
+  restore(deadline: number | null, fire: () => void): void {
+    if (deadline === null) this.clock.del(this.id);
+    else this.clock.mod(this.id, deadline, fire);
   }
 }

@@ -8,7 +8,7 @@
 
 import { CpuAccess, MemorySystem } from '../../../../core/index.js';
 import type { Bus } from '../bus.js';
-import { RiscvHart } from '../hart.js';
+import { type HartTimer, RiscvHart } from '../hart.js';
 
 /** A running stand-in machine. */
 export interface MiniMachine {
@@ -37,7 +37,27 @@ export function miniMachine(ramSize = 128 * 2 ** 20): MiniMachine {
   let mtimecmp = (1n << 64n) - 1n;
   let msip = 0;
   let hart: RiscvHart;
-  const timerIrq = () => hart.setIrq(7, mtime >= mtimecmp);
+  // Sstc's timer: fires once when mtime reaches the armed tick count (deadlines are in ticks)
+  let stimerAt: bigint | null = null;
+  let stimerFire = () => {};
+  const stimer: HartTimer = {
+    arm(ticks, fire) {
+      stimerAt = ticks;
+      stimerFire = fire;
+    },
+    deadline: () => (stimerAt === null ? null : Number(stimerAt)),
+    restore(deadline, fire) {
+      stimerAt = deadline === null ? null : BigInt(deadline);
+      stimerFire = fire;
+    },
+  };
+  const timerIrq = () => {
+    hart.setIrq(7, mtime >= mtimecmp);
+    if (stimerAt !== null && mtime >= stimerAt) {
+      stimerAt = null;
+      stimerFire();
+    }
+  };
   ms.transaction(() => {
     system.addSubregion(RAM_BASE, ms.ram('riscv_virt_board.ram', ramSize));
     system.addSubregion(0x1000, ms.rom('riscv_virt_board.mrom', 0xf000));
@@ -101,7 +121,7 @@ export function miniMachine(ramSize = 128 * 2 ** 20): MiniMachine {
   });
   const as = ms.addressSpace(system, 'cpu-memory-0');
   const bus = new CpuAccess(as);
-  hart = new RiscvHart({ hartId: 0, bus, resetPc: 0x1000, readTime: () => mtime });
+  hart = new RiscvHart({ hartId: 0, bus, resetPc: 0x1000, readTime: () => mtime, stimer });
   return {
     hart,
     bus,
