@@ -1,7 +1,8 @@
 /**
  * @module machines/riscv/cpu/hart
- * An RV64GC hart (RV64IMAFDC, Zicsr, Zifencei; M, S and U privilege; Sv39 and Sv48 paging)
- * that reaches memory only through a {@link Bus}. The rules follow the RISC-V unprivileged spec
+ * An RV64GC hart (RV64IMAFDC, Zicsr, Zifencei, Zihintpause, Zba, Zbb, Zbc, Zbs, Sstc: QEMU 7.2's
+ * default rv64 hart without H; M, S and U privilege; Sv39 and Sv48 paging) that reaches memory
+ * only through a {@link Bus}. The rules follow the RISC-V unprivileged spec
  * 20191213 and privileged spec 1.12, and where those leave a choice, QEMU 7.2's target/riscv (the
  * function each rule comes from is named beside it).
  *
