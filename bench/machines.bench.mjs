@@ -14,6 +14,7 @@ import { MEMTXATTRS_UNSPECIFIED } from '../dist/core/index.js';
 import { bootRiscvVirt } from '../dist/machines/riscv/boot.js';
 import { FlatBus } from '../dist/machines/riscv/cpu/flat-bus.js';
 import { RiscvHart } from '../dist/machines/riscv/cpu/hart.js';
+import { AclintHartTimer } from '../dist/machines/riscv/devices/aclint.js';
 import { buildRiscvVirt, VIRT_MEMMAP } from '../dist/machines/riscv/virt.js';
 import { loopImage } from './guest-loop.mjs';
 
@@ -85,7 +86,10 @@ function flatRun(bios, n) {
   const bus = new FlatBus(MM.dram.base, RAM, devices);
   m.ms.readRam(m.ram, 0, bus.ram);
   // The machine's devices drive the machine's hart; give them this hart instead.
-  const hart = new RiscvHart({ hartId: 0, bus, resetPc: MM.mrom.base, readTime: () => m.mtimer.mtime() });
+  // (with its Sstc timer, as the machine's harts have: OpenSBI then runs the same code on both)
+  const readTime = () => m.mtimer.mtime();
+  const stimer = new AclintHartTimer(m.clock, readTime);
+  const hart = new RiscvHart({ hartId: 0, bus, resetPc: MM.mrom.base, readTime, stimer });
   m.harts[0] = hart;
   let done = 0;
   while (done < n) {
