@@ -6,10 +6,12 @@
  * Debian archive with a private apt configuration (test/support/debian-riscv64.ts). memtree runs
  * it through `memtree run riscv-virt`, which must exit with the guest's power-off status 0.
  *
- * The memory map Linux reports must equal QEMU's line for line, except the "Reserved" ranges the
- * kernel allocates at run time from the top of RAM (memblock, top-down: per-CPU areas, the
- * unflattened device tree, ISA-extension tables), whose sizes follow the CPU's extension list and
- * the device tree's size; QEMU's CPU lists more extensions than memtree's hart implements.
+ * QEMU runs its default CPU without H (`-cpu rv64,h=false`), which has exactly the extensions of
+ * memtree's hart: the ISA line of /proc/cpuinfo and the memory map Linux reports must equal QEMU's
+ * line for line, the "Reserved" ranges the kernel allocates at run time from the top of RAM
+ * included (memblock, top-down: per-CPU areas, the unflattened device tree, ISA-extension
+ * tables, whose sizes follow the extension list and the device tree's size, and the page tables,
+ * which follow the paging mode: both kernels are told `no5lvl`, since memtree's hart lacks Sv57).
  *
  * The same boot with two harts (`-smp 2`) brings the second hart up through SBI's HSM calls and
  * runs Linux on both (IPIs through the ACLINT, remote fences, the PLIC's second context pair): the
@@ -33,6 +35,7 @@ const INIT = `#!/bin/busybox sh
 echo "rtc: $(/bin/busybox cat /sys/class/rtc/rtc0/date) $(/bin/busybox date -u +%Y-%m-%dT%H)"
 echo "cpus: $(/bin/busybox grep -c ^processor /proc/cpuinfo)"
 /bin/busybox grep -E '^hart[[:space:]]+:' /proc/cpuinfo
+/bin/busybox grep -E '^isa[[:space:]]+:' /proc/cpuinfo
 echo "--- iomem ---"
 /bin/busybox cat /proc/iomem
 echo "--- end ---"
@@ -63,7 +66,9 @@ async function bootBoth(t: TestContext, smp: number, maxInsns: number): Promise<
   if (!img) return;
   t.after(() => rmSync(img.dir, { recursive: true, force: true }));
   const ramMiB = 256;
-  const append = 'console=ttyS0 quiet';
+  // no5lvl: Linux tries Sv57 first; QEMU 7.2 has it and memtree's hart does not (docs/riscv-hart.md),
+  // so without it the kernel's page tables at the top of RAM have a level more under QEMU
+  const append = 'console=ttyS0 quiet no5lvl';
   // The RTC starts at a fixed date on both (memtree's RTC always runs on virtual time, QEMU's
   // clock=vm). memtree also gets a fixed /chosen/rng-seed, so its boot is the same every run; QEMU
   // has no such option and seeds afresh.
@@ -73,6 +78,8 @@ async function bootBoth(t: TestContext, smp: number, maxInsns: number): Promise<
       QEMU,
       '-M',
       'virt',
+      '-cpu',
+      'rv64,h=false',
       '-smp',
       String(smp),
       '-m',
@@ -116,11 +123,6 @@ async function bootBoth(t: TestContext, smp: number, maxInsns: number): Promise<
   ]);
   assert.equal(r.code, 0, `exit status ${r.code}: ${r.err}\n${r.out.slice(-3000)}`);
   assert.match(r.out, /reboot: Power down/);
-  const topAllocations = 0x80000000 + ramMiB * 2 ** 20 - 2 * 2 ** 20;
-  const runtime = (l: string) => {
-    const m = /^\s+([0-9a-f]+)-[0-9a-f]+ : Reserved$/.exec(l);
-    return m !== null && Number.parseInt(m[1]!, 16) >= topAllocations;
-  };
   // hctosys set the system clock from the RTC: the date QEMU's RTC started from, an hour not yet over
   const rtc = /^rtc: (.*)$/m;
   assert.equal(rtc.exec(r.out)?.[1]?.trim(), '2006-06-17 2006-06-17T16');
@@ -136,15 +138,12 @@ async function bootBoth(t: TestContext, smp: number, maxInsns: number): Promise<
   assert.deepEqual(sorted(harts(qemu)), all);
   assert.equal(cpus.exec(r.out)?.[1], String(smp));
   assert.deepEqual(sorted(harts(r.out)), all);
+  // The kernel's view of the ISA, one line per hart, from the device tree's riscv,isa
+  const isa = (serial: string) => [...serial.matchAll(/^isa\s+:\s*(\S+)/gm)].map((m) => m[1]!);
+  assert.equal(isa(qemu).length, smp);
+  assert.deepEqual(isa(r.out), isa(qemu));
   const ours = iomem(r.out);
-  const theirs = iomem(qemu);
-  t.diagnostic(
-    `run-time Reserved ranges at the top of RAM: QEMU ${theirs.filter(runtime).length}, memtree ${ours.filter(runtime).length}`,
-  );
-  assert.deepEqual(
-    ours.filter((l) => !runtime(l)),
-    theirs.filter((l) => !runtime(l)),
-  );
+  assert.deepEqual(ours, iomem(qemu));
   assert.ok(ours.some((l) => /: Kernel code$/.test(l)) && ours.some((l) => /: System RAM$/.test(l)));
 }
 
