@@ -697,6 +697,26 @@ describe('Sstc', { skip }, () => {
     assert.equal(m.hart.getReg(16), 0n);
   });
 
+  it('a timer armed before a write of a past stimecmp still fires (riscv_timer_write_timecmp leaves it armed)', () => {
+    const m = runAsm(`
+      csrr t0, time
+      addi t0, t0, 150
+      csrw 0x14d, t0          # armed for 150 ticks ahead
+      csrw 0x14d, zero        # reached: STIP at once; the armed timer stays
+      li t1, 0x20
+      csrc mip, t1            # STCE is off: M may clear STIP
+      csrr a0, mip
+1:    csrr a1, mip
+      andi a1, a1, 0x20
+      beqz a1, 1b             # the first timer raises STIP again
+      csrr a2, time
+      mv a3, t0
+      EXIT
+    `);
+    assert.equal(m.hart.getReg(10) & 0x20n, 0n);
+    assert.ok(m.hart.getReg(12) >= m.hart.getReg(13), 'not before its deadline');
+  });
+
   it('menvcfg.STCE takes mip.STIP away from M-mode writes (rmw_mip64); without it M writes STIP', () => {
     const m = runAsm(`
       li t0, 0x20
