@@ -133,6 +133,12 @@ export interface MigrationProgress {
   postcopyRequests: number;
   /** Bytes written after the guest stopped (QEMU `downtime-bytes`, precopy). */
   downtimeBytes: number;
+  /**
+   * Bytes written from the switch to postcopy on (QEMU `postcopy-bytes`: its ram_transferred_add
+   * counts every byte after the switch as postcopy, none as downtime). Optional for callers that
+   * made their progress object before it existed.
+   */
+  postcopyBytes?: number;
   /** 'precopy' until the switch, then 'postcopy'. */
   phase: 'precopy' | 'postcopy';
 }
@@ -441,6 +447,7 @@ class Outgoing {
     p.postcopyRequests = this.stats.postcopyRequests;
     p.phase = this.stats.postcopy ? 'postcopy' : 'precopy';
     if (this.guestStopped && !this.stats.postcopy) p.downtimeBytes = written - this.stopBytes;
+    if (this.stats.postcopy) p.postcopyBytes = written - this.stopBytes;
   }
 
   private stopBytes = 0;

@@ -285,6 +285,11 @@ test('postcopy: migrate-start-postcopy switches, and the count still continues e
   const info = await waitStatus(p.qs, (s) => s === 'completed' || s === 'failed');
   assert.equal(info.status, 'completed', JSON.stringify(info));
   assert.ok(p.events.includes('MIGRATION {"status":"postcopy-active"}'), p.events.join(', '));
+  // QEMU ram_transferred_add: after the switch every byte counts as postcopy, none as downtime
+  const ram = info.ram as Record<string, number>;
+  assert.ok(ram['postcopy-bytes']! > 0, JSON.stringify(ram));
+  assert.equal(ram['downtime-bytes'], 0);
+  assert.equal(ram['precopy-bytes']! + ram['postcopy-bytes']!, ram.transferred);
   await assertMigrated(p, stopped.at);
 });
 

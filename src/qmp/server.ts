@@ -743,9 +743,9 @@ export class QmpServer {
         'page-size': TARGET_PAGE_SIZE,
         'multifd-bytes': 0,
         'pages-per-second': 0,
-        'precopy-bytes': p.bytesSent - p.downtimeBytes,
+        'precopy-bytes': p.bytesSent - p.downtimeBytes - (p.postcopyBytes ?? 0),
         'downtime-bytes': p.downtimeBytes,
-        'postcopy-bytes': 0,
+        'postcopy-bytes': p.postcopyBytes ?? 0,
         'dirty-sync-missed-zero-copy': 0,
         mbps,
         'dirty-pages-rate': 0,
@@ -791,6 +791,7 @@ export class QmpServer {
       zeroPages: 0,
       postcopyRequests: 0,
       downtimeBytes: 0,
+      postcopyBytes: 0,
       phase: 'precopy',
     };
     this.migTotal = migratableBlocks(this.machine.ms).reduce((n, b) => n + b.usedLength, 0);
