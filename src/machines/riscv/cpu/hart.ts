@@ -1456,7 +1456,7 @@ export class RiscvHart {
           case 1:
             // ctzw: QEMU 7.2's gen_ctzw counts over all 64 bits (32 only when all are zero), so
             // with a zero low word it gives 32 + the trailing zeros of the high one. A QEMU 7.2
-            // bug (fixed in 8.0), kept: the differential test compares against 7.2.
+            // bug (QEMU 10.0 gives 32), kept: the differential test compares against 7.2.
             this.setx(rd, al !== 0 ? ctz32(al) : ah !== 0 ? 32 + ctz32(ah) : 32, 0);
             return;
           case 2: // cpopw
