@@ -173,7 +173,6 @@ export class FdtBuffer {
 
   /** fdt_next_tag on a struct-block offset: the tag and the offset of the next one. */
   private nextTag(off: number): [number, number] {
-    const end = this.u32(H_OFF_STRUCT) + this.u32(H_SIZE_STRUCT);
     const broken = (): never => {
       throw new MemtreeError('ERR_PARSE', 'not a valid device tree blob: truncated structure block');
     };
@@ -189,7 +188,7 @@ export class FdtBuffer {
     } else if (tag !== FDT_END && tag !== FDT_END_NODE && tag !== FDT_NOP) {
       throw new MemtreeError('ERR_PARSE', `not a valid device tree blob: unknown token ${tag}`);
     }
-    if (p > Math.max(end, off + 4)) broken();
+    if (p > this.buf.length) broken();
     return [tag, tagAlign(p)];
   }
 

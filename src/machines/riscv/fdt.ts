@@ -203,6 +203,8 @@ export function readFdt(blob: Uint8Array): Fdt {
   const stringsSize = dv.getUint32(32, false);
   const structSize = dv.getUint32(36, false);
   if (structOff + structSize > total || stringsOff + stringsSize > total) bad('blocks past the end');
+  // Version 16 headers have no structure size: the block runs to FDT_END, within the blob.
+  const structEnd = version >= 17 ? structOff + structSize : total;
   const dec = new TextDecoder();
   const cstr = (at: number, end: number): [string, number] => {
     let e = at;
@@ -218,7 +220,7 @@ export function readFdt(blob: Uint8Array): Fdt {
     reserved.push([a, s]);
   }
   let p = structOff;
-  const end = structOff + structSize;
+  const end = structEnd;
   const align = () => {
     p = (p + 3) & ~3;
   };
