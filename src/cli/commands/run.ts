@@ -233,9 +233,6 @@ export const runCommand: Command = {
         throw new UsageError(`--${opt} needs --kernel (as in QEMU)`);
       }
     }
-    if (values.append !== undefined && values.kernel === undefined) {
-      throw new UsageError('--append needs --kernel (as in QEMU)');
-    }
     const rtcEpochNs = parseRtc(values.rtc ?? 'base=utc', Date.now());
     const rngSeed = values['rng-seed'] !== undefined ? parseRngSeed(values['rng-seed']) : randomSeed();
     const dec = new TextDecoder('utf-8');
