@@ -75,6 +75,37 @@ function pseudoRandomFile(name: string, size: number, seed: number): string {
   return path;
 }
 const KERNEL = pseudoRandomFile('kernel.bin', 8001, 1);
+
+/**
+ * A minimal RISC-V ELF64 executable with one PT_LOAD segment at physical 0x80400000 (16 bytes in
+ * the file, 32 in memory): riscv_load_kernel takes its lowest address as the kernel's entry, and
+ * the initrd goes 128 MiB (or half the RAM) above that.
+ */
+function elfKernel(): string {
+  const b = Buffer.alloc(64 + 56 + 16);
+  b.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0); // ELFCLASS64, little-endian, version 1
+  b.writeUInt16LE(2, 16); // ET_EXEC
+  b.writeUInt16LE(243, 18); // EM_RISCV
+  b.writeUInt32LE(1, 20);
+  b.writeBigUInt64LE(0x80400000n, 24); // e_entry
+  b.writeBigUInt64LE(64n, 32); // e_phoff
+  b.writeUInt16LE(64, 52); // e_ehsize
+  b.writeUInt16LE(56, 54); // e_phentsize
+  b.writeUInt16LE(1, 56); // e_phnum
+  b.writeUInt32LE(1, 64); // PT_LOAD
+  b.writeUInt32LE(5, 68); // R+X
+  b.writeBigUInt64LE(120n, 72); // p_offset
+  b.writeBigUInt64LE(0x80400000n, 80); // p_vaddr
+  b.writeBigUInt64LE(0x80400000n, 88); // p_paddr
+  b.writeBigUInt64LE(16n, 96); // p_filesz
+  b.writeBigUInt64LE(32n, 104); // p_memsz
+  b.writeBigUInt64LE(4n, 112); // p_align
+  b.fill(0x13, 120); // nops
+  const path = join(dir, 'kernel.elf');
+  writeFileSync(path, b);
+  return path;
+}
+const ELF_KERNEL = elfKernel();
 const INITRD = pseudoRandomFile('initrd.bin', 5003, 2);
 
 /** QEMU's `-M virt,dumpdtb=FILE` for these options: the dumped buffer. */
@@ -135,7 +166,7 @@ interface Config {
   ramBytes: number;
   smp: number;
   bios: 'none' | 'default';
-  kernel?: boolean;
+  kernel?: boolean | 'elf';
   initrd?: boolean;
   append?: string;
   /** riscv_load_fdt by hand: align_down(min(0x80000000 + RAM, 3 GiB) - 1 MiB, 2 MiB). */
@@ -179,6 +210,16 @@ const CONFIGS: Config[] = [
     append: 'x',
     fdtAddr: 0x8c600000,
   },
+  {
+    m: '512M',
+    ramBytes: 512 * MiB,
+    smp: 2,
+    bios: 'default',
+    kernel: 'elf',
+    initrd: true,
+    append: 'an ELF kernel',
+    fdtAddr: 0x9fe00000,
+  },
 ];
 
 function qemuArgs(c: Config): string[] {
@@ -188,7 +229,7 @@ function qemuArgs(c: Config): string[] {
     '-smp',
     String(c.smp),
     ...(c.bios === 'none' ? ['-bios', 'none'] : []),
-    ...(c.kernel ? ['-kernel', KERNEL] : []),
+    ...(c.kernel ? ['-kernel', c.kernel === 'elf' ? ELF_KERNEL : KERNEL] : []),
     ...(c.initrd ? ['-initrd', INITRD] : []),
     ...(c.append !== undefined ? ['-append', c.append] : []),
   ];
@@ -227,12 +268,17 @@ for (const [i, c] of CONFIGS.entries()) {
     for (const h of m.harts) Object.defineProperty(h, 'isaString', { value: qIsa });
     const info = bootRiscvVirt(m, {
       bios: c.bios === 'none' ? null : new Uint8Array(readFileSync(DEFAULT_BIOS)),
-      kernel: c.kernel ? new Uint8Array(readFileSync(KERNEL)) : undefined,
+      kernel: c.kernel ? new Uint8Array(readFileSync(c.kernel === 'elf' ? ELF_KERNEL : KERNEL)) : undefined,
       initrd: c.initrd ? new Uint8Array(readFileSync(INITRD)) : undefined,
       append: c.append,
       rngSeed: seed,
     });
     assert.equal(info.fdtAddr, c.fdtAddr);
+    if (c.initrd) {
+      // riscv_load_initrd by hand: kernel entry + min(RAM / 2, 128 MiB).
+      const entry = c.kernel === 'elf' ? 0x80400000 : c.bios === 'none' ? 0x80000000 : 0x80200000;
+      assert.equal(info.initrd?.start, entry + Math.min(c.ramBytes / 2, 128 * MiB));
+    }
     assert.deepEqual(lines(info.fdt), lines(qFdt), 'the tree, node for node');
     assert.ok(
       Buffer.from(info.fdtImage).equals(q),
