@@ -344,16 +344,42 @@ function dtc(t: TestContext, name: string, extra: string[], dts = USER_DTS): str
   return out;
 }
 
-for (const [name, extra] of [
-  ['v17-bootcpu1', ['-b', '1']],
-  ['v16-padded', ['-V', '16', '-p', '64']],
+/**
+ * The blob with its strings block moved before the structure block (header, reservations,
+ * strings, structure, the latter now at an offset that is not a multiple of 4): legal, but
+ * fdt_open_into must reorder it before libfdt can edit it.
+ */
+function misorder(file: string): string {
+  const b = readFileSync(file);
+  const h = (i: number) => b.readUInt32BE(i * 4);
+  const [offStruct, offStrings, offRsv, sizeStrings, sizeStruct] = [h(2), h(3), h(4), h(8), h(9)];
+  const rsv = b.subarray(offRsv, offStruct);
+  const out = Buffer.concat([
+    b.subarray(0, 40),
+    rsv,
+    b.subarray(offStrings, offStrings + sizeStrings),
+    b.subarray(offStruct, offStruct + sizeStruct),
+  ]);
+  out.writeUInt32BE(out.length, 4);
+  out.writeUInt32BE(40 + rsv.length, 12); // strings first
+  out.writeUInt32BE(40 + rsv.length + sizeStrings, 8);
+  const path = file.replace(/\.dtb$/, '-misordered.dtb');
+  writeFileSync(path, out);
+  return path;
+}
+
+for (const [name, extra, reorder] of [
+  ['v17-bootcpu1', ['-b', '1'], false],
+  ['v16-padded', ['-V', '16', '-p', '64'], false],
+  ['v17-strings-first', [], true],
 ] as const) {
   test(`--dtb (${name}): loaded, changed and placed as QEMU 7.2 does (load_device_tree, riscv_load_fdt)`, {
     timeout: 60_000,
   }, async (t) => {
     if (!haveTool(t, QEMU, 'qemu-system-misc')) return;
-    const file = dtc(t, name, [...extra]);
-    if (!file) return;
+    const compiled = dtc(t, name, [...extra]);
+    if (!compiled) return;
+    const file = reorder ? misorder(compiled) : compiled;
     const args = [
       '-m',
       '256M',

@@ -189,7 +189,10 @@ export class FdtBuffer {
       throw new MemtreeError('ERR_PARSE', `not a valid device tree blob: unknown token ${tag}`);
     }
     if (p > this.buf.length) broken();
-    return [tag, tagAlign(p)];
+    // FDT_TAGALIGN works on offsets from the start of the structure block, which a file may put
+    // at an address that is not a multiple of 4.
+    const base = this.u32(H_OFF_STRUCT);
+    return [tag, base + tagAlign(p - base)];
   }
 
   private nodeName(off: number): string {

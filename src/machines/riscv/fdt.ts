@@ -221,8 +221,10 @@ export function readFdt(blob: Uint8Array): Fdt {
   }
   let p = structOff;
   const end = structEnd;
+  // Token alignment counts from the start of the structure block (libfdt's FDT_TAGALIGN on
+  // block offsets), which need not be a multiple of 4 in the file.
   const align = () => {
-    p = (p + 3) & ~3;
+    p = structOff + ((p - structOff + 3) & ~3);
   };
   const stack: FdtNode[] = [];
   let root: FdtNode | null = null;
