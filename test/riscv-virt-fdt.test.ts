@@ -466,3 +466,27 @@ test('-m as QEMU reads it: MiB by default, B/K/M/G/T units, fractions, rounded u
   for (const bad of ['100.5', '1.5B', '512MB', '-1M', '0'])
     assert.throws(() => parseRamSize(bad), { code: 'ERR_USAGE' });
 });
+
+test('--dtb with no room for -append in its buffer: QEMU 7.2 stops (FDT_ERR_NOSPACE), memtree too, with one line', async (t) => {
+  if (!haveTool(t, QEMU, 'qemu-system-misc')) return;
+  const file = dtc(
+    t,
+    'small',
+    [],
+    '/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>; chosen { }; };\n',
+  );
+  if (!file) return;
+  // load_device_tree leaves (size + 10000) * 2 bytes: 25000 more do not fit.
+  const append = 'x'.repeat(25000);
+  const args = ['-bios', 'none', '-kernel', KERNEL, '-append', append, '-dtb', file];
+  const qr = spawnSync(QEMU, ['-M', 'virt', '-nodefaults', '-display', 'none', ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(qr.status, 1);
+  assert.match(qr.stderr, /FDT_ERR_NOSPACE/);
+  const r = await runCli(['run', 'riscv-virt', ...args]);
+  assert.equal(r.code, 1);
+  const size = (readFileSync(file).length + 10000) * 2;
+  assert.equal(r.err, `memtree run: device tree: no room left in its ${size}-byte buffer\n`);
+});

@@ -32,13 +32,6 @@ const H_SIZE_STRUCT = 36;
 
 const tagAlign = (n: number) => (n + 3) & ~3;
 
-/** libfdt reports running out of buffer (FDT_ERR_NOSPACE) or a broken tree. */
-export class FdtSpaceError extends MemtreeError {
-  constructor(message: string) {
-    super('ERR_INVALID_ARGUMENT', message);
-  }
-}
-
 /** A libfdt read-write tree in its buffer (the whole buffer, as QEMU's `fdt_totalsize` before packing). */
 export class FdtBuffer {
   private readonly dv: DataView;
@@ -114,7 +107,7 @@ export class FdtBuffer {
     // The packed copy cannot start at the buffer's start (it would overlap the old tree); libfdt
     // builds it right after the old tree and moves it down.
     const tmp = total;
-    if (tmp + newSize > size) throw new FdtSpaceError('device tree: no room to reorder its blocks');
+    if (tmp + newSize > size) throw new InvalidArgumentError('device tree: no room to reorder its blocks');
     const cpuid = f.u32(H_BOOT_CPUID);
     f.packBlocks(tmp, rsvSize, structSize);
     f.buf.copyWithin(0, tmp, tmp + newSize);
@@ -248,7 +241,7 @@ export class FdtBuffer {
   private splice(p: number, oldLen: number, newLen: number): void {
     const dsize = this.u32(H_OFF_STRINGS) + this.u32(H_SIZE_STRINGS);
     if (dsize - oldLen + newLen > this.u32(H_TOTALSIZE)) {
-      throw new FdtSpaceError(`device tree: no room left in its ${this.u32(H_TOTALSIZE)}-byte buffer`);
+      throw new InvalidArgumentError(`device tree: no room left in its ${this.u32(H_TOTALSIZE)}-byte buffer`);
     }
     this.buf.copyWithin(p + newLen, p + oldLen, dsize);
   }
