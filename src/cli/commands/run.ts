@@ -67,11 +67,16 @@ Example:
   memtree run riscv-virt -m 256M --kernel Image --initrd initrd.gz --append console=ttyS0
 `;
 
+/** The virt machine's RAM without -m (its default_ram_size). */
+const DEFAULT_RAM_SIZE = 128 * 2 ** 20;
+
 /**
  * QEMU's -m syntax (qemu_strtosz with MiB as the default unit): a whole or decimal number, then
  * optionally B, K, M, G, T, P or E. The size is then
- * rounded up to 8 KiB, as machine_set_mem does, so `-m 1001K` gives 1008 KiB of RAM.
+ * rounded up to 8 KiB, as machine_set_mem does, so `-m 1001K` gives 1008 KiB of RAM; 0 is the
+ * default size.
  */
+
 export function parseRamSize(s: string): number {
   const m = /^(\d+)(\.\d+)?([BKMGTPE])?$/i.exec(s.trim());
   const unitOf = { B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50, E: 2 ** 60 };
@@ -81,9 +86,9 @@ export function parseRamSize(s: string): number {
     throw new UsageError(`-m wants a size such as 512M or 2G, not '${s}'`);
   // do_strtosz rounds a fraction's half up; 8 KiB alignment (QEMU_ALIGN_UP) follows.
   const bytes = Math.ceil(Math.floor(Number(`${m[1]}${m[2] ?? ''}`) * unit + 0.5) / 8192) * 8192;
-  if (bytes <= 0 || bytes > 2 ** 44) {
-    throw new UsageError(`-m ${s}: the RAM size must be positive and at most 16 TiB`);
-  }
+  // parse_memory_options passes a size of 0 on as no size at all: the machine's default
+  if (bytes === 0) return DEFAULT_RAM_SIZE;
+  if (bytes > 2 ** 44) throw new UsageError(`-m ${s}: the RAM size must be at most 16 TiB`);
   return bytes;
 }
 
