@@ -771,13 +771,7 @@ export class QmpServer {
         throw generic('Postcopy needs a return path; exec: migration has none');
       }
       target = { cmd: uri.slice(5) };
-    } else if (uri.startsWith('tcp:') || uri.startsWith('unix:')) {
-      try {
-        target = parseSocketSpec(uri);
-      } catch {
-        throw generic("Parameter 'uri' expects a valid migration protocol");
-      }
-    } else throw generic("Parameter 'uri' expects a valid migration protocol");
+    } else target = migrationSocket(uri);
     this.migError = undefined;
     this.migStats = null;
     this.postcopyStarted = false;
@@ -913,12 +907,7 @@ export class QmpServer {
     if (this.migStatus !== 'postcopy-paused' || !waiter) {
       throw generic('Cannot resume if there is no paused migration');
     }
-    let target: SocketSpec;
-    try {
-      target = parseSocketSpec(uri);
-    } catch {
-      throw generic("Parameter 'uri' expects a valid migration protocol");
-    }
+    const target = migrationSocket(uri);
     this.connectMigration(target).then(
       (sock) => {
         if (this.resumeWaiter !== waiter) {
@@ -945,12 +934,7 @@ export class QmpServer {
     if (this.migStatus !== 'postcopy-paused' || !waiter) {
       throw generic('Migrate recover can only be run when postcopy is paused.');
     }
-    let spec: SocketSpec;
-    try {
-      spec = parseSocketSpec(uri);
-    } catch {
-      throw generic("Parameter 'uri' expects a valid migration protocol");
-    }
+    const spec = migrationSocket(uri);
     const server = await this.listenMigration(spec, (sock) => {
       server.close();
       if (this.recoverWaiter !== waiter) {
@@ -992,12 +976,7 @@ export class QmpServer {
    * Resolves to the bound address.
    */
   async incoming(uri: string, options: { autostart?: boolean } = {}): Promise<SocketSpec> {
-    let spec: SocketSpec;
-    try {
-      spec = parseSocketSpec(uri);
-    } catch {
-      throw generic("Parameter 'uri' expects a valid migration protocol");
-    }
+    const spec = migrationSocket(uri);
     this.state = 'inmigrate';
     if (options.autostart !== undefined) this.autostart = options.autostart;
     this.incomingDone = new Promise((r) => {
@@ -1088,6 +1067,15 @@ export class QmpServer {
     // QEMU process_incoming_migration_bh: the guest starts if autostart (no -S, no stop).
     if (this.autostart) this.vmStart();
     this.incomingResolve?.();
+  }
+}
+
+/** A migration URI other than `exec:`, as `tcp:HOST:PORT` or `unix:PATH`, or QEMU's error. */
+function migrationSocket(uri: string): SocketSpec {
+  try {
+    return parseSocketSpec(uri);
+  } catch {
+    throw generic("Parameter 'uri' expects a valid migration protocol");
   }
 }
 
