@@ -657,7 +657,7 @@ export class RiscvHart {
     if ((lo & 3) === 3) {
       const pc2 = pc + 2;
       // a page a PMP region splits is not remembered (fetchV NaN): each halfword is checked
-      const pa2 = off === 4094 || this.fetchV !== this.fetchV ? this.fetchSlow(pc2) : pa + 2;
+      const pa2 = off === 4094 || Number.isNaN(this.fetchV) ? this.fetchSlow(pc2) : pa + 2;
       const hi = bus.lduwLe(pa2);
       if (bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc2)));
       inst = lo | (hi << 16);
