@@ -183,19 +183,6 @@ export class RiscvHart {
   private readonly hpmEvent: bigint[] = new Array<bigint>(32).fill(0n);
   private readonly pmpcfg = new Uint8Array(16);
   private readonly pmpaddr: bigint[] = new Array<bigint>(16).fill(0n);
-  /**
-   * Each PMP entry's range, first and last byte, as QEMU's pmp_update_rule_addr caches them
-   * (`pmp_state.addr[i].sa`/`.ea`): recomputed only where QEMU recomputes them, so a TOR entry
-   * keeps the start it had when it was last updated even after pmpaddr of the entry below changes.
-   * Numbers: values past 2^53 round, which keeps their order against every physical address the
-   * hart forms (below 2^56, and exact below 2^53).
-   */
-  private readonly pmpSa = new Float64Array(16);
-  private readonly pmpEa = new Float64Array(16);
-  /** Entries whose A field is not OFF (pmp_update_rule_nums). */
-  private pmpRules = 0;
-  /** Whether the page of the last translation or PMP check may be cached (see {@link pmpCheck}). */
-  private fillCacheable = true;
 
   /** Translation state derived from satp/priv/mstatus, recomputed on every change of those. */
   private fetchLevels = 0;
@@ -248,6 +235,28 @@ export class RiscvHart {
   private readonly q32 = new Int32Array(this.q64.buffer);
   /** RVC expansions by halfword; 0 = not yet expanded, 1 = illegal (no 32-bit instruction is 1). */
   private readonly rvc = new Int32Array(65536);
+
+  // PMP, last: fields the hot path reads come first, so that they stay in the object itself
+  /**
+   * Each PMP entry's range, first and last byte, as QEMU's pmp_update_rule_addr caches them
+   * (`pmp_state.addr[i].sa`/`.ea`): recomputed only where QEMU recomputes them, so a TOR entry
+   * keeps the start it had when it was last updated even after pmpaddr of the entry below changes.
+   * Numbers: values past 2^53 round, which keeps their order against every physical address the
+   * hart forms (below 2^56, and exact below 2^53).
+   */
+  private readonly pmpSa = new Float64Array(16);
+  private readonly pmpEa = new Float64Array(16);
+  /** Entries whose A field is not OFF (pmp_update_rule_nums). */
+  private pmpRules = 0;
+  /**
+   * The entries that can decide or fail an access outside page 0, in order: all but those whose
+   * range is [0, 0] (never computed, or an empty TOR) and the OFF ones covering everything, which
+   * can neither match nor hold an access in part. Page 0 goes through all 16.
+   */
+  private readonly pmpList = new Int8Array(16);
+  private pmpListLen = 0;
+  /** Whether the page of the last translation or PMP check may be cached (see {@link pmpCheck}). */
+  private fillCacheable = true;
 
   constructor(o: HartOptions) {
     this.bus = o.bus;
@@ -332,7 +341,7 @@ export class RiscvHart {
     // a newly created QEMU hart's pmp_state is all zero: every cached range is [0, 0]
     this.pmpSa.fill(0);
     this.pmpEa.fill(0);
-    this.pmpRules = 0;
+    this.pmpUpdateRuleNums();
     this.hpmCounter.fill(0n);
     this.hpmEvent.fill(0n);
     this.resAddr = -1;
@@ -1171,7 +1180,10 @@ export class RiscvHart {
     const last = pa + size - 1;
     const sa = this.pmpSa;
     const ea = this.pmpEa;
-    for (let i = 0; i < 16; i++) {
+    const all = pa < 4096;
+    const n = all ? 16 : this.pmpListLen;
+    for (let k = 0; k < n; k++) {
+      const i = all ? k : this.pmpList[k]!;
       const s = pa >= sa[i]! && pa <= ea[i]!;
       const e = last >= sa[i]! && last <= ea[i]!;
       if (s !== e) return false;
@@ -1187,7 +1199,10 @@ export class RiscvHart {
   /** pmp_is_range_in_tlb/pmp_get_tlb_size: whether some entry's range covers part of the page only. */
   private pmpSplitsPage(pbase: number): boolean {
     const pend = pbase + 4095;
-    for (let i = 0; i < 16; i++) {
+    const all = pbase === 0;
+    const n = all ? 16 : this.pmpListLen;
+    for (let k = 0; k < n; k++) {
+      const i = all ? k : this.pmpList[k]!;
       const s = this.pmpSa[i]!;
       const e = this.pmpEa[i]!;
       let n = 0;
@@ -1235,11 +1250,20 @@ export class RiscvHart {
     this.pmpEa[i] = Number(ea);
   }
 
-  /** pmp_update_rule_nums: how many entries are active. */
+  /** pmp_update_rule_nums: how many entries are active; and the list of those that matter. */
   private pmpUpdateRuleNums(): void {
     let n = 0;
-    for (let i = 0; i < 16; i++) if ((this.pmpcfg[i]! & 0x18) !== 0) n++;
+    let len = 0;
+    for (let i = 0; i < 16; i++) {
+      const on = (this.pmpcfg[i]! & 0x18) !== 0;
+      if (on) n++;
+      const s = this.pmpSa[i]!;
+      const e = this.pmpEa[i]!;
+      if (s === 0 && (e === 0 || (!on && e >= 2 ** 64))) continue;
+      this.pmpList[len++] = i;
+    }
     this.pmpRules = n;
+    this.pmpListLen = len;
   }
 
   private accessFault(va: number, acc: number): never {
