@@ -9,15 +9,12 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { compareMtreeText } from '../src/mtree/compare.js';
 import { startQemu } from '../src/qmp/capture.js';
+import { qemuCommand } from './support/qemu-command.js';
 import { runCli } from './support/run-cli.js';
 
-const CHROOT = process.env.MEMTREE_TRIXIE_CHROOT ?? '/var/tmp/memtree-trixie';
 const LIVE = { timeout: 120_000 };
 
 const MACHINES: Array<[string, string[]]> = [
@@ -27,28 +24,6 @@ const MACHINES: Array<[string, string[]]> = [
   ['arm', ['-M', 'ast2600-evb']],
   ['arm', ['-M', 'npcm750-evb']],
 ];
-
-/** The command that runs `qemu-system-BIN` of `version`, or null (then skip; fail under CI). */
-function qemuCommand(t: TestContext, version: '7.2' | '10.0', bin: string): string[] | null {
-  const program = `qemu-system-${bin}`;
-  let argv: string[] | null = null;
-  let why = '';
-  if (version === '7.2') {
-    if (spawnSync(program, ['--version'], { stdio: 'ignore' }).status === 0) argv = [program];
-    else why = `${program} is not on PATH (Debian 12 qemu-system-* packages)`;
-  } else if (!existsSync(join(CHROOT, 'usr/bin', program))) {
-    why = `no QEMU 10.0 chroot at ${CHROOT} (scripts/make-debian-chroot.sh)`;
-  } else if (!existsSync(join(CHROOT, 'tmp/.memtree-host-tmp'))) {
-    // The private QMP socket lives in the host's /tmp, which the chroot must see.
-    why = `${CHROOT}/tmp is not the host's /tmp (scripts/make-debian-chroot.sh bind-mounts it)`;
-  } else {
-    argv = ['chroot', CHROOT, `/usr/bin/${program}`];
-  }
-  if (argv) return argv;
-  if (process.env.CI) assert.fail(`${why}; CI must run the live QEMU ${version} tests`);
-  t.skip(why);
-  return null;
-}
 
 for (const version of ['7.2', '10.0'] as const) {
   for (const [bin, args] of MACHINES) {

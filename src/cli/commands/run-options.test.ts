@@ -45,17 +45,21 @@ test('--rng-seed: 64 hex digits become the 32 bytes in order; anything else is a
 // With -bios none and nothing loaded, the reset vector jumps to zeroed RAM: an illegal instruction
 // traps to mtvec 0, where nothing is mapped, so the hart faults there forever and retires nothing.
 // --max-insns counts those traps: before it did, this run never ended.
-test('memtree run: a bad --rtc or --rng-seed is one line and exit 2; a --max-insns stop (in a loop of traps) says how to run the same boot again', {
+test('memtree run: a bad --rtc or --rng-seed, or --append/--initrd without --kernel, is one line and exit 2; a --max-insns stop (in a loop of traps) says how to run the same boot again', {
   timeout: 60_000,
 }, async () => {
   for (const args of [
     ['run', 'riscv-virt', '--rtc', 'base=yesterday'],
     ['run', 'riscv-virt', '-rtc', 'clock=host'],
     ['run', 'riscv-virt', '--rng-seed', '1234'],
+    // QEMU: "-append only allowed with -kernel option" (and the same for -initrd)
+    ['run', 'riscv-virt', '--append', 'console=ttyS0'],
+    ['run', 'riscv-virt', '--initrd', '/etc/hostname'],
   ]) {
     const io = memoryIo();
     assert.equal(await main(args, io), 2, args.join(' '));
     assert.equal(io.err.trimEnd().split('\n').length, 1, io.err);
+    if (args[2] === '--append' || args[2] === '--initrd') assert.match(io.err, /needs --kernel/);
   }
   const seed = 'c0ffee'.padEnd(64, '0');
   const io = memoryIo();

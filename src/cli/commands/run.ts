@@ -216,8 +216,11 @@ export const runCommand: Command = {
       if (!/^\d+$/.test(values['max-insns'])) throw new UsageError('--max-insns wants a whole number');
       maxInsns = Number(values['max-insns']);
     }
-    if (values.initrd !== undefined && values.kernel === undefined) {
-      throw new UsageError('--initrd needs --kernel (as in QEMU)');
+    // vl.c refuses both without -kernel: there is nothing to pass them to
+    for (const opt of ['initrd', 'append'] as const) {
+      if (values[opt] !== undefined && values.kernel === undefined) {
+        throw new UsageError(`--${opt} needs --kernel (as in QEMU)`);
+      }
     }
     const rtcEpochNs = parseRtc(values.rtc ?? 'base=utc', Date.now());
     const rngSeed = values['rng-seed'] !== undefined ? parseRngSeed(values['rng-seed']) : randomSeed();
