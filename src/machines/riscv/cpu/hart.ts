@@ -257,6 +257,8 @@ export class RiscvHart {
   private pmpListLen = 0;
   /** Whether the page of the last translation or PMP check may be cached (see {@link pmpCheck}). */
   private fillCacheable = true;
+  /** The remembered fetch page is one a PMP range splits: forget it before the next instruction. */
+  private fetchDrop = false;
 
   constructor(o: HartOptions) {
     this.bus = o.bus;
@@ -342,6 +344,7 @@ export class RiscvHart {
     this.pmpSa.fill(0);
     this.pmpEa.fill(0);
     this.pmpUpdateRuleNums();
+    this.fetchDrop = false;
     this.hpmCounter.fill(0n);
     this.hpmEvent.fill(0n);
     this.resAddr = -1;
@@ -541,6 +544,10 @@ export class RiscvHart {
 
   /** Takes the highest-priority enabled interrupt (riscv_cpu_local_irq_pending). */
   private takeInterrupt(): void {
+    if (this.fetchDrop) {
+      this.fetchDrop = false;
+      this.fetchV = Number.NaN;
+    }
     const irq = this.pendingIrq();
     if (irq < 0) {
       this.irqPending = false;
@@ -566,7 +573,7 @@ export class RiscvHart {
   }
 
   private updateIrq(): void {
-    this.irqPending = this.pendingIrq() >= 0;
+    this.irqPending = this.fetchDrop || this.pendingIrq() >= 0;
   }
 
   /** Raises exception `cause` for the current instruction. */
@@ -636,12 +643,11 @@ export class RiscvHart {
     // code skips the TLB. Offsets in the page, not addresses, are what get masked: addresses are
     // past 2^31, where a bit operation costs V8 a slow truncation.
     let off = pc - this.fetchV;
-    let pa: number;
-    if (off >= 0 && off <= 4092) pa = this.fetchP + off;
-    else {
-      pa = this.fetchSlow(pc);
-      off = pc - Math.floor(pc / 4096) * 4096;
+    if (!(off >= 0 && off <= 4092)) {
+      this.fetchSlow(pc);
+      off = pc - this.fetchV;
     }
+    const pa = this.fetchP + off;
     if ((off & 3) === 0) {
       // an aligned 4-byte read fetches a whole 32-bit instruction at once
       const w = bus.ldlLe(pa);
@@ -665,8 +671,7 @@ export class RiscvHart {
     let len: number;
     if ((lo & 3) === 3) {
       const pc2 = pc + 2;
-      // a page a PMP region splits is not remembered (fetchV NaN): each halfword is checked
-      const pa2 = off === 4094 || Number.isNaN(this.fetchV) ? this.fetchSlow(pc2) : pa + 2;
+      const pa2 = off === 4094 ? this.fetchSlow(pc2) : pa + 2;
       const hi = bus.lduwLe(pa2);
       if (bus.lastResult !== 0) this.raise(EXC_INST_ACCESS, BigInt.asUintN(64, BigInt(pc2)));
       inst = lo | (hi << 16);
@@ -696,13 +701,19 @@ export class RiscvHart {
   /** Translates a fetch address and remembers its page for the next fetches. */
   private fetchSlow(pc: number): number {
     if (pc % 2 !== 0) this.raise(EXC_INST_MISALIGNED, BigInt.asUintN(64, BigInt(pc)));
-    // QEMU's translator fetches an instruction as halfwords, each checked against PMP with size 2
-    const pa = this.fetchLevels ? this.translate(pc, ACC_X, 2) : this.bareAddr(pc, ACC_X, 2, this.priv);
+    // QEMU checks a fetch as it starts a translation block, for one byte (get_page_addr_code);
+    // the second half of a 32-bit instruction only when it lies on the next page
+    const pa = this.fetchLevels ? this.translate(pc, ACC_X, 1) : this.bareAddr(pc, ACC_X, 1, this.priv);
     const poff = pc - Math.floor(pc / 4096) * 4096;
-    if (this.fillCacheable) {
-      this.fetchV = pc - poff;
-      this.fetchP = pa - poff;
-    } else this.fetchV = Number.NaN;
+    if (!this.fillCacheable) {
+      // A page a PMP range splits serves this one instruction only: fetchDrop forgets it before
+      // the next (run() looks at irqPending before every instruction anyway, so the hot path
+      // pays nothing)
+      this.fetchDrop = true;
+      this.irqPending = true;
+    }
+    this.fetchV = pc - poff;
+    this.fetchP = pa - poff;
     return pa;
   }
 

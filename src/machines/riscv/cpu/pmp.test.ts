@@ -192,6 +192,40 @@ done:
   });
 });
 
+describe('PMP and fetches', { skip }, () => {
+  it('checks a jump target on a page a range splits, not the page remembered from the jump', () => {
+    // entry 0: NAPOT Q+0x100..0x1ff, X only; entry 1: NAPOT Q+0x200..0x2ff, no permission. The
+    // jump at Q+0x100 runs; its target Q+0x200, on the same page, is an instruction access fault
+    // (QEMU starts a translation block there and checks it).
+    const q = BUF + 0x3000;
+    const { log, x } = run(`
+      li t0, ${napot(q + 0x100, 0x100)}
+      csrw pmpaddr0, t0
+      li t0, ${napot(q + 0x200, 0x100)}
+      csrw pmpaddr1, t0
+      li t0, 0x181c
+      csrw pmpcfg0, t0
+      li t0, ${q}
+      li t1, 0x1000006f            # j .+0x100
+      sw t1, 0x100(t0)
+      li t1, ${RET}
+      sw t1, 0x200(t0)
+      li t1, 0x0000006f            # j . (never reached: S cannot fetch here)
+      sw t1, 0x204(t0)
+      ${toS('smode', 'mback')}
+smode:
+      li t0, ${q + 0x100}
+      jalr ra, 0(t0)
+      li a0, 1
+      ecall
+mback:
+      EXIT
+    `);
+    assert.deepEqual(log, [1n, BigInt(q + 0x200)]);
+    assert.equal(x(10), 1n);
+  });
+});
+
 describe('PMP lock', { skip }, () => {
   it('binds M-mode to a locked entry, ignores writes to it, and to pmpaddr below a locked TOR', () => {
     // entry 0: L NAPOT over BUF's first page, R; entry 1: L TOR from pmpaddr0 << 2 to BUF+0x2000, RW

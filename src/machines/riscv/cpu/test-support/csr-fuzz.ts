@@ -24,7 +24,8 @@
  *   the rules. A pmpaddr write between the two pmpcfg writes checks that a TOR entry keeps the
  *   start computed at its last update (pmp_update_rule_addr runs for the written entry only).
  * - mtvec and stvec are put back after every write to them (the written value is logged first).
- * - mstatus.MPRV is never set: with MPP = S/U and a paged satp it would translate the log stores.
+ * - mstatus.MPRV is set only around one access of a PMP case, with satp = 0 (with MPP = S/U and a
+ *   paged satp it would translate the log stores).
  * - Before an mret to S/U: satp = 0, medeleg does not delegate illegal instructions or ecalls (the
  *   handlers themselves use sret/ecall) and TSR is clear; lower modes never write satp.
  * - WFI only runs in U-mode (always illegal there): elsewhere it may stop QEMU's hart for good.
@@ -198,6 +199,7 @@ export function generateCsrProgram(seed: number, cases: number): CsrFuzzProgram 
     const k = 1 + int(4);
     while (entries.size < k) entries.add(int(15));
     const idx = [...entries].sort((a, b) => a - b);
+    emit('  csrw satp, zero');
     const addr = new Map<number, number>();
     const cfg = new Array<number>(16).fill(0);
     const bounds: number[] = [];
