@@ -1216,11 +1216,12 @@ export class RiscvHart {
       const i = all ? k : this.pmpList[k]!;
       const s = this.pmpSa[i]!;
       const e = this.pmpEa[i]!;
-      let n = 0;
-      if (s >= pbase && e <= pend) n = e - s + 1;
-      else if (s >= pbase && s <= pend && e >= pend) n = pend - s + 1;
-      else if (e <= pend && e >= pbase && s <= pbase) n = e - pbase + 1;
-      if (n !== 0 && n < 4096) return true;
+      // the part of the page the range covers, when it starts or ends in the page
+      let part = 0;
+      if (s >= pbase && e <= pend) part = e - s + 1;
+      else if (s >= pbase && s <= pend && e >= pend) part = pend - s + 1;
+      else if (e <= pend && e >= pbase && s <= pbase) part = e - pbase + 1;
+      if (part !== 0 && part < 4096) return true;
     }
     return false;
   }
