@@ -12,6 +12,8 @@
  * 2. a precopy migration to the second process completes, and the count goes on there;
  * 3. a postcopy migration from the second process to a third completes, and the count goes on;
  *    the third runs the guest as soon as it switched over, asking for the pages its harts touch.
+ *    Its connection breaks on the way, inside the package that carries the device state: both
+ *    sides pause and then recover over a new connection (migrate-recover, migrate resume=true).
  *
  * The serial output of the three, put end to end, must be the guest's one stream: every count from
  * 1 on, once, in order, with its check passed. Needs the built CLI, Debian's OpenSBI (qemu-system-data)
@@ -40,7 +42,7 @@ function counts(r: RunningMachine): number[] {
 const RUNNING = { status: 'running', singlestep: false, running: true };
 const WAITING = { status: 'inmigrate', singlestep: false, running: false };
 
-test('a running Linux guest migrates precopy (after cut connections) and then postcopy between three memtree run processes, its count and its own memory check continuing', {
+test('a running Linux guest migrates precopy (after cut connections) and then postcopy (paused and recovered) between three memtree run processes, its count and its own memory check continuing', {
   // Linux boots once (about 1e9 guest instructions: minutes on a loaded 2-core machine).
   timeout: 1_800_000,
 }, async (t) => {
@@ -134,9 +136,23 @@ test('a running Linux guest migrates precopy (after cut connections) and then po
   // A slow background stream (1 MiB/s), so the guest, running at once on the third process, must
   // ask for the pages it touches (the harts wait for them).
   await d1.q.execute('migrate-set-parameters', { 'max-postcopy-bandwidth': 1 << 20 });
-  await d1.q.execute('migrate', { uri: `tcp:127.0.0.1:${d2.port}` });
+  // The connection breaks inside the postcopy package (after LISTEN, in the device state, before
+  // RUN): both sides pause, and migrate-recover there and `migrate resume=true` here carry the
+  // migration on over a new connection; the harts' and devices' state must arrive whole.
+  const proxy = await startProxy(d2.port, () => ({
+    forward: { cutBefore: new TextEncoder().encode('memtree-machine'), cutBeforeShift: 40 },
+  }));
+  t.after(() => proxy.close());
+  await d1.q.execute('migrate', { uri: `tcp:127.0.0.1:${proxy.port}` });
   await waitMigrateStatus(d1.q, (s) => s === 'active');
   await d1.q.execute('migrate-start-postcopy');
+  const settled = (s: string) => s === 'postcopy-paused' || s === 'failed' || s === 'completed';
+  await waitMigrateStatus(d1.q, settled);
+  const paused = await waitMigrateStatus(d2.q, settled);
+  assert.equal(paused.status, 'postcopy-paused', JSON.stringify(paused));
+  assert.equal(((await d1.q.execute('query-migrate')) as { status: string }).status, 'postcopy-paused');
+  await d2.q.execute('migrate-recover', { uri: `unix:${sock('recover')}` });
+  await d1.q.execute('migrate', { uri: `unix:${sock('recover')}`, resume: true });
   const post = await waitMigrateStatus(d1.q, (s) => s === 'failed' || s === 'completed');
   assert.equal(post.status, 'completed', JSON.stringify(post));
   assert.ok((post.ram as Record<string, number>)['postcopy-requests']! > 0, JSON.stringify(post));

@@ -67,6 +67,8 @@ export interface IncomingOptions {
    * ends the incoming migration.
    */
   recover?: () => Promise<Connection>;
+  /** Called when a paused postcopy migration goes on over the connection `recover` gave. */
+  recovered?: () => void;
 }
 
 /** What the destination received. */
@@ -328,6 +330,7 @@ export async function migrateIncoming(
         (postcopy as PostcopyPages | null)?.resendRequests();
         await w.flush();
         recoveries++;
+        options.recovered?.();
       }
     }
     if (!summary.reachedEof || !summary.ramComplete) {

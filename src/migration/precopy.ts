@@ -92,6 +92,11 @@ export interface OutgoingOptions {
   /** Reconnections to try in one postcopy migration (default 3). */
   maxRecoveries?: number;
   /**
+   * Called when a postcopy migration resumed on a new connection: the destination answered the
+   * recovery handshake (QEMU's `postcopy-recover` → `postcopy-active`).
+   */
+  resumed?: () => void;
+  /**
    * Postcopy on request (QEMU capability `postcopy-ram` plus `migrate-start-postcopy`): the stream
    * advises postcopy, and the switch happens after the first complete pass once this returns true;
    * while it returns false the migration goes on as precopy and may complete as one.
@@ -128,6 +133,12 @@ export interface MigrationProgress {
   postcopyRequests: number;
   /** Bytes written after the guest stopped (QEMU `downtime-bytes`, precopy). */
   downtimeBytes: number;
+  /**
+   * Bytes written from the switch to postcopy on (QEMU `postcopy-bytes`: its ram_transferred_add
+   * counts every byte after the switch as postcopy, none as downtime). Optional for callers that
+   * made their progress object before it existed.
+   */
+  postcopyBytes?: number;
   /** 'precopy' until the switch, then 'postcopy'. */
   phase: 'precopy' | 'postcopy';
 }
@@ -436,6 +447,7 @@ class Outgoing {
     p.postcopyRequests = this.stats.postcopyRequests;
     p.phase = this.stats.postcopy ? 'postcopy' : 'precopy';
     if (this.guestStopped && !this.stats.postcopy) p.downtimeBytes = written - this.stopBytes;
+    if (this.stats.postcopy) p.postcopyBytes = written - this.stopBytes;
   }
 
   private stopBytes = 0;
@@ -623,6 +635,10 @@ class Outgoing {
           this.machineSection();
         } else {
           needRun = !(await this.resumeOn(await this.opt.reconnect!()));
+          this.opt.resumed?.();
+          // A destination that never ran may have lost the device state with the connection (it
+          // travels in the same package as LISTEN): it goes again, whole, before RUN.
+          if (needRun) this.machineSection();
         }
         if (needRun) {
           this.s.command(MIG_CMD_POSTCOPY_RUN);
@@ -647,7 +663,8 @@ class Outgoing {
           !this.listenSent ||
           !recoverable ||
           !this.opt.reconnect ||
-          recoveries >= (this.opt.maxRecoveries ?? 3)
+          recoveries >= (this.opt.maxRecoveries ?? 3) ||
+          this.opt.signal?.aborted
         )
           throw e;
         recoveries++;

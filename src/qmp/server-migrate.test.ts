@@ -15,6 +15,7 @@ import { type TestContext, test } from 'node:test';
 import { runCli } from '../../test/support/run-cli.js';
 import type { AddressSpace } from '../core/address-space.js';
 import { MemorySystem } from '../core/system.js';
+import type { PostcopyPages } from '../migration/incoming.js';
 import { startProxy } from '../migration/test-support/proxy.js';
 import { QmpClient } from './client.js';
 import { type QmpMachine, QmpServer } from './server.js';
@@ -31,16 +32,44 @@ class CounterMachine implements QmpMachine {
   private running = false;
   private timer: NodeJS.Immediate | null = null;
   quitCalled = false;
+  postcopyStart?: (pages: PostcopyPages) => void;
+  postcopyEnd?: () => void;
+  /** On a postcopy destination that runs before all pages arrived: which pages are here. */
+  private pages: PostcopyPages | null = null;
+  /** Bytes the guest also writes (the same every time) on each turn, dirtying their pages. */
+  busy: { addr: number; bytes: Uint8Array } | null = null;
 
-  constructor() {
+  /** `runsDuringPostcopy`: as a destination, the guest runs from postcopy's switch on. */
+  constructor(o: { runsDuringPostcopy?: boolean } = {}) {
     const system = this.ms.container('system', 2n ** 64n - 1n);
     system.addSubregion(0, this.ms.ram('counter.ram', RAM));
     this.as = this.ms.addressSpace(system, 'memory');
+    if (o.runsDuringPostcopy) {
+      this.postcopyStart = (pages) => {
+        this.pages = pages;
+      };
+      this.postcopyEnd = () => {
+        this.pages = null;
+      };
+    }
   }
 
   private tick = () => {
+    this.timer = null;
+    if (this.busy && this.running) this.as.write(this.busy.addr, this.busy.bytes);
     for (let i = 0; i < 64 && this.running; i++) {
       const slot = Number(this.n % BigInt(SLOTS));
+      const p = this.pages;
+      if (p && !(p.has('counter.ram', 0) && p.has('counter.ram', 0x1000 + slot * 0x1000))) {
+        // A page that has not arrived: the guest waits for it, as a CPU's access would fault.
+        void Promise.all([
+          p.ensure('counter.ram', 0, 8),
+          p.ensure('counter.ram', 0x1000 + slot * 0x1000, 8),
+        ]).then(() => {
+          if (this.running) this.timer ??= setImmediate(this.tick);
+        });
+        return;
+      }
       this.as.stqLe(0x1000 + slot * 0x1000, this.n);
       this.as.stqLe(0x10, this.n);
       this.n++;
@@ -95,10 +124,10 @@ function tmp(t: TestContext): string {
   return d;
 }
 
-async function pair(t: TestContext) {
+async function pair(t: TestContext, o: { runsDuringPostcopy?: boolean } = {}) {
   const dir = tmp(t);
   const src = new CounterMachine();
-  const dst = new CounterMachine();
+  const dst = new CounterMachine(o);
   const srcServer = new QmpServer(src);
   const dstServer = new QmpServer(dst, { initialState: 'inmigrate' });
   t.after(async () => {
@@ -116,14 +145,18 @@ async function pair(t: TestContext) {
     timeoutMs: 20_000,
     onEvent: (e) => events.push(`${e.event}${e.data ? ` ${JSON.stringify(e.data)}` : ''}`),
   });
-  const qd = await QmpClient.connect(join(dir, 'dst.sock'), { timeoutMs: 20_000 });
+  const dstEvents: string[] = [];
+  const qd = await QmpClient.connect(join(dir, 'dst.sock'), {
+    timeoutMs: 20_000,
+    onEvent: (e) => dstEvents.push(`${e.event}${e.data ? ` ${JSON.stringify(e.data)}` : ''}`),
+  });
   t.after(async () => {
     await qs.close();
     await qd.close();
   });
   // let the guest write a while before migrating
   while (src.n < 5000n) await new Promise((r) => setImmediate(r));
-  return { dir, src, dst, srcServer, dstServer, qs, qd, incoming, events };
+  return { dir, src, dst, srcServer, dstServer, qs, qd, incoming, events, dstEvents };
 }
 
 async function waitStatus(q: QmpClient, done: (s: string) => boolean): Promise<Record<string, unknown>> {
@@ -252,7 +285,172 @@ test('postcopy: migrate-start-postcopy switches, and the count still continues e
   const info = await waitStatus(p.qs, (s) => s === 'completed' || s === 'failed');
   assert.equal(info.status, 'completed', JSON.stringify(info));
   assert.ok(p.events.includes('MIGRATION {"status":"postcopy-active"}'), p.events.join(', '));
+  // QEMU ram_transferred_add: after the switch every byte counts as postcopy, none as downtime
+  const ram = info.ram as Record<string, number>;
+  assert.ok(ram['postcopy-bytes']! > 0, JSON.stringify(ram));
+  assert.equal(ram['downtime-bytes'], 0);
+  assert.equal(ram['precopy-bytes']! + ram['postcopy-bytes']!, ram.transferred);
   await assertMigrated(p, stopped.at);
+});
+
+/**
+ * A postcopy migration of a guest that runs on the destination from the switch on, just switched
+ * (both sides `postcopy-active`), with a slow background stream and events on both sides.
+ */
+async function postcopyUnderWay(t: TestContext) {
+  const p = await pair(t, { runsDuringPostcopy: true });
+  // Pages the guest never writes hold random bytes: a page lost in a recovery would show.
+  const untouched = 0x1000 + SLOTS * 0x1000;
+  const pattern = new Uint8Array(RAM - untouched);
+  for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 2654435761) >>> 24;
+  p.src.as.write(untouched, pattern);
+  // The source guest rewrites them all the time, so that they are still due when postcopy starts.
+  p.src.busy = { addr: untouched, bytes: pattern };
+  const caps = [
+    { capability: 'postcopy-ram', state: true },
+    { capability: 'events', state: true },
+  ];
+  await p.qs.execute('migrate-set-capabilities', { capabilities: caps });
+  await p.qd.execute('migrate-set-capabilities', { capabilities: caps });
+  const stopped = recordStop(p);
+  // Precopy cannot converge with no downtime allowed. After the switch the background stream is
+  // slow: it sends 64 pages, then waits 4 s at 64 KiB/s, and starts afresh after a recovery, so
+  // each pause below comes while the source waits, long before the last page.
+  await p.qs.execute('migrate-set-parameters', { 'downtime-limit': 0, 'max-postcopy-bandwidth': 64 << 10 });
+  await assert.rejects(p.qs.execute('migrate-pause'), /only supported during postcopy-active state/);
+  await p.qs.execute('migrate', { uri: `tcp:${p.incoming.host}:${p.incoming.port}` });
+  await waitStatus(p.qs, (s) => s === 'active');
+  await assert.rejects(
+    p.qs.execute('migrate', { uri: 'tcp:127.0.0.1:1', resume: true }),
+    /Cannot resume if there is no paused migration/,
+  );
+  await p.qs.execute('migrate-start-postcopy');
+  await waitStatus(p.qd, (s) => s === 'postcopy-active');
+
+  return { p, stopped, untouched, pattern };
+}
+
+test('postcopy paused (migrate-pause on either side) goes on after migrate-recover and migrate resume=true, and the count continues exactly', {
+  timeout: 60_000,
+}, async (t) => {
+  const { p, stopped, untouched, pattern } = await postcopyUnderWay(t);
+
+  // 1: the source pauses (QEMU shuts its stream down); the destination notices and pauses too.
+  await p.qs.execute('migrate-pause');
+  await waitStatus(p.qs, (s) => s === 'postcopy-paused');
+  await waitStatus(p.qd, (s) => s === 'postcopy-paused');
+  await assert.rejects(
+    p.qs.execute('migrate', { uri: `tcp:${p.incoming.host}:${p.incoming.port}` }),
+    /There is a migration process in progress/,
+  );
+  await assert.rejects(
+    p.qs.execute('migrate-recover', { uri: `unix:${join(p.dir, 'nowhere.sock')}` }),
+    /Migrate recover can only be run when postcopy is paused\./,
+  );
+  const r1 = `unix:${join(p.dir, 'recover-1.sock')}`;
+  await p.qd.execute('migrate-recover', { uri: r1 });
+  await p.qs.execute('migrate', { uri: r1, resume: true });
+  await waitStatus(p.qd, (s) => s === 'postcopy-active' || s === 'completed');
+
+  // 2: the destination pauses its side.
+  await p.qd.execute('migrate-pause');
+  await waitStatus(p.qd, (s) => s === 'postcopy-paused');
+  await waitStatus(p.qs, (s) => s === 'postcopy-paused');
+  const r2 = `unix:${join(p.dir, 'recover-2.sock')}`;
+  await p.qd.execute('migrate-recover', { uri: r2 });
+  await p.qs.execute('migrate', { uri: r2, resume: true });
+
+  const info = await waitStatus(p.qs, (s) => s === 'completed' || s === 'failed' || s === 'cancelled');
+  console.error('INFO', JSON.stringify(info));
+  assert.equal(info.status, 'completed', JSON.stringify(info));
+  await p.dstServer.whenIncomingDone();
+  assert.equal(((await p.qd.execute('query-migrate')) as { status: string }).status, 'completed');
+  // QEMU's states, each announced (migrate_set_state): paused when the stream broke, recover
+  // while the new connection is set up, active again once the destination answered.
+  const recovery = [
+    'MIGRATION {"status":"postcopy-paused"}',
+    'MIGRATION {"status":"postcopy-recover"}',
+    'MIGRATION {"status":"postcopy-active"}',
+  ];
+  const migration = (l: string[]) => l.filter((e) => e.startsWith('MIGRATION'));
+  assert.deepEqual(migration(p.events), [
+    'MIGRATION {"status":"setup"}',
+    'MIGRATION {"status":"active"}',
+    'MIGRATION {"status":"postcopy-active"}',
+    ...recovery,
+    ...recovery,
+    'MIGRATION {"status":"completed"}',
+  ]);
+  assert.deepEqual(migration(p.dstEvents), [
+    'MIGRATION {"status":"active"}',
+    'MIGRATION {"status":"postcopy-active"}',
+    ...recovery,
+    ...recovery,
+    'MIGRATION {"status":"completed"}',
+  ]);
+  // The destination took the count over where the source stopped, and ran on it through both
+  // pauses; its own check holds, and the pages it never wrote are the source's.
+  assert.ok(stopped.at > 5000n);
+  assert.equal(p.dst.startedWith?.n, stopped.at);
+  assert.equal(p.src.n, stopped.at, 'the source guest ran no further after it stopped');
+  while (p.dst.n < stopped.at + 1000n) await new Promise((r) => setImmediate(r));
+  p.dst.stop();
+  p.dst.check();
+  const got = new Uint8Array(pattern.length);
+  p.dst.as.read(untouched, got);
+  assert.ok(Buffer.from(got).equals(Buffer.from(pattern)), 'the pages the guest never wrote differ');
+});
+
+test('postcopy cut inside its package (device state, before RUN) pauses both sides, and recovery still starts the guest with the source state', {
+  timeout: 60_000,
+}, async (t) => {
+  const p = await pair(t, { runsDuringPostcopy: true });
+  await p.qs.execute('migrate-set-capabilities', {
+    capabilities: [{ capability: 'postcopy-ram', state: true }],
+  });
+  await p.qd.execute('migrate-set-capabilities', {
+    capabilities: [{ capability: 'postcopy-ram', state: true }],
+  });
+  const stopped = recordStop(p);
+  await p.qs.execute('migrate-set-parameters', { 'downtime-limit': 0 });
+  // The machine section goes after LISTEN, in the postcopy package; the cut falls inside it.
+  const proxy = await startProxy(p.incoming.port, () => ({
+    forward: { cutBefore: new TextEncoder().encode('memtree-machine'), cutBeforeShift: 20 },
+  }));
+  t.after(() => proxy.close());
+  await p.qs.execute('migrate', { uri: `tcp:127.0.0.1:${proxy.port}` });
+  await waitStatus(p.qs, (s) => s === 'active');
+  await p.qs.execute('migrate-start-postcopy');
+  await waitStatus(p.qs, (s) => s === 'postcopy-paused' || s === 'failed' || s === 'completed');
+  const d = await waitStatus(p.qd, (s) => s === 'postcopy-paused' || s === 'failed' || s === 'completed');
+  assert.equal(d.status, 'postcopy-paused', JSON.stringify(d));
+  const r = `unix:${join(p.dir, 'recover.sock')}`;
+  await p.qd.execute('migrate-recover', { uri: r });
+  await p.qs.execute('migrate', { uri: r, resume: true });
+  const info = await waitStatus(p.qs, (s) => s === 'completed' || s === 'failed');
+  assert.equal(info.status, 'completed', JSON.stringify(info));
+  await p.dstServer.whenIncomingDone();
+  assert.equal(p.dst.startedWith?.n, stopped.at, 'the destination started from the source state');
+  while (p.dst.n < stopped.at + 1000n) await new Promise((r) => setImmediate(r));
+  p.dst.stop();
+  p.dst.check();
+});
+
+test('migrate_cancel of a paused postcopy ends it cancelled; the source stays stopped, as its guest may run on the destination', {
+  timeout: 60_000,
+}, async (t) => {
+  const { p } = await postcopyUnderWay(t);
+  await p.qs.execute('migrate-pause');
+  await waitStatus(p.qs, (s) => s === 'postcopy-paused');
+  await p.qs.execute('migrate_cancel');
+  const info = await waitStatus(p.qs, (s) => s === 'cancelled' || s === 'failed' || s === 'completed');
+  assert.equal(info.status, 'cancelled', JSON.stringify(info));
+  assert.equal(((await p.qs.execute('query-status')) as { running: boolean }).running, false);
+  // nothing is paused any more: there is nothing to resume
+  await assert.rejects(
+    p.qs.execute('migrate', { uri: 'tcp:127.0.0.1:1', resume: true }),
+    /Cannot resume if there is no paused migration/,
+  );
 });
 
 /** A loopback proxy (the migration tests' own) that cuts both sides after `limit` bytes towards `port`. */

@@ -75,6 +75,8 @@ export type MigrationStatus =
   | 'cancelled'
   | 'active'
   | 'postcopy-active'
+  | 'postcopy-paused'
+  | 'postcopy-recover'
   | 'completed'
   | 'failed';
 
@@ -250,6 +252,12 @@ export class QmpServer {
   private incomingServer: Server | null = null;
   /** The guest runs on a postcopy migration that is still receiving pages. */
   private incomingPostcopy = false;
+  /** The connection an incoming migration reads (`migrate-pause` breaks it). */
+  private incomingSocket: Socket | null = null;
+  /** A paused outgoing postcopy waits here for the connection `migrate resume=true` makes. */
+  private resumeWaiter: { resolve(c: Connection): void; reject(e: Error): void } | null = null;
+  /** A paused incoming postcopy waits here for the connection `migrate-recover` accepts. */
+  private recoverWaiter: ((c: Connection) => void) | null = null;
   private incomingDone: Promise<void> | null = null;
   private incomingResolve: (() => void) | null = null;
   private closed = false;
@@ -558,7 +566,17 @@ export class QmpServer {
         'detach?': 'boolean',
         'resume?': 'boolean',
       },
-      run: (a) => this.migrate(a.uri as string),
+      run: (a) => (a.resume === true ? this.resumeMigration(a.uri as string) : this.migrate(a.uri as string)),
+    });
+    c.set('migrate-recover', { args: { uri: 'string' }, run: (a) => this.recoverIncoming(a.uri as string) });
+    c.set('migrate-pause', {
+      args: {},
+      run: () => {
+        // QEMU qmp_migrate_pause: shuts the stream down, and both sides pause
+        if (this.migStatus === 'postcopy-active' && this.migration) this.migConnection?.destroy();
+        else if (this.migStatus === 'postcopy-active' && this.incomingSocket) this.incomingSocket.destroy();
+        else throw generic('migrate-pause is currently only supported during postcopy-active state');
+      },
     });
     c.set('query-migrate', { args: {}, run: () => this.queryMigrate() });
     c.set('migrate-set-parameters', {
@@ -612,7 +630,7 @@ export class QmpServer {
     c.set('migrate_cancel', {
       args: {},
       run: () => {
-        if (this.migStatus === 'setup' || this.migStatus === 'active') {
+        if (this.migStatus === 'setup' || this.migStatus === 'active' || this.resumeWaiter) {
           this.setMigStatus('cancelling');
           this.migAbort?.abort();
           this.migConnection?.destroy();
@@ -663,6 +681,19 @@ export class QmpServer {
 
   // ---- migration ----------------------------------------------------------------------------
 
+  /** QEMU migration_is_running: a migration owns the machine until it ended. */
+  private migrationRunning(): boolean {
+    const st = this.migStatus;
+    return (
+      st === 'setup' ||
+      st === 'active' ||
+      st === 'postcopy-active' ||
+      st === 'postcopy-paused' ||
+      st === 'postcopy-recover' ||
+      st === 'cancelling'
+    );
+  }
+
   private setMigStatus(s: MigrationStatus): void {
     this.migStatus = s;
     if (this.caps.events) this.emit('MIGRATION', { status: s });
@@ -680,7 +711,7 @@ export class QmpServer {
       }
       next[o.capability as keyof MigrationCaps] = o.state;
     }
-    if (this.migStatus === 'setup' || this.migStatus === 'active' || this.migStatus === 'postcopy-active') {
+    if (this.migrationRunning()) {
       throw generic('There is a migration process in progress');
     }
     Object.assign(this.caps, next);
@@ -712,9 +743,9 @@ export class QmpServer {
         'page-size': TARGET_PAGE_SIZE,
         'multifd-bytes': 0,
         'pages-per-second': 0,
-        'precopy-bytes': p.bytesSent - p.downtimeBytes,
+        'precopy-bytes': p.bytesSent - p.downtimeBytes - (p.postcopyBytes ?? 0),
         'downtime-bytes': p.downtimeBytes,
-        'postcopy-bytes': 0,
+        'postcopy-bytes': p.postcopyBytes ?? 0,
         'dirty-sync-missed-zero-copy': 0,
         mbps,
         'dirty-pages-rate': 0,
@@ -726,7 +757,7 @@ export class QmpServer {
   }
 
   private migrate(uri: string): void {
-    if (this.migStatus === 'setup' || this.migStatus === 'active' || this.migStatus === 'postcopy-active') {
+    if (this.migrationRunning()) {
       throw generic('There is a migration process in progress');
     }
     if (this.state === 'postmigrate') {
@@ -740,13 +771,7 @@ export class QmpServer {
         throw generic('Postcopy needs a return path; exec: migration has none');
       }
       target = { cmd: uri.slice(5) };
-    } else if (uri.startsWith('tcp:') || uri.startsWith('unix:')) {
-      try {
-        target = parseSocketSpec(uri);
-      } catch {
-        throw generic("Parameter 'uri' expects a valid migration protocol");
-      }
-    } else throw generic("Parameter 'uri' expects a valid migration protocol");
+    } else target = migrationSocket(uri);
     this.migError = undefined;
     this.migStats = null;
     this.postcopyStarted = false;
@@ -760,6 +785,7 @@ export class QmpServer {
       zeroPages: 0,
       postcopyRequests: 0,
       downtimeBytes: 0,
+      postcopyBytes: 0,
       phase: 'precopy',
     };
     this.migTotal = migratableBlocks(this.machine.ms).reduce((n, b) => n + b.usedLength, 0);
@@ -786,18 +812,7 @@ export class QmpServer {
         };
         this.migConnection = { destroy: () => c.kill('SIGKILL') };
       } else {
-        const sock = await new Promise<Socket>((resolve, reject) => {
-          const s =
-            'path' in target ? createConnection(target.path) : createConnection(target.port, target.host);
-          this.migConnection = s;
-          s.once('connect', () => {
-            s.off('error', reject);
-            resolve(s);
-          });
-          s.once('error', reject);
-        });
-        sock.on('error', () => {});
-        conn = socketConnection(sock);
+        conn = socketConnection(await this.connectMigration(target));
         if (signal.aborted) throw new MigrationError('cancelled', 'the migration was cancelled');
       }
       this.migSetupTime = performance.now() - this.migStart;
@@ -814,6 +829,22 @@ export class QmpServer {
         postcopyBandwidth: this.postcopyBandwidth,
         progress: this.migProgress!,
         signal,
+        // QEMU postcopy_pause: a broken postcopy stream pauses until `migrate resume=true`
+        // gives a new connection (or migrate_cancel ends it); there is no limit on how often.
+        reconnect:
+          child === null
+            ? () =>
+                new Promise<Connection>((resolve, reject) => {
+                  this.migConnection = null;
+                  this.resumeWaiter = { resolve, reject };
+                  this.setMigStatus('postcopy-paused');
+                  const cancel = () => reject(new MigrationError('cancelled', 'the migration was cancelled'));
+                  if (signal.aborted) cancel();
+                  else signal.addEventListener('abort', cancel, { once: true });
+                })
+            : undefined,
+        maxRecoveries: Number.POSITIVE_INFINITY,
+        resumed: () => this.setMigStatus('postcopy-active'),
         machineState: () => ({
           version: MACHINE_STATE_VERSION,
           payload: encodeMachineState({
@@ -846,41 +877,82 @@ export class QmpServer {
       if (this.state === 'finish-migrate') this.state = 'paused';
       this.setMigStatus(cancelled ? 'cancelled' : 'failed');
     } finally {
+      this.resumeWaiter = null;
       this.migConnection = null;
       if (child && child.exitCode === null) child.kill('SIGKILL');
     }
   }
 
-  /**
-   * Waits for a migration on `uri` (QEMU `-incoming tcp:HOST:PORT` / `unix:PATH`): the run state
-   * is `inmigrate` until it completed, then the machine runs (or pauses, after `stop` or `-S`). A
-   * failed attempt leaves the machine waiting for the next one (QEMU's destination would exit).
-   * Resolves to the bound address.
-   */
-  async incoming(uri: string, options: { autostart?: boolean } = {}): Promise<SocketSpec> {
-    let spec: SocketSpec;
-    try {
-      spec = parseSocketSpec(uri);
-    } catch {
-      throw generic("Parameter 'uri' expects a valid migration protocol");
-    }
-    this.state = 'inmigrate';
-    if (options.autostart !== undefined) this.autostart = options.autostart;
-    this.incomingDone = new Promise((r) => {
-      this.incomingResolve = r;
+  /** Connects to a migration destination; the socket is `migConnection` from the start. */
+  private connectMigration(target: SocketSpec): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
+      const s = 'path' in target ? createConnection(target.path) : createConnection(target.port, target.host);
+      this.migConnection = s;
+      s.once('connect', () => {
+        s.off('error', reject);
+        s.on('error', () => {});
+        resolve(s);
+      });
+      s.once('error', reject);
     });
-    let busy = false;
-    const server = createServer((sock) => {
-      sock.on('error', () => {});
-      if (busy || this.state !== 'inmigrate') {
+  }
+
+  /**
+   * `migrate uri=... resume=true` (QEMU migrate_prepare, migrate_fd_connect): a paused postcopy
+   * migration goes on over a new connection to the destination, which must be waiting for it
+   * (`migrate-recover`). A connection that cannot be made leaves the migration paused.
+   */
+  private resumeMigration(uri: string): void {
+    const waiter = this.resumeWaiter;
+    if (this.migStatus !== 'postcopy-paused' || !waiter) {
+      throw generic('Cannot resume if there is no paused migration');
+    }
+    const target = migrationSocket(uri);
+    this.connectMigration(target).then(
+      (sock) => {
+        if (this.resumeWaiter !== waiter) {
+          sock.destroy();
+          return;
+        }
+        this.resumeWaiter = null;
+        this.setMigStatus('postcopy-recover');
+        waiter.resolve(socketConnection(sock));
+      },
+      (e: Error) => {
+        this.migConnection = null;
+        this.migError = e.message;
+      },
+    );
+  }
+
+  /**
+   * `migrate-recover uri` (QEMU qmp_migrate_recover) on a destination whose postcopy paused: listen
+   * on `uri` for the source's `migrate resume=true`, and go on over the first connection.
+   */
+  private async recoverIncoming(uri: string): Promise<void> {
+    const waiter = this.recoverWaiter;
+    if (this.migStatus !== 'postcopy-paused' || !waiter) {
+      throw generic('Migrate recover can only be run when postcopy is paused.');
+    }
+    const spec = migrationSocket(uri);
+    const server = await this.listenMigration(spec, (sock) => {
+      server.close();
+      if (this.recoverWaiter !== waiter) {
         sock.destroy();
         return;
       }
-      busy = true;
-      this.migStatus = 'active';
-      void this.receive(sock).finally(() => {
-        busy = false;
-      });
+      this.recoverWaiter = null;
+      this.incomingSocket = sock;
+      this.setMigStatus('postcopy-recover');
+      waiter(socketConnection(sock));
+    });
+  }
+
+  /** Listens for migration connections on `spec` (a stale unix socket file is replaced). */
+  private async listenMigration(spec: SocketSpec, onConnection: (sock: Socket) => void): Promise<Server> {
+    const server = createServer((sock) => {
+      sock.on('error', () => {});
+      onConnection(sock);
     });
     if ('path' in spec) {
       try {
@@ -894,6 +966,34 @@ export class QmpServer {
       if ('path' in spec) server.listen(spec.path, () => resolve());
       else server.listen(spec.port, spec.host, () => resolve());
     });
+    return server;
+  }
+
+  /**
+   * Waits for a migration on `uri` (QEMU `-incoming tcp:HOST:PORT` / `unix:PATH`): the run state
+   * is `inmigrate` until it completed, then the machine runs (or pauses, after `stop` or `-S`). A
+   * failed attempt leaves the machine waiting for the next one (QEMU's destination would exit).
+   * Resolves to the bound address.
+   */
+  async incoming(uri: string, options: { autostart?: boolean } = {}): Promise<SocketSpec> {
+    const spec = migrationSocket(uri);
+    this.state = 'inmigrate';
+    if (options.autostart !== undefined) this.autostart = options.autostart;
+    this.incomingDone = new Promise((r) => {
+      this.incomingResolve = r;
+    });
+    let busy = false;
+    const server = await this.listenMigration(spec, (sock) => {
+      if (busy || this.state !== 'inmigrate') {
+        sock.destroy();
+        return;
+      }
+      busy = true;
+      this.setMigStatus('active');
+      void this.receive(sock).finally(() => {
+        busy = false;
+      });
+    });
     this.incomingServer = server;
     const a = server.address();
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : spec;
@@ -902,6 +1002,7 @@ export class QmpServer {
   private async receive(sock: Socket): Promise<void> {
     const ms = this.machine.ms;
     try {
+      this.incomingSocket = sock;
       await migrateIncoming(ms, socketConnection(sock), {
         machineState: (v, payload) => {
           const s = decodeMachineState(v, payload);
@@ -915,9 +1016,18 @@ export class QmpServer {
           // migration while the source can still run on.
           this.machine.loadState?.(s.devices);
         },
+        // QEMU postcopy_pause_incoming: the guest goes on running, and its accesses to pages
+        // that have not arrived wait, until `migrate-recover` brings the source back.
+        recover: () =>
+          new Promise<Connection>((resolve) => {
+            this.incomingSocket = null;
+            this.recoverWaiter = resolve;
+            this.setMigStatus('postcopy-paused');
+          }),
+        recovered: () => this.setMigStatus('postcopy-active'),
         start: async (pages) => {
           if (pages) {
-            this.migStatus = 'postcopy-active';
+            this.setMigStatus('postcopy-active');
             // QEMU loadvm_postcopy_handle_run: the guest runs now, faulting pages in. A machine
             // that cannot wait for a page starts once all arrived (below).
             if (this.machine.postcopyStart && this.state === 'inmigrate') {
@@ -934,26 +1044,38 @@ export class QmpServer {
       if (this.incomingPostcopy) {
         this.incomingPostcopy = false;
         this.machine.postcopyEnd?.();
-        this.migStatus = 'completed';
+        this.setMigStatus('completed');
         this.incomingResolve?.();
       }
       if (this.state === 'inmigrate') this.finishIncoming();
       this.incomingServer?.close();
       this.incomingServer = null;
     } catch (e) {
-      this.migStatus = 'failed';
+      this.setMigStatus('failed');
       this.migError = (e as Error).message;
       process.emitWarning?.(`memtree: incoming migration failed: ${this.migError}`);
+    } finally {
+      this.incomingSocket = null;
+      this.recoverWaiter = null;
     }
   }
 
   private finishIncoming(): void {
     if (this.state !== 'inmigrate') return;
-    this.migStatus = 'completed';
+    this.setMigStatus('completed');
     this.state = 'paused';
     // QEMU process_incoming_migration_bh: the guest starts if autostart (no -S, no stop).
     if (this.autostart) this.vmStart();
     this.incomingResolve?.();
+  }
+}
+
+/** A migration URI other than `exec:`, as `tcp:HOST:PORT` or `unix:PATH`, or QEMU's error. */
+function migrationSocket(uri: string): SocketSpec {
+  try {
+    return parseSocketSpec(uri);
+  } catch {
+    throw generic("Parameter 'uri' expects a valid migration protocol");
   }
 }
 

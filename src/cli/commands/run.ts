@@ -5,7 +5,7 @@
  * the process exits with the status the guest writes to sifive_test when it powers off.
  */
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { MemtreeError } from '../../core/errors.js';
 import { bootRiscvVirt } from '../../machines/riscv/boot.js';
 import { buildRiscvVirt, type RiscvVirtMachine } from '../../machines/riscv/virt.js';
@@ -29,8 +29,8 @@ output, standard input goes to it (Ctrl-A x quits). When the guest powers off
 through the SiFive test device, memtree exits with the guest's status.
 
 Options (QEMU's single-dash spellings are accepted too: -m, -smp, -bios, ...):
-  -m, --memory SIZE   RAM size: a number of MiB or a size with K, M, G or T
-                      (default 128M)
+  -m, --memory SIZE   RAM size: a number of MiB or a size with B, K, M, G or T,
+                      rounded up to 8 KiB as QEMU does (default 128M)
   --smp N             number of harts, 1 to 512 (default 1)
   --bios FILE|default|none
                       M-mode firmware (default: ${DEFAULT_BIOS})
@@ -38,6 +38,8 @@ Options (QEMU's single-dash spellings are accepted too: -m, -smp, -bios, ...):
   --initrd FILE       initial RAM disk
   --append STRING     kernel command line
   --dtb FILE          device tree blob to use instead of the generated one
+  --dumpdtb FILE      write the device tree as the guest would get it to FILE
+                      and exit (QEMU's -M virt,dumpdtb=FILE)
   --mtree             print the machine's \`info mtree -f\` and exit
   --max-insns N       stop after N guest instructions, counting each trap taken
                       as one (exit status 3)
@@ -65,15 +67,28 @@ Example:
   memtree run riscv-virt -m 256M --kernel Image --initrd initrd.gz --append console=ttyS0
 `;
 
-/** QEMU's -m syntax: a plain number is MiB; K/M/G/T suffixes (optionally followed by B). */
+/** The virt machine's RAM without -m (its default_ram_size). */
+const DEFAULT_RAM_SIZE = 128 * 2 ** 20;
+
+/**
+ * QEMU's -m syntax (qemu_strtosz with MiB as the default unit): a whole or decimal number, then
+ * optionally B, K, M, G, T, P or E. The size is then
+ * rounded up to 8 KiB, as machine_set_mem does, so `-m 1001K` gives 1008 KiB of RAM; 0 is the
+ * default size.
+ */
+
 export function parseRamSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMGT])?B?$/i.exec(s.trim());
-  if (!m) throw new UsageError(`-m wants a size such as 512M or 2G, not '${s}'`);
-  const unit = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[(m[2] ?? 'M').toUpperCase() as 'K'];
-  const bytes = Math.round(Number(m[1]) * unit);
-  if (bytes <= 0 || bytes % 4096 !== 0 || bytes > 2 ** 44) {
-    throw new UsageError(`-m ${s}: the RAM size must be a positive multiple of 4 KiB, at most 16 TiB`);
-  }
+  const m = /^(\d+)(\.\d+)?([BKMGTPE])?$/i.exec(s.trim());
+  const unitOf = { B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50, E: 2 ** 60 };
+  const unit = m ? unitOf[(m[3] ?? 'M').toUpperCase() as keyof typeof unitOf] : 0;
+  // A fraction needs an explicit unit above B: QEMU first reads the option in bytes.
+  if (!m || (m[2] && (m[3] === undefined || unit === 1)))
+    throw new UsageError(`-m wants a size such as 512M or 2G, not '${s}'`);
+  // do_strtosz rounds a fraction's half up; 8 KiB alignment (QEMU_ALIGN_UP) follows.
+  const bytes = Math.ceil(Math.floor(Number(`${m[1]}${m[2] ?? ''}`) * unit + 0.5) / 8192) * 8192;
+  // parse_memory_options passes a size of 0 on as no size at all: the machine's default
+  if (bytes === 0) return DEFAULT_RAM_SIZE;
+  if (bytes > 2 ** 44) throw new UsageError(`-m ${s}: the RAM size must be at most 16 TiB`);
   return bytes;
 }
 
@@ -176,7 +191,7 @@ export const runCommand: Command = {
   help,
   async run(args: string[], io: CliIo): Promise<number> {
     const norm = args.map((a) =>
-      /^-(m|smp|bios|kernel|initrd|append|dtb|mtree|qmp|incoming|S|rtc)$/.test(a) ? `-${a}` : a,
+      /^-(m|smp|bios|kernel|initrd|append|dtb|dumpdtb|mtree|qmp|incoming|S|rtc)$/.test(a) ? `-${a}` : a,
     );
     const { values, positionals } = parseCommandArgs(norm, {
       options: {
@@ -188,6 +203,7 @@ export const runCommand: Command = {
         initrd: { type: 'string' },
         append: { type: 'string' },
         dtb: { type: 'string' },
+        dumpdtb: { type: 'string' },
         mtree: { type: 'boolean' },
         'max-insns': { type: 'string' },
         rtc: { type: 'string' },
@@ -248,14 +264,35 @@ export const runCommand: Command = {
     const biosOpt = values.bios ?? 'default';
     const bios =
       biosOpt === 'none' ? null : readBinary(biosOpt === 'default' ? DEFAULT_BIOS : biosOpt, 'firmware');
-    bootRiscvVirt(m, {
-      bios,
-      kernel: values.kernel !== undefined ? readBinary(values.kernel, 'kernel') : undefined,
-      initrd: values.initrd !== undefined ? readBinary(values.initrd, 'initrd') : undefined,
-      append: values.append,
-      dtb: values.dtb !== undefined ? readBinary(values.dtb, 'device tree') : undefined,
-      rngSeed,
-    });
+    let boot: ReturnType<typeof bootRiscvVirt>;
+    try {
+      boot = bootRiscvVirt(m, {
+        bios,
+        kernel: values.kernel !== undefined ? readBinary(values.kernel, 'kernel') : undefined,
+        initrd: values.initrd !== undefined ? readBinary(values.initrd, 'initrd') : undefined,
+        append: values.append,
+        dtb: values.dtb !== undefined ? readBinary(values.dtb, 'device tree') : undefined,
+        rngSeed,
+      });
+    } catch (e) {
+      // Only the --dtb file is parsed as a blob; name it.
+      if (e instanceof MemtreeError && e.code === 'ERR_PARSE' && values.dtb !== undefined) {
+        throw new MemtreeError('ERR_PARSE', `--dtb ${values.dtb}: ${e.message}`);
+      }
+      throw e;
+    }
+    if (values.dumpdtb !== undefined) {
+      // qemu_fdt_dumpdtb: the whole buffer riscv_load_fdt copies to the guest, then exit.
+      try {
+        writeFileSync(values.dumpdtb, boot.fdtImage);
+      } catch (e) {
+        if (isSystemError(e))
+          throw new MemtreeError('ERR_IO', `cannot write ${values.dumpdtb}: ${describeFsError(e)}`);
+        throw e;
+      }
+      io.stderr.write(`memtree run: dtb dumped to ${values.dumpdtb}\n`);
+      return 0;
+    }
     // What a --max-insns stop prints, so that the same boot can be run again to look at it.
     const replay = `--rtc base=${isoSeconds(rtcEpochNs)} --rng-seed ${Buffer.from(rngSeed).toString('hex')}`;
     const runIo = io as RunIo;

@@ -9,12 +9,10 @@
  */
 
 import { InvalidArgumentError } from '../../core/errors.js';
-import { createVirtFdt, type Fdt, readFdt, setBootargsAndSeed, writeFdt } from './fdt.js';
+import { createVirtFdt, type Fdt, fdtBuffer, readFdt, setBootargsAndSeed } from './fdt.js';
 import { type RiscvVirtMachine, VIRT_MEMMAP } from './virt.js';
 
 const MiB = 1024 * 1024;
-/** FDT_MAX_SIZE: the room create_device_tree gives a generated tree (riscv_load_fdt places by it). */
-const FDT_MAX_SIZE = 0x100000;
 const EM_RISCV = 243;
 
 /** What to boot (QEMU's -bios, -kernel, -initrd, -append, -dtb), as file contents. */
@@ -40,6 +38,8 @@ export interface VirtBootInfo {
   initrd: { start: number; end: number } | null;
   fdtAddr: number;
   fdt: Fdt;
+  /** The bytes loaded at `fdtAddr`: QEMU's whole device-tree buffer after fdt_pack. */
+  fdtImage: Uint8Array;
 }
 
 interface ElfImage {
@@ -148,12 +148,9 @@ export function bootRiscvVirt(m: RiscvVirtMachine, o: VirtBootOptions): VirtBoot
   const firmwareEnd = o.bios ? loadImage('the firmware', o.bios, dramBase).high : dramBase;
   const seed = o.rngSeed ?? globalThis.crypto.getRandomValues(new Uint8Array(32));
   let fdt: Fdt;
-  let fdtSize: number;
   if (o.dtb) {
     fdt = readFdt(o.dtb);
     setBootargsAndSeed(fdt, o.append, seed);
-    // load_device_tree leaves room to grow: twice the file size plus 10000 bytes.
-    fdtSize = (o.dtb.length + 10000) * 2;
   } else {
     fdt = createVirtFdt({
       ramSize: m.ramSize,
@@ -163,7 +160,6 @@ export function bootRiscvVirt(m: RiscvVirtMachine, o: VirtBootOptions): VirtBoot
       cmdline: o.append,
       rngSeed: seed,
     });
-    fdtSize = FDT_MAX_SIZE;
   }
   let kernelEntry = 0;
   let initrd: VirtBootInfo['initrd'] = null;
@@ -176,17 +172,18 @@ export function bootRiscvVirt(m: RiscvVirtMachine, o: VirtBootOptions): VirtBoot
       place('the initrd', s, o.initrd.length);
       m.loadBlob(s, o.initrd);
       initrd = { start: s, end: s + o.initrd.length };
-      const chosen = fdt.root.ensure('/chosen');
+      const chosen = fdt.root.find('/chosen')!; // setBootargsAndSeed made sure it is there
       chosen.setCells('linux,initrd-start', [s >>> 0]);
       chosen.setCells('linux,initrd-end', [initrd.end >>> 0]);
     }
   }
-  // riscv_load_fdt
+  // riscv_load_fdt: placed by the size of the tree's buffer before packing, and the whole buffer
+  // (the packed tree and what libfdt left after it) copied to RAM.
   const top = dramBase < 3072 * MiB ? Math.min(ramEnd, 3072 * MiB) : ramEnd;
-  const fdtAddr = alignDown(top - fdtSize, 2 * MiB);
-  const blob = writeFdt(fdt);
-  place('the device tree', fdtAddr, blob.length);
-  m.loadBlob(fdtAddr, blob);
+  const fdtAddr = alignDown(top - fdt.bufSize, 2 * MiB);
+  const image = fdtBuffer(fdt).buf;
+  place('the device tree', fdtAddr, image.length);
+  m.loadBlob(fdtAddr, image);
   m.loadBlob(VIRT_MEMMAP.mrom.base, resetVector(dramBase, fdtAddr, kernelEntry));
-  return { firmwareEnd, kernelEntry, initrd, fdtAddr, fdt };
+  return { firmwareEnd, kernelEntry, initrd, fdtAddr, fdt, fdtImage: image };
 }

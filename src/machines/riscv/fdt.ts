@@ -1,12 +1,13 @@
 /**
  * @module machines/riscv/fdt
  * Flattened device trees (the devicetree specification's DTB format, version 17): an in-memory
- * tree of nodes and properties, a writer and a reader. The writer lays the blob out as libfdt does
- * after `fdt_pack` (header, memory reservation map, structure block, strings block; property names
- * stored once, in first-use order), so that a tree built in QEMU's order gives QEMU's bytes.
+ * tree of nodes and properties, a reader, and a writer that replays the changes made to a tree
+ * through an emulation of libfdt's read-write functions (./fdt-rw.ts), so that a tree built with
+ * QEMU's calls in QEMU's order gives the bytes of QEMU's buffer, stale padding included.
  */
 
 import { InvalidArgumentError, MemtreeError } from '../../core/errors.js';
+import { FdtBuffer } from './fdt-rw.js';
 
 const FDT_MAGIC = 0xd00dfeed;
 const FDT_BEGIN_NODE = 1;
@@ -16,9 +17,16 @@ const FDT_NOP = 4;
 const FDT_END = 9;
 const HEADER_SIZE = 40;
 
+/** One libfdt call made on a tree after it was created or read, replayed by {@link fdtBuffer}. */
+export type FdtOp =
+  | { kind: 'node'; parent: string; name: string }
+  | { kind: 'prop'; path: string; name: string; value: Uint8Array };
+
 /**
  * A device-tree node. New properties and children go first, before the existing ones, as libfdt's
- * fdt_setprop and fdt_add_subnode insert them; setting an existing property keeps its place.
+ * fdt_setprop and fdt_add_subnode insert them; setting an existing property keeps its place. Each
+ * change is also logged (qemu_fdt_add_subnode, qemu_fdt_setprop) so that the tree's bytes can be
+ * rebuilt exactly as libfdt lays them out in QEMU's buffer.
  */
 export class FdtNode {
   /** Properties in blob order. */
@@ -26,14 +34,19 @@ export class FdtNode {
   /** Children in blob order. */
   readonly children: FdtNode[] = [];
 
-  /**
-   * `strings` is the tree's property-name table in first-use order (libfdt appends a name to the
-   * strings block the first time any node uses it); children share their parent's.
-   */
+  /** `log` is the tree's list of changes; children share their parent's. */
   constructor(
     readonly name: string,
-    readonly strings: string[] = [],
+    readonly parent: FdtNode | null = null,
+    readonly log: FdtOp[] = [],
   ) {}
+
+  /** The node's path, `/` for the root. */
+  get path(): string {
+    if (!this.parent) return '/';
+    const p = this.parent.path;
+    return p === '/' ? `/${this.name}` : `${p}/${this.name}`;
+  }
 
   /** The child called `name`, or undefined. */
   child(name: string): FdtNode | undefined {
@@ -44,17 +57,18 @@ export class FdtNode {
   addChild(name: string): FdtNode {
     let c = this.child(name);
     if (!c) {
-      c = new FdtNode(name, this.strings);
+      c = new FdtNode(name, this, this.log);
       this.children.unshift(c);
+      this.log.push({ kind: 'node', parent: this.path, name });
     }
     return c;
   }
 
   /** Sets a property to raw bytes (an empty array for a boolean property). */
   set(name: string, value: Uint8Array): this {
-    if (!this.strings.includes(name)) this.strings.push(name);
     if (this.props.has(name)) this.props.set(name, value);
     else this.props = new Map([[name, value], ...this.props]);
+    this.log.push({ kind: 'prop', path: this.path, name, value });
     return this;
   }
 
@@ -125,99 +139,50 @@ function stringBytes(list: string[]): Uint8Array {
   return out;
 }
 
-/** A device tree: the root node and the boot CPU id of the header. */
+/** FDT_MAX_SIZE: the buffer create_device_tree gives a tree QEMU builds itself. */
+export const FDT_MAX_SIZE = 0x100000;
+
+/** A device tree: the root node and the header's boot CPU id and memory reservations. */
 export interface Fdt {
   root: FdtNode;
   bootCpuid: number;
   /** Memory reservation entries (address, size). */
   reserved: Array<[bigint, bigint]>;
+  /** The blob the tree was read from, or null for one created empty (create_device_tree). */
+  source: Uint8Array | null;
+  /**
+   * The size of QEMU's buffer for the tree before it is packed: FDT_MAX_SIZE for a created tree,
+   * twice the file size plus 20000 for one loaded by load_device_tree. riscv_load_fdt places the
+   * tree by this size and copies this many bytes to the guest.
+   */
+  bufSize: number;
 }
 
 /** A new empty tree (create_device_tree). */
 export function newFdt(): Fdt {
-  return { root: new FdtNode('', []), bootCpuid: 0, reserved: [] };
+  return { root: new FdtNode(''), bootCpuid: 0, reserved: [], source: null, bufSize: FDT_MAX_SIZE };
 }
 
 /**
- * Serialises a tree to a packed DTB. `totalSize`, if given and larger, pads the blob with zeros and
- * records that size in the header (an unpacked tree with room to grow, as QEMU's FDT_MAX_SIZE).
+ * The tree in QEMU's buffer after riscv_load_fdt's fdt_pack: the source blob opened as
+ * load_device_tree does (or an empty tree from create_device_tree), every logged change replayed
+ * through libfdt's read-write functions, then packed. Its `buf` ({@link Fdt.bufSize} bytes) is what
+ * QEMU copies into guest RAM and what `-M virt,dumpdtb=FILE` writes.
  */
-export function writeFdt(fdt: Fdt, totalSize = 0): Uint8Array {
-  const struct: number[] = [];
-  const strings: number[] = [];
-  const stringOffsets = new Map<string, number>();
-  const enc = new TextEncoder();
-  const pushU32 = (v: number) =>
-    struct.push((v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-  const pad = () => {
-    while (struct.length % 4) struct.push(0);
-  };
-  const nameOffset = (name: string): number => {
-    let o = stringOffsets.get(name);
-    if (o === undefined) {
-      // libfdt's fdt_find_string_: any place where the name and its NUL already are, the tail of a
-      // longer name included; otherwise append.
-      const want = [...enc.encode(name), 0];
-      o = -1;
-      for (let i = 0; i + want.length <= strings.length && o < 0; i++) {
-        let j = 0;
-        while (j < want.length && strings[i + j] === want[j]) j++;
-        if (j === want.length) o = i;
-      }
-      if (o < 0) {
-        o = strings.length;
-        strings.push(...want);
-      }
-      stringOffsets.set(name, o);
-    }
-    return o;
-  };
-  const emit = (n: FdtNode) => {
-    pushU32(FDT_BEGIN_NODE);
-    for (const b of enc.encode(n.name)) struct.push(b);
-    struct.push(0);
-    pad();
-    for (const [k, v] of n.props) {
-      pushU32(FDT_PROP);
-      pushU32(v.length);
-      pushU32(nameOffset(k));
-      for (const b of v) struct.push(b);
-      pad();
-    }
-    for (const c of n.children) emit(c);
-    pushU32(FDT_END_NODE);
-  };
-  for (const name of fdt.root.strings) nameOffset(name);
-  emit(fdt.root);
-  pushU32(FDT_END);
-  const rsvOff = HEADER_SIZE;
-  const rsvSize = (fdt.reserved.length + 1) * 16;
-  const structOff = rsvOff + rsvSize;
-  const stringsOff = structOff + struct.length;
-  const packed = stringsOff + strings.length;
-  const size = Math.max(packed, totalSize);
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  const header = [
-    FDT_MAGIC,
-    size,
-    structOff,
-    stringsOff,
-    rsvOff,
-    17,
-    16,
-    fdt.bootCpuid,
-    strings.length,
-    struct.length,
-  ];
-  for (const [i, v] of header.entries()) dv.setUint32(i * 4, v >>> 0, false);
-  fdt.reserved.forEach(([a, s], i) => {
-    dv.setBigUint64(rsvOff + i * 16, a, false);
-    dv.setBigUint64(rsvOff + i * 16 + 8, s, false);
-  });
-  out.set(struct, structOff);
-  out.set(strings, stringsOff);
-  return out;
+export function fdtBuffer(fdt: Fdt): FdtBuffer {
+  const b = fdt.source ? FdtBuffer.open(fdt.source, fdt.bufSize) : FdtBuffer.create(fdt.bufSize);
+  for (const op of fdt.root.log) {
+    if (op.kind === 'node') b.addSubnode(op.parent, op.name);
+    else b.setprop(op.path, op.name, op.value);
+  }
+  b.pack();
+  return b;
+}
+
+/** The packed DTB: the first `totalsize` bytes of {@link fdtBuffer}. */
+export function writeFdt(fdt: Fdt): Uint8Array {
+  const b = fdtBuffer(fdt);
+  return b.buf.slice(0, b.totalSize);
 }
 
 /** Reads a DTB (versions 16 and 17). Throws ERR_FDT on a malformed blob. */
@@ -238,6 +203,8 @@ export function readFdt(blob: Uint8Array): Fdt {
   const stringsSize = dv.getUint32(32, false);
   const structSize = dv.getUint32(36, false);
   if (structOff + structSize > total || stringsOff + stringsSize > total) bad('blocks past the end');
+  // Version 16 headers have no structure size: the block runs to FDT_END, within the blob.
+  const structEnd = version >= 17 ? structOff + structSize : total;
   const dec = new TextDecoder();
   const cstr = (at: number, end: number): [string, number] => {
     let e = at;
@@ -253,18 +220,15 @@ export function readFdt(blob: Uint8Array): Fdt {
     reserved.push([a, s]);
   }
   let p = structOff;
-  const end = structOff + structSize;
+  const end = structEnd;
+  // Token alignment counts from the start of the structure block (libfdt's FDT_TAGALIGN on
+  // block offsets), which need not be a multiple of 4 in the file.
   const align = () => {
-    p = (p + 3) & ~3;
+    p = structOff + ((p - structOff + 3) & ~3);
   };
   const stack: FdtNode[] = [];
   let root: FdtNode | null = null;
-  const names: string[] = [];
-  for (let o = stringsOff; o < stringsOff + stringsSize; ) {
-    const [name, next] = cstr(o, stringsOff + stringsSize);
-    names.push(name);
-    o = next;
-  }
+  const log: FdtOp[] = [];
   for (;;) {
     if (p + 4 > end) bad('structure block ends without FDT_END');
     const tok = dv.getUint32(p, false);
@@ -273,8 +237,9 @@ export function readFdt(blob: Uint8Array): Fdt {
       const [name, next] = cstr(p, end);
       p = next;
       align();
-      const n = new FdtNode(name, names);
-      if (stack.length) stack[stack.length - 1]!.children.push(n);
+      const parent = stack[stack.length - 1] ?? null;
+      const n = new FdtNode(name, parent, log);
+      if (parent) parent.children.push(n);
       else if (root) bad('two root nodes');
       else root = n;
       stack.push(n);
@@ -298,7 +263,14 @@ export function readFdt(blob: Uint8Array): Fdt {
     }
   }
   if (!root || stack.length) bad('unbalanced nodes');
-  return { root: root as FdtNode, bootCpuid: dv.getUint32(28, false), reserved };
+  return {
+    root: root as FdtNode,
+    bootCpuid: dv.getUint32(28, false),
+    reserved,
+    source: blob,
+    // load_device_tree: room to grow, twice the file's size plus 10000 bytes.
+    bufSize: (blob.length + 10000) * 2,
+  };
 }
 
 /** The tree as dtc-like text (for tests and debugging): one line per node and property. */
@@ -556,9 +528,13 @@ export function createVirtFdt(m: VirtFdtInput): Fdt {
   return fdt;
 }
 
-/** The end of create_fdt, also run on a `--dtb` tree: bootargs (if any), then a fresh rng-seed. */
+/**
+ * The end of create_fdt, also run on a `--dtb` tree: bootargs (if any), then a fresh rng-seed.
+ * As qemu_fdt_setprop's findnode_nofail, a tree without `/chosen` is an error, not extended.
+ */
 export function setBootargsAndSeed(fdt: Fdt, cmdline: string | undefined, rngSeed: Uint8Array): void {
-  const chosen = fdt.root.ensure('/chosen');
+  const chosen = fdt.root.find('/chosen');
+  if (!chosen) throw new InvalidArgumentError('the device tree has no /chosen node (QEMU needs one)');
   if (cmdline) chosen.setString('bootargs', cmdline);
   chosen.set('rng-seed', rngSeed);
 }

@@ -268,7 +268,9 @@ export class RiscvHart {
     this.hasF = o.isa?.f ?? true;
     this.hasD = this.hasF && (o.isa?.d ?? true);
     this.misaExt = misaBits(this.hasF, this.hasD);
-    this.isaString = `rv64ima${this.hasF ? 'f' : ''}${this.hasD ? 'd' : ''}c`;
+    // riscv_isa_string: single letters, then the multi-letter extensions QEMU 7.2 enables by default
+    // that this hart has (pause executes as the FENCE it is encoded as).
+    this.isaString = `rv64ima${this.hasF ? 'f' : ''}${this.hasD ? 'd' : ''}c_zicsr_zifencei_zihintpause`;
     this.fpu = new Fpu();
     this.reset();
   }
