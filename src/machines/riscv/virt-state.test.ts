@@ -14,6 +14,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MigrationError } from '../../migration/errors.js';
 import { decodeMachineState, encodeMachineState } from '../../migration/machine-state.js';
+import { bootRiscvVirt } from './boot.js';
+import { asmSkip, assemble } from './cpu/test-support/asm.js';
 import { DeviceStateError } from './devices/state.js';
 import {
   ECAM,
@@ -194,6 +196,62 @@ test("Sstc: a hart's stimecmp and its armed timer move, and STIP rises on the de
   assert.equal(Number(d.getCsr(0x344)) & 0x20, 0, 'STIP not yet');
   dst.clock.advanceTo(1_050_000);
   assert.equal(Number(d.getCsr(0x344)) & 0x20, 0x20, 'STIP once time reached stimecmp');
+});
+
+test('PMP moves with the hart: a guest protected on the source stays protected on the destination', {
+  skip: asmSkip(),
+}, () => {
+  // Hand reasoning (QEMU pmp_hart_has_privs; its pmp_post_load rebuilds the ranges from the
+  // migrated registers): entry 0 is NAPOT over the 4 KiB at 0x80100000, R only, so the S-mode
+  // store there is a store access fault (7) with the address in mtval, and the li after it never runs.
+  const image = assemble(`
+      .option norvc
+      .globl _start
+_start:
+      li a1, 0
+      la t0, h
+      csrw mtvec, t0
+      li t0, ${(0x80100000 >>> 2) | 0x1ff}
+      csrw pmpaddr0, t0
+      li t0, 0x19
+      csrw pmpcfg0, t0
+      li t0, -1
+      csrw pmpaddr15, t0
+      li t0, 0x1f00000000000000
+      csrw pmpcfg2, t0
+      li t0, 0x1800
+      csrc mstatus, t0
+      li t0, 0x800
+      csrs mstatus, t0
+      la t0, s
+      csrw mepc, t0
+      li s2, 0x80100000
+      mret
+s:    bnez s5, 1f
+      j s
+1:    sd s5, 0(s2)
+      li a1, 1
+      j 1b
+h:    csrr a0, mcause
+      csrr a2, mtval
+2:    j 2b
+  `);
+  const boot = (m: RiscvVirtMachine) =>
+    bootRiscvVirt(m, { bios: null, kernel: image, rngSeed: new Uint8Array(32) });
+  const src = build(0n);
+  boot(src);
+  src.run(20_000);
+  assert.equal(src.harts[0]!.privilege, 1, 'the source hart spins in S-mode');
+  const dst = build(0n);
+  boot(dst);
+  loadVirtState(dst, viaSection(src));
+  dst.harts[0]!.setReg(21, 1n); // s5: leave the spin
+  dst.run(20_000);
+  const h = dst.harts[0]!;
+  assert.equal(h.getReg(10), 7n);
+  assert.equal(h.getReg(12), 0x80100000n);
+  assert.equal(h.getReg(11), 0n);
+  assert.equal(dst.memory.ldqLe(0x80100000), 0n);
 });
 
 /** Checks that loading `devices` into a fresh machine fails as `failure` for `device`, changing nothing. */

@@ -1,5 +1,5 @@
 /**
- * Differential test of the hart's CSRs, traps and interrupt choice against QEMU 7.2: generated
+ * Differential test of the hart's CSRs, traps, interrupt choice and PMP checks against QEMU 7.2: generated
  * programs (fixed seeds, see test-support/csr-fuzz.ts) run on `qemu-system-riscv64 -M virt -bios
  * none` and on memtree's virt machine; the logs they print must be equal line for line.
  */
@@ -18,7 +18,7 @@ const CPU = 'rv64,h=false,debug=false';
 
 describe('CSR differential test against QEMU 7.2', { skip: qemuSkip() }, () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {
-    it(`seed ${seed}: 150 cases of CSR ops, mode changes, traps and interrupts print the same log`, () => {
+    it(`seed ${seed}: 150 cases of CSR ops, mode changes, traps, interrupts and PMP-checked accesses print the same log`, () => {
       const bin = assemble(generateCsrProgram(seed, 150).source);
       const q = runQemu(bin, CPU);
       assert.match(q, /END\n$/, 'QEMU ran the program to its end');

@@ -289,6 +289,30 @@ export class RiscvHart {
   /** RVC expansions by halfword; 0 = not yet expanded, 1 = illegal (no 32-bit instruction is 1). */
   private readonly rvc = new Int32Array(65536);
 
+  // PMP, last: fields the hot path reads come first, so that they stay in the object itself
+  /**
+   * Each PMP entry's range, first and last byte, as QEMU's pmp_update_rule_addr caches them
+   * (`pmp_state.addr[i].sa`/`.ea`): recomputed only where QEMU recomputes them, so a TOR entry
+   * keeps the start it had when it was last updated even after pmpaddr of the entry below changes.
+   * Numbers: values past 2^53 round, which keeps their order against every physical address the
+   * hart forms (below 2^56, and exact below 2^53).
+   */
+  private readonly pmpSa = new Float64Array(16);
+  private readonly pmpEa = new Float64Array(16);
+  /** Entries whose A field is not OFF (pmp_update_rule_nums). */
+  private pmpRules = 0;
+  /**
+   * The entries that can decide or fail an access outside page 0, in order: all but those whose
+   * range is [0, 0] (never computed, or an empty TOR) and the OFF ones covering everything, which
+   * can neither match nor hold an access in part. Page 0 goes through all 16.
+   */
+  private readonly pmpList = new Int8Array(16);
+  private pmpListLen = 0;
+  /** Whether the page of the last translation or PMP check may be cached (see {@link pmpCheck}). */
+  private fillCacheable = true;
+  /** The remembered fetch page is one a PMP range splits: forget it before the next instruction. */
+  private fetchDrop = false;
+
   constructor(o: HartOptions) {
     this.bus = o.bus;
     this.readTime = o.readTime;
@@ -374,6 +398,11 @@ export class RiscvHart {
     this.senvcfg = 0n;
     this.pmpcfg.fill(0);
     this.pmpaddr.fill(0n);
+    // a newly created QEMU hart's pmp_state is all zero: every cached range is [0, 0]
+    this.pmpSa.fill(0);
+    this.pmpEa.fill(0);
+    this.pmpUpdateRuleNums();
+    this.fetchDrop = false;
     this.hpmCounter.fill(0n);
     this.hpmEvent.fill(0n);
     this.resAddr = -1;
@@ -522,6 +551,9 @@ export class RiscvHart {
     this.instretOff = b(c.instretOff);
     this.pmpcfg.set(c.pmpcfg);
     for (let i = 0; i < 16; i++) this.pmpaddr[i] = b(c.pmpaddr[i]);
+    // QEMU migrates only the registers; pmp_post_load recomputes every range and the rule count
+    for (let i = 0; i < 16; i++) this.pmpUpdateRuleAddr(i);
+    this.pmpUpdateRuleNums();
     for (let i = 0; i < 32; i++) {
       this.hpmCounter[i] = b(c.hpmCounter[i]);
       this.hpmEvent[i] = b(c.hpmEvent[i]);
@@ -576,6 +608,10 @@ export class RiscvHart {
 
   /** Takes the highest-priority enabled interrupt (riscv_cpu_local_irq_pending). */
   private takeInterrupt(): void {
+    if (this.fetchDrop) {
+      this.fetchDrop = false;
+      this.fetchV = Number.NaN;
+    }
     const irq = this.pendingIrq();
     if (irq < 0) {
       this.irqPending = false;
@@ -601,7 +637,7 @@ export class RiscvHart {
   }
 
   private updateIrq(): void {
-    this.irqPending = this.pendingIrq() >= 0;
+    this.irqPending = this.fetchDrop || this.pendingIrq() >= 0;
   }
 
   /** Raises exception `cause` for the current instruction. */
@@ -729,8 +765,17 @@ export class RiscvHart {
   /** Translates a fetch address and remembers its page for the next fetches. */
   private fetchSlow(pc: number): number {
     if (pc % 2 !== 0) this.raise(EXC_INST_MISALIGNED, BigInt.asUintN(64, BigInt(pc)));
-    const pa = this.fetchLevels ? this.translate(pc, ACC_X) : this.bareAddr(pc, ACC_X);
+    // QEMU checks a fetch as it starts a translation block, for one byte (get_page_addr_code);
+    // the second half of a 32-bit instruction only when it lies on the next page
+    const pa = this.fetchLevels ? this.translate(pc, ACC_X, 1) : this.bareAddr(pc, ACC_X, 1, this.priv);
     const poff = pc - Math.floor(pc / 4096) * 4096;
+    if (!this.fillCacheable) {
+      // A page a PMP range splits serves this one instruction only: fetchDrop forgets it before
+      // the next (run() looks at irqPending before every instruction anyway, so the hot path
+      // pays nothing)
+      this.fetchDrop = true;
+      this.irqPending = true;
+    }
     this.fetchV = pc - poff;
     this.fetchP = pa - poff;
     return pa;
@@ -1517,10 +1562,122 @@ export class RiscvHart {
   // ---------------------------------------------------------------------------------------------
   // Memory
 
-  /** Physical address of an untranslated access, or an access fault. */
-  private bareAddr(va: number, acc: number): number {
+  /** Physical address of an untranslated access of `size` bytes by privilege `mode`, or an access fault. */
+  private bareAddr(va: number, acc: number, size: number, mode: number): number {
     if (va < 0 || va >= PA_LIMIT) this.accessFault(va, acc);
+    this.pmpCheck(va, va, size, acc, mode);
     return va;
+  }
+
+  /**
+   * The PMP check of an access QEMU's riscv_cpu_tlb_fill makes through get_physical_address_pmp,
+   * here made where the hart fills its TLB or remembers a page: an access fault of the access's
+   * kind at `va` when pmp_hart_has_privs refuses it. Sets {@link fillCacheable} to whether the page
+   * may be cached: QEMU's pmp_is_range_in_tlb makes the TLB entry 1 byte (used once) when a PMP
+   * range starts or ends inside the page, so every access there is checked again.
+   */
+  private pmpCheck(va: number, pa: number, size: number, acc: number, mode: number): void {
+    if (!this.pmpAllows(pa, size, acc, mode)) this.accessFault(va, acc);
+    this.fillCacheable = !this.pmpSplitsPage(pa - (pa % 4096));
+  }
+
+  /**
+   * pmp_hart_has_privs (no ePMP: QEMU 7.2's default hart has no mseccfg): entries in order, the
+   * first whose range holds both the first and the last byte decides; an entry holding only one of
+   * them fails the access whatever its A field (also for M-mode). A matching entry grants its RWX
+   * bits, to M-mode only when locked (otherwise all); no match grants M everything and S/U
+   * nothing, and with no active entry at all the same (pmp_hart_has_privs_default).
+   */
+  private pmpAllows(pa: number, size: number, acc: number, mode: number): boolean {
+    if (this.pmpRules === 0) return mode === PRV_M;
+    const last = pa + size - 1;
+    const sa = this.pmpSa;
+    const ea = this.pmpEa;
+    const all = pa < 4096;
+    const n = all ? 16 : this.pmpListLen;
+    for (let k = 0; k < n; k++) {
+      const i = all ? k : this.pmpList[k]!;
+      const s = pa >= sa[i]! && pa <= ea[i]!;
+      const e = last >= sa[i]! && last <= ea[i]!;
+      if (s !== e) return false;
+      const cfg = this.pmpcfg[i]!;
+      if (s && (cfg & 0x18) !== 0) {
+        if (mode === PRV_M && (cfg & 0x80) === 0) return true;
+        return ((cfg >>> acc) & 1) !== 0;
+      }
+    }
+    return mode === PRV_M;
+  }
+
+  /** pmp_is_range_in_tlb/pmp_get_tlb_size: whether some entry's range covers part of the page only. */
+  private pmpSplitsPage(pbase: number): boolean {
+    const pend = pbase + 4095;
+    const all = pbase === 0;
+    const n = all ? 16 : this.pmpListLen;
+    for (let k = 0; k < n; k++) {
+      const i = all ? k : this.pmpList[k]!;
+      const s = this.pmpSa[i]!;
+      const e = this.pmpEa[i]!;
+      // the part of the page the range covers, when it starts or ends in the page
+      let part = 0;
+      if (s >= pbase && e <= pend) part = e - s + 1;
+      else if (s >= pbase && s <= pend && e >= pend) part = pend - s + 1;
+      else if (e <= pend && e >= pbase && s <= pbase) part = e - pbase + 1;
+      if (part !== 0 && part < 4096) return true;
+    }
+    return false;
+  }
+
+  /** pmp_update_rule_addr: entry `i`'s range from its A field, its pmpaddr and the one below (TOR). */
+  private pmpUpdateRuleAddr(i: number): void {
+    const M = (1n << 64n) - 1n;
+    const a = this.pmpaddr[i]!;
+    let sa = 0n;
+    let ea = 0n;
+    switch ((this.pmpcfg[i]! >>> 3) & 3) {
+      case 0:
+        ea = M;
+        break;
+      case 1:
+        // TOR: [pmpaddr(i-1) << 2, (pmpaddr(i) << 2) - 1] in 64-bit arithmetic, so pmpaddr(i) = 0
+        // wraps to the top of the address space; an empty range becomes [0, 0]
+        sa = i > 0 ? (this.pmpaddr[i - 1]! << 2n) & M : 0n;
+        ea = ((a << 2n) - 1n) & M;
+        if (sa > ea) {
+          sa = 0n;
+          ea = 0n;
+        }
+        break;
+      case 2:
+        sa = (a << 2n) & M;
+        ea = (sa + 3n) & M;
+        break;
+      default: {
+        // NAPOT (pmp_decode_napot): the trailing ones of pmpaddr give the size
+        const t = ((a << 2n) | 3n) & M;
+        const t1 = (t + 1n) & M;
+        sa = t & t1;
+        ea = t | t1;
+      }
+    }
+    this.pmpSa[i] = Number(sa);
+    this.pmpEa[i] = Number(ea);
+  }
+
+  /** pmp_update_rule_nums: how many entries are active; and the list of those that matter. */
+  private pmpUpdateRuleNums(): void {
+    let n = 0;
+    let len = 0;
+    for (let i = 0; i < 16; i++) {
+      const on = (this.pmpcfg[i]! & 0x18) !== 0;
+      if (on) n++;
+      const s = this.pmpSa[i]!;
+      const e = this.pmpEa[i]!;
+      if (s === 0 && (e === 0 || (!on && e >= 2 ** 64))) continue;
+      this.pmpList[len++] = i;
+    }
+    this.pmpRules = n;
+    this.pmpListLen = len;
   }
 
   private accessFault(va: number, acc: number): never {
@@ -1537,21 +1694,31 @@ export class RiscvHart {
     );
   }
 
-  /** Data address to physical, through the TLB when paging applies. */
-  private dataAddr(va: number, acc: number): number {
-    return this.dataLevels ? this.translate(va, acc) : this.bareAddr(va, acc);
+  /** Physical address of a data access of `size` bytes, through the TLB when paging applies. */
+  private dataAddr(va: number, acc: number, size: number): number {
+    return this.dataLevels ? this.translate(va, acc, size) : this.bareAddr(va, acc, size, this.dataPriv);
   }
 
-  /** Virtual to physical through the TLB; walks the page table on a miss. */
-  private translate(va: number, acc: number): number {
+  /**
+   * Virtual to physical through the TLB; on a miss, walks the page table and checks PMP for this
+   * access (riscv_cpu_tlb_fill), and caches the page unless a PMP range splits it.
+   */
+  private translate(va: number, acc: number, size: number): number {
     const vpn = Math.floor(va / 4096);
     const i = (acc === ACC_X ? this.fetchSet : this.dataSet) + acc * TLB_N + (vpn & TLB_MASK);
     const base = vpn * 4096;
-    if (this.tlbTag[i] === vpn) return this.tlbPhys[i]! + (va - base);
+    if (this.tlbTag[i] === vpn) {
+      this.fillCacheable = true;
+      return this.tlbPhys[i]! + (va - base);
+    }
     const pbase = this.walk(va, acc);
-    this.tlbTag[i] = vpn;
-    this.tlbPhys[i] = pbase;
-    return pbase + (va - base);
+    const pa = pbase + (va - base);
+    this.pmpCheck(va, pa, size, acc, acc === ACC_X ? this.priv : this.dataPriv);
+    if (this.fillCacheable) {
+      this.tlbTag[i] = vpn;
+      this.tlbPhys[i] = pbase;
+    }
+    return pa;
   }
 
   /**
@@ -1572,6 +1739,9 @@ export class RiscvHart {
     for (let level = levels - 1; level >= 0; level--) {
       const idx = Math.floor(vpnAll / 2 ** (9 * level)) % 512;
       const pteAddr = base + idx * 8;
+      // get_physical_address checks each PTE read against PMP as an S-mode 8-byte load, whatever
+      // the mode of the access; a refusal is an access fault of the access's kind
+      if (!this.pmpAllows(pteAddr, 8, ACC_R, PRV_S)) this.accessFault(va, acc);
       const pteBig = this.bus.ldqLe(pteAddr);
       if (this.bus.lastResult !== 0) this.pageFault(va, acc);
       this.q64[0] = pteBig;
@@ -1624,9 +1794,11 @@ export class RiscvHart {
     if (off >= 0 && off <= 4096 - size) return this.rdP + off;
     const poff = va - Math.floor(va / 4096) * 4096;
     if (poff + size > 4096) return -1;
-    const pa = this.dataAddr(va, ACC_R);
-    this.rdV = va - poff;
-    this.rdP = pa - poff;
+    const pa = this.dataAddr(va, ACC_R, size);
+    if (this.fillCacheable) {
+      this.rdV = va - poff;
+      this.rdP = pa - poff;
+    } else this.rdV = Number.NaN;
     return pa;
   }
 
@@ -1636,9 +1808,11 @@ export class RiscvHart {
     if (off >= 0 && off <= 4096 - size) return this.wrP + off;
     const poff = va - Math.floor(va / 4096) * 4096;
     if (poff + size > 4096) return -1;
-    const pa = this.dataAddr(va, ACC_W);
-    this.wrV = va - poff;
-    this.wrP = pa - poff;
+    const pa = this.dataAddr(va, ACC_W, size);
+    if (this.fillCacheable) {
+      this.wrV = va - poff;
+      this.wrP = pa - poff;
+    } else this.wrV = Number.NaN;
     return pa;
   }
 
@@ -1656,11 +1830,14 @@ export class RiscvHart {
   private loadSplit(va: number, size: number): number {
     // QEMU's load_helper: the first page is filled for the access's address, then the second
     // for its first byte (so a fault there reports the page's start)
-    this.dataAddr(va, ACC_R);
-    this.dataAddr(Math.floor((va + size) / 4096) * 4096, ACC_R);
+    // (PMP: both fills are checked with the access's size, from its address and from the second
+    // page's start, as load_helper's aligned halves are; store_helper_unaligned checks the second
+    // page for the bytes in it only)
+    this.dataAddr(va, ACC_R, size);
+    this.dataAddr(Math.floor((va + size) / 4096) * 4096, ACC_R, size);
     let v = 0;
     for (let k = size - 1; k >= 0; k--) {
-      const b = this.bus.ldub(this.dataAddr(va + k, ACC_R));
+      const b = this.bus.ldub(this.dataAddr(va + k, ACC_R, 1));
       if (this.bus.lastResult !== 0) this.accessFault(va + k, ACC_R);
       v = v * 256 + b;
     }
@@ -1699,11 +1876,12 @@ export class RiscvHart {
 
   private storeSplit(va: number, size: number, lo: number, hi: number): void {
     // both pages before any byte is written, faults reported as in loadSplit (store_helper_unaligned)
-    this.dataAddr(va, ACC_W);
-    this.dataAddr(Math.floor((va + size) / 4096) * 4096, ACC_W);
+    const page2 = Math.floor((va + size) / 4096) * 4096;
+    this.dataAddr(va, ACC_W, size);
+    this.dataAddr(page2, ACC_W, va + size - page2);
     for (let k = 0; k < size; k++) {
       const b = (k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4))) & 0xff;
-      this.bus.stb(this.dataAddr(va + k, ACC_W), b);
+      this.bus.stb(this.dataAddr(va + k, ACC_W, 1), b);
       if (this.bus.lastResult !== 0) this.accessFault(va + k, ACC_W);
     }
   }
@@ -1759,7 +1937,7 @@ export class RiscvHart {
       this.resAddr = -1;
       let ok = false;
       if (match) {
-        const pa = this.dataAddr(va, ACC_W);
+        const pa = this.dataAddr(va, ACC_W, size);
         const bus = this.bus;
         if (size === 4) {
           const cur = bus.ldlLe(pa) | 0;
@@ -1781,7 +1959,7 @@ export class RiscvHart {
       this.setx(rd, ok ? 0 : 1, 0);
       return;
     }
-    const pa = this.dataAddr(va, ACC_W);
+    const pa = this.dataAddr(va, ACC_W, size);
     const bus = this.bus;
     let ol: number;
     let oh: number;
@@ -2258,21 +2436,32 @@ export class RiscvHart {
         return;
     }
     if (csr >= 0x3a0 && csr <= 0x3a3) {
+      // pmpcfg_csr_write: each unlocked byte is stored and its entry's range recomputed
+      // (pmp_write_cfg), then the TLB is flushed
       const base = (csr - 0x3a0) * 4;
       for (let k = 0; k < 8; k++) {
         const idx = base + k;
         if ((this.pmpcfg[idx]! & 0x80) !== 0) continue;
         this.pmpcfg[idx] = Number((v >> BigInt(8 * k)) & 0xffn);
+        this.pmpUpdateRuleAddr(idx);
       }
+      this.pmpUpdateRuleNums();
       this.flushTlb();
       return;
     }
     if (csr >= 0x3b0 && csr <= 0x3bf) {
+      // pmpaddr_csr_write: ignored when the entry is locked or the next one is a locked TOR; only
+      // this entry's range is recomputed. QEMU 7.2 does not flush its TLB here (later QEMU does);
+      // the hart flushes, as its TLB holds other entries than QEMU's would and a stale permission
+      // could not be reproduced anyway.
       const idx = csr - 0x3b0;
       const next = idx + 1 < 16 ? this.pmpcfg[idx + 1]! : 0;
       if ((next & 0x80) !== 0 && ((next >>> 3) & 3) === 1) return;
       if ((this.pmpcfg[idx]! & 0x80) !== 0) return;
       this.pmpaddr[idx] = v;
+      this.pmpUpdateRuleAddr(idx);
+      this.pmpUpdateRuleNums();
+      this.flushTlb();
       return;
     }
     if (csr >= 0xb03 && csr <= 0xb12) {

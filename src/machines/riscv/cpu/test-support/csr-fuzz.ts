@@ -1,24 +1,40 @@
 /**
  * Generates bare-metal M-mode programs (GNU as source, linked at 0x80000000) that run random CSR
- * instructions, in M-mode and after an mret into S or U, and log what they read and every trap
- * (cause, tval, epc, status) to memory. At the end the program prints the log as hex on the UART
+ * instructions, in M-mode and after an mret into S or U, and PMP cases (regions programmed over a
+ * data area, then loads, stores and fetches there from M, M with MPRV, S or U), and log what they
+ * read and every trap (cause, tval, epc, status) to memory. At the end the program prints the log as hex on the UART
  * (ns16550 at 0x10000000) and powers off through sifive_test. The same program runs on QEMU 7.2
  * and on memtree's hart; the two logs must be equal line for line.
  *
  * Invariants the generator keeps so that a program always reaches its end, on both:
- * - PMP entry 0 (NAPOT over everything, RWX) stays as set up, so S and U can fetch and store: no
- *   write sets a lock bit (a locked entry cannot be undone) nor changes pmpcfg0's byte 0 or
- *   pmpaddr0.
+ * - PMP entry 15 (NAPOT over everything, RWX; the lowest priority) stays as set up, so that S and
+ *   U can fetch the code and store to the log: no write sets a lock bit (a locked entry cannot be
+ *   undone: the lock rules are in priv.test.ts and pmp.test.ts) nor changes pmpcfg2's byte 7 or
+ *   pmpaddr15. Random CSR writes leave entries 0 to 14 anywhere; they are switched off before an
+ *   mret into S or U, except in PMP cases, whose regions lie inside PDATA (a TOR entry never at
+ *   index 0 and always with a PDATA address below it), away from the code and the log. M-mode
+ *   with no lock is refused only accesses partly inside an entry, which the 8-byte-aligned log
+ *   stores never are for the fixed seeds (the test would not reach END).
+ * - PDATA is filled with `ret`, and stores there write the same bytes, so that a fetch from
+ *   anywhere in it returns; both handlers resume an instruction access fault at ra (the fetches
+ *   are `jalr ra`).
+ * - A PMP case writes its pmpaddr registers, then pmpcfg0 and pmpcfg2 last: QEMU 7.2 flushes its
+ *   TLB on a pmpcfg write but not on a pmpaddr write (pmpaddr_csr_write), where memtree's hart
+ *   flushes on both; a TLB entry QEMU kept from before would be a difference in caching, not in
+ *   the rules. A pmpaddr write between the two pmpcfg writes checks that a TOR entry keeps the
+ *   start computed at its last update (pmp_update_rule_addr runs for the written entry only).
  * - mtvec and stvec are put back after every write to them (the written value is logged first).
- * - mstatus.MPRV is never set: with MPP = S/U and a paged satp it would translate the log stores.
+ * - mstatus.MPRV is set only around one access of a PMP case, with satp = 0 (with MPP = S/U and a
+ *   paged satp it would translate the log stores).
  * - Before an mret to S/U: satp = 0, medeleg does not delegate illegal instructions or ecalls (the
  *   handlers themselves use sret/ecall) and TSR is clear; lower modes never write satp.
  * - WFI only runs in U-mode (always illegal there): elsewhere it may stop QEMU's hart for good.
  *
- * PMP entry 0 matters to QEMU only: memtree's hart keeps the PMP CSRs but does not check accesses
- * against them (docs/riscv-hart.md). A `csrw pmpcfg0, zero` once left QEMU with no rule, so S and
- * U could not fetch (pmp_hart_has_privs_default) and the program looped on access faults; hence
- * no CSR with a value rule is written from x0 by csrrw.
+ * Without any matching entry S and U cannot fetch (pmp_hart_has_privs_default) and the program
+ * would loop on access faults; hence no CSR with a value rule is written from x0 by csrrw. AMOs, LR
+ * and SC are not used on PMP regions: with one vCPU QEMU runs them as a load then a store (no
+ * CF_PARALLEL), so a refused AMO is a load access fault there, where the hart checks an AMO as a
+ * store, as QEMU's atomic path with several vCPUs does.
  *
  * Left out, on purpose: counters whose value depends on time or the host (cycle, time, instret,
  * mcycle, minstret and the hpm counters and events, which QEMU's PMU can map onto cycles), and
@@ -49,6 +65,12 @@ const M64 = (1n << 64n) - 1n;
 const MPRV = 1n << 17n;
 const HIGH = 0xffn << 32n;
 const LOCKS = 0x8080808080808080n;
+/** pmpcfg2's byte 7: entry 15, NAPOT RWX (with pmpaddr15 all ones: everything). */
+const TOP = 0xffn << 56n;
+const CATCH_ALL = 0x1fn << 56n;
+/** The data area of the PMP cases: two pages above the code and the log, filled with `ret`. */
+const PDATA = 0x81800000;
+const PDATA_SIZE = 0x2000;
 /**
  * QEMU 7.2 lets mie, mip and mideleg hold the VS interrupt bits (2, 6, 10) and LCOFI (13) even
  * with h=false and without Sscofpmf (its delegable_ints and all_ints are fixed masks), and then
@@ -115,13 +137,13 @@ const CSRS: CsrSpec[] = [
   { name: 'mcause', num: 0x342 },
   { name: 'mtval', num: 0x343 },
   { name: 'mip', num: 0x344, fix: noVs },
+  { name: 'pmpcfg0', num: 0x3a0, fix: (v, op) => (op === 'c' ? v : v & ~LOCKS) },
   {
-    name: 'pmpcfg0',
-    num: 0x3a0,
-    fix: (v, op) => (op === 'w' ? (v & ~LOCKS & ~0xffn) | 0x1fn : v & ~LOCKS & ~0xffn),
+    name: 'pmpcfg2',
+    num: 0x3a2,
+    fix: (v, op) => (op === 'w' ? (v & ~LOCKS & ~TOP) | CATCH_ALL : op === 's' ? v & ~LOCKS : v & ~TOP),
   },
-  { name: 'pmpcfg2', num: 0x3a2, fix: (v, op) => (op === 'c' ? v : v & ~LOCKS) },
-  ...Array.from({ length: 15 }, (_, i) => ({ name: `pmpaddr${i + 1}`, num: 0x3b1 + i })),
+  ...Array.from({ length: 15 }, (_, i) => ({ name: `pmpaddr${i}`, num: 0x3b0 + i })),
   { name: 'mvendorid', num: 0xf11 },
   // marchid and mimpid are left out: QEMU derives them from its own version number (7.2.22 gives
   // 0x70216), so they name the build, not the machine; memtree's hart reads 0.
@@ -138,8 +160,8 @@ const CSRS: CsrSpec[] = [
  */
 const ILLEGAL_CSRS = [0x5c0, 0x3a1, 0x3a3, 0x600, 0x680, 0x7a0, 0x7a1, 0x7b0, 0x30c, 0xda0, 0x8ff];
 
-/** Every CSR the dump after each case reads, in M-mode (pmpaddr0 included). */
-export const DUMP = [...CSRS.map((c) => c.num), 0x3b0].sort((a, b) => a - b);
+/** Every CSR the dump after each case reads, in M-mode (pmpaddr15 included). */
+export const DUMP = [...CSRS.map((c) => c.num), 0x3bf].sort((a, b) => a - b);
 
 const LOG_BASE = 0x81000000;
 const MARK_OP = 0x0b0000000000n; // op marker: MARK_OP | case << 8 | op
@@ -189,15 +211,127 @@ export function generateCsrProgram(seed: number, cases: number): CsrFuzzProgram 
   };
   const regs = ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7'];
 
+  /**
+   * A PMP case: programs 1 to 4 of entries 0..14 over PDATA (NA4, NAPOT, TOR or OFF, random RWX,
+   * no lock) and returns where their ranges start and end, the mode its accesses run in and how
+   * many there are.
+   */
+  const pmpCase = () => {
+    const entries = new Set<number>();
+    const k = 1 + int(4);
+    while (entries.size < k) entries.add(int(15));
+    const idx = [...entries].sort((a, b) => a - b);
+    emit('  csrw satp, zero');
+    const addr = new Map<number, number>();
+    const cfg = new Array<number>(16).fill(0);
+    const bounds: number[] = [];
+    const inData = (n: number) => PDATA + n;
+    for (const i of idx) {
+      const perm = int(8);
+      let a = pick(['NA4', 'NAPOT', 'TOR', 'OFF'] as const);
+      if (a === 'TOR' && i === 0) a = 'NA4';
+      if (a === 'NA4') {
+        const base = inData(4 * int(PDATA_SIZE / 4));
+        addr.set(i, base / 4);
+        bounds.push(base, base + 4);
+      } else if (a === 'NAPOT') {
+        const size = 2 ** (3 + int(10));
+        const base = inData(Math.floor(int(PDATA_SIZE) / size) * size);
+        addr.set(i, base / 4 + (size / 8 - 1));
+        bounds.push(base, base + size);
+      } else if (a === 'TOR') {
+        const top = inData(4 * (1 + int(PDATA_SIZE / 4)));
+        addr.set(i, top / 4);
+        if (!entries.has(i - 1)) {
+          const below = inData(4 * int(PDATA_SIZE / 4));
+          addr.set(i - 1, below / 4);
+          bounds.push(below);
+        }
+        bounds.push(top);
+      } else {
+        const at = inData(4 * int(PDATA_SIZE / 4));
+        addr.set(i, at / 4);
+        bounds.push(at);
+      }
+      cfg[i] = perm | ({ OFF: 0, TOR: 1, NA4: 2, NAPOT: 3 }[a] << 3);
+    }
+    for (const [i, v] of [...addr].sort((p, q) => p[0] - q[0])) {
+      emit(`  li t3, 0x${v.toString(16)}`);
+      emit(`  csrw pmpaddr${i}, t3`);
+    }
+    const word = (from: number) => {
+      let v = 0n;
+      for (let b = 7; b >= 0; b--) v = (v << 8n) | BigInt(cfg[from + b]!);
+      return v;
+    };
+    emit(`  li t3, 0x${word(0).toString(16)}`);
+    emit('  csrw pmpcfg0, t3');
+    // a TOR entry in pmpcfg0 whose lower neighbour's pmpaddr changes now keeps its old start
+    const stale = idx.find((i) => i > 0 && i < 8 && cfg[i]! >> 3 === 1);
+    if (stale !== undefined && rnd() < 0.5) {
+      const below = inData(4 * int(PDATA_SIZE / 4));
+      emit(`  li t3, 0x${(below / 4).toString(16)}`);
+      emit(`  csrw pmpaddr${stale - 1}, t3`);
+      bounds.push(below);
+    }
+    emit(`  li t3, 0x${(word(8) | CATCH_ALL).toString(16)}`);
+    emit('  csrw pmpcfg2, t3');
+    const mode = pick(['M', 'MPRV-S', 'MPRV-U', 'S', 'U'] as const);
+    return { bounds, mode, accesses: 3 + int(8) };
+  };
+
+  /** One load, store or fetch at or near a range's boundary, or anywhere in PDATA. */
+  const pmpAccess = (bounds: number[], mode: string) => {
+    const kind = pick(['l', 'l', 's', 's', 'x'] as const);
+    const size = kind === 'x' ? 4 : pick([1, 2, 4, 8]);
+    let a = rnd() < 0.8 ? pick(bounds) + 4 * int(5) - 8 : PDATA + int(PDATA_SIZE);
+    a = Math.floor(a / size) * size;
+    a = Math.min(Math.max(a, PDATA), PDATA + PDATA_SIZE - size);
+    emit(`  li t3, 0x${a.toString(16)}`);
+    const mprv = mode.startsWith('MPRV') && kind !== 'x';
+    if (mprv) {
+      // set before each access: a trap on the way sets MPP to M, and its mret to U
+      emit(`  li t4, 0x${((1 << 17) | 0x1800).toString(16)}`);
+      emit('  csrc mstatus, t4');
+      emit(`  li t4, 0x${((1 << 17) | (mode === 'MPRV-S' ? 0x800 : 0)).toString(16)}`);
+      emit('  csrs mstatus, t4');
+    }
+    const w = { 1: 'b', 2: 'h', 4: 'w', 8: 'd' }[size]!;
+    if (kind === 'l') {
+      emit(`  l${w} a0, 0(t3)`);
+    } else if (kind === 's') {
+      // the bytes already there (ret, ret, ...), so that fetches keep finding ret
+      const v = 0x0000806700008067n >> BigInt(8 * (a % 8));
+      emit(`  li t5, 0x${v.toString(16)}`);
+      emit(`  s${w} t5, 0(t3)`);
+    } else {
+      emit('  li a0, 0');
+      emit('  jalr ra, 0(t3)');
+      emit('  li a0, 1');
+    }
+    if (mprv) {
+      emit(`  li t4, 0x${(1 << 17).toString(16)}`);
+      emit('  csrc mstatus, t4');
+    }
+    log('a0');
+  };
+
   emit(`.option norvc
 .globl _start
 _start:
   la t0, mhandler
   csrw mtvec, t0
   li t0, -1
-  csrw pmpaddr0, t0
-  li t0, 0x1f
-  csrw pmpcfg0, t0
+  csrw pmpaddr15, t0
+  li t0, 0x${CATCH_ALL.toString(16)}
+  csrw pmpcfg2, t0
+  li t0, 0x${PDATA.toString(16)}
+  li t1, 0x${(PDATA + PDATA_SIZE).toString(16)}
+  li t2, 0x0000806700008067
+1:
+  sd t2, 0(t0)
+  addi t0, t0, 8
+  bltu t0, t1, 1b
   li s11, 0x${LOG_BASE.toString(16)}
   j main
 
@@ -219,9 +353,14 @@ mhandler:
   beqz t1, 2f
   addi t1, t0, -9
   beqz t1, 2f
+  addi t1, t0, -1
+  beqz t1, 3f
   csrr t1, mepc
   addi t1, t1, 4
   csrw mepc, t1
+  mret
+3: # an instruction access fault: the fetch was a jalr ra
+  csrw mepc, ra
   mret
 1: # an interrupt: disable them all so that it is not taken again
   csrw mie, zero
@@ -246,9 +385,14 @@ shandler:
   sd t1, 32(s11)
   addi s11, s11, 40
   bltz t0, 1f
+  addi t1, t0, -1
+  beqz t1, 2f
   csrr t1, sepc
   addi t1, t1, 4
   csrw sepc, t1
+  sret
+2:
+  csrw sepc, ra
   sret
 1:
   csrw sie, zero
@@ -257,8 +401,15 @@ shandler:
 main:`);
 
   for (let c = 0; c < cases; c++) {
-    const lower = rnd() < 0.35 ? pick(['S', 'U'] as const) : null;
-    if (lower) {
+    const pmp = rnd() < 0.3 ? pmpCase() : null;
+    const lower = pmp ? pmp.mode : rnd() < 0.35 ? pick(['S', 'U'] as const) : null;
+    if (lower === 'S' || lower === 'U') {
+      if (!pmp) {
+        // entries 0..14 off: what random writes left there must not take the code from S and U
+        emit('  csrw pmpcfg0, zero');
+        emit(`  li t3, 0x${CATCH_ALL.toString(16)}`);
+        emit('  csrw pmpcfg2, t3');
+      }
       emit('  csrw satp, zero');
       emit(`  li t3, ${(1 << 2) | (1 << 8) | (1 << 9)}`);
       emit('  csrc medeleg, t3');
@@ -276,7 +427,13 @@ main:`);
       emit('  mret');
       emit(`lower${c}:`);
     }
-    const n = 1 + int(10);
+    const n = pmp ? 0 : 1 + int(10);
+    if (pmp) {
+      for (let k = 0; k < pmp.accesses; k++) {
+        mark(MARK_OP | BigInt((c << 8) | k));
+        pmpAccess(pmp.bounds, pmp.mode);
+      }
+    }
     for (let k = 0; k < n; k++) {
       mark(MARK_OP | BigInt((c << 8) | k));
       const r = rnd();
@@ -319,10 +476,14 @@ main:`);
       const imm = !spec?.noImm && rnd() < 0.3;
       const rd = rnd() < 0.25 ? 'zero' : pick(regs);
       let src: string;
-      if (imm) {
-        let v = rnd() < 0.2 ? 0n : BigInt(int(32));
-        if (spec?.fix) v = spec.fix(v, op);
-        src = v.toString();
+      let immV = rnd() < 0.2 ? 0n : BigInt(int(32));
+      if (imm && spec?.fix) immV = spec.fix(immV, op);
+      if (imm && immV < 32n) {
+        src = immV.toString();
+      } else if (imm) {
+        // the fixed value does not fit the 5-bit immediate (pmpcfg2 keeps entry 15)
+        src = pick(regs);
+        emit(`  li ${src}, 0x${immV.toString(16)}`);
       } else if (!(spec?.fix && op === 'w') && rnd() < 0.15) {
         src = 'zero';
       } else {
@@ -333,7 +494,7 @@ main:`);
       }
       const writes = op === 'w' || (src !== 'zero' && src !== '0');
       if (lower && spec?.noLowerWrite && writes) continue;
-      emit(`  csrr${op}${imm ? 'i' : ''} ${rd}, 0x${num.toString(16)}, ${src}`);
+      emit(`  csrr${op}${imm && /^\d/.test(src) ? 'i' : ''} ${rd}, 0x${num.toString(16)}, ${src}`);
       if (rd !== 'zero') log(rd);
       if (!lower && spec) {
         emit(`  csrr t4, 0x${num.toString(16)}`);
@@ -348,7 +509,7 @@ main:`);
         emit('  csrw stvec, t3');
       }
     }
-    if (lower) {
+    if (lower === 'S' || lower === 'U') {
       emit('  ecall');
       emit(`resume${c}:`);
     }

@@ -5,7 +5,10 @@ import { type MiniMachine, miniMachine, RAM_BASE } from './mini-machine.js';
 
 /**
  * Assembler macros every program gets: EXIT powers off through sifive_test (code 0). An unexpected
- * trap (before the program installs its own mtvec) powers off with a failure code.
+ * trap (before the program installs its own mtvec) powers off with a failure code. The start
+ * opens all memory to S and U through PMP entry 15 (NAPOT over everything, RWX), as firmware must:
+ * with no PMP entry matching, S and U can access nothing (QEMU's pmp_hart_has_privs_default).
+ * Entry 15 has the lowest priority, so tests programming entries 0 to 14 still decide.
  */
 export const PRELUDE = `
 .macro EXIT
@@ -18,6 +21,10 @@ export const PRELUDE = `
 _start:
   la t6, __unexpected_trap
   csrw mtvec, t6
+  li t6, -1
+  csrw pmpaddr15, t6
+  li t6, 0x1f00000000000000
+  csrw pmpcfg2, t6
   j __main
 __unexpected_trap:
   li t6, 0x100000
