@@ -10,13 +10,14 @@
 
 import { InvalidArgumentError, MemtreeError } from '../../core/errors.js';
 
-const FDT_MAGIC = 0xd00dfeed;
-const FDT_BEGIN_NODE = 1;
-const FDT_END_NODE = 2;
-const FDT_PROP = 3;
-const FDT_NOP = 4;
-const FDT_END = 9;
-const HEADER_SIZE = 40;
+/** The flattened device tree's magic, structure tokens and header size (the devicetree spec's). */
+export const FDT_MAGIC = 0xd00dfeed;
+export const FDT_BEGIN_NODE = 1;
+export const FDT_END_NODE = 2;
+export const FDT_PROP = 3;
+export const FDT_NOP = 4;
+export const FDT_END = 9;
+export const HEADER_SIZE = 40;
 const RSV_ENTRY = 16;
 
 // Header field offsets.

@@ -7,15 +7,16 @@
  */
 
 import { InvalidArgumentError, MemtreeError } from '../../core/errors.js';
-import { FdtBuffer } from './fdt-rw.js';
-
-const FDT_MAGIC = 0xd00dfeed;
-const FDT_BEGIN_NODE = 1;
-const FDT_END_NODE = 2;
-const FDT_PROP = 3;
-const FDT_NOP = 4;
-const FDT_END = 9;
-const HEADER_SIZE = 40;
+import {
+  FDT_BEGIN_NODE,
+  FDT_END,
+  FDT_END_NODE,
+  FDT_MAGIC,
+  FDT_NOP,
+  FDT_PROP,
+  FdtBuffer,
+  HEADER_SIZE,
+} from './fdt-rw.js';
 
 /** One libfdt call made on a tree after it was created or read, replayed by {@link fdtBuffer}. */
 export type FdtOp =
